@@ -1,0 +1,51 @@
+# hotswap: zero-downtime hot restart for unmodified server binaries.
+# make | make test | make demo | make test-asan | make install PREFIX=/usr/local
+
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE    := -std=gnu11 -pthread $(WARN) $(EXTRA_CFLAGS)
+BUILD   ?= build
+PREFIX  ?= /usr/local
+
+SHIM_SRC     := shim/hooks.c shim/real.c shim/fdtable.c shim/inherit.c shim/sockid.c \
+                shim/report.c shim/drain.c shim/shimlog.c
+LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
+                shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c
+FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient
+HEADERS      := $(wildcard shim/*.h)
+
+all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES)
+
+$(BUILD):
+	mkdir -p $@
+
+$(BUILD)/libhotswap.so: $(SHIM_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(SHIM_SRC) -ldl
+
+$(BUILD)/hotswap: $(LAUNCHER_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(LAUNCHER_SRC)
+
+$(BUILD)/%: tests/fixtures/%.c | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ $<
+
+test: all
+	tests/run
+
+# The core suites again, with shim, launcher and fixtures built under AddressSanitizer and UBSan.
+test-asan:
+	$(MAKE) BUILD=build-asan CC=gcc CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all
+	HOTSWAP_BUILD=build-asan tests/run
+
+demo: all
+	tests/demo
+
+install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(BUILD)/hotswap $(DESTDIR)$(PREFIX)/bin/hotswap
+	install -m 644 $(BUILD)/libhotswap.so $(DESTDIR)$(PREFIX)/lib/libhotswap.so
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all test test-asan demo install clean

@@ -1,0 +1,44 @@
+/* control.h: the protocol the shim (libhotswap.so) and the launcher (hotswap) share.
+ *
+ * One Unix SOCK_SEQPACKET socket per generation: the launcher keeps one end, every process of
+ * the generation inherits the other (its number in HOTSWAP_CONTROL_FD). Each datagram is one
+ * fixed-layout struct hs_msg; a listener travels with its message as SCM_RIGHTS. SEQPACKET keeps
+ * message boundaries, so processes forked from one another can share the one socket. */
+#ifndef HOTSWAP_CONTROL_H
+#define HOTSWAP_CONTROL_H
+
+#include <stdint.h>
+
+#define HOTSWAP_VERSION "0.1.0"
+
+/* Environment the launcher sets for each generation. */
+#define HS_ENV_CONTROL_FD "HOTSWAP_CONTROL_FD"     /* fd number of the generation's control socket */
+#define HS_ENV_GENERATION "HOTSWAP_GENERATION"     /* 1, 2, ... (informational; servers may print it) */
+#define HS_ENV_DRAIN_SIGNAL "HOTSWAP_DRAIN_SIGNAL" /* signal number that starts a drain */
+
+/* SIGRTMIN+N is a number only at run time: glibc reserves the first two real-time signals
+ * (32, 33) for itself. 34+10 is far from the handful a server plausibly uses (HUP, USR1, USR2,
+ * WINCH, TERM, INT, QUIT, URG, PIPE, and SIGRTMIN itself for timers). */
+#define HS_DEFAULT_DRAIN_SIGNAL_OFFSET 10
+
+#define HS_MAGIC 0x48535750u /* "HSWP" */
+#define HS_PROTOCOL 1
+
+enum hs_msg_type {
+    HS_MSG_HELLO = 1, /* a process of the generation started (exec or fork); value: parent pid */
+    HS_MSG_READY,     /* first wait for connections on a listener; value: listener fd */
+    HS_MSG_LISTENER,  /* a listener the server created itself; its fd rides as SCM_RIGHTS */
+    HS_MSG_DRAINING,  /* drain begun in this process; value: connections still open */
+    HS_MSG_CONNS,     /* while draining: connections still open fell to value */
+};
+
+struct hs_msg {
+    uint32_t magic;
+    uint16_t protocol;
+    uint16_t type;
+    int32_t pid;     /* sender */
+    int32_t fd;      /* the server's fd number, where one is meant */
+    int64_t value;
+};
+
+#endif

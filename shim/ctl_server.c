@@ -1,0 +1,212 @@
+/* ctl_server.c: accepting control connections, checking the peer, relaying outcomes. */
+#define _GNU_SOURCE
+#include "ctl_server.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl_proto.h"
+#include "log.h"
+
+#define WAITING_STOP -2
+
+struct client {
+    int fd;
+    int reload_id; /* waiting on this reload; -1: not waiting yet; WAITING_STOP */
+};
+
+static int listen_fd = -1;
+static char socket_path[108];
+static struct client clients[CTL_CLIENTS_MAX];
+static int client_count;
+static struct ctl_handlers handlers;
+
+void ctl_server_set_handlers(const struct ctl_handlers *h)
+{
+    handlers = *h;
+}
+
+static int make_parent_dir(const char *path)
+{
+    char copy[sizeof socket_path];
+    snprintf(copy, sizeof copy, "%s", path);
+    const char *dir = dirname(copy);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+int ctl_server_open(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof addr.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    if (make_parent_dir(path) < 0)
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    unlink(path); /* a stale socket of a launcher that had our pid before */
+    mode_t old_mask = umask(0077);
+    int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old_mask);
+    if (rc < 0 || listen(fd, 8) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    listen_fd = fd;
+    snprintf(socket_path, sizeof socket_path, "%s", path);
+    return 0;
+}
+
+void ctl_server_close(void)
+{
+    for (int i = 0; i < client_count; i++)
+        close(clients[i].fd);
+    client_count = 0;
+    if (listen_fd >= 0) {
+        close(listen_fd);
+        unlink(socket_path);
+        listen_fd = -1;
+    }
+}
+
+int ctl_server_pollfds(struct pollfd *fds, int room)
+{
+    int n = 0;
+    if (listen_fd >= 0 && n < room)
+        fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+    for (int i = 0; i < client_count && n < room; i++)
+        fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+    return n;
+}
+
+static void send_line(int fd, char tag, const char *text)
+{
+    char line[CTL_LINE_MAX];
+    int n = snprintf(line, sizeof line, "%c%s", tag, text);
+    if (n > (int)sizeof line - 1)
+        n = sizeof line - 1;
+    send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void drop_client(int index)
+{
+    close(clients[index].fd);
+    clients[index] = clients[--client_count];
+}
+
+static bool peer_allowed(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return false;
+    return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static void accept_client(void)
+{
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    if (!peer_allowed(fd)) {
+        send_line(fd, CTL_TAG_ERROR, "permission denied: not the launcher's user");
+        close(fd);
+        return;
+    }
+    if (client_count >= CTL_CLIENTS_MAX) {
+        send_line(fd, CTL_TAG_ERROR, "too many control connections");
+        close(fd);
+        return;
+    }
+    clients[client_count++] = (struct client){.fd = fd, .reload_id = -1};
+}
+
+static void handle_request(int index)
+{
+    struct client *client = &clients[index];
+    char request[64];
+    ssize_t n = recv(client->fd, request, sizeof request - 1, MSG_DONTWAIT);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            drop_client(index);
+        return;
+    }
+    request[n] = '\0';
+    const char *refusal = NULL;
+    if (client->reload_id != -1) {
+        refusal = "one request per connection";
+    } else if (strcmp(request, CTL_REQ_RELOAD) == 0 && handlers.reload) {
+        int id = -1;
+        refusal = handlers.reload(&id);
+        if (!refusal)
+            client->reload_id = id;
+    } else if (strcmp(request, CTL_REQ_STOP) == 0 && handlers.stop) {
+        refusal = handlers.stop();
+        if (!refusal)
+            client->reload_id = WAITING_STOP;
+    } else {
+        refusal = "unknown request (expected 'reload' or 'stop')";
+    }
+    if (refusal) {
+        send_line(client->fd, CTL_TAG_ERROR, refusal);
+        drop_client(index);
+    }
+}
+
+void ctl_server_handle(const struct pollfd *fds, int count)
+{
+    /* Clients first, from the end (drop_client moves the last one into the hole). */
+    for (int i = count - 1; i >= 0; i--) {
+        if (!fds[i].revents)
+            continue;
+        if (fds[i].fd == listen_fd) {
+            accept_client();
+            continue;
+        }
+        for (int c = 0; c < client_count; c++)
+            if (clients[c].fd == fds[i].fd) {
+                handle_request(c);
+                break;
+            }
+    }
+}
+
+void ctl_server_progress(int reload_id, const char *line)
+{
+    for (int i = 0; i < client_count; i++)
+        if (clients[i].reload_id >= 0 && (reload_id == -1 || clients[i].reload_id == reload_id))
+            send_line(clients[i].fd, CTL_TAG_PROGRESS, line);
+        else if (clients[i].reload_id == WAITING_STOP)
+            send_line(clients[i].fd, CTL_TAG_PROGRESS, line);
+}
+
+void ctl_server_finish(int reload_id, bool ok, const char *text)
+{
+    for (int i = client_count - 1; i >= 0; i--)
+        if (clients[i].reload_id == reload_id) {
+            send_line(clients[i].fd, ok ? CTL_TAG_OK : CTL_TAG_ERROR, text);
+            drop_client(i);
+        }
+}
+
+void ctl_server_finish_all(bool ok, const char *text)
+{
+    for (int i = client_count - 1; i >= 0; i--)
+        if (clients[i].reload_id != -1) {
+            send_line(clients[i].fd, ok ? CTL_TAG_OK : CTL_TAG_ERROR, text);
+            drop_client(i);
+        }
+}

@@ -1,0 +1,36 @@
+/* ctl_server.h: the launcher's control socket: `hotswap reload` and `hotswap stop` connect here. */
+#ifndef HOTSWAP_CTL_SERVER_H
+#define HOTSWAP_CTL_SERVER_H
+
+#include <poll.h>
+#include <stdbool.h>
+
+#define CTL_CLIENTS_MAX 16
+
+/* Creates the socket at `path` (owner-only; its directory made 0700 if missing). */
+int ctl_server_open(const char *path);
+void ctl_server_close(void);
+
+/* Adds the listening socket and clients to a poll set; returns how many were added. */
+int ctl_server_pollfds(struct pollfd *fds, int room);
+
+/* Handles whatever poll found on those fds. */
+void ctl_server_handle(const struct pollfd *fds, int count);
+
+/* What the launcher does with a request; each returns NULL if accepted, or why not. */
+struct ctl_handlers {
+    const char *(*reload)(int *reload_id);
+    const char *(*stop)(void);
+};
+void ctl_server_set_handlers(const struct ctl_handlers *handlers);
+
+/* A progress line for everyone waiting on reload `reload_id` (-1: on any reload or stop). */
+void ctl_server_progress(int reload_id, const char *line);
+
+/* The outcome of reload `reload_id`: sends it and closes those clients. */
+void ctl_server_finish(int reload_id, bool ok, const char *text);
+
+/* The launcher is exiting: everyone still waiting (on a stop) hears the outcome. */
+void ctl_server_finish_all(bool ok, const char *text);
+
+#endif

@@ -1,0 +1,235 @@
+/* drain.c: what the drain signal does, in every process of the old generation.
+ *
+ * Everything here runs in a signal handler, so it is made of syscalls and atomics only (see
+ * docs/design.md, "Drain"): epoll_ctl, socket, bind, listen, fcntl, dup3, close, sendmsg, tgkill. */
+#define _GNU_SOURCE
+#include "drain.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "fdtable.h"
+#include "real.h"
+#include "report.h"
+#include "shimlog.h"
+
+#define EPOLL_REGS_MAX 256
+#define ACCEPT_SLOTS_MAX 256
+
+static int drain_signo;
+static atomic_bool draining;
+
+/* (epfd + 1, fd) pairs; 0 marks a free slot. */
+static struct {
+    atomic_int epfd_plus_one;
+    atomic_int fd;
+} epoll_regs[EPOLL_REGS_MAX];
+
+/* Thread ids inside a real accept() on a listener; 0 marks a free slot. */
+static atomic_int accept_tids[ACCEPT_SLOTS_MAX];
+
+/* Serializes "read the count, send it" so the last message the launcher gets is the true count. */
+static atomic_flag count_lock = ATOMIC_FLAG_INIT;
+
+int drain_signal(void)
+{
+    return drain_signo;
+}
+
+bool drain_begun(void)
+{
+    return atomic_load_explicit(&draining, memory_order_relaxed);
+}
+
+static void report_count(enum hs_msg_type type)
+{
+    while (atomic_flag_test_and_set(&count_lock))
+        ;
+    report_send(type, -1, fdtable_open_conns());
+    atomic_flag_clear(&count_lock);
+}
+
+void drain_note_conns(long left)
+{
+    (void)left;
+    if (drain_begun())
+        report_count(HS_MSG_CONNS);
+}
+
+void drain_note_epoll(int epfd, int fd)
+{
+    for (int i = 0; i < EPOLL_REGS_MAX; i++) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&epoll_regs[i].epfd_plus_one, &expected, epfd + 1)) {
+            atomic_store(&epoll_regs[i].fd, fd);
+            return;
+        }
+    }
+}
+
+void drain_forget_epoll(int epfd, int fd)
+{
+    for (int i = 0; i < EPOLL_REGS_MAX; i++)
+        if (atomic_load(&epoll_regs[i].epfd_plus_one) == epfd + 1 && atomic_load(&epoll_regs[i].fd) == fd)
+            atomic_store(&epoll_regs[i].epfd_plus_one, 0);
+}
+
+int accept_enter(void)
+{
+    fdtable_accept_begin();
+    int tid = gettid();
+    for (int i = 0; i < ACCEPT_SLOTS_MAX; i++) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&accept_tids[i], &expected, tid))
+            return i;
+    }
+    return -1;
+}
+
+void accept_leave(int slot, int conn)
+{
+    if (slot >= 0)
+        atomic_store(&accept_tids[slot], 0);
+    fdtable_accept_end(conn);
+}
+
+int accept_wait_forever(int fd)
+{
+    struct pollfd never = {.fd = fd, .events = POLLIN};
+    int rc;
+    do
+        rc = real.poll(&never, 1, -1);
+    while (rc > 0 && !(never.revents & POLLIN)); /* never readable; the loop is belt and braces */
+    if (rc < 0)
+        return -1;
+    return real.accept4(fd, NULL, NULL, 0);
+}
+
+/* Before the fd number changes hands: epoll keys its entries by (fd number, open file), so once
+ * the dummy is on the number, EPOLL_CTL_DEL could no longer find the listener's entry, and the
+ * shared socket would keep waking this process for connections it must not take. */
+static void leave_epoll_sets(int fd)
+{
+    for (int i = 0; i < EPOLL_REGS_MAX; i++) {
+        int epfd = atomic_load(&epoll_regs[i].epfd_plus_one) - 1;
+        if (epfd >= 0 && atomic_load(&epoll_regs[i].fd) == fd) {
+            real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+            atomic_store(&epoll_regs[i].epfd_plus_one, 0);
+        }
+    }
+}
+
+/* A listening Unix socket with an autobound abstract name nobody knows: never readable, so
+ * poll/select/epoll never fire for it. Always nonblocking, so a thread woken out of accept()
+ * comes back to the shim (EAGAIN) and stops counting as a connection in flight; the shim then
+ * blocks it in poll() where the server expects blocking. */
+static int make_dummy(void)
+{
+    int dummy = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (dummy < 0)
+        return -1;
+    struct sockaddr autobind = {.sa_family = AF_UNIX};
+    if (real.bind(dummy, &autobind, sizeof(sa_family_t)) < 0 || real.listen(dummy, 1) < 0) {
+        real.close(dummy);
+        return -1;
+    }
+    return dummy;
+}
+
+static void put_dummy_on(int fd)
+{
+    int status = fcntl(fd, F_GETFL), fd_flags = fcntl(fd, F_GETFD);
+    if (status < 0 || fd_flags < 0)
+        return;
+    leave_epoll_sets(fd);
+    int dummy = make_dummy();
+    if (dummy < 0)
+        return;
+    /* Kind first: a thread that comes back from accept() on the dummy must find it marked. */
+    fd_set_kind(fd, (status & O_NONBLOCK) ? FD_DUMMY : FD_DUMMY_BLOCKING);
+    /* dup3 over the number, not close: the number must never be free, or the server's next
+     * socket could land on it while the server still believes it is its listener. */
+    if (dup3(dummy, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) != fd)
+        fd_set_kind(fd, FD_LISTENER);
+    real.close(dummy);
+}
+
+/* A thread already blocked in accept() holds the listener itself, not its fd number: only a
+ * signal gets it out. SA_RESTART re-enters accept() with the same number, now the dummy's,
+ * which fails at once with EAGAIN back into the shim's accept wrapper. */
+static void wake_accept_waiters(void)
+{
+    int pid = getpid(), self = gettid();
+    for (int i = 0; i < ACCEPT_SLOTS_MAX; i++) {
+        int tid = atomic_load(&accept_tids[i]);
+        if (tid > 0 && tid != self)
+            syscall(SYS_tgkill, pid, tid, drain_signo);
+    }
+}
+
+static void drain_begin(void)
+{
+    for (int fd = 0; fd < FDTABLE_SIZE; fd++)
+        if (fd_kind(fd) == FD_LISTENER)
+            put_dummy_on(fd);
+    report_count(HS_MSG_DRAINING);
+    wake_accept_waiters();
+}
+
+static void on_drain_signal(int signo)
+{
+    (void)signo;
+    int saved = errno;
+    if (report_active() && !atomic_exchange(&draining, true))
+        drain_begin();
+    errno = saved;
+}
+
+static int drain_signal_from_env(void)
+{
+    int fallback = SIGRTMIN + HS_DEFAULT_DRAIN_SIGNAL_OFFSET;
+    const char *text = getenv(HS_ENV_DRAIN_SIGNAL);
+    if (!text)
+        return fallback;
+    char *end;
+    long value = strtol(text, &end, 10);
+    if (!*text || *end || value < 1 || value > SIGRTMAX || value == SIGKILL || value == SIGSTOP) {
+        shim_say(HS_ENV_DRAIN_SIGNAL "=", text, " is not a signal number: using the default", NULL);
+        return fallback;
+    }
+    return (int)value;
+}
+
+void drain_init(void)
+{
+    drain_signo = drain_signal_from_env();
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_drain_signal;
+    action.sa_flags = SA_RESTART;
+    sigfillset(&action.sa_mask); /* one drain at a time, whatever else arrives */
+    sigaction(drain_signo, &action, NULL);
+    sigset_t just_drain;
+    sigemptyset(&just_drain);
+    sigaddset(&just_drain, drain_signo);
+    sigprocmask(SIG_UNBLOCK, &just_drain, NULL);
+}
+
+void drain_after_fork(void)
+{
+    for (int i = 0; i < ACCEPT_SLOTS_MAX; i++)
+        atomic_store(&accept_tids[i], 0);
+    atomic_flag_clear(&count_lock);
+    if (drain_begun())
+        report_count(HS_MSG_DRAINING);
+}

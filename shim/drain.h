@@ -1,0 +1,35 @@
+/* drain.h: stop accepting on a signal, and count the connections down. */
+#ifndef HOTSWAP_DRAIN_H
+#define HOTSWAP_DRAIN_H
+
+#include <stdbool.h>
+
+/* Installs the drain handler for HOTSWAP_DRAIN_SIGNAL (default SIGRTMIN+10). */
+void drain_init(void);
+
+/* The drain signal number in force (0 before drain_init). */
+int drain_signal(void);
+
+bool drain_begun(void);
+
+/* The open-connection count changed to `left`; reported while draining. */
+void drain_note_conns(long left);
+
+/* `fd` (a listener) was added to epoll set `epfd`: a drain must take it out again. */
+void drain_note_epoll(int epfd, int fd);
+void drain_forget_epoll(int epfd, int fd);
+
+/* Brackets a real accept() on a listener, so a drain can wake the thread blocked in it and
+ * counts the connection it may be taking. Returns a slot for accept_leave (-1 when all slots
+ * are busy: that thread is not woken). */
+int accept_enter(void);
+void accept_leave(int slot, int conn);
+
+/* accept() on a drained listener whose server expects blocking: wait for nothing until a signal
+ * arrives, then fail with EINTR, as a blocked accept() interrupted by a handler would. */
+int accept_wait_forever(int fd);
+
+/* In a child after fork(): other threads are gone, locks are free. */
+void drain_after_fork(void);
+
+#endif

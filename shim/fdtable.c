@@ -1,0 +1,47 @@
+/* fdtable.c: the per-fd kinds and the open-connection count. */
+#include "fdtable.h"
+
+#include "drain.h"
+
+_Atomic unsigned char fd_kinds[FDTABLE_SIZE];
+static atomic_long open_conns;
+static atomic_long accepts_in_flight;
+
+void fdtable_note_conn(int conn)
+{
+    if ((unsigned)conn >= FDTABLE_SIZE)
+        return;
+    /* An fd closed behind our back (fclose, a raw syscall) may come back from accept: it was
+     * already counted, so count it once. */
+    if (atomic_exchange(&fd_kinds[conn], FD_CONN) != FD_CONN)
+        atomic_fetch_add(&open_conns, 1);
+}
+
+void fdtable_accept_begin(void)
+{
+    atomic_fetch_add(&accepts_in_flight, 1);
+}
+
+void fdtable_accept_end(int conn)
+{
+    if (conn >= 0)
+        fdtable_note_conn(conn);
+    atomic_fetch_sub(&accepts_in_flight, 1);
+    drain_note_conns(fdtable_open_conns());
+}
+
+void fdtable_forget_conn(int fd)
+{
+    if ((unsigned)fd >= FDTABLE_SIZE)
+        return;
+    unsigned char expected = FD_CONN;
+    if (!atomic_compare_exchange_strong(&fd_kinds[fd], &expected, FD_OTHER))
+        return;
+    long left = atomic_fetch_sub(&open_conns, 1) - 1;
+    drain_note_conns(left);
+}
+
+long fdtable_open_conns(void)
+{
+    return atomic_load(&open_conns) + atomic_load(&accepts_in_flight);
+}

@@ -1,0 +1,50 @@
+/* fdtable.h: what each fd number of this process is, as far as the shim cares, and the count of
+ * accepted connections still open. One byte per fd, read without a lock on every hooked call. */
+#ifndef HOTSWAP_FDTABLE_H
+#define HOTSWAP_FDTABLE_H
+
+#include <stdatomic.h>
+
+enum fd_kind {
+    FD_OTHER = 0,  /* not ours: pass straight through */
+    FD_LISTENER,   /* a listening socket the launcher holds a copy of */
+    FD_CONN,       /* a connection accepted from a listener */
+    FD_DUMMY,      /* the never-readable stand-in put on a listener's number by a drain */
+    FD_DUMMY_BLOCKING, /* the same, where the server expects accept() to block */
+    FD_CONTROL,    /* the control socket to the launcher: protected */
+    FD_INHERITED,  /* a listener handed over by the launcher, not yet claimed by bind(): protected */
+};
+
+/* Servers past this many fds are not tracked above it (their connections are not counted). */
+#define FDTABLE_SIZE 65536
+
+extern _Atomic unsigned char fd_kinds[FDTABLE_SIZE];
+
+static inline enum fd_kind fd_kind(int fd)
+{
+    if ((unsigned)fd >= FDTABLE_SIZE)
+        return FD_OTHER;
+    return (enum fd_kind)atomic_load_explicit(&fd_kinds[fd], memory_order_relaxed);
+}
+
+static inline void fd_set_kind(int fd, enum fd_kind kind)
+{
+    if ((unsigned)fd < FDTABLE_SIZE)
+        atomic_store_explicit(&fd_kinds[fd], (unsigned char)kind, memory_order_relaxed);
+}
+
+/* A connection was accepted on `conn`. */
+void fdtable_note_conn(int conn);
+
+/* `fd`, a connection, is being closed: count it out. */
+void fdtable_forget_conn(int fd);
+
+/* A thread enters / leaves a real accept() on a listener. Until it leaves, the connection it
+ * may be taking counts as open: the kernel can hand it one just as a drain begins. */
+void fdtable_accept_begin(void);
+void fdtable_accept_end(int conn);
+
+/* Connections accepted and not yet closed by this process, plus accepts in flight. */
+long fdtable_open_conns(void);
+
+#endif

@@ -1,0 +1,243 @@
+/* hooks.c: the interposed entry points, and nothing else. Each calls libc's own function and
+ * records one fact; the mechanisms live in inherit.c, drain.c, report.c and fdtable.c.
+ *
+ * Exported as plain unversioned symbols (-fvisibility=hidden elsewhere): a versioned export
+ * such as accept4@GLIBC_2.2.5 silently fails to bind against glibc's accept4@GLIBC_2.10. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "drain.h"
+#include "fdtable.h"
+#include "inherit.h"
+#include "real.h"
+#include "report.h"
+
+#define HS_EXPORT __attribute__((visibility("default")))
+
+static void on_fork_child(void)
+{
+    drain_after_fork();
+    report_after_fork();
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+    int saved = errno;
+    real_ready();
+    inherit_init();
+    report_init();
+    if (report_active()) {
+        drain_init();
+        pthread_atfork(NULL, NULL, on_fork_child);
+    }
+    errno = saved;
+}
+
+/* ---- listeners: bind, listen ---------------------------------------------------------- */
+
+HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    real_ready();
+    if (inherit_claim(fd, addr, addrlen))
+        return 0;
+    return real.bind(fd, addr, addrlen);
+}
+
+HS_EXPORT int listen(int fd, int backlog)
+{
+    real_ready();
+    int rc = real.listen(fd, backlog); /* on a claimed listener: updates the backlog */
+    if (rc == 0 && fd_kind(fd) == FD_OTHER && report_active()) {
+        int saved = errno;
+        fd_set_kind(fd, FD_LISTENER);
+        inherit_protect_path_of(fd);
+        report_listener(fd);
+        errno = saved;
+    }
+    return rc;
+}
+
+/* ---- accepting ------------------------------------------------------------------------- */
+
+static int accept_on_listener(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    report_ready(fd);
+    int slot = accept_enter();
+    int conn = real.accept4(fd, addr, len, flags);
+    int saved = errno;
+    accept_leave(slot, conn);
+    if (conn < 0 && saved == EAGAIN && fd_kind(fd) == FD_DUMMY_BLOCKING)
+        return accept_wait_forever(fd); /* drained while we were in accept() */
+    errno = saved;
+    return conn;
+}
+
+HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    real_ready();
+    switch (fd_kind(fd)) {
+    case FD_LISTENER:
+        return accept_on_listener(fd, addr, len, flags);
+    case FD_DUMMY_BLOCKING:
+        return accept_wait_forever(fd);
+    default:
+        return real.accept4(fd, addr, len, flags);
+    }
+}
+
+HS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    real_ready();
+    switch (fd_kind(fd)) {
+    case FD_LISTENER:
+        return accept_on_listener(fd, addr, len, 0);
+    case FD_DUMMY_BLOCKING:
+        return accept_wait_forever(fd);
+    default:
+        return real.accept(fd, addr, len);
+    }
+}
+
+/* ---- waiting: readiness is the first wait for connections on a listener ---------------- */
+
+HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    real_ready();
+    int rc = real.epoll_ctl(epfd, op, fd, event);
+    if (rc == 0 && fd_kind(fd) == FD_LISTENER) {
+        int saved = errno;
+        if (op == EPOLL_CTL_ADD)
+            drain_note_epoll(epfd, fd);
+        else if (op == EPOLL_CTL_DEL)
+            drain_forget_epoll(epfd, fd);
+        if (op != EPOLL_CTL_DEL)
+            report_ready(fd);
+        errno = saved;
+    }
+    return rc;
+}
+
+static void note_poll(const struct pollfd *fds, nfds_t count)
+{
+    if (!report_active())
+        return;
+    for (nfds_t i = 0; i < count; i++)
+        if ((fds[i].events & POLLIN) && fd_kind(fds[i].fd) == FD_LISTENER) {
+            report_ready(fds[i].fd);
+            return;
+        }
+}
+
+HS_EXPORT int poll(struct pollfd *fds, nfds_t count, int timeout)
+{
+    real_ready();
+    note_poll(fds, count);
+    return real.poll(fds, count, timeout);
+}
+
+HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
+{
+    real_ready();
+    note_poll(fds, count);
+    return real.ppoll(fds, count, timeout, mask);
+}
+
+/* _FORTIFY_SOURCE builds (Debian's packages) call these instead of poll/ppoll. */
+HS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t count, int timeout, size_t fdslen)
+{
+    real_ready();
+    note_poll(fds, count);
+    return real.poll_chk(fds, count, timeout, fdslen);
+}
+
+HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespec *timeout,
+                          const sigset_t *mask, size_t fdslen)
+{
+    real_ready();
+    note_poll(fds, count);
+    return real.ppoll_chk(fds, count, timeout, mask, fdslen);
+}
+
+static void note_select(int nfds, const fd_set *readfds)
+{
+    if (!readfds || !report_active())
+        return;
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+        if (FD_ISSET(fd, readfds) && fd_kind(fd) == FD_LISTENER) {
+            report_ready(fd);
+            return;
+        }
+}
+
+HS_EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, struct timeval *timeout)
+{
+    real_ready();
+    note_select(nfds, readfds);
+    return real.select(nfds, readfds, writefds, exceptfds, timeout);
+}
+
+HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+                      const struct timespec *timeout, const sigset_t *mask)
+{
+    real_ready();
+    note_select(nfds, readfds);
+    return real.pselect(nfds, readfds, writefds, exceptfds, timeout, mask);
+}
+
+/* ---- closing ----------------------------------------------------------------------------- */
+
+HS_EXPORT int close(int fd)
+{
+    real_ready();
+    switch (fd_kind(fd)) {
+    case FD_OTHER:
+        return real.close(fd);
+    case FD_CONTROL:
+    case FD_INHERITED:
+        return 0; /* the shim's own: the server believes it closed it, and it stays usable */
+    case FD_CONN: {
+        /* Counted out before the number is free: another thread's accept() may reuse it at once. */
+        int saved = errno;
+        fdtable_forget_conn(fd);
+        errno = saved;
+        return real.close(fd);
+    }
+    default:
+        fd_set_kind(fd, FD_OTHER);
+        return real.close(fd);
+    }
+}
+
+/* ---- Unix socket paths: a handed-over listener's path stays on disk --------------------- */
+
+HS_EXPORT int unlink(const char *path)
+{
+    real_ready();
+    if (inherit_path_protected(path))
+        return 0;
+    return real.unlink(path);
+}
+
+HS_EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+    real_ready();
+    /* inherit_path_protected() first: it is what copes with a NULL path */
+    if (!(flags & AT_REMOVEDIR) && inherit_path_protected(path) && (dirfd == AT_FDCWD || path[0] == '/'))
+        return 0;
+    return real.unlinkat(dirfd, path, flags);
+}
+
+HS_EXPORT int remove(const char *path)
+{
+    real_ready();
+    if (inherit_path_protected(path))
+        return 0;
+    return real.remove(path);
+}

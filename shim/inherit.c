@@ -1,0 +1,160 @@
+/* inherit.c: claiming inherited listeners, and keeping their Unix paths on disk. */
+#define _GNU_SOURCE
+#include "inherit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fdtable.h"
+#include "real.h"
+#include "shimlog.h"
+#include "sockid.h"
+
+#define LISTEN_FDS_START 3
+#define INHERIT_MAX 64
+#define PROTECTED_PATHS_MAX 64
+
+struct inherited {
+    int fd;
+    bool claimed;
+    struct sockid id;
+};
+
+static struct inherited inherited[INHERIT_MAX];
+static int inherited_count;
+static _Atomic int unclaimed;
+static int claim_lock; /* bind() is rare: a spinlock keeps two threads from claiming one fd */
+
+static char protected_paths[PROTECTED_PATHS_MAX][sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+static _Atomic int protected_count;
+
+/* Strict decimal: digits only, no sign, no spaces, fits an int. */
+static bool parse_count(const char *text, long max, long *out)
+{
+    if (!text || !*text)
+        return false;
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (*end || errno || value < 0 || value > max || text[0] < '0' || text[0] > '9')
+        return false;
+    *out = value;
+    return true;
+}
+
+static void protect_path(const struct sockid *id)
+{
+    const char *path = sockid_unix_path(id);
+    if (!path)
+        return;
+    int slot = atomic_load(&protected_count);
+    for (int i = 0; i < slot; i++)
+        if (strcmp(protected_paths[i], path) == 0)
+            return;
+    if (slot >= PROTECTED_PATHS_MAX)
+        return;
+    strncpy(protected_paths[slot], path, sizeof protected_paths[slot] - 1);
+    atomic_store(&protected_count, slot + 1);
+}
+
+void inherit_init(void)
+{
+    const char *pid_text = getenv("LISTEN_PID"), *fds_text = getenv("LISTEN_FDS");
+    if (!fds_text)
+        return;
+    long pid, count;
+    if (!parse_count(pid_text, INT_MAX, &pid)) {
+        shim_say("ignoring LISTEN_FDS: LISTEN_PID is missing or not a pid", NULL);
+        return;
+    }
+    if (pid != getpid())
+        return; /* meant for another process (our parent): not ours to take */
+    if (!parse_count(fds_text, INHERIT_MAX, &count)) {
+        shim_say("ignoring LISTEN_FDS=", fds_text, ": not a count of fds from 0 to 64", NULL);
+        return;
+    }
+    for (int fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + count; fd++) {
+        struct inherited *slot = &inherited[inherited_count];
+        if (sockid_read(fd, &slot->id) < 0) {
+            shim_say("ignoring an inherited fd that is not a bound socket (LISTEN_FDS)", NULL);
+            continue;
+        }
+        slot->fd = fd;
+        inherited_count++;
+        fd_set_kind(fd, FD_INHERITED);
+        protect_path(&slot->id);
+    }
+    atomic_store(&unclaimed, inherited_count);
+}
+
+static struct inherited *find_match(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct sockid want;
+    if (sockid_read_kind(fd, &want) < 0)
+        return NULL;
+    for (int i = 0; i < inherited_count; i++)
+        if (!inherited[i].claimed && sockid_matches(&inherited[i].id, &want, addr, addrlen))
+            return &inherited[i];
+    return NULL;
+}
+
+/* dup3 over the caller's own socket: its fd number and FD_CLOEXEC stay as the caller made them;
+ * O_NONBLOCK lives on the shared description, so it is set to what the caller asked for. */
+static bool put_on(int fd, struct inherited *listener)
+{
+    int fd_flags = fcntl(fd, F_GETFD), status = fcntl(fd, F_GETFL);
+    if (fd_flags < 0 || status < 0)
+        return false;
+    if (dup3(listener->fd, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+        return false;
+    int shared = fcntl(fd, F_GETFL);
+    if (shared >= 0 && (shared & O_NONBLOCK) != (status & O_NONBLOCK))
+        fcntl(fd, F_SETFL, (shared & ~O_NONBLOCK) | (status & O_NONBLOCK));
+    fd_set_kind(listener->fd, FD_OTHER);
+    real.close(listener->fd);
+    fd_set_kind(fd, FD_LISTENER);
+    listener->claimed = true;
+    atomic_fetch_sub(&unclaimed, 1);
+    return true;
+}
+
+bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (atomic_load(&unclaimed) == 0)
+        return false;
+    int saved = errno;
+    while (__atomic_exchange_n(&claim_lock, 1, __ATOMIC_ACQUIRE))
+        ;
+    struct inherited *listener = find_match(fd, addr, addrlen);
+    bool claimed = listener && put_on(fd, listener);
+    __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);
+    errno = saved;
+    return claimed;
+}
+
+void inherit_protect_path_of(int fd)
+{
+    struct sockid id;
+    if (sockid_read(fd, &id) < 0)
+        return;
+    while (__atomic_exchange_n(&claim_lock, 1, __ATOMIC_ACQUIRE))
+        ;
+    protect_path(&id);
+    __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);
+}
+
+bool inherit_path_protected(const char *path)
+{
+    if (!path)
+        return false;
+    int count = atomic_load(&protected_count);
+    for (int i = 0; i < count; i++)
+        if (strcmp(protected_paths[i], path) == 0)
+            return true;
+    return false;
+}

@@ -1,0 +1,22 @@
+/* inherit.h: listeners handed over systemd-style (LISTEN_FDS, LISTEN_PID, fds 3..), claimed
+ * when the server binds the same address itself. */
+#ifndef HOTSWAP_INHERIT_H
+#define HOTSWAP_INHERIT_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/* Reads LISTEN_PID/LISTEN_FDS and what each inherited fd is. Bad values: one line, none taken. */
+void inherit_init(void);
+
+/* If an unclaimed inherited listener is what bind(fd, addr) asks for, puts it on `fd` (keeping
+ * fd's FD_CLOEXEC and O_NONBLOCK) and returns true: the bind has succeeded. */
+bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
+/* Remembers the filesystem path of a Unix listener the launcher now holds. */
+void inherit_protect_path_of(int fd);
+
+/* True if `path` names a Unix listener being handed over: the server must not remove it. */
+bool inherit_path_protected(const char *path);
+
+#endif

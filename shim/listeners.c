@@ -1,0 +1,83 @@
+/* listeners.c: the held listeners, in the order they were created (their LISTEN_FDS order). */
+#define _GNU_SOURCE
+#include "listeners.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static struct held_listener held[LISTENERS_MAX];
+static int held_count;
+
+static int describe(int fd, char *name, size_t size)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    memset(&addr, 0, sizeof addr);
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+        return -1;
+    char ip[INET6_ADDRSTRLEN];
+    if (addr.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&addr;
+        snprintf(name, size, "%s:%u", inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip), ntohs(in->sin_port));
+    } else if (addr.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
+        snprintf(name, size, "[%s]:%u", inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip), ntohs(in6->sin6_port));
+    } else if (addr.ss_family == AF_UNIX) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&addr;
+        snprintf(name, size, "unix:%s", un->sun_path[0] ? un->sun_path : "@abstract");
+    } else {
+        snprintf(name, size, "family %d", addr.ss_family);
+    }
+    return 0;
+}
+
+int listeners_add(int fd, int gen)
+{
+    struct held_listener *slot = &held[held_count];
+    if (held_count >= LISTENERS_MAX || describe(fd, slot->name, sizeof slot->name) < 0) {
+        close(fd);
+        return -1;
+    }
+    slot->fd = fd;
+    slot->from_generation = gen;
+    held_count++;
+    return 0;
+}
+
+void listeners_drop_from(int gen)
+{
+    int kept = 0;
+    for (int i = 0; i < held_count; i++) {
+        if (held[i].from_generation == gen) {
+            hs_log("gen %d failed: dropping the listener it created on %s", gen, held[i].name);
+            close(held[i].fd);
+        } else {
+            held[kept++] = held[i];
+        }
+    }
+    held_count = kept;
+}
+
+int listeners_count(void)
+{
+    return held_count;
+}
+
+const struct held_listener *listeners_get(int index)
+{
+    return index >= 0 && index < held_count ? &held[index] : NULL;
+}
+
+void listeners_remove_paths(void)
+{
+    for (int i = 0; i < held_count; i++)
+        if (strncmp(held[i].name, "unix:/", 6) == 0)
+            unlink(held[i].name + 5);
+}

@@ -1,0 +1,27 @@
+/* listeners.h: the listening sockets the launcher holds for the whole of its life, so the kernel
+ * keeps queueing connections between generations. */
+#ifndef HOTSWAP_LISTENERS_H
+#define HOTSWAP_LISTENERS_H
+
+#define LISTENERS_MAX 64
+
+struct held_listener {
+    int fd;
+    int from_generation; /* the generation that created it */
+    char name[136];      /* "127.0.0.1:8080", "[::1]:8080", "unix:/run/app.sock" */
+};
+
+/* Takes ownership of `fd`, a listener generation `gen` created. Returns 0, or -1 when full or
+ * when `fd` is not a bound socket (then closes it). */
+int listeners_add(int fd, int gen);
+
+/* A generation that failed: the listeners it created go with it. */
+void listeners_drop_from(int gen);
+
+int listeners_count(void);
+const struct held_listener *listeners_get(int index);
+
+/* At the final stop: Unix listeners' paths go, as the server's own clean-up would have done. */
+void listeners_remove_paths(void);
+
+#endif

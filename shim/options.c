@@ -1,0 +1,208 @@
+/* options.c: parsing the launcher's command line. Bad input: one line, usage hint, exit 64. */
+#define _GNU_SOURCE
+#include "options.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "control.h"
+
+void options_usage(void)
+{
+    fputs("usage: hotswap [OPTIONS] -- COMMAND [ARGS...]   run COMMAND, reload it on SIGHUP\n"
+          "       hotswap reload [--pid PID | --control PATH]  start a new generation, drain the old\n"
+          "       hotswap stop   [--pid PID | --control PATH]  drain and stop, the launcher exits\n"
+          "\n"
+          "options:\n"
+          "  --ready-timeout DUR  a new generation must be ready within DUR (default 30s)\n"
+          "  --drain-timeout DUR  an old generation may drain for DUR, then is stopped (default 30s)\n"
+          "  --kill-timeout DUR   SIGKILL a generation DUR after its stop signal (default 10s)\n"
+          "  --stop-signal SIG    signal that stops a drained generation (default TERM)\n"
+          "  --drain-signal SIG   signal the shim drains on (default RTMIN+10)\n"
+          "  --control PATH       control socket (default $XDG_RUNTIME_DIR/hotswap/PID.sock,\n"
+          "                       /run/hotswap/PID.sock for root, else /tmp/hotswap-UID/PID.sock)\n"
+          "  --pid PID            (reload, stop) the launcher to talk to\n"
+          "  --shim PATH          libhotswap.so to preload (default: beside hotswap, or ../lib/)\n"
+          "  -h, --help           this text\n"
+          "  -V, --version        the version\n"
+          "DUR: a number of seconds, or with a unit: 500ms, 2s, 1m.\n",
+          stdout);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    fputs("hotswap: ", stderr);
+    vfprintf(stderr, fmt, args);
+    fputs(" (see hotswap --help)\n", stderr);
+    va_end(args);
+    exit(EXIT_USAGE);
+}
+
+static int64_t parse_duration(const char *option, const char *text)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    double scale = 1000;
+    if (strcmp(end, "ms") == 0)
+        scale = 1;
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        scale = 1000;
+    else if (strcmp(end, "m") == 0)
+        scale = 60000;
+    else
+        end = NULL;
+    if (!end || end == text || errno || value < 0 || value * scale > 86400000.0 * 7)
+        usage_error("%s: '%s' is not a duration (like 500ms, 2s, 1m)", option, text);
+    return (int64_t)(value * scale);
+}
+
+int signal_from_name(const char *name)
+{
+    static const struct { const char *name; int number; } names[] = {
+        {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+        {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH},
+        {"URG", SIGURG}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"CONT", SIGCONT},
+    };
+    if (strncasecmp(name, "SIG", 3) == 0)
+        name += 3;
+    char *end;
+    if (*name >= '0' && *name <= '9') {
+        long number = strtol(name, &end, 10);
+        return (*end || number < 1 || number > SIGRTMAX) ? -1 : (int)number;
+    }
+    if (strncasecmp(name, "RTMIN", 5) == 0) {
+        long offset = name[5] ? strtol(name + 5, &end, 10) : 0;
+        if ((name[5] && *end) || offset < 0 || SIGRTMIN + offset > SIGRTMAX)
+            return -1;
+        return SIGRTMIN + (int)offset;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(name, names[i].name) == 0)
+            return names[i].number;
+    return -1;
+}
+
+static int parse_signal(const char *option, const char *text)
+{
+    int number = signal_from_name(text);
+    if (number < 0 || number == SIGKILL || number == SIGSTOP)
+        usage_error("%s: '%s' is not a usable signal", option, text);
+    return number;
+}
+
+static int parse_pid(const char *text)
+{
+    char *end;
+    long pid = strtol(text, &end, 10);
+    if (!*text || *end || pid < 1 || pid > 4194304)
+        usage_error("--pid: '%s' is not a process id", text);
+    return (int)pid;
+}
+
+const char *default_control_path(int pid, char *buf, unsigned size)
+{
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+    if (runtime && runtime[0] == '/')
+        snprintf(buf, size, "%s/hotswap/%d.sock", runtime, pid);
+    else if (geteuid() == 0)
+        snprintf(buf, size, "/run/hotswap/%d.sock", pid);
+    else
+        snprintf(buf, size, "/tmp/hotswap-%u/%d.sock", (unsigned)geteuid(), pid);
+    return buf;
+}
+
+/* An option's value: "--opt VALUE" or "--opt=VALUE". */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen(name);
+    if (strncmp(argv[*i], name, len) == 0 && argv[*i][len] == '=')
+        return argv[*i] + len + 1;
+    if (*i + 1 >= argc)
+        usage_error("%s needs a value", name);
+    return argv[++*i];
+}
+
+static bool is_option(const char *arg, const char *name)
+{
+    size_t len = strlen(name);
+    return strncmp(arg, name, len) == 0 && (arg[len] == '\0' || arg[len] == '=');
+}
+
+void options_parse(int argc, char **argv, struct options *opt)
+{
+    *opt = (struct options){
+        .command = CMD_RUN,
+        .ready_timeout_ms = 30000,
+        .drain_timeout_ms = 30000,
+        .kill_timeout_ms = 10000,
+        .stop_signal = SIGTERM,
+        .drain_signal = SIGRTMIN + HS_DEFAULT_DRAIN_SIGNAL_OFFSET,
+    };
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') {
+        if (strcmp(argv[i], "reload") == 0)
+            opt->command = CMD_RELOAD;
+        else if (strcmp(argv[i], "stop") == 0)
+            opt->command = CMD_STOP;
+        else
+            usage_error("unknown command '%s'; to run a server: hotswap -- %s ...", argv[i], argv[i]);
+        i++;
+    }
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            i++;
+            break;
+        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            opt->command = CMD_HELP;
+            return;
+        } else if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+            opt->command = CMD_VERSION;
+            return;
+        } else if (is_option(arg, "--ready-timeout")) {
+            opt->ready_timeout_ms = parse_duration("--ready-timeout", option_value(argc, argv, &i, "--ready-timeout"));
+        } else if (is_option(arg, "--drain-timeout")) {
+            opt->drain_timeout_ms = parse_duration("--drain-timeout", option_value(argc, argv, &i, "--drain-timeout"));
+        } else if (is_option(arg, "--kill-timeout")) {
+            opt->kill_timeout_ms = parse_duration("--kill-timeout", option_value(argc, argv, &i, "--kill-timeout"));
+        } else if (is_option(arg, "--stop-signal")) {
+            opt->stop_signal = parse_signal("--stop-signal", option_value(argc, argv, &i, "--stop-signal"));
+        } else if (is_option(arg, "--drain-signal")) {
+            opt->drain_signal = parse_signal("--drain-signal", option_value(argc, argv, &i, "--drain-signal"));
+        } else if (is_option(arg, "--control")) {
+            opt->control_path = option_value(argc, argv, &i, "--control");
+        } else if (is_option(arg, "--shim")) {
+            opt->shim_path = option_value(argc, argv, &i, "--shim");
+        } else if (is_option(arg, "--pid")) {
+            opt->target_pid = parse_pid(option_value(argc, argv, &i, "--pid"));
+        } else if (arg[0] == '-') {
+            usage_error("unknown option '%s'", arg);
+        } else if (opt->command == CMD_RUN) {
+            usage_error("put '--' before the server command: hotswap [OPTIONS] -- %s", arg);
+        } else {
+            usage_error("unexpected argument '%s'", arg);
+        }
+    }
+    if (opt->command == CMD_RUN) {
+        if (i >= argc)
+            usage_error("no server command given");
+        if (opt->target_pid)
+            usage_error("--pid is for 'hotswap reload' and 'hotswap stop'");
+        opt->argv = argv + i;
+    } else if (i < argc) {
+        usage_error("'hotswap %s' takes no command", argv[1]);
+    } else if (opt->target_pid && opt->control_path) {
+        usage_error("give --pid or --control, not both");
+    }
+}

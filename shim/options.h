@@ -1,0 +1,38 @@
+/* options.h: the launcher's command line. */
+#ifndef HOTSWAP_OPTIONS_H
+#define HOTSWAP_OPTIONS_H
+
+#include <stdint.h>
+
+#define EXIT_USAGE 64        /* EX_USAGE */
+#define EXIT_UNAVAILABLE 69  /* EX_UNAVAILABLE: no launcher to talk to */
+#define EXIT_NOT_FOUND 127   /* the server command does not exist */
+#define EXIT_NOT_EXECUTABLE 126
+
+enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_STATUS, CMD_HELP, CMD_VERSION };
+
+struct options {
+    enum command command;
+    int64_t ready_timeout_ms;
+    int64_t drain_timeout_ms;
+    int64_t kill_timeout_ms;
+    int stop_signal;
+    int drain_signal;
+    const char *control_path;   /* NULL: the default for this launcher's pid */
+    const char *shim_path;      /* NULL: beside the hotswap binary */
+    int target_pid;             /* reload/stop/status --pid */
+    char **argv;                /* the server command */
+};
+
+/* Parses argv; on bad input prints one line and the usage hint on stderr, exits 64. */
+void options_parse(int argc, char **argv, struct options *opt);
+
+void options_usage(void);
+
+/* "TERM", "SIGTERM", "15", "RTMIN+10" -> number, or -1. */
+int signal_from_name(const char *name);
+
+/* The control socket path of the launcher with this pid, in `buf`. */
+const char *default_control_path(int pid, char *buf, unsigned size);
+
+#endif

@@ -1,0 +1,30 @@
+/* real.c: resolve libc's versions of the interposed functions with dlsym(RTLD_NEXT). */
+#define _GNU_SOURCE
+#include "real.h"
+
+#include <dlfcn.h>
+
+struct real_functions real;
+int real_resolved;
+
+#define RESOLVE(field, symbol) (*(void **)&real.field = dlsym(RTLD_NEXT, symbol))
+
+void real_resolve(void)
+{
+    RESOLVE(bind, "bind");
+    RESOLVE(listen, "listen");
+    RESOLVE(accept, "accept");
+    RESOLVE(accept4, "accept4");
+    RESOLVE(close, "close");
+    RESOLVE(epoll_ctl, "epoll_ctl");
+    RESOLVE(poll, "poll");
+    RESOLVE(ppoll, "ppoll");
+    RESOLVE(poll_chk, "__poll_chk");
+    RESOLVE(ppoll_chk, "__ppoll_chk");
+    RESOLVE(select, "select");
+    RESOLVE(pselect, "pselect");
+    RESOLVE(unlink, "unlink");
+    RESOLVE(unlinkat, "unlinkat");
+    RESOLVE(remove, "remove");
+    __atomic_store_n(&real_resolved, 1, __ATOMIC_RELEASE);
+}

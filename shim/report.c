@@ -1,0 +1,111 @@
+/* report.c: messages to the launcher. Every send is one sendmsg(2) of a fixed struct: atomic on
+ * SEQPACKET, safe from a signal handler, and shared by all processes of a generation. */
+#define _GNU_SOURCE
+#include "report.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fdtable.h"
+#include "shimlog.h"
+
+static int control_fd = -1;
+static atomic_bool active;
+static atomic_bool ready_sent;
+
+bool report_active(void)
+{
+    return atomic_load_explicit(&active, memory_order_relaxed);
+}
+
+static bool control_fd_valid(int fd)
+{
+    int domain, type;
+    socklen_t len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+        return false;
+    len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return false;
+    return domain == AF_UNIX && type == SOCK_SEQPACKET;
+}
+
+static void send_with_fd(enum hs_msg_type type, int fd, int64_t value, int passed_fd)
+{
+    if (!report_active())
+        return;
+    int saved = errno;
+    struct hs_msg msg = {
+        .magic = HS_MAGIC, .protocol = HS_PROTOCOL, .type = type,
+        .pid = getpid(), .fd = fd, .value = value,
+    };
+    struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (passed_fd >= 0) {
+        memset(&control, 0, sizeof control);
+        header.msg_control = control.buf;
+        header.msg_controllen = sizeof control.buf;
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &passed_fd, sizeof(int));
+    }
+    ssize_t sent;
+    do
+        sent = sendmsg(control_fd, &header, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    if (sent < 0 && atomic_exchange(&active, false))
+        shim_say("the launcher is gone (control socket closed): passing calls through", NULL);
+    errno = saved;
+}
+
+void report_send(enum hs_msg_type type, int fd, int64_t value)
+{
+    send_with_fd(type, fd, value, -1);
+}
+
+void report_listener(int fd)
+{
+    send_with_fd(HS_MSG_LISTENER, fd, 0, fd);
+}
+
+void report_ready(int listener)
+{
+    if (!atomic_load_explicit(&ready_sent, memory_order_relaxed) && !atomic_exchange(&ready_sent, true))
+        report_send(HS_MSG_READY, listener, 0);
+}
+
+void report_after_fork(void)
+{
+    atomic_store(&ready_sent, false);
+    report_send(HS_MSG_HELLO, -1, getppid());
+}
+
+void report_init(void)
+{
+    const char *text = getenv(HS_ENV_CONTROL_FD);
+    if (!text) {
+        shim_say(HS_ENV_CONTROL_FD " is not set (not started by hotswap): passing calls through", NULL);
+        return;
+    }
+    char *end;
+    errno = 0;
+    long fd = strtol(text, &end, 10);
+    if (!*text || *end || errno || fd < 0 || fd >= FDTABLE_SIZE || !control_fd_valid((int)fd)) {
+        shim_say(HS_ENV_CONTROL_FD "=", text, " is not a hotswap control socket: passing calls through", NULL);
+        return;
+    }
+    control_fd = (int)fd;
+    fd_set_kind(control_fd, FD_CONTROL);
+    atomic_store(&active, true);
+    report_send(HS_MSG_HELLO, -1, getppid());
+}

@@ -1,0 +1,29 @@
+/* report.h: the shim's side of the control socket to the launcher. */
+#ifndef HOTSWAP_REPORT_H
+#define HOTSWAP_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "control.h"
+
+/* Reads HOTSWAP_CONTROL_FD and checks it is a Unix SOCK_SEQPACKET socket; says hello. Missing or
+ * bad: one line on stderr, and the shim passes everything through. */
+void report_init(void);
+
+/* True while a launcher is listening: the shim tracks listeners, readiness and drains. */
+bool report_active(void);
+
+/* Sends one message. Async-signal-safe. A dead launcher: one line, then reporting stops. */
+void report_send(enum hs_msg_type type, int fd, int64_t value);
+
+/* Sends a listener the server created, with its fd as SCM_RIGHTS. */
+void report_listener(int fd);
+
+/* Readiness, once per process: the first wait for connections on `listener`. */
+void report_ready(int listener);
+
+/* In a child after fork(): says hello for the new pid. */
+void report_after_fork(void);
+
+#endif

@@ -1,0 +1,102 @@
+/* sockid.c: socket identity, compared field by field, never as raw bytes (sockaddr padding and
+ * lengths differ between the caller's bind() and getsockname()). */
+#define _GNU_SOURCE
+#include "sockid.h"
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/un.h>
+
+static int getint(int fd, int level, int name, int *out)
+{
+    socklen_t len = sizeof *out;
+    return getsockopt(fd, level, name, out, &len);
+}
+
+int sockid_read_kind(int fd, struct sockid *id)
+{
+    memset(id, 0, sizeof *id);
+    if (getint(fd, SOL_SOCKET, SO_DOMAIN, &id->domain) < 0 ||
+        getint(fd, SOL_SOCKET, SO_TYPE, &id->type) < 0 ||
+        getint(fd, SOL_SOCKET, SO_PROTOCOL, &id->protocol) < 0)
+        return -1;
+    if (id->domain == AF_INET6 && getint(fd, IPPROTO_IPV6, IPV6_V6ONLY, &id->v6only) < 0)
+        return -1;
+    return 0;
+}
+
+int sockid_read(int fd, struct sockid *id)
+{
+    if (sockid_read_kind(fd, id) < 0)
+        return -1;
+    id->addrlen = sizeof id->addr;
+    return getsockname(fd, (struct sockaddr *)&id->addr, &id->addrlen);
+}
+
+static bool inet_matches(const struct sockaddr_in *have, const struct sockaddr *addr, socklen_t len)
+{
+    if (len < sizeof(struct sockaddr_in))
+        return false;
+    const struct sockaddr_in *want = (const struct sockaddr_in *)addr;
+    return want->sin_port != 0 && want->sin_port == have->sin_port &&
+           want->sin_addr.s_addr == have->sin_addr.s_addr;
+}
+
+static bool inet6_matches(const struct sockaddr_in6 *have, const struct sockaddr *addr, socklen_t len)
+{
+    if (len < sizeof(struct sockaddr_in6))
+        return false;
+    const struct sockaddr_in6 *want = (const struct sockaddr_in6 *)addr;
+    return want->sin6_port != 0 && want->sin6_port == have->sin6_port &&
+           memcmp(&want->sin6_addr, &have->sin6_addr, sizeof want->sin6_addr) == 0 &&
+           want->sin6_scope_id == have->sin6_scope_id;
+}
+
+/* The name part of a Unix address of `len` bytes: a path ends at its NUL, an abstract name
+ * (leading NUL) is all the bytes given. */
+static size_t unix_name_len(const struct sockaddr_un *un, socklen_t len)
+{
+    size_t n = len - offsetof(struct sockaddr_un, sun_path);
+    if (n > 0 && un->sun_path[0] != '\0')
+        n = strnlen(un->sun_path, n);
+    return n;
+}
+
+static bool unix_matches(const struct sockid *have, const struct sockaddr *addr, socklen_t len)
+{
+    if (len <= offsetof(struct sockaddr_un, sun_path) || len > sizeof(struct sockaddr_un))
+        return false; /* autobind asks for any name */
+    const struct sockaddr_un *want = (const struct sockaddr_un *)addr;
+    const struct sockaddr_un *got = (const struct sockaddr_un *)&have->addr;
+    size_t want_len = unix_name_len(want, len), got_len = unix_name_len(got, have->addrlen);
+    return want_len > 0 && want_len == got_len && memcmp(want->sun_path, got->sun_path, want_len) == 0;
+}
+
+bool sockid_matches(const struct sockid *have, const struct sockid *want,
+                    const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (!addr || have->domain != want->domain || have->type != want->type ||
+        have->protocol != want->protocol || addr->sa_family != have->domain)
+        return false;
+    switch (have->domain) {
+    case AF_INET:
+        return inet_matches((const struct sockaddr_in *)&have->addr, addr, addrlen);
+    case AF_INET6:
+        return have->v6only == want->v6only &&
+               inet6_matches((const struct sockaddr_in6 *)&have->addr, addr, addrlen);
+    case AF_UNIX:
+        return unix_matches(have, addr, addrlen);
+    default:
+        return false;
+    }
+}
+
+const char *sockid_unix_path(const struct sockid *id)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&id->addr;
+    if (id->domain != AF_UNIX || id->addrlen <= offsetof(struct sockaddr_un, sun_path) ||
+        un->sun_path[0] == '\0')
+        return NULL;
+    return un->sun_path;
+}

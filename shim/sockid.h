@@ -1,0 +1,30 @@
+/* sockid.h: what a socket is (domain, type, protocol, local address, IPV6_V6ONLY), read from
+ * the fd itself, and whether a bind() asks for the same thing. */
+#ifndef HOTSWAP_SOCKID_H
+#define HOTSWAP_SOCKID_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+struct sockid {
+    int domain, type, protocol;
+    int v6only; /* AF_INET6 only */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+/* Reads the identity of the socket on `fd`, local address included. -1 if it is not a socket. */
+int sockid_read(int fd, struct sockid *id);
+
+/* Reads domain, type, protocol and v6only only (a socket not yet bound). */
+int sockid_read_kind(int fd, struct sockid *id);
+
+/* True when binding a socket of kind `want` to `addr` would make the bound socket `have`.
+ * Never true for port 0 or an autobound Unix address: those ask for "any", not for this one. */
+bool sockid_matches(const struct sockid *have, const struct sockid *want,
+                    const struct sockaddr *addr, socklen_t addrlen);
+
+/* The filesystem path of a bound Unix socket (NULL for other sockets and abstract names). */
+const char *sockid_unix_path(const struct sockid *id);
+
+#endif

@@ -1,0 +1,140 @@
+/* spawn.c: fork, put the fds where the child expects them, exec. */
+#define _GNU_SOURCE
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "listeners.h"
+
+#define LISTEN_FDS_START 3
+
+static void set_env_int(const char *name, long value)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%ld", value);
+    setenv(name, text, 1);
+}
+
+static void set_preload(const char *shim_path)
+{
+    const char *existing = getenv("LD_PRELOAD");
+    if (!existing || !*existing) {
+        setenv("LD_PRELOAD", shim_path, 1);
+        return;
+    }
+    if (strstr(existing, shim_path))
+        return;
+    size_t size = strlen(existing) + strlen(shim_path) + 2;
+    char *joined = malloc(size);
+    if (!joined)
+        return;
+    snprintf(joined, size, "%s:%s", existing, shim_path);
+    setenv("LD_PRELOAD", joined, 1);
+    free(joined);
+}
+
+/* LISTEN_FDNAMES: one name per fd, colon-separated, so names must not contain ':'. */
+static void set_fdnames(int count)
+{
+    char names[LISTENERS_MAX * 10 + 1] = "";
+    for (int i = 0; i < count; i++)
+        strcat(names, i ? ":hotswap" : "hotswap");
+    setenv("LISTEN_FDNAMES", names, 1);
+}
+
+/* In the child: listeners to 3.., the control socket right after. Everything is first copied
+ * above the target range, because a source may sit on a target number. */
+static int arrange_fds(int control_fd, int count)
+{
+    int high = LISTEN_FDS_START + count + 1;
+    int copies[LISTENERS_MAX + 1];
+    for (int i = 0; i < count; i++)
+        if ((copies[i] = fcntl(listeners_get(i)->fd, F_DUPFD_CLOEXEC, high)) < 0)
+            return -1;
+    if ((copies[count] = fcntl(control_fd, F_DUPFD_CLOEXEC, high)) < 0)
+        return -1;
+    for (int i = 0; i <= count; i++) /* dup2 clears FD_CLOEXEC on the target: it survives exec */
+        if (dup2(copies[i], LISTEN_FDS_START + i) < 0)
+            return -1;
+    return LISTEN_FDS_START + count;
+}
+
+static void __attribute__((noreturn)) child(const struct spawn_request *req, int control_fd, int error_pipe)
+{
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL); /* the launcher blocks signals for its signalfd */
+    int count = listeners_count();
+    int child_control = arrange_fds(control_fd, count);
+    if (child_control >= 0) {
+        if (count > 0) {
+            set_env_int("LISTEN_FDS", count);
+            set_env_int("LISTEN_PID", getpid());
+            set_fdnames(count);
+        } else {
+            unsetenv("LISTEN_FDS");
+            unsetenv("LISTEN_PID");
+            unsetenv("LISTEN_FDNAMES");
+        }
+        set_env_int(HS_ENV_CONTROL_FD, child_control);
+        set_env_int(HS_ENV_GENERATION, req->generation);
+        set_env_int(HS_ENV_DRAIN_SIGNAL, req->drain_signal);
+        set_preload(req->shim_path);
+        execvp(req->argv[0], req->argv);
+    }
+    int err = errno;
+    ssize_t ignored = write(error_pipe, &err, sizeof err);
+    (void)ignored;
+    _exit(127);
+}
+
+int spawn_generation(const struct spawn_request *req, struct spawned *out)
+{
+    int pair[2], error_pipe[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        return -1;
+    if (pipe2(error_pipe, O_CLOEXEC) < 0) {
+        close(pair[0]);
+        close(pair[1]);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        child(req, pair[1], error_pipe[1]);
+    int fork_errno = errno;
+    close(pair[1]);
+    close(error_pipe[1]);
+    if (pid < 0) {
+        close(pair[0]);
+        close(error_pipe[0]);
+        errno = fork_errno;
+        return -1;
+    }
+    setpgid(pid, pid); /* also here: whichever of parent and child runs first, the group exists */
+    /* The pipe closes on a successful exec; otherwise it carries the child's errno. */
+    int exec_errno = 0;
+    ssize_t n;
+    do
+        n = read(error_pipe[0], &exec_errno, sizeof exec_errno);
+    while (n < 0 && errno == EINTR);
+    close(error_pipe[0]);
+    if (n == sizeof exec_errno) {
+        waitpid(pid, NULL, 0);
+        close(pair[0]);
+        errno = exec_errno;
+        return -1;
+    }
+    out->pid = pid;
+    out->control_fd = pair[0];
+    return 0;
+}

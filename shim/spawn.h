@@ -1,0 +1,24 @@
+/* spawn.h: start one generation of the server command. */
+#ifndef HOTSWAP_SPAWN_H
+#define HOTSWAP_SPAWN_H
+
+#include <sys/types.h>
+
+struct spawn_request {
+    char **argv;
+    const char *shim_path;
+    int generation;
+    int drain_signal;
+};
+
+struct spawned {
+    pid_t pid;       /* also the process group id */
+    int control_fd;  /* the launcher's end of the generation's control socket */
+};
+
+/* Forks and execs argv in a new process group, with every held listener at fds 3.. (LISTEN_FDS),
+ * the control socket after them, and the shim preloaded. Returns 0, or -1 with errno set to the
+ * exec failure (ENOENT: command not found) and nothing left running. */
+int spawn_generation(const struct spawn_request *req, struct spawned *out);
+
+#endif
