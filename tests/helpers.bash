@@ -1,0 +1,127 @@
+# helpers.bash: shared by the suites. Everything waits for a condition with a deadline; nothing
+# sleeps and hopes.
+
+BUILD="${HOTSWAP_BUILD:-build}"
+ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+HOTSWAP="$ROOT/$BUILD/hotswap"
+SHIM="$ROOT/$BUILD/libhotswap.so"
+FIXTURE="$ROOT/$BUILD/fixture-server"
+LOADCLIENT="$ROOT/$BUILD/loadclient"
+
+# wait_until SECONDS COMMAND...: run COMMAND every 50 ms until it succeeds; fail at the deadline.
+wait_until() {
+    local seconds=$1; shift
+    local deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        if ((SECONDS >= deadline)); then
+            echo "timed out after ${seconds}s waiting for: $*" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# A TCP port nobody listens on, on any address (read from /proc: no extra tools needed).
+free_port() {
+    local port hex
+    while :; do
+        port=$((20000 + RANDOM % 30000))
+        printf -v hex ':%04X ' "$port"
+        if ! grep -qi "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# A process that is gone, or a zombie waiting to be reaped, no longer counts as running.
+process_running() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n "$state" && "$state" != Z && "$state" != X ]]
+}
+
+process_gone() { ! process_running "$1"; }
+
+# get ADDR PATH: one request; prints the body ("gen=G pid=P").
+get() { "$LOADCLIENT" --connect "$1" --get "${2:-/}" --timeout-ms 3000; }
+
+# generation_of ADDR: the generation that answers now.
+generation_of() { get "$1" | sed -n 's/^gen=\([0-9]*\) .*/\1/p'; }
+
+answers_with_gen() { [[ "$(generation_of "$1")" == "$2" ]]; }
+
+# start_hotswap ADDR [hotswap options...] -- fixture options...: starts the launcher in the
+# background (HS_PID), its log in HS_LOG; waits until generation 1 answers on ADDR.
+start_hotswap() {
+    local addr=$1; shift
+    local opts=() fixture_args=()
+    while (($#)) && [[ "$1" != -- ]]; do opts+=("$1"); shift; done
+    [[ "${1:-}" == -- ]] && shift
+    fixture_args=("$@")
+    HS_ADDR=$addr
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log"
+    HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
+    "$HOTSWAP" --control "$HS_CONTROL" "${opts[@]}" -- "$FIXTURE" --listen "$addr" "${fixture_args[@]}" \
+        2>"$HS_LOG" &
+    HS_PID=$!
+    wait_until 10 answers_with_gen "$addr" 1 || { cat "$HS_LOG" >&2; return 1; }
+}
+
+reload() { "$HOTSWAP" reload --control "$HS_CONTROL"; }
+
+# start_load ADDR [loadclient options...]: a closed-loop load in the background (LOAD_PID).
+start_load() {
+    local addr=$1; shift
+    LOAD_OUT="$BATS_TEST_TMPDIR/load.out"
+    "$LOADCLIENT" --connect "$addr" -c 8 -d 300 --out "$LOAD_OUT" "$@" >/dev/null &
+    LOAD_PID=$!
+}
+
+# stop_load: stops the load; its summary line in LOAD_SUMMARY, its exit status in LOAD_STATUS.
+# (Not under `run`: wait works only in the shell that started the load.)
+stop_load() {
+    kill -TERM "$LOAD_PID"
+    LOAD_STATUS=0
+    wait "$LOAD_PID" || LOAD_STATUS=$?
+    LOAD_PID=
+    LOAD_SUMMARY=$(cat "$LOAD_OUT")
+    echo "load: $LOAD_SUMMARY (exit $LOAD_STATUS)"
+}
+
+# field NAME LINE: the value of NAME=... in a summary line.
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+# stop_hotswap: graceful stop; the launcher's exit status in HS_STATUS.
+stop_hotswap() {
+    kill -TERM "$HS_PID"
+    HS_STATUS=0
+    wait "$HS_PID" || HS_STATUS=$?
+    HS_PID=
+}
+
+# teardown for every suite: nothing may outlive a test.
+teardown_hotswap() {
+    if [[ -n "${LOAD_PID:-}" ]] && process_running "$LOAD_PID"; then kill -TERM "$LOAD_PID" 2>/dev/null || true; fi
+    if [[ -n "${HS_PID:-}" ]] && process_running "$HS_PID"; then
+        kill -TERM "$HS_PID" 2>/dev/null || true
+        wait_until 20 process_gone "$HS_PID" || kill -KILL "$HS_PID" 2>/dev/null || true
+    fi
+    pkill -KILL -f "$FIXTURE" 2>/dev/null || true
+    if [[ -n "${HS_LOG:-}" && -f "$HS_LOG" && ( -z "${BATS_TEST_COMPLETED:-}" || -n "${DEBUG:-}" ) ]]; then
+        echo "--- hotswap log" >&2; cat "$HS_LOG" >&2
+    fi
+}
+
+# descends_from PID ANCESTOR: PID is ANCESTOR or one of its descendants.
+descends_from() {
+    local pid=$1
+    while [[ -n "$pid" && "$pid" != 0 && "$pid" != 1 ]]; do
+        [[ "$pid" == "$2" ]] && return 0
+        pid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null)
+    done
+    return 1
+}
+
+# pid_of_answer ADDR: the pid that served a request.
+pid_of_answer() { get "$1" | sed -n 's/.* pid=\([0-9]*\).*/\1/p'; }
