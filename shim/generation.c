@@ -289,21 +289,64 @@ bool gen_check_gone(struct generation *g)
     return true;
 }
 
+/* Whether the shim is mapped in `pid` now: a wrapper may have said hello, then exec'd a
+ * program the shim cannot enter (static, setuid, or LD_PRELOAD cleared). */
+static bool shim_mapped_in(pid_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *maps = fopen(path, "re");
+    if (!maps)
+        return false;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, maps))
+        found = strstr(line, "/libhotswap") != NULL;
+    fclose(maps);
+    return found;
+}
+
+/* The first live process of the generation without the shim, or 0. */
+static pid_t proc_without_shim(const struct generation *g)
+{
+    bool any_with = false;
+    pid_t without = 0;
+    for (int i = 0; i < g->proc_count; i++) {
+        if (g->procs[i].pidfd < 0)
+            continue;
+        if (shim_mapped_in(g->procs[i].pid))
+            any_with = true;
+        else if (!without)
+            without = g->procs[i].pid;
+    }
+    return any_with ? 0 : without;
+}
+
+static void explain_not_ready(const struct generation *g, char *why, size_t size)
+{
+    pid_t bare = proc_without_shim(g);
+    long timeout = (long)g->settings->ready_timeout_ms;
+    if (!g->said_hello || bare) {
+        char link[64], exe[256] = "?";
+        snprintf(link, sizeof link, "/proc/%d/exe", (int)(bare ? bare : g->pid));
+        ssize_t n = readlink(link, exe, sizeof exe - 1);
+        exe[n > 0 ? n : 1] = '\0';
+        snprintf(why, size,
+                 "never said hello within %ld ms: the shim is not loaded in it (pid %d, %s: "
+                 "statically linked? setuid? LD_PRELOAD cleared?)",
+                 timeout, (int)(bare ? bare : g->pid), exe);
+    } else {
+        snprintf(why, size, "not ready within %ld ms (it never waited for connections on a listener)", timeout);
+    }
+}
+
 void gen_on_deadline(struct generation *g, int64_t now)
 {
     if (!g->deadline_ms || now < g->deadline_ms)
         return;
-    char why[200];
+    char why[400];
     switch (g->state) {
     case GEN_STARTING:
-        if (!g->said_hello)
-            snprintf(why, sizeof why,
-                     "never said hello within %lld ms: the shim is not loaded in it "
-                     "(statically linked? setuid? LD_PRELOAD cleared?)",
-                     (long long)g->settings->ready_timeout_ms);
-        else
-            snprintf(why, sizeof why, "not ready within %lld ms (never waited for connections)",
-                     (long long)g->settings->ready_timeout_ms);
+        explain_not_ready(g, why, sizeof why);
         gen_fail(g, why);
         break;
     case GEN_DRAINING:

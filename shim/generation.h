@@ -42,7 +42,7 @@ struct generation {
     bool stop_sent;            /* we sent the stop signal (or SIGKILL) */
     long drained_conns;        /* open at the start of the drain */
     bool cut;                  /* the drain timed out */
-    char failure[200];
+    char failure[400];
 
     struct gen_proc procs[GEN_PROCS_MAX];
     int proc_count;

@@ -164,7 +164,7 @@ static void finish_reloads(void)
         struct reload *r = &L.reloads[i];
         if (!r->active)
             continue;
-        char text[400];
+        char text[600];
         if (r->next->failed) {
             snprintf(text, sizeof text, "gen %d %s; gen %d keeps serving", r->next->number, r->next->failure,
                      r->previous->number);

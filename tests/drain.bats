@@ -1,0 +1,86 @@
+#!/usr/bin/env bats
+# What happens to the old generation: in-flight requests finish on it, a drain timeout cuts.
+
+load helpers
+
+teardown() { teardown_hotswap; }
+
+has_threads() { (($(ls "/proc/$1/task" | wc -l) >= $2)); }
+has_fds() { (($(ls "/proc/$1/fd" | wc -l) >= $2)); }
+
+@test "a slow request in flight during a reload completes, whole, from the old generation" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll --slow-ms 1500
+    local body="$BATS_TEST_TMPDIR/slow.body" old_pid fds
+    old_pid=$(pid_of_answer "$addr")
+    fds=$(ls "/proc/$old_pid/fd" | wc -l)
+    get "$addr" /slow >"$body" &
+    local slow=$!
+    wait_until 5 has_fds "$old_pid" $((fds + 1))   # gen 1 has accepted the slow request
+    run reload
+    [ "$status" -eq 0 ]
+    wait "$slow"
+    head -c 6 "$body" | grep -q '^gen=1 '
+    # 'gen=1 pid=P\n' + 64 KiB of x + '\n': the whole body arrived
+    [ "$(tr -cd x <"$body" | wc -c)" -eq 65536 ]
+    [[ "$output" == *"gen 1 drained 1 connection in"* ]]
+}
+
+@test "the old generation stays until its in-flight request is answered, then goes" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model threads
+    local old_pid
+    old_pid=$(pid_of_answer "$addr")
+    get "$addr" /sleep/1200 >"$BATS_TEST_TMPDIR/body" &
+    local slow=$!
+    wait_until 5 has_threads "$old_pid" 2   # gen 1 has accepted it: a thread serves it
+    reload >"$BATS_TEST_TMPDIR/reload.out" &
+    local reloading=$!
+    wait_until 10 grep -q "gen 1 pid $old_pid draining" "$HS_LOG"
+    # draining, with its request in flight: still there, and the new generation answers
+    process_running "$old_pid"
+    [ "$(generation_of "$addr")" = 2 ]
+    wait "$slow"
+    wait "$reloading"
+    grep -q '^gen=1 ' "$BATS_TEST_TMPDIR/body"
+    wait_until 10 process_gone "$old_pid"
+}
+
+@test "an old generation holding a connection open is stopped at the drain timeout" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" --drain-timeout 700ms -- --model threads
+    local old_pid
+    old_pid=$(pid_of_answer "$addr")
+    get "$addr" /sleep/60000 >/dev/null 2>&1 &
+    local held=$!
+    wait_until 5 has_threads "$old_pid" 2   # its connection's thread is up: the request is in
+    run reload
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"gen 1 drain timeout after"*"cutting 1 open connection"* ]]
+    [[ "$output" == *"(drain timeout: connections cut)"* ]]
+    process_gone "$old_pid"
+    run wait "$held"
+    [ "$status" -ne 0 ]   # the held request was cut, and the client saw it
+}
+
+@test "SIGTERM to the launcher drains, stops the server, exits 0 and leaves no process" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model prefork
+    local pids
+    pids=$(pgrep -f "$FIXTURE" | tr '\n' ' ')
+    [ -n "$pids" ]
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
+    for pid in $pids; do wait_until 5 process_gone "$pid"; done
+    grep -q "exiting with status 0" "$HS_LOG"
+}
+
+@test "hotswap stop drains and stops, and says so" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model poll
+    run "$HOTSWAP" stop --control "$HS_CONTROL"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"ok: stopped"* ]]
+    wait "$HS_PID"
+    HS_PID=
+}
