@@ -1,0 +1,61 @@
+#!/usr/bin/env bats
+# Listeners other than IPv4 TCP: IPv6 on ::1, and a Unix socket path.
+
+load helpers
+
+teardown() { teardown_hotswap; }
+
+@test "an IPv6 listener on [::1] survives reloads under load" {
+    local addr="[::1]:$(free_port)"
+    start_hotswap "$addr" -- --model epoll
+    grep -Eq "listens on \[::1\]:[0-9]+: held" "$HS_LOG"
+    start_load "$addr"
+    for gen in 2 3 4 5; do
+        run reload
+        [ "$status" -eq 0 ]
+        [ "$(generation_of "$addr")" = "$gen" ]
+    done
+    stop_load
+    [ "$LOAD_STATUS" -eq 0 ]
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+}
+
+@test "a Unix socket path survives reloads under load, though each server unlinks it before bind" {
+    local path="$BATS_TEST_TMPDIR/app.sock"
+    local addr="unix:$path"
+    start_hotswap "$addr" -- --model threads
+    start_load "$addr"
+    for gen in 2 3 4 5; do
+        run reload
+        [ "$status" -eq 0 ]
+        [ -S "$path" ]
+        [ "$(generation_of "$addr")" = "$gen" ]
+    done
+    stop_load
+    [ "$LOAD_STATUS" -eq 0 ]
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    # the final stop removes the path
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
+    [ ! -e "$path" ]
+}
+
+@test "IPv4 and IPv6 listeners on one port are told apart by address" {
+    local port
+    port=$(free_port)
+    start_hotswap "127.0.0.1:$port" -- --model poll
+    local v4_control=$HS_CONTROL v4_pid=$HS_PID
+    # a second launcher on [::1] with the same port number: its own listener, its own reloads
+    HS_CONTROL="$BATS_TEST_TMPDIR/control6.sock"
+    "$HOTSWAP" --control "$HS_CONTROL" -- "$FIXTURE" --model poll --listen "[::1]:$port" \
+        2>"$BATS_TEST_TMPDIR/hotswap6.log" &
+    local v6_pid=$!
+    wait_until 10 answers_with_gen "[::1]:$port" 1
+    run reload
+    [ "$status" -eq 0 ]
+    [ "$(generation_of "[::1]:$port")" = 2 ]
+    [ "$(generation_of "127.0.0.1:$port")" = 1 ]
+    kill -TERM "$v6_pid"
+    wait "$v6_pid"
+    HS_CONTROL=$v4_control HS_PID=$v4_pid
+}

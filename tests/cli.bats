@@ -1,0 +1,70 @@
+#!/usr/bin/env bats
+# The launcher's command line: help, version, bad input.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+@test "--help prints the usage and exits 0" {
+    run "$HOTSWAP" --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"usage: hotswap [OPTIONS] -- COMMAND"* ]]
+    for option in --ready-timeout --drain-timeout --kill-timeout --stop-signal --drain-signal --control --pid --shim; do
+        [[ "$output" == *"$option"* ]]
+    done
+}
+
+@test "--version prints the version" {
+    run "$HOTSWAP" --version
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ ^hotswap\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
+@test "an unknown option: one line, exit 64" {
+    run "$HOTSWAP" --frobnicate -- true
+    [ "$status" -eq 64 ]
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == "hotswap: unknown option '--frobnicate' (see hotswap --help)" ]]
+}
+
+@test "a bad duration or signal: one line, exit 64" {
+    run "$HOTSWAP" --drain-timeout soon -- true
+    [ "$status" -eq 64 ]
+    [[ "$output" == *"--drain-timeout: 'soon' is not a duration"* ]]
+    run "$HOTSWAP" --stop-signal KILL -- true
+    [ "$status" -eq 64 ]
+    [[ "$output" == *"--stop-signal: 'KILL' is not a usable signal"* ]]
+}
+
+@test "no command: one line, exit 64" {
+    run "$HOTSWAP"
+    [ "$status" -eq 64 ]
+    [[ "$output" == *"no server command given"* ]]
+}
+
+@test "a command that does not exist: exit 127" {
+    run -127 "$HOTSWAP" --control "$BATS_TEST_TMPDIR/c.sock" -- /nonexistent/server
+    [ "$status" -eq 127 ]
+    [[ "$output" == *"/nonexistent/server: command not found"* ]]
+}
+
+@test "hotswap reload with no launcher there: says so, exits 69" {
+    run "$HOTSWAP" reload --control "$BATS_TEST_TMPDIR/nobody.sock"
+    [ "$status" -eq 69 ]
+    [[ "$output" == *"cannot reach a launcher at $BATS_TEST_TMPDIR/nobody.sock"* ]]
+}
+
+@test "hotswap reload --pid finds the launcher's default control socket" {
+    local addr="127.0.0.1:$(free_port)"
+    "$HOTSWAP" -- "$FIXTURE" --model epoll --listen "$addr" 2>"$BATS_TEST_TMPDIR/log" &
+    local launcher=$!
+    wait_until 10 answers_with_gen "$addr" 1
+    run "$HOTSWAP" reload --pid "$launcher"
+    kill -TERM "$launcher"; wait "$launcher"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"ok: gen 2 ready"* ]]
+}
+
+@test "the server's exit status is the launcher's when it exits on its own" {
+    run "$HOTSWAP" --control "$BATS_TEST_TMPDIR/c.sock" -- /bin/sh -c 'exit 3'
+    [ "$status" -eq 3 ]
+}

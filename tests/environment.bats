@@ -1,0 +1,76 @@
+#!/usr/bin/env bats
+# The shim in a process it cannot help: bad or missing environment means one clear line on
+# stderr, then plain pass-through. The server must run exactly as it would without the shim.
+
+load helpers
+
+teardown() {
+    [[ -n "${SERVER_PID:-}" ]] && kill -TERM "$SERVER_PID" 2>/dev/null
+    [[ -n "${SERVER_PID:-}" ]] && wait "$SERVER_PID" 2>/dev/null
+    true
+}
+
+# run_server ENV...: the fixture with the shim preloaded and ENV exported, started through
+# `sh -c 'exec'` so that LISTEN_PID=$$ names the server's own pid (the shim is preloaded in the
+# exec, not in sh). stderr in SERVER_ERR.
+run_server() {
+    ADDR="127.0.0.1:$(free_port)"
+    SERVER_ERR="$BATS_TEST_TMPDIR/server.err"
+    env -u HOTSWAP_CONTROL_FD -u LISTEN_FDS -u LISTEN_PID "$@" PRELOAD="$SHIM" /bin/sh -c \
+        'if [ -n "$WANT_LISTEN_PID" ]; then export LISTEN_PID=$$; fi; LD_PRELOAD=$PRELOAD exec "$@"' sh \
+        "$FIXTURE" --model epoll --listen "$ADDR" 2>"$SERVER_ERR" 3<"${FD3:-/dev/null}" &
+    SERVER_PID=$!
+    wait_until 10 answers_with_gen "$ADDR" 0
+}
+
+@test "no launcher: the shim says so once and the server serves" {
+    run_server
+    [ "$(grep -c '^libhotswap: ' "$SERVER_ERR")" -eq 1 ]
+    grep -q '^libhotswap: HOTSWAP_CONTROL_FD is not set (not started by hotswap): passing calls through$' "$SERVER_ERR"
+}
+
+@test "garbage LISTEN_FDS: one line, and the server binds its own socket" {
+    run_server WANT_LISTEN_PID=1 LISTEN_FDS=banana
+    [ "$(grep -c 'LISTEN_FDS' "$SERVER_ERR")" -eq 1 ]
+    grep -q '^libhotswap: ignoring LISTEN_FDS=banana: not a count of fds from 0 to 64$' "$SERVER_ERR"
+}
+
+@test "LISTEN_FDS naming an fd that is not a socket: ignored, the server binds its own" {
+    FD3=/dev/null run_server WANT_LISTEN_PID=1 LISTEN_FDS=1
+    grep -q '^libhotswap: ignoring an inherited fd that is not a bound socket (LISTEN_FDS)$' "$SERVER_ERR"
+}
+
+@test "LISTEN_FDS meant for another process (LISTEN_PID) is left alone, silently" {
+    run_server LISTEN_FDS=1 LISTEN_PID=1
+    ! grep -q 'LISTEN_FDS' "$SERVER_ERR"
+}
+
+@test "a control fd that is not a socket: one line, and the server serves" {
+    run_server HOTSWAP_CONTROL_FD=0
+    [ "$(grep -c '^libhotswap: ' "$SERVER_ERR")" -eq 1 ]
+    grep -q '^libhotswap: HOTSWAP_CONTROL_FD=0 is not a hotswap control socket: passing calls through$' "$SERVER_ERR"
+}
+
+@test "a control fd that is not a number: one line, and the server serves" {
+    run_server HOTSWAP_CONTROL_FD=12abc
+    grep -q '^libhotswap: HOTSWAP_CONTROL_FD=12abc is not a hotswap control socket: passing calls through$' "$SERVER_ERR"
+}
+
+@test "errors pass through unchanged: bind on a port in use fails as it would without the shim" {
+    run_server
+    run env LD_PRELOAD="$SHIM" "$FIXTURE" --model epoll --listen "$ADDR"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"fixture: bind: Address already in use"* ]]
+}
+
+@test "every hooked call binds to the shim, not to libc (LD_DEBUG=bindings)" {
+    run_server
+    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
+    local bindings="$BATS_TEST_TMPDIR/bindings"
+    LD_DEBUG=bindings LD_DEBUG_OUTPUT="$bindings" LD_PRELOAD="$SHIM" \
+        "$FIXTURE" --model epoll --listen "127.0.0.1:$(free_port)" --fail-if-exists / 2>/dev/null || true
+    for symbol in bind listen accept4 close epoll_ctl unlink; do
+        grep -h "normal symbol \`$symbol'" "$bindings".* | grep -q "libhotswap.so" ||
+            { echo "$symbol does not bind to the shim"; grep -h "\`$symbol'" "$bindings".*; return 1; }
+    done
+}
