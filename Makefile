@@ -35,7 +35,8 @@ test: all
 # The core suites again, with shim, launcher and fixtures built under AddressSanitizer and UBSan.
 test-asan:
 	$(MAKE) BUILD=build-asan CC=gcc CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all
-	HOTSWAP_BUILD=build-asan tests/run
+	HOTSWAP_BUILD=build-asan ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 tests/run
 
 demo: all
 	tests/demo

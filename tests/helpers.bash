@@ -108,6 +108,12 @@ teardown_hotswap() {
         wait_until 20 process_gone "$HS_PID" || kill -KILL "$HS_PID" 2>/dev/null || true
     fi
     pkill -KILL -f "$FIXTURE" 2>/dev/null || true
+    # under `make test-asan`: any sanitizer report in the launcher's or the server's stderr fails
+    if [[ -n "${HS_LOG:-}" && -f "$HS_LOG" ]] &&
+        grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$HS_LOG"; then
+        echo "--- sanitizer report" >&2; cat "$HS_LOG" >&2
+        return 1
+    fi
     if [[ -n "${HS_LOG:-}" && -f "$HS_LOG" && ( -z "${BATS_TEST_COMPLETED:-}" || -n "${DEBUG:-}" ) ]]; then
         echo "--- hotswap log" >&2; cat "$HS_LOG" >&2
     fi
