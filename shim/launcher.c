@@ -293,6 +293,12 @@ static int block_signals(void)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    /* A launcher started in the background by a non-interactive shell inherits SIGINT ignored;
+     * an ignored signal never reaches the signalfd. We take these signals ourselves: default
+     * disposition, blocked, read in the loop. */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&set, sig) == 1 && sig != SIGCHLD)
+            signal(sig, SIG_DFL);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -1;
     L.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

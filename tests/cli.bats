@@ -68,3 +68,17 @@ bats_require_minimum_version 1.5.0
     run "$HOTSWAP" --control "$BATS_TEST_TMPDIR/c.sock" -- /bin/sh -c 'exit 3'
     [ "$status" -eq 3 ]
 }
+
+@test "make install: the installed launcher finds the shim under ../lib" {
+    local prefix="$BATS_TEST_TMPDIR/prefix" addr="127.0.0.1:$(free_port)"
+    make -s -C "$ROOT" BUILD="$BUILD" install PREFIX="$prefix" >/dev/null
+    [ -x "$prefix/bin/hotswap" ] && [ -f "$prefix/lib/libhotswap.so" ]
+    "$prefix/bin/hotswap" --control "$BATS_TEST_TMPDIR/c.sock" -- "$FIXTURE" --model epoll --listen "$addr" \
+        2>"$BATS_TEST_TMPDIR/log" &
+    local launcher=$!
+    wait_until 10 answers_with_gen "$addr" 1
+    run "$prefix/bin/hotswap" reload --control "$BATS_TEST_TMPDIR/c.sock"
+    kill -TERM "$launcher"; wait "$launcher"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"ok: gen 2 ready in"* ]]
+}

@@ -84,3 +84,16 @@ has_fds() { (($(ls "/proc/$1/fd" | wc -l) >= $2)); }
     wait "$HS_PID"
     HS_PID=
 }
+
+@test "SIGINT to the launcher is a graceful stop too, even when started in the background" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model select
+    local old_pid
+    old_pid=$(pid_of_answer "$addr")
+    kill -INT "$HS_PID"
+    wait_until 10 process_gone "$HS_PID"
+    wait "$HS_PID"
+    HS_PID=
+    grep -q "signal 2: graceful stop" "$HS_LOG"
+    process_gone "$old_pid"
+}
