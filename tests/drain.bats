@@ -97,3 +97,28 @@ has_fds() { (($(ls "/proc/$1/fd" | wc -l) >= $2)); }
     grep -q "signal 2: graceful stop" "$HS_LOG"
     process_gone "$old_pid"
 }
+
+@test "--stop-signal chooses what stops a drained generation" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" --stop-signal USR1 -- --model epoll
+    run reload
+    [ "$status" -eq 0 ]
+    grep -Eq "gen 1 pid [0-9]+ sent signal 10 to stop" "$HS_LOG"
+    grep -Eq "gen 1 pid [0-9]+ killed by signal 10 " "$HS_LOG"
+}
+
+@test "a generation that ignores its stop signal is killed at the kill timeout" {
+    local addr="127.0.0.1:$(free_port)"
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log" HS_CONTROL="$BATS_TEST_TMPDIR/control.sock" HS_ADDR=$addr
+    "$HOTSWAP" --control "$HS_CONTROL" --kill-timeout 300ms -- /bin/sh -c \
+        'trap "" TERM; exec "$0" --model threads --listen "$1"' "$FIXTURE" "$addr" 2>"$HS_LOG" &
+    HS_PID=$!
+    wait_until 10 answers_with_gen "$addr" 1
+    local old_pid
+    old_pid=$(pid_of_answer "$addr")
+    run reload
+    [ "$status" -eq 0 ]
+    grep -Eq "gen 1 pid $old_pid still running [0-9]+ ms after its stop signal: SIGKILL" "$HS_LOG"
+    grep -Eq "gen 1 pid $old_pid killed by signal 9 " "$HS_LOG"
+    process_gone "$old_pid"
+}

@@ -74,3 +74,17 @@ run_server() {
             { echo "$symbol does not bind to the shim"; grep -h "\`$symbol'" "$bindings".*; return 1; }
     done
 }
+
+@test "the launcher appends the shim to an LD_PRELOAD the server already has" {
+    local addr="127.0.0.1:$(free_port)" log="$BATS_TEST_TMPDIR/hotswap.log"
+    # a harmless library of the system's, preloaded first; the server must see both
+    local libm
+    libm=$(ldconfig -p | awk '/libm\.so\.6 .*x86-64|libm\.so\.6 / {print $NF; exit}')
+    LD_PRELOAD="$libm" "$HOTSWAP" --control "$BATS_TEST_TMPDIR/c.sock" -- "$FIXTURE" --model epoll \
+        --listen "$addr" 2>"$log" &
+    SERVER_PID=$!
+    wait_until 10 answers_with_gen "$addr" 1
+    local pid
+    pid=$(pid_of_answer "$addr")
+    tr '\0' '\n' <"/proc/$pid/environ" | grep -qx "LD_PRELOAD=$libm:$SHIM"
+}
