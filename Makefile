@@ -9,9 +9,9 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 
 SHIM_SRC     := shim/hooks.c shim/real.c shim/fdtable.c shim/inherit.c shim/sockid.c \
-                shim/report.c shim/drain.c shim/shimlog.c
+                shim/report.c shim/drain.c shim/shimlog.c shim/envparse.c
 LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
-                shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c
+                shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient
 HEADERS      := $(wildcard shim/*.h)
 

@@ -7,6 +7,7 @@
 #ifndef HOTSWAP_CONTROL_H
 #define HOTSWAP_CONTROL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define HOTSWAP_VERSION "0.1.0"
@@ -15,6 +16,8 @@
 #define HS_ENV_CONTROL_FD "HOTSWAP_CONTROL_FD"     /* fd number of the generation's control socket */
 #define HS_ENV_GENERATION "HOTSWAP_GENERATION"     /* 1, 2, ... (informational; servers may print it) */
 #define HS_ENV_DRAIN_SIGNAL "HOTSWAP_DRAIN_SIGNAL" /* signal number that starts a drain */
+#define HS_ENV_PID "HOTSWAP_PID"                   /* the pid the launcher started: the shim's fds
+                                                      survive an exec by this pid only */
 
 /* SIGRTMIN+N is a number only at run time: glibc reserves the first two real-time signals
  * (32, 33) for itself. 34+10 is far from the handful a server plausibly uses (HUP, USR1, USR2,
@@ -30,6 +33,8 @@ enum hs_msg_type {
     HS_MSG_LISTENER,  /* a listener the server created itself; its fd rides as SCM_RIGHTS */
     HS_MSG_DRAINING,  /* drain begun in this process; value: connections still open */
     HS_MSG_CONNS,     /* while draining: connections still open fell to value */
+    HS_MSG_FORKED,    /* the sender forked; value: the child's pid (sent before fork returns) */
+    HS_MSG_LAST = HS_MSG_FORKED,
 };
 
 struct hs_msg {
@@ -40,5 +45,9 @@ struct hs_msg {
     int32_t fd;      /* the server's fd number, where one is meant */
     int64_t value;
 };
+
+/* Checks a received datagram: exact size, magic, protocol, known type, sane values.
+ * 0 and *out filled, or -1. */
+int hs_msg_decode(const void *buf, size_t len, struct hs_msg *out);
 
 #endif

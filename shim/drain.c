@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "envparse.h"
 #include "fdtable.h"
 #include "real.h"
 #include "report.h"
@@ -201,13 +202,12 @@ static int drain_signal_from_env(void)
     const char *text = getenv(HS_ENV_DRAIN_SIGNAL);
     if (!text)
         return fallback;
-    char *end;
-    long value = strtol(text, &end, 10);
-    if (!*text || *end || value < 1 || value > SIGRTMAX || value == SIGKILL || value == SIGSTOP) {
+    int value = env_parse_signal(text, SIGRTMAX);
+    if (value < 0) {
         shim_say(HS_ENV_DRAIN_SIGNAL "=", text, " is not a signal number: using the default", NULL);
         return fallback;
     }
-    return (int)value;
+    return value;
 }
 
 void drain_init(void)

@@ -129,7 +129,8 @@ void gen_read_messages(struct generation *g)
 {
     for (;;) {
         struct hs_msg msg;
-        struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
+        char raw[sizeof msg];
+        struct iovec iov = {.iov_base = raw, .iov_len = sizeof raw};
         union {
             char buf[CMSG_SPACE(sizeof(int) * 4)];
             struct cmsghdr align;
@@ -157,7 +158,7 @@ void gen_read_messages(struct generation *g)
                     close(passed); /* one fd per message: the rest are not ours to keep */
             }
         }
-        if (n != sizeof msg || msg.magic != HS_MAGIC || msg.protocol != HS_PROTOCOL) {
+        if ((header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || hs_msg_decode(raw, (size_t)n, &msg) < 0) {
             hs_log("gen %d: malformed control message (%zd bytes) ignored", g->number, n);
             if (fd >= 0)
                 close(fd);

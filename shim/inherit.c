@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "envparse.h"
 #include "fdtable.h"
 #include "real.h"
 #include "shimlog.h"
@@ -23,6 +24,7 @@ struct inherited {
     int fd;
     bool claimed;
     struct sockid id;
+    char name[FDNAME_MAX]; /* from LISTEN_FDNAMES, "" if none */
 };
 
 static struct inherited inherited[INHERIT_MAX];
@@ -32,20 +34,6 @@ static int claim_lock; /* bind() is rare: a spinlock keeps two threads from clai
 
 static char protected_paths[PROTECTED_PATHS_MAX][sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 static _Atomic int protected_count;
-
-/* Strict decimal: digits only, no sign, no spaces, fits an int. */
-static bool parse_count(const char *text, long max, long *out)
-{
-    if (!text || !*text)
-        return false;
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (*end || errno || value < 0 || value > max || text[0] < '0' || text[0] > '9')
-        return false;
-    *out = value;
-    return true;
-}
 
 static void protect_path(const struct sockid *id)
 {
@@ -68,15 +56,21 @@ void inherit_init(void)
     if (!fds_text)
         return;
     long pid, count;
-    if (!parse_count(pid_text, INT_MAX, &pid)) {
+    if (!env_parse_count(pid_text, INT_MAX, &pid)) {
         shim_say("ignoring LISTEN_FDS: LISTEN_PID is missing or not a pid", NULL);
         return;
     }
     if (pid != getpid())
         return; /* meant for another process (our parent): not ours to take */
-    if (!parse_count(fds_text, INHERIT_MAX, &count)) {
+    if (!env_parse_count(fds_text, INHERIT_MAX, &count)) {
         shim_say("ignoring LISTEN_FDS=", fds_text, ": not a count of fds from 0 to 64", NULL);
         return;
+    }
+    static char names[INHERIT_MAX][FDNAME_MAX];
+    const char *names_text = getenv("LISTEN_FDNAMES");
+    if (names_text && !env_parse_fdnames(names_text, (int)count, names)) {
+        shim_say("ignoring LISTEN_FDNAMES: not one valid name per fd", NULL);
+        memset(names, 0, sizeof names);
     }
     for (int fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + count; fd++) {
         struct inherited *slot = &inherited[inherited_count];
@@ -85,6 +79,7 @@ void inherit_init(void)
             continue;
         }
         slot->fd = fd;
+        memcpy(slot->name, names[fd - LISTEN_FDS_START], sizeof slot->name);
         inherited_count++;
         fd_set_kind(fd, FD_INHERITED);
         protect_path(&slot->id);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "envparse.h"
 #include "fdtable.h"
 #include "shimlog.h"
 
@@ -97,10 +98,8 @@ void report_init(void)
         shim_say(HS_ENV_CONTROL_FD " is not set (not started by hotswap): passing calls through", NULL);
         return;
     }
-    char *end;
-    errno = 0;
-    long fd = strtol(text, &end, 10);
-    if (!*text || *end || errno || fd < 0 || fd >= FDTABLE_SIZE || !control_fd_valid((int)fd)) {
+    long fd;
+    if (!env_parse_count(text, FDTABLE_SIZE - 1, &fd) || !control_fd_valid((int)fd)) {
         shim_say(HS_ENV_CONTROL_FD "=", text, " is not a hotswap control socket: passing calls through", NULL);
         return;
     }

@@ -1,0 +1,55 @@
+/* envparse.c: strict parsers for LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES and HOTSWAP_*. */
+#include "envparse.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+bool env_parse_count(const char *text, long max, long *out)
+{
+    if (!text || !*text)
+        return false;
+    long value = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        if (value > (max - (*p - '0')) / 10)
+            return false; /* would pass max: also keeps clear of overflow */
+        value = value * 10 + (*p - '0');
+    }
+    *out = value;
+    return true;
+}
+
+bool env_parse_fdnames(const char *text, int count, char (*names)[FDNAME_MAX])
+{
+    if (!text || count < 0)
+        return false;
+    if (count == 0)
+        return text[0] == '\0';
+    int index = 0;
+    size_t len = 0;
+    for (const char *p = text;; p++) {
+        if (*p == ':' || *p == '\0') {
+            if (index >= count)
+                return false;
+            names[index][len] = '\0';
+            index++;
+            len = 0;
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        if (*p < 0x20 || *p > 0x7e || len + 1 >= FDNAME_MAX || index >= count)
+            return false;
+        names[index][len++] = *p;
+    }
+    return index == count;
+}
+
+int env_parse_signal(const char *text, int max)
+{
+    long value = 0;
+    if (!env_parse_count(text, max, &value) || value < 1 || value == SIGKILL || value == SIGSTOP)
+        return -1;
+    return (int)value;
+}
