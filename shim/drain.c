@@ -20,6 +20,7 @@
 #include "control.h"
 #include "envparse.h"
 #include "fdtable.h"
+#include "nonblock.h"
 #include "real.h"
 #include "report.h"
 #include "shimlog.h"
@@ -149,18 +150,18 @@ static int make_dummy(void)
 
 static void put_dummy_on(int fd)
 {
-    int status = fcntl(fd, F_GETFL), fd_flags = fcntl(fd, F_GETFD);
-    if (status < 0 || fd_flags < 0)
+    int fd_flags = real.fcntl(fd, F_GETFD);
+    if (fd_flags < 0)
         return;
     leave_epoll_sets(fd);
     int dummy = make_dummy();
     if (dummy < 0)
         return;
     /* Kind first: a thread that comes back from accept() on the dummy must find it marked. */
-    fd_set_kind(fd, (status & O_NONBLOCK) ? FD_DUMMY : FD_DUMMY_BLOCKING);
+    fd_set_kind(fd, nonblock_wanted(fd) ? FD_DUMMY : FD_DUMMY_BLOCKING);
     /* dup3 over the number, not close: the number must never be free, or the server's next
      * socket could land on it while the server still believes it is its listener. */
-    if (dup3(dummy, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) != fd)
+    if (real.dup3(dummy, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) != fd)
         fd_set_kind(fd, FD_LISTENER);
     real.close(dummy);
 }
@@ -218,11 +219,11 @@ void drain_init(void)
     action.sa_handler = on_drain_signal;
     action.sa_flags = SA_RESTART;
     sigfillset(&action.sa_mask); /* one drain at a time, whatever else arrives */
-    sigaction(drain_signo, &action, NULL);
+    real.sigaction(drain_signo, &action, NULL);
     sigset_t just_drain;
     sigemptyset(&just_drain);
     sigaddset(&just_drain, drain_signo);
-    sigprocmask(SIG_UNBLOCK, &just_drain, NULL);
+    real.sigprocmask(SIG_UNBLOCK, &just_drain, NULL);
 }
 
 void drain_after_fork(void)

@@ -4,6 +4,7 @@
 #include "drain.h"
 
 _Atomic unsigned char fd_kinds[FDTABLE_SIZE];
+atomic_int fd_high_water;
 static atomic_long open_conns;
 static atomic_long accepts_in_flight;
 
@@ -13,6 +14,7 @@ void fdtable_note_conn(int conn)
         return;
     /* An fd closed behind our back (fclose, a raw syscall) may come back from accept: it was
      * already counted, so count it once. */
+    fd_raise_high_water(conn);
     if (atomic_exchange(&fd_kinds[conn], FD_CONN) != FD_CONN)
         atomic_fetch_add(&open_conns, 1);
 }

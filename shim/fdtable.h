@@ -19,6 +19,7 @@ enum fd_kind {
 #define FDTABLE_SIZE 65536
 
 extern _Atomic unsigned char fd_kinds[FDTABLE_SIZE];
+extern atomic_int fd_high_water; /* no fd above it has ever had a kind: walks stop there */
 
 static inline enum fd_kind fd_kind(int fd)
 {
@@ -27,10 +28,30 @@ static inline enum fd_kind fd_kind(int fd)
     return (enum fd_kind)atomic_load_explicit(&fd_kinds[fd], memory_order_relaxed);
 }
 
+static inline void fd_raise_high_water(int fd)
+{
+    int high = atomic_load_explicit(&fd_high_water, memory_order_relaxed);
+    while (fd > high && !atomic_compare_exchange_weak(&fd_high_water, &high, fd))
+        ;
+}
+
 static inline void fd_set_kind(int fd, enum fd_kind kind)
 {
-    if ((unsigned)fd < FDTABLE_SIZE)
-        atomic_store_explicit(&fd_kinds[fd], (unsigned char)kind, memory_order_relaxed);
+    if ((unsigned)fd >= FDTABLE_SIZE)
+        return;
+    if (kind != FD_OTHER)
+        fd_raise_high_water(fd);
+    atomic_store_explicit(&fd_kinds[fd], (unsigned char)kind, memory_order_relaxed);
+}
+
+static inline int fd_is_protected(enum fd_kind kind)
+{
+    return kind == FD_CONTROL || kind == FD_INHERITED;
+}
+
+static inline int fd_is_listening(enum fd_kind kind)
+{
+    return kind == FD_LISTENER || kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING;
 }
 
 /* A connection was accepted on `conn`. */

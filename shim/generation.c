@@ -109,6 +109,9 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
         take_listener(g, msg, fd);
         fd = -1;
         break;
+    case HS_MSG_FORKED:
+        add_proc(g, (pid_t)msg->value);
+        break;
     case HS_MSG_DRAINING:
     case HS_MSG_CONNS:
         if (proc) {
@@ -168,6 +171,25 @@ void gen_read_messages(struct generation *g)
     }
 }
 
+/* To the process group, and to every known process that left it (setsid: a daemon). */
+static void gen_signal(struct generation *g, int sig)
+{
+    kill(-g->pid, sig);
+    for (int i = 0; i < g->proc_count; i++) {
+        struct gen_proc *proc = &g->procs[i];
+        if (proc->pidfd >= 0 && getpgid(proc->pid) != g->pid)
+            syscall(SYS_pidfd_send_signal, proc->pidfd, sig, NULL, 0);
+    }
+}
+
+bool gen_others_alive(const struct generation *g)
+{
+    for (int i = 0; i < g->proc_count; i++)
+        if (g->procs[i].pid != g->pid && g->procs[i].pidfd >= 0)
+            return true;
+    return false;
+}
+
 void gen_mark_ready(struct generation *g)
 {
     g->state = GEN_READY;
@@ -182,7 +204,7 @@ void gen_drain(struct generation *g)
     g->drain_ms = now_ms();
     g->deadline_ms = g->drain_ms + g->settings->drain_timeout_ms;
     g->drained_conns = 0;
-    kill(-g->pid, g->settings->drain_signal);
+    gen_signal(g, g->settings->drain_signal);
     hs_log("gen %d pid %d draining (timeout %lld ms)", g->number, (int)g->pid,
            (long long)g->settings->drain_timeout_ms);
 }
@@ -218,7 +240,7 @@ void gen_stop(struct generation *g)
     g->stop_ms = now;
     g->deadline_ms = now + g->settings->kill_timeout_ms;
     g->stop_sent = true;
-    kill(-g->pid, g->settings->stop_signal);
+    gen_signal(g, g->settings->stop_signal);
     hs_log("gen %d pid %d sent signal %d to stop", g->number, (int)g->pid, g->settings->stop_signal);
 }
 
@@ -230,7 +252,7 @@ void gen_fail(struct generation *g, const char *why)
     g->stop_ms = now_ms();
     g->deadline_ms = 0;
     g->stop_sent = true;
-    kill(-g->pid, SIGKILL);
+    gen_signal(g, SIGKILL);
     hs_log("gen %d pid %d failed: %s", g->number, (int)g->pid, why);
 }
 
@@ -359,10 +381,7 @@ void gen_on_deadline(struct generation *g, int64_t now)
     case GEN_STOPPING:
         hs_log("gen %d pid %d still running %lld ms after its stop signal: SIGKILL", g->number,
                (int)g->pid, (long long)(now - g->stop_ms));
-        kill(-g->pid, SIGKILL);
-        for (int i = 0; i < g->proc_count; i++)
-            if (g->procs[i].pidfd >= 0)
-                syscall(SYS_pidfd_send_signal, g->procs[i].pidfd, SIGKILL, NULL, 0);
+        gen_signal(g, SIGKILL);
         g->deadline_ms = 0;
         break;
     default:

@@ -63,6 +63,10 @@ void gen_fail(struct generation *g, const char *why);
 /* Every known process of a draining generation has reported zero open connections. */
 bool gen_drained(const struct generation *g);
 
+/* A process of the generation other than the command's own is still running (a daemon that
+ * forked and let its parent exit). */
+bool gen_others_alive(const struct generation *g);
+
 /* A child was reaped: returns true if it was this generation's leader. */
 bool gen_note_reaped(struct generation *g, pid_t pid, int status);
 

@@ -1,8 +1,7 @@
-/* hooks.c: the interposed entry points, and nothing else. Each calls libc's own function and
- * records one fact; the mechanisms live in inherit.c, drain.c, report.c and fdtable.c.
- *
- * Exported as plain unversioned symbols (-fvisibility=hidden elsewhere): a versioned export
- * such as accept4@GLIBC_2.2.5 silently fails to bind against glibc's accept4@GLIBC_2.10. */
+/* hooks.c: the interposed socket calls (bind, listen, accept, waits, close), and nothing else.
+ * Each calls libc's own function and records one fact; the mechanisms live in inherit.c,
+ * drain.c, report.c, nonblock.c and fdtable.c. The other hooks: hooks_fd.c, hooks_signal.c,
+ * hooks_process.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,12 +13,13 @@
 #include <unistd.h>
 
 #include "drain.h"
+#include "export.h"
 #include "fdtable.h"
 #include "inherit.h"
+#include "nonblock.h"
 #include "real.h"
 #include "report.h"
-
-#define HS_EXPORT __attribute__((visibility("default")))
+#include "sigguard.h"
 
 static void on_fork_child(void)
 {
@@ -56,6 +56,8 @@ HS_EXPORT int listen(int fd, int backlog)
     int rc = real.listen(fd, backlog); /* on a claimed listener: updates the backlog */
     if (rc == 0 && fd_kind(fd) == FD_OTHER && report_active()) {
         int saved = errno;
+        int status = real.fcntl(fd, F_GETFL);
+        nonblock_adopt(fd, status >= 0 && (status & O_NONBLOCK));
         fd_set_kind(fd, FD_LISTENER);
         inherit_protect_path_of(fd);
         report_listener(fd);
@@ -70,10 +72,18 @@ static int accept_on_listener(int fd, struct sockaddr *addr, socklen_t *len, int
 {
     report_ready(fd);
     int slot = accept_enter();
-    int conn = real.accept4(fd, addr, len, flags);
+    int conn;
+    for (;;) {
+        conn = real.accept4(fd, addr, len, flags);
+        /* the shared description is nonblocking: block here for a server that wants blocking */
+        if (conn >= 0 || errno != EAGAIN || fd_kind(fd) != FD_LISTENER || nonblock_wanted(fd))
+            break;
+        if (nonblock_wait(fd) < 0)
+            break;
+    }
     int saved = errno;
     accept_leave(slot, conn);
-    if (conn < 0 && saved == EAGAIN && fd_kind(fd) == FD_DUMMY_BLOCKING)
+    if (conn < 0 && (saved == EAGAIN || saved == EINTR) && fd_kind(fd) == FD_DUMMY_BLOCKING)
         return accept_wait_forever(fd); /* drained while we were in accept() */
     errno = saved;
     return conn;
@@ -146,7 +156,8 @@ HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *tim
 {
     real_ready();
     note_poll(fds, count);
-    return real.ppoll(fds, count, timeout, mask);
+    sigset_t copy;
+    return real.ppoll(fds, count, timeout, sigguard_strip(mask, &copy));
 }
 
 /* _FORTIFY_SOURCE builds (Debian's packages) call these instead of poll/ppoll. */
@@ -162,7 +173,8 @@ HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespe
 {
     real_ready();
     note_poll(fds, count);
-    return real.ppoll_chk(fds, count, timeout, mask, fdslen);
+    sigset_t copy;
+    return real.ppoll_chk(fds, count, timeout, sigguard_strip(mask, &copy), fdslen);
 }
 
 static void note_select(int nfds, const fd_set *readfds)
@@ -188,7 +200,8 @@ HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *excep
 {
     real_ready();
     note_select(nfds, readfds);
-    return real.pselect(nfds, readfds, writefds, exceptfds, timeout, mask);
+    sigset_t copy;
+    return real.pselect(nfds, readfds, writefds, exceptfds, timeout, sigguard_strip(mask, &copy));
 }
 
 /* ---- closing ----------------------------------------------------------------------------- */
@@ -213,31 +226,4 @@ HS_EXPORT int close(int fd)
         fd_set_kind(fd, FD_OTHER);
         return real.close(fd);
     }
-}
-
-/* ---- Unix socket paths: a handed-over listener's path stays on disk --------------------- */
-
-HS_EXPORT int unlink(const char *path)
-{
-    real_ready();
-    if (inherit_path_protected(path))
-        return 0;
-    return real.unlink(path);
-}
-
-HS_EXPORT int unlinkat(int dirfd, const char *path, int flags)
-{
-    real_ready();
-    /* inherit_path_protected() first: it is what copes with a NULL path */
-    if (!(flags & AT_REMOVEDIR) && inherit_path_protected(path) && (dirfd == AT_FDCWD || path[0] == '/'))
-        return 0;
-    return real.unlinkat(dirfd, path, flags);
-}
-
-HS_EXPORT int remove(const char *path)
-{
-    real_ready();
-    if (inherit_path_protected(path))
-        return 0;
-    return real.remove(path);
 }

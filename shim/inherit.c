@@ -12,6 +12,7 @@
 
 #include "envparse.h"
 #include "fdtable.h"
+#include "nonblock.h"
 #include "real.h"
 #include "shimlog.h"
 #include "sockid.h"
@@ -29,6 +30,7 @@ struct inherited {
 
 static struct inherited inherited[INHERIT_MAX];
 static int inherited_count;
+static pid_t inherit_owner; /* LISTEN_PID */
 static _Atomic int unclaimed;
 static int claim_lock; /* bind() is rare: a spinlock keeps two threads from claiming one fd */
 
@@ -62,6 +64,7 @@ void inherit_init(void)
     }
     if (pid != getpid())
         return; /* meant for another process (our parent): not ours to take */
+    inherit_owner = (pid_t)pid;
     if (!env_parse_count(fds_text, INHERIT_MAX, &count)) {
         shim_say("ignoring LISTEN_FDS=", fds_text, ": not a count of fds from 0 to 64", NULL);
         return;
@@ -79,6 +82,9 @@ void inherit_init(void)
             continue;
         }
         slot->fd = fd;
+        int flags = real.fcntl(fd, F_GETFD);
+        if (flags >= 0) /* not into programs the server execs; see inherit_keep_across_exec */
+            real.fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
         memcpy(slot->name, names[fd - LISTEN_FDS_START], sizeof slot->name);
         inherited_count++;
         fd_set_kind(fd, FD_INHERITED);
@@ -99,17 +105,15 @@ static struct inherited *find_match(int fd, const struct sockaddr *addr, socklen
 }
 
 /* dup3 over the caller's own socket: its fd number and FD_CLOEXEC stay as the caller made them;
- * O_NONBLOCK lives on the shared description, so it is set to what the caller asked for. */
+ * O_NONBLOCK, which lives on the shared description, is kept per process (nonblock.h). */
 static bool put_on(int fd, struct inherited *listener)
 {
-    int fd_flags = fcntl(fd, F_GETFD), status = fcntl(fd, F_GETFL);
+    int fd_flags = real.fcntl(fd, F_GETFD), status = real.fcntl(fd, F_GETFL);
     if (fd_flags < 0 || status < 0)
         return false;
-    if (dup3(listener->fd, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+    if (real.dup3(listener->fd, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
         return false;
-    int shared = fcntl(fd, F_GETFL);
-    if (shared >= 0 && (shared & O_NONBLOCK) != (status & O_NONBLOCK))
-        fcntl(fd, F_SETFL, (shared & ~O_NONBLOCK) | (status & O_NONBLOCK));
+    nonblock_adopt(fd, (status & O_NONBLOCK) != 0);
     fd_set_kind(listener->fd, FD_OTHER);
     real.close(listener->fd);
     fd_set_kind(fd, FD_LISTENER);
@@ -130,6 +134,26 @@ bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen)
     __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);
     errno = saved;
     return claimed;
+}
+
+void inherit_moved(int from, int to)
+{
+    for (int i = 0; i < inherited_count; i++)
+        if (!inherited[i].claimed && inherited[i].fd == from)
+            inherited[i].fd = to;
+}
+
+void inherit_keep_across_exec(bool keep)
+{
+    if (getpid() != inherit_owner)
+        return;
+    for (int i = 0; i < inherited_count; i++) {
+        if (inherited[i].claimed)
+            continue;
+        int flags = real.fcntl(inherited[i].fd, F_GETFD);
+        if (flags >= 0)
+            real.fcntl(inherited[i].fd, F_SETFD, keep ? (flags & ~FD_CLOEXEC) : (flags | FD_CLOEXEC));
+    }
 }
 
 void inherit_protect_path_of(int fd)

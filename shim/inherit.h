@@ -13,6 +13,12 @@ void inherit_init(void);
  * fd's FD_CLOEXEC and O_NONBLOCK) and returns true: the bind has succeeded. */
 bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen);
 
+/* An unclaimed inherited listener was moved from fd `from` to `to`. */
+void inherit_moved(int from, int to);
+
+/* Unclaimed inherited listeners survive exec() only by the process they were handed to. */
+void inherit_keep_across_exec(bool keep);
+
 /* Remembers the filesystem path of a Unix listener the launcher now holds. */
 void inherit_protect_path_of(int fd);
 

@@ -208,7 +208,10 @@ static void reconcile(void)
 {
     for (int i = 0; i < L.gen_count; i++) {
         struct generation *g = L.gens[i];
-        if (g->leader_reaped && g->state == GEN_STARTING && g != L.serving) {
+        /* exiting 0 while a forked child lives on is daemonizing, not failing */
+        bool daemonized = WIFEXITED(g->leader_status) && WEXITSTATUS(g->leader_status) == 0 &&
+                          gen_others_alive(g);
+        if (g->leader_reaped && g->state == GEN_STARTING && g != L.serving && !daemonized) {
             char why[160];
             snprintf(why, sizeof why, "exited before it was ready (%s %d)",
                      WIFEXITED(g->leader_status) ? "status" : "signal",

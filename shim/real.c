@@ -26,5 +26,29 @@ void real_resolve(void)
     RESOLVE(unlink, "unlink");
     RESOLVE(unlinkat, "unlinkat");
     RESOLVE(remove, "remove");
+    RESOLVE(dup, "dup");
+    RESOLVE(dup2, "dup2");
+    RESOLVE(dup3, "dup3");
+    RESOLVE(fcntl, "fcntl");
+    RESOLVE(fcntl64, "fcntl64");
+    RESOLVE(ioctl, "ioctl");
+    RESOLVE(close_range, "close_range");
+    RESOLVE(closefrom, "closefrom");
+    RESOLVE(sigaction, "sigaction");
+    RESOLVE(signal, "signal");
+    RESOLVE(sysv_signal, "sysv_signal");
+    RESOLVE(bsd_signal, "bsd_signal");
+    RESOLVE(sigprocmask, "sigprocmask");
+    RESOLVE(pthread_sigmask, "pthread_sigmask");
+    RESOLVE(signalfd, "signalfd");
+    RESOLVE(sigsuspend, "sigsuspend");
+    RESOLVE(fork, "fork");
+    RESOLVE(execve, "execve");
+    RESOLVE(execv, "execv");
+    RESOLVE(execvp, "execvp");
+    RESOLVE(execvpe, "execvpe");
+    RESOLVE(fexecve, "fexecve");
+    if (!real.fcntl64)
+        real.fcntl64 = real.fcntl;
     __atomic_store_n(&real_resolved, 1, __ATOMIC_RELEASE);
 }

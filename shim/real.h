@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct real_functions {
     int (*bind)(int, const struct sockaddr *, socklen_t);
@@ -24,6 +25,28 @@ struct real_functions {
     int (*unlink)(const char *);
     int (*unlinkat)(int, const char *, int);
     int (*remove)(const char *);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
+    int (*ioctl)(int, unsigned long, ...);
+    int (*close_range)(unsigned, unsigned, int);
+    void (*closefrom)(int);
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+    sighandler_t (*signal)(int, sighandler_t);
+    sighandler_t (*sysv_signal)(int, sighandler_t);
+    sighandler_t (*bsd_signal)(int, sighandler_t);
+    int (*sigprocmask)(int, const sigset_t *, sigset_t *);
+    int (*pthread_sigmask)(int, const sigset_t *, sigset_t *);
+    int (*signalfd)(int, const sigset_t *, int);
+    int (*sigsuspend)(const sigset_t *);
+    pid_t (*fork)(void);
+    int (*execve)(const char *, char *const[], char *const[]);
+    int (*execv)(const char *, char *const[]);
+    int (*execvp)(const char *, char *const[]);
+    int (*execvpe)(const char *, char *const[], char *const[]);
+    int (*fexecve)(int, char *const[], char *const[]);
 };
 
 extern struct real_functions real;

@@ -4,6 +4,8 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +14,11 @@
 
 #include "envparse.h"
 #include "fdtable.h"
+#include "real.h"
 #include "shimlog.h"
 
-static int control_fd = -1;
+static atomic_int control_fd = -1;
+static pid_t main_pid; /* HOTSWAP_PID: the process the launcher started */
 static atomic_bool active;
 static atomic_bool ready_sent;
 
@@ -85,6 +89,21 @@ void report_ready(int listener)
         report_send(HS_MSG_READY, listener, 0);
 }
 
+void report_moved(int from, int to)
+{
+    atomic_compare_exchange_strong(&control_fd, &from, to);
+}
+
+void report_keep_across_exec(bool keep)
+{
+    int fd = atomic_load(&control_fd);
+    if (!report_active() || getpid() != main_pid || fd < 0)
+        return;
+    int flags = real.fcntl(fd, F_GETFD);
+    if (flags >= 0)
+        real.fcntl(fd, F_SETFD, keep ? (flags & ~FD_CLOEXEC) : (flags | FD_CLOEXEC));
+}
+
 void report_after_fork(void)
 {
     atomic_store(&ready_sent, false);
@@ -98,13 +117,22 @@ void report_init(void)
         shim_say(HS_ENV_CONTROL_FD " is not set (not started by hotswap): passing calls through", NULL);
         return;
     }
-    long fd;
+    long fd, pid;
+    if (env_parse_count(getenv(HS_ENV_PID), INT_MAX, &pid))
+        main_pid = (pid_t)pid;
     if (!env_parse_count(text, FDTABLE_SIZE - 1, &fd) || !control_fd_valid((int)fd)) {
-        shim_say(HS_ENV_CONTROL_FD "=", text, " is not a hotswap control socket: passing calls through", NULL);
+        /* A program the server execs (a CGI script) inherits the environment but, rightly, not
+         * the control socket: that is no fault worth a line. */
+        if (!main_pid || main_pid == getpid())
+            shim_say(HS_ENV_CONTROL_FD "=", text, " is not a hotswap control socket: passing calls through", NULL);
         return;
     }
     control_fd = (int)fd;
-    fd_set_kind(control_fd, FD_CONTROL);
+    fd_set_kind((int)fd, FD_CONTROL);
+    /* Programs the server execs must not inherit it; exec by the started process keeps it. */
+    int flags = real.fcntl((int)fd, F_GETFD);
+    if (flags >= 0)
+        real.fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
     atomic_store(&active, true);
     report_send(HS_MSG_HELLO, -1, getppid());
 }

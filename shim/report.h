@@ -23,6 +23,13 @@ void report_listener(int fd);
 /* Readiness, once per process: the first wait for connections on `listener`. */
 void report_ready(int listener);
 
+/* The control socket was moved from fd `from` to `to` (the server wanted its number). */
+void report_moved(int from, int to);
+
+/* exec() by the process the launcher started keeps the control socket (a wrapper script that
+ * execs the server); anyone else's exec() does not take it along. */
+void report_keep_across_exec(bool keep);
+
 /* In a child after fork(): says hello for the new pid. */
 void report_after_fork(void);
 

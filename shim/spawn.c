@@ -88,6 +88,7 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
         }
         set_env_int(HS_ENV_CONTROL_FD, child_control);
         set_env_int(HS_ENV_GENERATION, req->generation);
+        set_env_int(HS_ENV_PID, getpid());
         set_env_int(HS_ENV_DRAIN_SIGNAL, req->drain_signal);
         set_preload(req->shim_path);
         execvp(req->argv[0], req->argv);

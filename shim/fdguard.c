@@ -1,0 +1,99 @@
+/* fdguard.c: dup*, close_range, closefrom against the fd table. */
+#define _GNU_SOURCE
+#include "fdguard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+
+#include "fdtable.h"
+#include "inherit.h"
+#include "nonblock.h"
+#include "real.h"
+#include "report.h"
+
+/* Moved shim fds go at least this high, out of the range servers tend to dup2 over. */
+#define MOVE_FLOOR 512
+
+void fdguard_copied(int from, int to)
+{
+    switch (fd_kind(from)) {
+    case FD_CONN:
+        fdtable_note_conn(to); /* counted per fd: the drain ends when the last copy closes */
+        break;
+    case FD_LISTENER:
+    case FD_DUMMY:
+    case FD_DUMMY_BLOCKING:
+        nonblock_copy(from, to);
+        fd_set_kind(to, fd_kind(from));
+        break;
+    default:
+        fd_set_kind(to, FD_OTHER);
+        break;
+    }
+}
+
+static int move_shim_fd(int fd, enum fd_kind kind)
+{
+    int fd_flags = real.fcntl(fd, F_GETFD);
+    if (fd_flags < 0)
+        return -1;
+    int moved = real.fcntl(fd, (fd_flags & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, MOVE_FLOOR);
+    if (moved < 0)
+        return -1;
+    fd_set_kind(moved, kind);
+    if (kind == FD_CONTROL)
+        report_moved(fd, moved);
+    else
+        inherit_moved(fd, moved);
+    fd_set_kind(fd, FD_OTHER);
+    return 0;
+}
+
+int fdguard_before_overwrite(int fd)
+{
+    enum fd_kind kind = fd_kind(fd);
+    if (fd_is_protected(kind))
+        return move_shim_fd(fd, kind);
+    if (kind == FD_CONN)
+        fdtable_forget_conn(fd);
+    else if (kind != FD_OTHER)
+        fd_set_kind(fd, FD_OTHER);
+    return 0;
+}
+
+static int close_segment(unsigned first, unsigned last, int flags)
+{
+    if (first > last)
+        return 0;
+    return real.close_range(first, last, flags);
+}
+
+int fdguard_close_range(unsigned first, unsigned last, int flags)
+{
+    if (first > last) {
+        errno = EINVAL;
+        return -1;
+    }
+    unsigned high = (unsigned)atomic_load(&fd_high_water);
+    unsigned walk_end = last < high ? last : high;
+    bool closing = !(flags & CLOSE_RANGE_CLOEXEC);
+    unsigned segment = first;
+    int rc = 0;
+    for (unsigned fd = first; fd <= walk_end && fd < FDTABLE_SIZE; fd++) {
+        enum fd_kind kind = fd_kind((int)fd);
+        if (fd_is_protected(kind)) {
+            /* "closed" as far as the server knows; the shim keeps it */
+            if (fd > segment && close_segment(segment, fd - 1, flags) < 0)
+                rc = -1;
+            segment = fd + 1;
+        } else if (closing && kind == FD_CONN) {
+            fdtable_forget_conn((int)fd);
+        } else if (closing && kind != FD_OTHER) {
+            fd_set_kind((int)fd, FD_OTHER);
+        }
+    }
+    if (segment <= last && close_segment(segment, last, flags) < 0)
+        rc = -1;
+    return rc;
+}
