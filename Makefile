@@ -42,12 +42,16 @@ test-asan:
 demo: all
 	tests/demo
 
+# libFuzzer on the shim's env parsers and the message decoder (clang; FUZZ_SECONDS per target, default 30).
+fuzz:
+	tests/fuzz/run
+
 install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
 	install -m 755 $(BUILD)/hotswap $(DESTDIR)$(PREFIX)/bin/hotswap
 	install -m 644 $(BUILD)/libhotswap.so $(DESTDIR)$(PREFIX)/lib/libhotswap.so
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-asan demo install clean
+.PHONY: all test test-asan demo fuzz install clean

@@ -6,15 +6,18 @@
 
 bool env_parse_count(const char *text, long max, long *out)
 {
-    if (!text || !*text)
+    if (!text || !*text || max < 0)
         return false;
     long value = 0;
     for (const char *p = text; *p; p++) {
         if (*p < '0' || *p > '9')
             return false;
-        if (value > (max - (*p - '0')) / 10)
-            return false; /* would pass max: also keeps clear of overflow */
-        value = value * 10 + (*p - '0');
+        long digit = *p - '0';
+        /* value*10 + digit <= max, written so nothing overflows (digit > max: max - digit < 0
+         * would round toward zero in the division and let it through) */
+        if (digit > max || value > (max - digit) / 10)
+            return false;
+        value = value * 10 + digit;
     }
     *out = value;
     return true;
