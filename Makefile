@@ -10,7 +10,7 @@ PREFIX  ?= /usr/local
 
 SHIM_SRC     := shim/hooks.c shim/hooks_fd.c shim/hooks_signal.c shim/hooks_process.c shim/real.c shim/fdtable.c shim/inherit.c shim/sockid.c \
                 shim/report.c shim/drain.c shim/shimlog.c shim/envparse.c \
-                shim/fdguard.c shim/nonblock.c shim/sigguard.c
+                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c
 LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
                 shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient $(BUILD)/udp-server

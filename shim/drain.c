@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "dgram.h"
 #include "envparse.h"
 #include "fdtable.h"
 #include "nonblock.h"
@@ -105,6 +106,12 @@ void accept_leave(int slot, int conn)
     fdtable_accept_end(conn);
 }
 
+int wait_for_a_signal(void)
+{
+    real.poll(NULL, 0, -1); /* returns only when a handler has run: EINTR */
+    return -1;
+}
+
 int accept_wait_forever(int fd)
 {
     struct pollfd never = {.fd = fd, .events = POLLIN};
@@ -179,11 +186,25 @@ static void wake_accept_waiters(void)
     }
 }
 
+/* A datagram socket keeps its number: the server may still be sending replies through it. It
+ * only stops receiving (the receive hooks and poll/select/epoll see to that). */
+static void stop_receiving(int fd)
+{
+    leave_epoll_sets(fd);
+    fd_set_kind(fd, FD_DGRAM_DRAINED);
+    dgram_note_drained();
+}
+
 static void drain_begin(void)
 {
-    for (int fd = 0; fd < FDTABLE_SIZE; fd++)
-        if (fd_kind(fd) == FD_LISTENER)
+    int high = atomic_load(&fd_high_water);
+    for (int fd = 0; fd <= high && fd < FDTABLE_SIZE; fd++) {
+        enum fd_kind kind = fd_kind(fd);
+        if (kind == FD_LISTENER)
             put_dummy_on(fd);
+        else if (kind == FD_DGRAM)
+            stop_receiving(fd);
+    }
     report_count(HS_MSG_DRAINING);
     wake_accept_waiters();
 }

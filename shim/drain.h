@@ -29,6 +29,10 @@ void accept_leave(int slot, int conn);
  * arrives, then fail with EINTR, as a blocked accept() interrupted by a handler would. */
 int accept_wait_forever(int fd);
 
+/* Waits until a signal handler runs, then fails with EINTR (a blocking receive on a drained
+ * datagram socket: nothing more will ever arrive for this process). */
+int wait_for_a_signal(void);
+
 /* In a child after fork(): other threads are gone, locks are free. */
 void drain_after_fork(void);
 

@@ -7,6 +7,7 @@ _Atomic unsigned char fd_kinds[FDTABLE_SIZE];
 atomic_int fd_high_water;
 static atomic_long open_conns;
 static atomic_long accepts_in_flight;
+static atomic_long datagrams_unanswered;
 
 void fdtable_note_conn(int conn)
 {
@@ -43,7 +44,19 @@ void fdtable_forget_conn(int fd)
     drain_note_conns(left);
 }
 
+void fdtable_note_datagrams(long received, long sent)
+{
+    long before = atomic_load(&datagrams_unanswered), after;
+    do {
+        after = before + received - sent;
+        if (after < 0)
+            after = 0; /* a server that sends unprompted (or twice) owes nothing */
+    } while (!atomic_compare_exchange_weak(&datagrams_unanswered, &before, after));
+    if (sent > 0)
+        drain_note_conns(fdtable_open_conns());
+}
+
 long fdtable_open_conns(void)
 {
-    return atomic_load(&open_conns) + atomic_load(&accepts_in_flight);
+    return atomic_load(&open_conns) + atomic_load(&accepts_in_flight) + atomic_load(&datagrams_unanswered);
 }

@@ -13,6 +13,8 @@ enum fd_kind {
     FD_DUMMY_BLOCKING, /* the same, where the server expects accept() to block */
     FD_CONTROL,    /* the control socket to the launcher: protected */
     FD_INHERITED,  /* a listener handed over by the launcher, not yet claimed by bind(): protected */
+    FD_DGRAM,      /* a bound datagram socket the launcher holds a copy of (a UDP server's "listener") */
+    FD_DGRAM_DRAINED, /* the same after a drain: receives nothing more, still sends */
 };
 
 /* Servers past this many fds are not tracked above it (their connections are not counted). */
@@ -49,9 +51,17 @@ static inline int fd_is_protected(enum fd_kind kind)
     return kind == FD_CONTROL || kind == FD_INHERITED;
 }
 
+/* Kinds whose O_NONBLOCK is kept per process (nonblock.h). */
 static inline int fd_is_listening(enum fd_kind kind)
 {
-    return kind == FD_LISTENER || kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING;
+    return kind == FD_LISTENER || kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING || kind == FD_DGRAM ||
+           kind == FD_DGRAM_DRAINED;
+}
+
+/* Kinds a server waits on for new clients: the first wait on one is readiness. */
+static inline int fd_awaits_clients(enum fd_kind kind)
+{
+    return kind == FD_LISTENER || kind == FD_DGRAM;
 }
 
 /* A connection was accepted on `conn`. */
@@ -65,7 +75,12 @@ void fdtable_forget_conn(int fd);
 void fdtable_accept_begin(void);
 void fdtable_accept_end(int conn);
 
-/* Connections accepted and not yet closed by this process, plus accepts in flight. */
+/* Datagrams received and sent on FD_DGRAM sockets: one received and not yet answered is work in
+ * flight, like an open connection (a request/response protocol such as DNS is assumed). */
+void fdtable_note_datagrams(long received, long sent);
+
+/* Connections accepted and not yet closed by this process, plus accepts in flight, plus
+ * datagrams received and not answered. */
 long fdtable_open_conns(void);
 
 #endif

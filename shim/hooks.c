@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dgram.h"
 #include "drain.h"
 #include "export.h"
 #include "fdtable.h"
@@ -47,7 +48,15 @@ HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
     real_ready();
     if (inherit_claim(fd, addr, addrlen))
         return 0;
-    return real.bind(fd, addr, addrlen);
+    int rc = real.bind(fd, addr, addrlen);
+    if (rc == 0 && report_active()) {
+        /* a datagram server has no listen(): bind() to a chosen port is the moment */
+        int saved = errno;
+        if (dgram_adopt(fd, addr))
+            report_listener(fd);
+        errno = saved;
+    }
+    return rc;
 }
 
 HS_EXPORT int listen(int fd, int backlog)
@@ -121,7 +130,7 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
     real_ready();
     int rc = real.epoll_ctl(epfd, op, fd, event);
-    if (rc == 0 && fd_kind(fd) == FD_LISTENER) {
+    if (rc == 0 && fd_awaits_clients(fd_kind(fd))) {
         int saved = errno;
         if (op == EPOLL_CTL_ADD)
             drain_note_epoll(epfd, fd);
@@ -139,9 +148,46 @@ static void note_poll(const struct pollfd *fds, nfds_t count)
     if (!report_active())
         return;
     for (nfds_t i = 0; i < count; i++)
-        if ((fds[i].events & POLLIN) && fd_kind(fds[i].fd) == FD_LISTENER) {
+        if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind(fds[i].fd))) {
             report_ready(fds[i].fd);
             return;
+        }
+}
+
+/* A drained datagram socket stays readable (for the new generation): hide it from the wait for
+ * the length of the call by negating its fd, which poll() ignores. Up to 1024 entries. */
+#define MASK_MAX 1024
+
+struct poll_mask {
+    unsigned char masked[MASK_MAX / 8];
+    bool any;
+};
+
+static void mask_drained(struct pollfd *fds, nfds_t count, struct poll_mask *mask)
+{
+    mask->any = false;
+    if (!dgram_any_drained())
+        return;
+    for (nfds_t i = 0; i < count && i < MASK_MAX; i++) {
+        bool hide = fds[i].fd >= 0 && fd_kind(fds[i].fd) == FD_DGRAM_DRAINED;
+        if (hide) {
+            fds[i].fd = ~fds[i].fd;
+            mask->any = true;
+            mask->masked[i / 8] |= (unsigned char)(1u << (i % 8));
+        } else {
+            mask->masked[i / 8] &= (unsigned char)~(1u << (i % 8));
+        }
+    }
+}
+
+static void unmask_drained(struct pollfd *fds, nfds_t count, const struct poll_mask *mask)
+{
+    if (!mask->any)
+        return;
+    for (nfds_t i = 0; i < count && i < MASK_MAX; i++)
+        if (mask->masked[i / 8] & (1u << (i % 8))) {
+            fds[i].fd = ~fds[i].fd;
+            fds[i].revents = 0;
         }
 }
 
@@ -149,7 +195,13 @@ HS_EXPORT int poll(struct pollfd *fds, nfds_t count, int timeout)
 {
     real_ready();
     note_poll(fds, count);
-    return real.poll(fds, count, timeout);
+    struct poll_mask mask;
+    mask_drained(fds, count, &mask);
+    int rc = real.poll(fds, count, timeout);
+    int saved = errno;
+    unmask_drained(fds, count, &mask);
+    errno = saved;
+    return rc;
 }
 
 HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
@@ -157,7 +209,13 @@ HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *tim
     real_ready();
     note_poll(fds, count);
     sigset_t copy;
-    return real.ppoll(fds, count, timeout, sigguard_strip(mask, &copy));
+    struct poll_mask hidden;
+    mask_drained(fds, count, &hidden);
+    int rc = real.ppoll(fds, count, timeout, sigguard_strip(mask, &copy));
+    int saved = errno;
+    unmask_drained(fds, count, &hidden);
+    errno = saved;
+    return rc;
 }
 
 /* _FORTIFY_SOURCE builds (Debian's packages) call these instead of poll/ppoll. */
@@ -165,7 +223,13 @@ HS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t count, int timeout, size_t f
 {
     real_ready();
     note_poll(fds, count);
-    return real.poll_chk(fds, count, timeout, fdslen);
+    struct poll_mask mask;
+    mask_drained(fds, count, &mask);
+    int rc = real.poll_chk(fds, count, timeout, fdslen);
+    int saved = errno;
+    unmask_drained(fds, count, &mask);
+    errno = saved;
+    return rc;
 }
 
 HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespec *timeout,
@@ -174,15 +238,32 @@ HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespe
     real_ready();
     note_poll(fds, count);
     sigset_t copy;
-    return real.ppoll_chk(fds, count, timeout, sigguard_strip(mask, &copy), fdslen);
+    struct poll_mask hidden;
+    mask_drained(fds, count, &hidden);
+    int rc = real.ppoll_chk(fds, count, timeout, sigguard_strip(mask, &copy), fdslen);
+    int saved = errno;
+    unmask_drained(fds, count, &hidden);
+    errno = saved;
+    return rc;
 }
 
-static void note_select(int nfds, const fd_set *readfds)
+/* A drained datagram socket leaves the read set: select() overwrites the sets anyway. */
+static void unselect_drained(int nfds, fd_set *readfds)
 {
+    if (!readfds || !dgram_any_drained())
+        return;
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+        if (FD_ISSET(fd, readfds) && fd_kind(fd) == FD_DGRAM_DRAINED)
+            FD_CLR(fd, readfds);
+}
+
+static void note_select(int nfds, fd_set *readfds)
+{
+    unselect_drained(nfds, readfds);
     if (!readfds || !report_active())
         return;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
-        if (FD_ISSET(fd, readfds) && fd_kind(fd) == FD_LISTENER) {
+        if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind(fd))) {
             report_ready(fd);
             return;
         }

@@ -116,7 +116,7 @@ static bool put_on(int fd, struct inherited *listener)
     nonblock_adopt(fd, (status & O_NONBLOCK) != 0);
     fd_set_kind(listener->fd, FD_OTHER);
     real.close(listener->fd);
-    fd_set_kind(fd, FD_LISTENER);
+    fd_set_kind(fd, listener->id.type == SOCK_DGRAM ? FD_DGRAM : FD_LISTENER);
     listener->claimed = true;
     atomic_fetch_sub(&unclaimed, 1);
     return true;

@@ -23,12 +23,16 @@ static int describe(int fd, char *name, size_t size)
     if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
         return -1;
     char ip[INET6_ADDRSTRLEN];
+    int type = 0;
+    socklen_t type_len = sizeof type;
+    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len);
+    const char *udp = type == SOCK_DGRAM ? "udp:" : "";
     if (addr.ss_family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)&addr;
-        snprintf(name, size, "%s:%u", inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip), ntohs(in->sin_port));
+        snprintf(name, size, "%s%s:%u", udp, inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip), ntohs(in->sin_port));
     } else if (addr.ss_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
-        snprintf(name, size, "[%s]:%u", inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip), ntohs(in6->sin6_port));
+        snprintf(name, size, "%s[%s]:%u", udp, inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip), ntohs(in6->sin6_port));
     } else if (addr.ss_family == AF_UNIX) {
         struct sockaddr_un *un = (struct sockaddr_un *)&addr;
         snprintf(name, size, "unix:%s", un->sun_path[0] ? un->sun_path : "@abstract");

@@ -77,7 +77,7 @@ int nonblock_wait(int fd)
         return 0; /* let accept() report whatever is wrong */
     /* Woken by a drain: the caller finds the dummy. Else EINTR only where a real blocking
      * accept() would have given it: a handler without SA_RESTART. */
-    if (fd_kind(fd) != FD_LISTENER || atomic_load(&interrupting_handler_seen))
+    if (!fd_awaits_clients(fd_kind(fd)) || atomic_load(&interrupting_handler_seen))
         return -1;
     return 0;
 }

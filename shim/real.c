@@ -48,6 +48,14 @@ void real_resolve(void)
     RESOLVE(execvp, "execvp");
     RESOLVE(execvpe, "execvpe");
     RESOLVE(fexecve, "fexecve");
+    RESOLVE(recv, "recv");
+    RESOLVE(recvfrom, "recvfrom");
+    RESOLVE(recvmsg, "recvmsg");
+    RESOLVE(recvmmsg, "recvmmsg");
+    RESOLVE(send, "send");
+    RESOLVE(sendto, "sendto");
+    RESOLVE(sendmsg, "sendmsg");
+    RESOLVE(sendmmsg, "sendmmsg");
     if (!real.fcntl64)
         real.fcntl64 = real.fcntl;
     __atomic_store_n(&real_resolved, 1, __ATOMIC_RELEASE);

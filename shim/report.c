@@ -66,7 +66,7 @@ static void send_with_fd(enum hs_msg_type type, int fd, int64_t value, int passe
     }
     ssize_t sent;
     do
-        sent = sendmsg(control_fd, &header, MSG_NOSIGNAL);
+        sent = real.sendmsg(control_fd, &header, MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR);
     if (sent < 0 && atomic_exchange(&active, false))
         shim_say("the launcher is gone (control socket closed): passing calls through", NULL);

@@ -1,0 +1,85 @@
+/* dgram.c: datagram sockets of ours: adopt, receive, count. */
+#define _GNU_SOURCE
+#include "dgram.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+
+#include "drain.h"
+#include "fdtable.h"
+#include "nonblock.h"
+#include "real.h"
+
+static atomic_bool any_drained;
+
+bool dgram_adopt(int fd, const struct sockaddr *addr)
+{
+    int type;
+    socklen_t len = sizeof type;
+    if (!addr || fd_kind(fd) != FD_OTHER || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+        type != SOCK_DGRAM)
+        return false;
+    if (addr->sa_family == AF_INET) {
+        if (((const struct sockaddr_in *)addr)->sin_port == 0)
+            return false;
+    } else if (addr->sa_family == AF_INET6) {
+        if (((const struct sockaddr_in6 *)addr)->sin6_port == 0)
+            return false;
+    } else {
+        return false;
+    }
+    int status = real.fcntl(fd, F_GETFL);
+    nonblock_adopt(fd, status >= 0 && (status & O_NONBLOCK));
+    fd_set_kind(fd, FD_DGRAM);
+    return true;
+}
+
+/* Always received with MSG_DONTWAIT: a thread must never sit inside the kernel's receive on the
+ * shared socket, where it would take a datagram after a drain. It waits in poll() instead, from
+ * which the drain's signal gets it out. */
+ssize_t dgram_receive(int fd, int flags, receive_fn receive, void *ctx)
+{
+    int slot = accept_enter(); /* so a drain can wake this thread */
+    ssize_t got;
+    for (;;) {
+        if (fd_kind(fd) == FD_DGRAM_DRAINED) {
+            got = -1;
+            errno = EAGAIN;
+        } else {
+            got = receive(fd, ctx, flags | MSG_DONTWAIT);
+        }
+        bool wants_wait = !(flags & MSG_DONTWAIT) && !nonblock_wanted(fd);
+        if (got >= 0 || errno != EAGAIN || !wants_wait)
+            break;
+        if (fd_kind(fd) == FD_DGRAM_DRAINED) {
+            accept_leave(slot, -1);
+            return wait_for_a_signal();
+        }
+        if (nonblock_wait(fd) < 0 && fd_kind(fd) != FD_DGRAM_DRAINED)
+            break; /* EINTR the server must see */
+    }
+    int saved = errno;
+    accept_leave(slot, -1);
+    if (got >= 0)
+        fdtable_note_datagrams(1, 0);
+    errno = saved;
+    return got;
+}
+
+void dgram_sent(long count)
+{
+    if (count > 0)
+        fdtable_note_datagrams(0, count);
+}
+
+bool dgram_any_drained(void)
+{
+    return atomic_load_explicit(&any_drained, memory_order_relaxed);
+}
+
+void dgram_note_drained(void)
+{
+    atomic_store(&any_drained, true);
+}

@@ -1,0 +1,28 @@
+/* dgram.h: datagram (UDP) servers: a bound datagram socket is handed over like a listener. A
+ * drain stops its receiving, not its sending: replies to requests already received still go
+ * out, and the old generation is drained once it has answered them. */
+#ifndef HOTSWAP_DGRAM_H
+#define HOTSWAP_DGRAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* After a successful bind(fd, addr): true (and fd marked) if it is a datagram socket bound to a
+ * chosen IPv4/IPv6 port, which the launcher should hold. Port 0 is a client's socket. */
+bool dgram_adopt(int fd, const struct sockaddr *addr);
+
+/* A receive on a datagram socket of ours. `receive` does the real call with the flags given;
+ * returns its result, as a blocking or nonblocking receive would for this process. */
+typedef ssize_t (*receive_fn)(int fd, void *ctx, int flags);
+ssize_t dgram_receive(int fd, int flags, receive_fn receive, void *ctx);
+
+/* `count` datagrams went out on a datagram socket of ours. */
+void dgram_sent(long count);
+
+/* poll()/select() while a drained datagram socket is in the set: it must not wake the caller
+ * for reading (the shared socket stays readable, for the new generation). */
+bool dgram_any_drained(void);
+void dgram_note_drained(void);
+
+#endif

@@ -1,0 +1,134 @@
+/* hooks_dgram.c: the interposed receive and send calls. Only datagram sockets of ours (a UDP
+ * server's bound socket) are touched; every other fd passes straight through. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "dgram.h"
+#include "export.h"
+#include "fdtable.h"
+#include "real.h"
+#include "report.h"
+
+static inline int is_ours(int fd)
+{
+    enum fd_kind kind = fd_kind(fd);
+    return kind == FD_DGRAM || kind == FD_DGRAM_DRAINED;
+}
+
+struct recvfrom_args {
+    void *buf;
+    size_t len;
+    struct sockaddr *addr;
+    socklen_t *addrlen;
+};
+
+static ssize_t do_recvfrom(int fd, void *ctx, int flags)
+{
+    struct recvfrom_args *a = ctx;
+    return real.recvfrom(fd, a->buf, a->len, flags, a->addr, a->addrlen);
+}
+
+static ssize_t do_recvmsg(int fd, void *ctx, int flags)
+{
+    return real.recvmsg(fd, ctx, flags);
+}
+
+struct recvmmsg_args {
+    struct mmsghdr *vec;
+    unsigned int count;
+    struct timespec *timeout;
+};
+
+static ssize_t do_recvmmsg(int fd, void *ctx, int flags)
+{
+    struct recvmmsg_args *a = ctx;
+    return real.recvmmsg(fd, a->vec, a->count, flags, a->timeout);
+}
+
+HS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *addrlen)
+{
+    real_ready();
+    if (!is_ours(fd))
+        return real.recvfrom(fd, buf, len, flags, addr, addrlen);
+    report_ready(fd);
+    struct recvfrom_args args = {buf, len, addr, addrlen};
+    return dgram_receive(fd, flags, do_recvfrom, &args);
+}
+
+HS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    real_ready();
+    if (!is_ours(fd))
+        return real.recv(fd, buf, len, flags);
+    report_ready(fd);
+    struct recvfrom_args args = {buf, len, NULL, NULL};
+    return dgram_receive(fd, flags, do_recvfrom, &args);
+}
+
+HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    real_ready();
+    if (!is_ours(fd))
+        return real.recvmsg(fd, msg, flags);
+    report_ready(fd);
+    return dgram_receive(fd, flags, do_recvmsg, msg);
+}
+
+HS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags, struct timespec *timeout)
+{
+    real_ready();
+    if (!is_ours(fd))
+        return real.recvmmsg(fd, vec, count, flags, timeout);
+    report_ready(fd);
+    struct recvmmsg_args args = {vec, count, timeout};
+    ssize_t got = dgram_receive(fd, flags, do_recvmmsg, &args);
+    if (got > 1) { /* dgram_receive counted one */
+        int saved = errno;
+        fdtable_note_datagrams(got - 1, 0);
+        errno = saved;
+    }
+    return (int)got;
+}
+
+/* Sends pass through; on our datagram sockets each one answers a request. */
+static void note_sent(int fd, long count)
+{
+    if (count > 0 && is_ours(fd)) {
+        int saved = errno;
+        dgram_sent(count);
+        errno = saved;
+    }
+}
+
+HS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t addrlen)
+{
+    real_ready();
+    ssize_t sent = real.sendto(fd, buf, len, flags, addr, addrlen);
+    note_sent(fd, sent >= 0);
+    return sent;
+}
+
+HS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    real_ready();
+    ssize_t sent = real.send(fd, buf, len, flags);
+    note_sent(fd, sent >= 0);
+    return sent;
+}
+
+HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    real_ready();
+    ssize_t sent = real.sendmsg(fd, msg, flags);
+    note_sent(fd, sent >= 0);
+    return sent;
+}
+
+HS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags)
+{
+    real_ready();
+    int sent = real.sendmmsg(fd, vec, count, flags);
+    note_sent(fd, sent);
+    return sent;
+}
