@@ -10,7 +10,7 @@ PREFIX  ?= /usr/local
 
 SHIM_SRC     := shim/hooks.c shim/hooks_fd.c shim/hooks_signal.c shim/hooks_process.c shim/real.c shim/fdtable.c shim/inherit.c shim/sockid.c \
                 shim/report.c shim/drain.c shim/shimlog.c shim/envparse.c \
-                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c
+                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/mode.c shim/standalone.c shim/protocol.c
 LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
                 shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient $(BUILD)/udp-server
@@ -21,10 +21,10 @@ all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES)
 $(BUILD):
 	mkdir -p $@
 
-$(BUILD)/libhotswap.so: $(SHIM_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(SHIM_SRC) -ldl
+$(BUILD)/libhotswap.so: $(SHIM_SRC) $(HEADERS) Makefile | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -fvisibility=hidden -Wl,-z,defs -o $@ $(SHIM_SRC) -ldl
 
-$(BUILD)/hotswap: $(LAUNCHER_SRC) $(HEADERS) | $(BUILD)
+$(BUILD)/hotswap: $(LAUNCHER_SRC) $(HEADERS) Makefile | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(LAUNCHER_SRC)
 
 $(BUILD)/%: tests/fixtures/%.c | $(BUILD)

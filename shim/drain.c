@@ -21,10 +21,12 @@
 #include "dgram.h"
 #include "envparse.h"
 #include "fdtable.h"
+#include "mode.h"
 #include "nonblock.h"
 #include "real.h"
 #include "report.h"
 #include "shimlog.h"
+#include "standalone.h"
 
 #define EPOLL_REGS_MAX 256
 #define ACCEPT_SLOTS_MAX 256
@@ -58,8 +60,10 @@ static void report_count(enum hs_msg_type type)
 {
     while (atomic_flag_test_and_set(&count_lock))
         ;
-    report_send(type, -1, fdtable_open_conns());
+    long open_conns = fdtable_open_conns();
+    report_send(type, -1, open_conns);
     atomic_flag_clear(&count_lock);
+    standalone_note_drained(open_conns);
 }
 
 void drain_note_conns(long left)
@@ -213,7 +217,7 @@ static void on_drain_signal(int signo)
 {
     (void)signo;
     int saved = errno;
-    if (report_active() && !atomic_exchange(&draining, true))
+    if (shim_in_charge() && !atomic_exchange(&draining, true))
         drain_begin();
     errno = saved;
 }

@@ -15,15 +15,18 @@
 #include "dgram.h"
 #include "drain.h"
 #include "export.h"
+#include "mode.h"
 #include "fdtable.h"
 #include "inherit.h"
 #include "nonblock.h"
 #include "real.h"
 #include "report.h"
 #include "sigguard.h"
+#include "standalone.h"
 
 static void on_fork_child(void)
 {
+    standalone_after_fork();
     drain_after_fork();
     report_after_fork();
 }
@@ -33,9 +36,11 @@ __attribute__((constructor)) static void shim_init(void)
     int saved = errno;
     real_ready();
     inherit_init();
-    report_init();
-    if (report_active()) {
+    shim_mode = mode_choose();
+    if (shim_in_charge()) {
         drain_init();
+        if (shim_mode == MODE_STANDALONE)
+            standalone_init();
         pthread_atfork(NULL, NULL, on_fork_child);
     }
     errno = saved;
@@ -49,7 +54,7 @@ HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
     if (inherit_claim(fd, addr, addrlen))
         return 0;
     int rc = real.bind(fd, addr, addrlen);
-    if (rc == 0 && report_active()) {
+    if (rc == 0 && shim_in_charge()) {
         /* a datagram server has no listen(): bind() to a chosen port is the moment */
         int saved = errno;
         if (dgram_adopt(fd, addr))
@@ -63,7 +68,7 @@ HS_EXPORT int listen(int fd, int backlog)
 {
     real_ready();
     int rc = real.listen(fd, backlog); /* on a claimed listener: updates the backlog */
-    if (rc == 0 && fd_kind(fd) == FD_OTHER && report_active()) {
+    if (rc == 0 && fd_kind(fd) == FD_OTHER && shim_in_charge()) {
         int saved = errno;
         int status = real.fcntl(fd, F_GETFL);
         nonblock_adopt(fd, status >= 0 && (status & O_NONBLOCK));
@@ -145,7 +150,7 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 
 static void note_poll(const struct pollfd *fds, nfds_t count)
 {
-    if (!report_active())
+    if (!shim_in_charge())
         return;
     for (nfds_t i = 0; i < count; i++)
         if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind(fds[i].fd))) {
@@ -260,7 +265,7 @@ static void unselect_drained(int nfds, fd_set *readfds)
 static void note_select(int nfds, fd_set *readfds)
 {
     unselect_drained(nfds, readfds);
-    if (!readfds || !report_active())
+    if (!readfds || !shim_in_charge())
         return;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
         if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind(fd))) {

@@ -10,9 +10,11 @@
 
 #include "control.h"
 #include "export.h"
+#include "mode.h"
 #include "inherit.h"
 #include "real.h"
 #include "report.h"
+#include "standalone.h"
 
 extern char **environ;
 
@@ -20,9 +22,10 @@ HS_EXPORT pid_t fork(void)
 {
     real_ready();
     pid_t child = real.fork();
-    if (child > 0 && report_active()) {
+    if (child > 0 && shim_in_charge()) {
         int saved = errno;
         report_send(HS_MSG_FORKED, -1, child);
+        standalone_note_child(child);
         errno = saved;
     }
     return child;

@@ -21,7 +21,7 @@ HS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 {
     real_ready();
     if (sigguard_owns(sig))
-        return sigguard_sigaction(act, old);
+        return sigguard_sigaction(sig, act, old);
     int rc = real.sigaction(sig, act, old);
     if (rc == 0)
         note_action(act);
@@ -33,7 +33,7 @@ HS_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     real_ready();
     if (sigguard_owns(sig))
-        return sigguard_signal(handler);
+        return sigguard_signal(sig, handler);
     return real.signal(sig, handler); /* BSD semantics: SA_RESTART */
 }
 
@@ -41,7 +41,7 @@ HS_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 {
     real_ready();
     if (sigguard_owns(sig))
-        return sigguard_signal(handler);
+        return sigguard_signal(sig, handler);
     return real.bsd_signal(sig, handler);
 }
 
@@ -49,7 +49,7 @@ HS_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
 {
     real_ready();
     if (sigguard_owns(sig))
-        return sigguard_signal(handler);
+        return sigguard_signal(sig, handler);
     sighandler_t old = real.sysv_signal(sig, handler);
     if (old != SIG_ERR && handler != SIG_DFL && handler != SIG_IGN)
         nonblock_note_handler(false); /* System V semantics: no SA_RESTART */

@@ -14,6 +14,7 @@
 
 #include "envparse.h"
 #include "fdtable.h"
+#include "mode.h"
 #include "real.h"
 #include "shimlog.h"
 
@@ -68,8 +69,9 @@ static void send_with_fd(enum hs_msg_type type, int fd, int64_t value, int passe
     do
         sent = real.sendmsg(control_fd, &header, MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR);
-    if (sent < 0 && atomic_exchange(&active, false))
-        shim_say("the launcher is gone (control socket closed): passing calls through", NULL);
+    /* Under the launcher that is news; standalone, the predecessor has simply finished. */
+    if (sent < 0 && atomic_exchange(&active, false) && shim_mode == MODE_SUPERVISED)
+        shim_say("the launcher is gone (control socket closed): its drains will not be counted", NULL);
     errno = saved;
 }
 
@@ -110,23 +112,16 @@ void report_after_fork(void)
     report_send(HS_MSG_HELLO, -1, getppid());
 }
 
-void report_init(void)
+enum channel_status report_open(void)
 {
     const char *text = getenv(HS_ENV_CONTROL_FD);
-    if (!text) {
-        shim_say(HS_ENV_CONTROL_FD " is not set (not started by hotswap): passing calls through", NULL);
-        return;
-    }
     long fd, pid;
     if (env_parse_count(getenv(HS_ENV_PID), INT_MAX, &pid))
         main_pid = (pid_t)pid;
-    if (!env_parse_count(text, FDTABLE_SIZE - 1, &fd) || !control_fd_valid((int)fd)) {
-        /* A program the server execs (a CGI script) inherits the environment but, rightly, not
-         * the control socket: that is no fault worth a line. */
-        if (!main_pid || main_pid == getpid())
-            shim_say(HS_ENV_CONTROL_FD "=", text, " is not a hotswap control socket: passing calls through", NULL);
-        return;
-    }
+    if (!text)
+        return CHANNEL_UNSET;
+    if (!env_parse_count(text, FDTABLE_SIZE - 1, &fd) || !control_fd_valid((int)fd))
+        return CHANNEL_BAD;
     control_fd = (int)fd;
     fd_set_kind((int)fd, FD_CONTROL);
     /* Programs the server execs must not inherit it; exec by the started process keeps it. */
@@ -134,5 +129,15 @@ void report_init(void)
     if (flags >= 0)
         real.fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
     atomic_store(&active, true);
+    return CHANNEL_OK;
+}
+
+bool report_in_descendant(void)
+{
+    return main_pid && main_pid != getpid();
+}
+
+void report_hello(void)
+{
     report_send(HS_MSG_HELLO, -1, getppid());
 }

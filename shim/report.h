@@ -7,11 +7,20 @@
 
 #include "control.h"
 
-/* Reads HOTSWAP_CONTROL_FD and checks it is a Unix SOCK_SEQPACKET socket; says hello. Missing or
- * bad: one line on stderr, and the shim passes everything through. */
-void report_init(void);
+enum channel_status { CHANNEL_OK, CHANNEL_UNSET, CHANNEL_BAD };
 
-/* True while a launcher is listening: the shim tracks listeners, readiness and drains. */
+/* Reads HOTSWAP_CONTROL_FD and checks it is a Unix SOCK_SEQPACKET socket. Says nothing: the
+ * caller, which knows the mode, does. */
+enum channel_status report_open(void);
+
+/* Says hello on the channel. */
+void report_hello(void);
+
+/* True if HOTSWAP_PID names another process: one the server exec'd, which inherited the
+ * environment but rightly not the channel. */
+bool report_in_descendant(void);
+
+/* True while the channel is open (under the launcher, or to a standalone predecessor). */
 bool report_active(void);
 
 /* Sends one message. Async-signal-safe. A dead launcher: one line, then reporting stops. */

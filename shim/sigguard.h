@@ -6,13 +6,13 @@
 #include <signal.h>
 #include <stdbool.h>
 
-/* True if `sig` is the drain signal and the shim is using it. */
+/* True if `sig` is the drain signal (or, standalone, the trigger) and the shim is using it. */
 bool sigguard_owns(int sig);
 
-/* sigaction() on the drain signal: the server's action is remembered (and reported back by the
- * next call), never installed. Returns 0. */
-int sigguard_sigaction(const struct sigaction *act, struct sigaction *old);
-sighandler_t sigguard_signal(sighandler_t handler);
+/* sigaction() on a signal the shim owns: the server's action is remembered (and reported back
+ * by the next call), never installed. Returns 0. */
+int sigguard_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+sighandler_t sigguard_signal(int sig, sighandler_t handler);
 
 /* `set` without the drain signal, in `copy`; returns the set to pass on (set or copy). */
 const sigset_t *sigguard_strip(const sigset_t *set, sigset_t *copy);

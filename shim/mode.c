@@ -1,0 +1,32 @@
+/* mode.c: choosing what the shim does in this process. */
+#define _GNU_SOURCE
+#include "mode.h"
+
+#include <stdlib.h>
+
+#include "control.h"
+#include "report.h"
+#include "shimlog.h"
+#include "standalone.h"
+
+enum shim_mode shim_mode;
+
+enum shim_mode mode_choose(void)
+{
+    switch (report_open()) {
+    case CHANNEL_OK:
+        report_hello();
+        /* a channel and HOTSWAP_STANDALONE: started by a standalone predecessor's upgrade */
+        return getenv(HS_ENV_STANDALONE) ? MODE_STANDALONE : MODE_SUPERVISED;
+    case CHANNEL_BAD:
+        /* A program the server execs (a CGI script) inherits the environment but, rightly, not
+         * the control socket: that is no fault worth a line. */
+        if (!report_in_descendant())
+            shim_say(HS_ENV_CONTROL_FD "=", getenv(HS_ENV_CONTROL_FD),
+                     " is not a hotswap control socket: passing calls through", NULL);
+        return MODE_PASSTHROUGH;
+    case CHANNEL_UNSET:
+    default:
+        return standalone_eligible() ? MODE_STANDALONE : MODE_PASSTHROUGH;
+    }
+}

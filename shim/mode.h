@@ -1,0 +1,24 @@
+/* mode.h: what the shim does in this process, decided once by the constructor. */
+#ifndef HOTSWAP_MODE_H
+#define HOTSWAP_MODE_H
+
+#include <stdbool.h>
+
+enum shim_mode {
+    MODE_PASSTHROUGH, /* nothing: every call goes straight to libc */
+    MODE_SUPERVISED,  /* under the hotswap launcher, which holds the listeners */
+    MODE_STANDALONE,  /* no launcher: the process upgrades itself on the trigger signal */
+};
+
+extern enum shim_mode shim_mode;
+
+/* Reads the environment and decides; the constructor stores the answer in shim_mode. */
+enum shim_mode mode_choose(void);
+
+/* Tracking listeners, readiness and drains: true unless passing through. */
+static inline bool shim_in_charge(void)
+{
+    return shim_mode != MODE_PASSTHROUGH;
+}
+
+#endif
