@@ -13,7 +13,7 @@ SHIM_SRC     := shim/hooks.c shim/hooks_fd.c shim/hooks_signal.c shim/hooks_proc
                 shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/mode.c shim/standalone.c shim/protocol.c
 LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
                 shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c
-FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient $(BUILD)/udp-server
+FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient $(BUILD)/udp-server $(BUILD)/notify-socket
 HEADERS      := $(wildcard shim/*.h)
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES)

@@ -5,8 +5,7 @@ load helpers
 
 teardown() { teardown_hotswap; }
 
-has_threads() { (($(ls "/proc/$1/task" | wc -l) >= $2)); }
-has_fds() { (($(ls "/proc/$1/fd" | wc -l) >= $2)); }
+
 
 @test "a slow request in flight during a reload completes, whole, from the old generation" {
     local addr="127.0.0.1:$(free_port)"

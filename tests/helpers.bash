@@ -131,3 +131,7 @@ descends_from() {
 
 # pid_of_answer ADDR: the pid that served a request.
 pid_of_answer() { get "$1" | sed -n 's/.* pid=\([0-9]*\).*/\1/p'; }
+
+# has_threads PID N, has_fds PID N: the process has at least N threads / open fds.
+has_threads() { (($(ls "/proc/$1/task" | wc -l) >= $2)); }
+has_fds() { (($(ls "/proc/$1/fd" | wc -l) >= $2)); }
