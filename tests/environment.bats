@@ -23,10 +23,22 @@ run_server() {
     wait_until 10 answers_with_gen "$ADDR" 0
 }
 
-@test "no launcher: the shim says so once and the server serves" {
+@test "no launcher: standalone mode, said once, and the server serves" {
     run_server
     [ "$(grep -c '^libhotswap: ' "$SERVER_ERR")" -eq 1 ]
-    grep -q '^libhotswap: HOTSWAP_CONTROL_FD is not set (not started by hotswap): passing calls through$' "$SERVER_ERR"
+    grep -Eq '^libhotswap: standalone: signal 1 to pid [0-9]+ starts a new generation of it' "$SERVER_ERR"
+}
+
+@test "a program exec'd by a standalone server passes through, silently" {
+    # sh is the standalone server here; the fixture it starts (fork + exec) is its child program
+    ADDR="127.0.0.1:$(free_port)"
+    SERVER_ERR="$BATS_TEST_TMPDIR/server.err"
+    env -u HOTSWAP_CONTROL_FD LD_PRELOAD="$SHIM" /bin/sh -c '"$0" --model epoll --listen "$1"; :' \
+        "$FIXTURE" "$ADDR" 2>"$SERVER_ERR" &
+    SERVER_PID=$!
+    wait_until 10 answers_with_gen "$ADDR" 0
+    [ "$(grep -c '^libhotswap: ' "$SERVER_ERR")" -eq 1 ]   # sh's line only
+    pkill -TERM -f "^$FIXTURE --model epoll --listen $ADDR"
 }
 
 @test "garbage LISTEN_FDS: one line, and the server binds its own socket" {
