@@ -27,6 +27,11 @@ $(BUILD)/libhotswap.so: $(SHIM_SRC) $(HEADERS) Makefile | $(BUILD)
 $(BUILD)/hotswap: $(LAUNCHER_SRC) $(HEADERS) Makefile | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(LAUNCHER_SRC)
 
+# fixture-server is two files: the server and its --quirk behaviours.
+$(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c \
+                         tests/fixtures/quirks.h | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/fixture-server.c tests/fixtures/quirks.c
+
 $(BUILD)/%: tests/fixtures/%.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<
 

@@ -1,0 +1,185 @@
+#!/usr/bin/env bats
+# Real servers do surprising things with fds, signals and processes. For each, the fixture does
+# it (--quirk) and five reloads under load must lose nothing.
+
+load helpers
+
+teardown() { teardown_hotswap; }
+
+# reloads_under_load ADDR [hotswap options] -- fixture args: 5 reloads, zero failures, the new
+# generation answering after each.
+reloads_under_load() {
+    local addr=$1; shift
+    start_hotswap "$addr" "$@"
+    start_load "$addr"
+    for gen in 2 3 4 5 6; do
+        run reload
+        [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; return 1; }
+        [ "$(generation_of "$addr")" = "$gen" ]
+    done
+    stop_load
+    [ "$LOAD_STATUS" -eq 0 ]
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+}
+
+tcp() { echo "127.0.0.1:$(free_port)"; }
+
+# ---- fds --------------------------------------------------------------------------------------
+
+@test "the server closes every fd above 2 in a loop at start: the shim's fds survive" {
+    reloads_under_load "$(tcp)" -- --model epoll --quirk close-fds-loop
+}
+
+@test "the server calls close_range(3, ~0) at start: the shim's fds survive" {
+    reloads_under_load "$(tcp)" -- --model epoll --quirk close-range
+}
+
+@test "the server calls closefrom(3) at start: the shim's fds survive" {
+    reloads_under_load "$(tcp)" -- --model threads --quirk closefrom
+}
+
+@test "the server dup2()s /dev/null over fds 3..31: the shim's fds move out of the way" {
+    reloads_under_load "$(tcp)" -- --model poll --quirk dup2-over
+}
+
+@test "the server dup3()s /dev/null over fds 3..31: the shim's fds move out of the way" {
+    reloads_under_load "$(tcp)" -- --model select --quirk dup3-over
+}
+
+@test "connections duplicated (dup, F_DUPFD) then served on the copy: the drain waits for them" {
+    local addr
+    addr=$(tcp)
+    reloads_under_load "$addr" -- --model threads --quirk dup-conns --slow-ms 300
+    # and a slow request in flight on a duplicated fd still completes
+    local old_pid
+    old_pid=$(pid_of_answer "$addr")
+    get "$addr" /slow >"$BATS_TEST_TMPDIR/body" &
+    local slow=$!
+    wait_until 5 has_threads "$old_pid" 2
+    run reload
+    [ "$status" -eq 0 ]
+    wait "$slow"
+    grep -q "^gen=6 " "$BATS_TEST_TMPDIR/body"
+}
+
+@test "connections closed with close_range(fd, fd): counted out, the drain ends" {
+    reloads_under_load "$(tcp)" -- --model blocking --quirk close-range-conns
+    ! grep -q "drain timeout" "$HS_LOG"
+}
+
+@test "a listener made nonblocking with ioctl(FIONBIO): reloads lose nothing" {
+    reloads_under_load "$(tcp)" -- --model epoll-et --quirk fionbio
+}
+
+@test "generations that alternate blocking and nonblocking accept on the shared listener" {
+    # gen 1, 3, 5: blocking accept(); gen 2, 4, 6: nonblocking, edge-triggered epoll
+    reloads_under_load "$(tcp)" -- --model-by-generation blocking,epoll-et
+    reloads_under_load "$(tcp)" -- --model-by-generation epoll,threads
+}
+
+@test "no fd of the shim leaks into a program the server execs" {
+    local addr
+    addr=$(tcp)
+    start_hotswap "$addr" -- --model epoll --quirk spawn-child
+    local server child
+    server=$(pid_of_answer "$addr")
+    wait_until 5 pgrep -P "$server" sleep
+    child=$(pgrep -P "$server" sleep)
+    # the control socket the server has (HOTSWAP_CONTROL_FD) is not among the child's fds
+    local control_fd control
+    control_fd=$(tr '\0' '\n' <"/proc/$server/environ" | sed -n 's/^HOTSWAP_CONTROL_FD=//p')
+    control=$(readlink "/proc/$server/fd/$control_fd")
+    [[ "$control" == socket:* ]]
+    for fd in /proc/"$child"/fd/*; do
+        [ "$(readlink "$fd")" != "$control" ]
+    done
+}
+
+@test "a child program binding the same address is not handed the server's listener" {
+    local addr
+    addr=$(tcp)
+    start_hotswap "$addr" -- --model threads --quirk spawn-binder
+    wait_until 10 grep -q "fixture: binder child exited with status 1" "$HS_LOG"
+    grep -q "fixture: bind: Address already in use" "$HS_LOG"
+    [ "$(generation_of "$addr")" = 1 ]
+}
+
+# ---- signals ----------------------------------------------------------------------------------
+
+@test "the server installs its own handler for every signal: the drain still happens" {
+    reloads_under_load "$(tcp)" -- --model threads --quirk own-handlers
+}
+
+@test "the server blocks every signal in every thread and takes them with sigwait" {
+    reloads_under_load "$(tcp)" -- --model threads --quirk block-signals
+}
+
+@test "the server reads every signal from a signalfd" {
+    reloads_under_load "$(tcp)" -- --model epoll --quirk signalfd
+}
+
+@test "prefork workers that block every signal drain too" {
+    reloads_under_load "$(tcp)" -- --model prefork --quirk block-signals
+}
+
+# ---- processes --------------------------------------------------------------------------------
+
+@test "a server that forks per connection: the whole generation drains" {
+    local addr
+    addr=$(tcp)
+    reloads_under_load "$addr" -- --model forking --slow-ms 400
+    # a slow request served by a forked child finishes after its parent has drained
+    local parent
+    parent=$(pgrep -f "^$FIXTURE --listen $addr" | head -1)
+    get "$addr" /slow >"$BATS_TEST_TMPDIR/body" &
+    local slow=$!
+    wait_until 5 pgrep -P "$parent"
+    run reload
+    [ "$status" -eq 0 ]
+    wait "$slow"
+    grep -q "^gen=6 " "$BATS_TEST_TMPDIR/body"
+}
+
+@test "a server that daemonizes (forks, parent exits 0) is tracked by its surviving process" {
+    reloads_under_load "$(tcp)" -- --model epoll --quirk daemonize
+    ! grep -q "exited before it was ready" "$HS_LOG"
+}
+
+@test "a thread blocked in accept() at drain time takes no new connection afterwards" {
+    local addr
+    addr=$(tcp)
+    start_hotswap "$addr" -- --model threads
+    local old_pid
+    old_pid=$(pid_of_answer "$addr")
+    get "$addr" /sleep/1500 >/dev/null &   # keeps generation 1 draining for a while
+    local slow=$!
+    wait_until 5 has_threads "$old_pid" 2
+    reload >/dev/null &
+    local reloading=$!
+    wait_until 10 grep -q "gen 1 pid $old_pid draining" "$HS_LOG"
+    for _ in $(seq 30); do
+        [ "$(pid_of_answer "$addr")" != "$old_pid" ]
+    done
+    wait "$slow"
+    wait "$reloading"
+}
+
+# ---- paths ------------------------------------------------------------------------------------
+
+unix_path_survives() {
+    local path="$BATS_TEST_TMPDIR/app.sock"
+    reloads_under_load "unix:$path" -- --model threads "$@"
+    [ -S "$path" ]
+}
+
+@test "Unix path: the new generation's remove() before bind leaves the handed-over path" {
+    unix_path_survives --quirk unlink-remove
+}
+
+@test "Unix path: unlinkat() before bind leaves the handed-over path" {
+    unix_path_survives --quirk unlink-at
+}
+
+@test "Unix path: the old generation's unlink() at exit leaves the path to the new one" {
+    unix_path_survives --quirk unlink-at-exit
+}
