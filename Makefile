@@ -48,8 +48,9 @@ demo: all
 	tests/demo
 
 # libFuzzer on the shim's env parsers and the message decoder (clang; FUZZ_SECONDS per target, default 30).
+FUZZ_SECONDS ?= 30
 fuzz:
-	tests/fuzz/run
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run
 
 install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
