@@ -35,14 +35,17 @@ $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c
 $(BUILD)/%: tests/fixtures/%.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<
 
-test: all
+# Every suite on build/, then the core suites again with the shim, the launcher and the fixtures
+# built with AddressSanitizer and UBSan (build-asan/).
+test: all asan
 	tests/run
 
-# The core suites again, with shim, launcher and fixtures built under AddressSanitizer and UBSan.
-test-asan:
+# Every suite under the sanitizers.
+test-asan: asan
+	tests/run --asan
+
+asan:
 	$(MAKE) BUILD=build-asan CC=gcc CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all
-	HOTSWAP_BUILD=build-asan ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1 tests/run
 
 demo: all
 	tests/demo
@@ -60,4 +63,4 @@ install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-asan demo fuzz install clean
+.PHONY: all test test-asan asan demo fuzz install clean

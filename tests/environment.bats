@@ -100,3 +100,21 @@ run_server() {
     pid=$(pid_of_answer "$addr")
     tr '\0' '\n' <"/proc/$pid/environ" | grep -qx "LD_PRELOAD=$libm:$SHIM"
 }
+
+@test "the server's stdout and stderr are the launcher's, with their flags untouched" {
+    local addr="127.0.0.1:$(free_port)" out="$BATS_TEST_TMPDIR/out" err="$BATS_TEST_TMPDIR/err"
+    : >"$out"
+    # stdout opened for appending: O_APPEND must still be on it in the server
+    "$HOTSWAP" --control "$BATS_TEST_TMPDIR/c.sock" -- "$FIXTURE" --model epoll --listen "$addr" \
+        >>"$out" 2>"$err" &
+    SERVER_PID=$!
+    wait_until 10 answers_with_gen "$addr" 1
+    local pid flags
+    pid=$(pid_of_answer "$addr")
+    [ "$(readlink "/proc/$pid/fd/1")" = "$out" ]
+    [ "$(readlink "/proc/$pid/fd/2")" = "$err" ]
+    flags=$(awk '/^flags:/ {print $2}' "/proc/$pid/fdinfo/1")
+    (( (8#$flags & 8#2000) != 0 ))                  # O_APPEND
+    flags=$(awk '/^flags:/ {print $2}' "/proc/$pid/fdinfo/2")
+    (( (8#$flags & 8#4000) == 0 ))                  # not made O_NONBLOCK
+}
