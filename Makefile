@@ -1,5 +1,5 @@
 # hotswap: zero-downtime hot restart for unmodified server binaries.
-# make | make test | make demo | make test-asan | make install PREFIX=/usr/local
+# make | make test | make demo | make test-asan | make test-servers | make fuzz | make install PREFIX=/usr/local
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
@@ -47,6 +47,11 @@ test-asan: asan
 asan:
 	$(MAKE) BUILD=build-asan CC=gcc CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all
 
+# Real servers from Debian's packages (installed by tests/servers/install), reloaded under load.
+test-servers: all
+	tests/servers/install
+	tests/run tests/servers/*.bats
+
 demo: all
 	tests/demo
 
@@ -63,4 +68,4 @@ install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-asan asan demo fuzz install clean
+.PHONY: all test test-asan asan test-servers demo fuzz install clean

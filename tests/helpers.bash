@@ -2,7 +2,7 @@
 # sleeps and hopes.
 
 BUILD="${HOTSWAP_BUILD:-build}"
-ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HOTSWAP="$ROOT/$BUILD/hotswap"
 SHIM="$ROOT/$BUILD/libhotswap.so"
 FIXTURE="$ROOT/$BUILD/fixture-server"

@@ -1,0 +1,85 @@
+# tests/servers/helpers.bash: real servers from Debian's packages under hotswap. Each suite
+# (tests/servers/NAME.bats) starts its server in the foreground on 127.0.0.1 (and ::1 where it
+# can), runs the load client through 5 reloads, and requires zero failed requests, an answer from
+# the new generation after each reload, and no process left after the stop.
+
+load ../helpers
+
+SERVERS="$ROOT/tests/servers"
+
+# need COMMAND...: a server binary from the packages tests/servers/install installs. Missing is
+# a failure, never a skip: CI must not pass by testing nothing.
+need() {
+    local cmd
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null || [[ -x "$cmd" ]] ||
+            { echo "$cmd is not installed: run tests/servers/install" >&2; return 1; }
+    done
+}
+
+# start_real PROBE [hotswap options] -- COMMAND...: the server under hotswap (HS_PID, HS_LOG,
+# HS_CONTROL); waits until PROBE (a command) succeeds.
+start_real() {
+    local probe=$1; shift
+    local opts=()
+    while (($#)) && [[ "$1" != -- ]]; do opts+=("$1"); shift; done
+    [[ "${1:-}" == -- ]] && shift
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log"
+    HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
+    "$HOTSWAP" --control "$HS_CONTROL" "${opts[@]}" -- "$@" 2>"$HS_LOG" &
+    HS_PID=$!
+    wait_until 30 $probe || { cat "$HS_LOG" >&2; return 1; }
+}
+
+# generation_pids: the pids of the generation now serving, from the launcher's log.
+serving_pid() { sed -n 's/.*gen \([0-9]*\) pid \([0-9]*\) ready in.*/\2/p' "$HS_LOG" | tail -1; }
+
+# five_reloads_under_load ADDR [loadclient options...]: 5 reloads under load; zero failures;
+# after each reload the new generation's process is the one serving and the old one is gone.
+five_reloads_under_load() {
+    local addr=$1; shift
+    start_load "$addr" "$@"
+    local gen old serving
+    serving=$(sed -n 's/.*gen \([0-9]*\) pid [0-9]* ready in.*/\1/p' "$HS_LOG" | tail -1)
+    for gen in $(seq $((serving + 1)) $((serving + 5))); do
+        old=$(serving_pid)
+        run reload
+        [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; cat "$HS_LOG"; return 1; }
+        [[ "$output" == *"ok: gen $gen ready in"* ]]
+        process_gone "$old"
+        grep -Eq "gen $gen pid [0-9]+ ready in" "$HS_LOG"
+    done
+    stop_load
+    [ "$LOAD_STATUS" -eq 0 ]
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    [ "$(field ok "$LOAD_SUMMARY")" -gt 0 ]
+}
+
+# stop_and_check_nothing_left PATTERN: graceful stop; then no process whose command line
+# matches PATTERN (pgrep -f) is left.
+stop_and_check_nothing_left() {
+    local pattern=$1
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ] || { echo "launcher exited $HS_STATUS"; cat "$HS_LOG"; return 1; }
+    no_match() { ! pgrep -f "$pattern" >/dev/null; }
+    wait_until 10 no_match || { pgrep -af "$pattern"; return 1; }
+}
+
+# A work directory for a server's config, pid and log files, with PORT substituted into
+# tests/servers/NAME/* templates (@PORT@, @DIR@, @PORT6@).
+prepare_config() {
+    local name=$1
+    WORK="$BATS_TEST_TMPDIR/$name"
+    mkdir -p "$WORK"
+    local file
+    for file in "$SERVERS/$name"/*; do
+        sed -e "s|@PORT@|$PORT|g" -e "s|@DIR@|$WORK|g" -e "s|@SERVERS@|$SERVERS|g" \
+            "$file" >"$WORK/$(basename "$file")"
+    done
+}
+
+teardown() {
+    teardown_hotswap
+    [[ -n "${CLEANUP_PATTERN:-}" ]] && pkill -KILL -f "$CLEANUP_PATTERN" 2>/dev/null
+    true
+}
