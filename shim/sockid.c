@@ -83,8 +83,13 @@ bool sockid_matches(const struct sockid *have, const struct sockid *want,
     case AF_INET:
         return inet_matches((const struct sockaddr_in *)&have->addr, addr, addrlen);
     case AF_INET6:
-        return have->v6only == want->v6only &&
-               inet6_matches((const struct sockaddr_in6 *)&have->addr, addr, addrlen);
+        /* IPV6_V6ONLY decides what is bound only for the wildcard address: binding a specific
+         * one makes the kernel set it, so the held socket reads 1 while the caller's socket,
+         * not yet bound, still reads its default. */
+        if (!inet6_matches((const struct sockaddr_in6 *)&have->addr, addr, addrlen))
+            return false;
+        return !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr) ||
+               have->v6only == want->v6only;
     case AF_UNIX:
         return unix_matches(have, addr, addrlen);
     default:

@@ -59,3 +59,14 @@ teardown() { teardown_hotswap; }
     wait "$v6_pid"
     HS_CONTROL=$v4_control HS_PID=$v4_pid
 }
+
+@test "an IPv6 listener on [::1] without IPV6_V6ONLY set by the server is claimed all the same" {
+    # binding a specific IPv6 address makes the kernel set IPV6_V6ONLY on it; the new
+    # generation's socket, before its bind, still has the default (0): only for the wildcard
+    # address does the flag decide anything
+    local addr="[::1]:$(free_port)"
+    start_hotswap "$addr" -- --model epoll --quirk v6only-unset
+    run reload
+    [ "$status" -eq 0 ]
+    [ "$(generation_of "$addr")" = 2 ]
+}
