@@ -159,12 +159,70 @@ static int make_dummy(void)
     return dummy;
 }
 
+/* What a drained listener was, so getsockname()/getsockopt() on its number still say so (a
+ * server cleaning up at exit may look: gunicorn unlinks what it takes for a Unix path). */
+#define DRAINED_MAX 64
+static struct {
+    atomic_int fd_plus_one;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int domain, protocol;
+} drained[DRAINED_MAX];
+
+static void remember_identity(int fd)
+{
+    drain_forget_identity(fd);
+    for (int i = 0; i < DRAINED_MAX; i++) {
+        int expected = 0;
+        if (!atomic_compare_exchange_strong(&drained[i].fd_plus_one, &expected, -1))
+            continue;
+        drained[i].addrlen = sizeof drained[i].addr;
+        socklen_t len = sizeof(int);
+        if (getsockname(fd, (struct sockaddr *)&drained[i].addr, &drained[i].addrlen) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &drained[i].domain, &len) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &drained[i].protocol, &len) < 0) {
+            atomic_store(&drained[i].fd_plus_one, 0);
+            return;
+        }
+        atomic_store(&drained[i].fd_plus_one, fd + 1);
+        return;
+    }
+}
+
+int drain_identity(int fd, struct sockaddr *addr, socklen_t *addrlen, int *domain, int *protocol)
+{
+    for (int i = 0; i < DRAINED_MAX; i++) {
+        if (atomic_load(&drained[i].fd_plus_one) != fd + 1)
+            continue;
+        if (addr && addrlen) {
+            socklen_t n = *addrlen < drained[i].addrlen ? *addrlen : drained[i].addrlen;
+            memcpy(addr, &drained[i].addr, n);
+            *addrlen = drained[i].addrlen;
+        }
+        if (domain)
+            *domain = drained[i].domain;
+        if (protocol)
+            *protocol = drained[i].protocol;
+        return 0;
+    }
+    return -1;
+}
+
+void drain_forget_identity(int fd)
+{
+    for (int i = 0; i < DRAINED_MAX; i++) {
+        int expected = fd + 1;
+        atomic_compare_exchange_strong(&drained[i].fd_plus_one, &expected, 0);
+    }
+}
+
 static void put_dummy_on(int fd)
 {
     int fd_flags = real.fcntl(fd, F_GETFD);
     if (fd_flags < 0)
         return;
     leave_epoll_sets(fd);
+    remember_identity(fd);
     int dummy = make_dummy();
     if (dummy < 0)
         return;

@@ -3,6 +3,7 @@
 #define HOTSWAP_DRAIN_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 /* Installs the drain handler for HOTSWAP_DRAIN_SIGNAL (default SIGRTMIN+10). */
 void drain_init(void);
@@ -32,6 +33,10 @@ int accept_wait_forever(int fd);
 /* Waits until a signal handler runs, then fails with EINTR (a blocking receive on a drained
  * datagram socket: nothing more will ever arrive for this process). */
 int wait_for_a_signal(void);
+
+/* The identity of the listener drained from `fd` (now a dummy): 0, or -1 if none. */
+int drain_identity(int fd, struct sockaddr *addr, socklen_t *addrlen, int *domain, int *protocol);
+void drain_forget_identity(int fd);
 
 /* In a child after fork(): other threads are gone, locks are free. */
 void drain_after_fork(void);

@@ -17,7 +17,7 @@
 
 void fdguard_copied(int from, int to)
 {
-    switch (fd_kind(from)) {
+    switch (fd_kind_claiming(from)) { /* a copy of fd 3.. is the server taking it */
     case FD_CONN:
         fdtable_note_conn(to); /* counted per fd: the drain ends when the last copy closes */
         break;

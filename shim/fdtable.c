@@ -2,6 +2,7 @@
 #include "fdtable.h"
 
 #include "drain.h"
+#include "inherit.h"
 
 _Atomic unsigned char fd_kinds[FDTABLE_SIZE];
 atomic_int fd_high_water;
@@ -59,4 +60,12 @@ void fdtable_note_datagrams(long received, long sent)
 long fdtable_open_conns(void)
 {
     return atomic_load(&open_conns) + atomic_load(&accepts_in_flight) + atomic_load(&datagrams_unanswered);
+}
+
+enum fd_kind fd_kind_claiming(int fd)
+{
+    enum fd_kind kind = fd_kind(fd);
+    if (kind != FD_INHERITED)
+        return kind;
+    return (enum fd_kind)inherit_claim_in_place(fd);
 }

@@ -64,6 +64,9 @@ static inline int fd_awaits_clients(enum fd_kind kind)
     return kind == FD_LISTENER || kind == FD_DGRAM;
 }
 
+/* fd_kind(), where a server's use of an inherited listener claims it (inherit.c). */
+enum fd_kind fd_kind_claiming(int fd);
+
 /* A connection was accepted on `conn`. */
 void fdtable_note_conn(int conn);
 

@@ -84,11 +84,14 @@ static void take_listener(struct generation *g, const struct hs_msg *msg, int fd
         hs_log("gen %d pid %d announced a listener without its fd: ignored", g->number, msg->pid);
         return;
     }
-    if (listeners_add(fd, g->number) < 0) {
+    int added = listeners_add(fd, g->number);
+    if (added < 0) {
         hs_log("gen %d pid %d: cannot hold its listener (fd %d): not a bound socket, or too many",
                g->number, msg->pid, msg->fd);
         return;
     }
+    if (added > 0)
+        return; /* a socket handed over to it, announced again: held already */
     const struct held_listener *held = listeners_get(listeners_count() - 1);
     hs_log("gen %d pid %d listens on %s: held", g->number, msg->pid, held->name);
 }

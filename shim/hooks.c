@@ -67,6 +67,7 @@ HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 HS_EXPORT int listen(int fd, int backlog)
 {
     real_ready();
+    fd_kind_claiming(fd);
     int rc = real.listen(fd, backlog); /* on a claimed listener: updates the backlog */
     if (rc == 0 && fd_kind(fd) == FD_OTHER && shim_in_charge()) {
         int saved = errno;
@@ -106,7 +107,7 @@ static int accept_on_listener(int fd, struct sockaddr *addr, socklen_t *len, int
 HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     real_ready();
-    switch (fd_kind(fd)) {
+    switch (fd_kind_claiming(fd)) {
     case FD_LISTENER:
         return accept_on_listener(fd, addr, len, flags);
     case FD_DUMMY_BLOCKING:
@@ -119,7 +120,7 @@ HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 HS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     real_ready();
-    switch (fd_kind(fd)) {
+    switch (fd_kind_claiming(fd)) {
     case FD_LISTENER:
         return accept_on_listener(fd, addr, len, 0);
     case FD_DUMMY_BLOCKING:
@@ -134,8 +135,16 @@ HS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
     real_ready();
+    enum fd_kind kind = fd_kind_claiming(fd);
     int rc = real.epoll_ctl(epfd, op, fd, event);
-    if (rc == 0 && fd_awaits_clients(fd_kind(fd))) {
+    /* The drain took a listener out of the server's epoll sets; the server's own removal later
+     * must not fail for it (lighttpd logs "event_del failed"). */
+    if (rc < 0 && errno == ENOENT && op == EPOLL_CTL_DEL &&
+        (kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING || kind == FD_DGRAM_DRAINED)) {
+        errno = 0;
+        return 0;
+    }
+    if (rc == 0 && fd_awaits_clients(kind)) {
         int saved = errno;
         if (op == EPOLL_CTL_ADD)
             drain_note_epoll(epfd, fd);
@@ -153,7 +162,7 @@ static void note_poll(const struct pollfd *fds, nfds_t count)
     if (!shim_in_charge())
         return;
     for (nfds_t i = 0; i < count; i++)
-        if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind(fds[i].fd))) {
+        if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind_claiming(fds[i].fd))) {
             report_ready(fds[i].fd);
             return;
         }
@@ -268,7 +277,7 @@ static void note_select(int nfds, fd_set *readfds)
     if (!readfds || !shim_in_charge())
         return;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
-        if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind(fd))) {
+        if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind_claiming(fd))) {
             report_ready(fd);
             return;
         }
@@ -308,8 +317,40 @@ HS_EXPORT int close(int fd)
         errno = saved;
         return real.close(fd);
     }
+    case FD_DUMMY:
+    case FD_DUMMY_BLOCKING:
+        drain_forget_identity(fd);
+        fd_set_kind(fd, FD_OTHER);
+        return real.close(fd);
     default:
         fd_set_kind(fd, FD_OTHER);
         return real.close(fd);
     }
+}
+
+/* ---- a drained listener still says what it was ------------------------------------------- */
+
+HS_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    real_ready();
+    enum fd_kind kind = fd_kind(fd);
+    if ((kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING) && drain_identity(fd, addr, len, NULL, NULL) == 0)
+        return 0;
+    return real.getsockname(fd, addr, len);
+}
+
+HS_EXPORT int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
+{
+    real_ready();
+    enum fd_kind kind = fd_kind(fd);
+    if ((kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING) && level == SOL_SOCKET &&
+        (name == SO_DOMAIN || name == SO_PROTOCOL) && value && len && *len >= sizeof(int)) {
+        int domain, protocol;
+        if (drain_identity(fd, NULL, NULL, &domain, &protocol) == 0) {
+            *(int *)value = name == SO_DOMAIN ? domain : protocol;
+            *len = sizeof(int);
+            return 0;
+        }
+    }
+    return real.getsockopt(fd, level, name, value, len);
 }

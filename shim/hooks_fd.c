@@ -72,7 +72,7 @@ HS_EXPORT int dup3(int fd, int target, int flags)
 
 static int fcntl_common(int (*libc_fcntl)(int, int, ...), int fd, int cmd, void *arg)
 {
-    enum fd_kind kind = fd_kind(fd);
+    enum fd_kind kind = cmd == F_GETFD || cmd == F_SETFD ? fd_kind(fd) : fd_kind_claiming(fd);
     if (kind == FD_OTHER && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
         return libc_fcntl(fd, cmd, arg);
     switch (cmd) {
@@ -129,7 +129,7 @@ HS_EXPORT int ioctl(int fd, unsigned long request, ...)
     void *arg = va_arg(args, void *);
     va_end(args);
     real_ready();
-    if (request == FIONBIO && fd_is_listening(fd_kind(fd)))
+    if (request == FIONBIO && fd_is_listening(fd_kind_claiming(fd)))
         return nonblock_fionbio(fd, arg);
     return real.ioctl(fd, request, arg);
 }

@@ -136,6 +136,26 @@ bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen)
     return claimed;
 }
 
+int inherit_claim_in_place(int fd)
+{
+    int saved = errno;
+    while (__atomic_exchange_n(&claim_lock, 1, __ATOMIC_ACQUIRE))
+        ;
+    for (int i = 0; i < inherited_count; i++) {
+        struct inherited *listener = &inherited[i];
+        if (listener->claimed || listener->fd != fd)
+            continue;
+        listener->claimed = true;
+        atomic_fetch_sub(&unclaimed, 1);
+        nonblock_adopt(fd, false); /* as handed over: a fresh socket's blocking mode */
+        fd_set_kind(fd, listener->id.type == SOCK_DGRAM ? FD_DGRAM : FD_LISTENER);
+        break;
+    }
+    __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);
+    errno = saved;
+    return fd_kind(fd);
+}
+
 void inherit_moved(int from, int to)
 {
     for (int i = 0; i < inherited_count; i++)

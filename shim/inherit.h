@@ -13,6 +13,11 @@ void inherit_init(void);
  * fd's FD_CLOEXEC and O_NONBLOCK) and returns true: the bind has succeeded. */
 bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen);
 
+/* The server uses an inherited listener directly, as a socket-activated server does (accept,
+ * epoll, poll, listen, fcntl or dup on fd 3..): it is claimed where it is, and from then on is
+ * the server's, like a listener it bound. Returns the fd's new kind. */
+int inherit_claim_in_place(int fd);
+
 /* An unclaimed inherited listener was moved from fd `from` to `to`. */
 void inherit_moved(int from, int to);
 

@@ -2,11 +2,14 @@
 #define _GNU_SOURCE
 #include "listeners.h"
 
+#include <stdbool.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -42,8 +45,24 @@ static int describe(int fd, char *name, size_t size)
     return 0;
 }
 
+/* The same socket (not just the same address) as a held one: sockets have an inode in sockfs. */
+static bool already_held(int fd)
+{
+    struct stat mine, theirs;
+    if (fstat(fd, &mine) < 0)
+        return false;
+    for (int i = 0; i < held_count; i++)
+        if (fstat(held[i].fd, &theirs) == 0 && theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev)
+            return true;
+    return false;
+}
+
 int listeners_add(int fd, int gen)
 {
+    if (already_held(fd)) {
+        close(fd);
+        return 1;
+    }
     struct held_listener *slot = &held[held_count];
     if (held_count >= LISTENERS_MAX || describe(fd, slot->name, sizeof slot->name) < 0) {
         close(fd);

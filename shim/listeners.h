@@ -11,8 +11,9 @@ struct held_listener {
     char name[136];      /* "127.0.0.1:8080", "[::1]:8080", "unix:/run/app.sock" */
 };
 
-/* Takes ownership of `fd`, a listener generation `gen` created. Returns 0, or -1 when full or
- * when `fd` is not a bound socket (then closes it). */
+/* Takes ownership of `fd`, a listener generation `gen` created. Returns 0; 1 if that very
+ * socket is held already (the copy is closed); -1 when full or when `fd` is not a bound socket
+ * (then closes it). */
 int listeners_add(int fd, int gen);
 
 /* A generation that failed: the listeners it created go with it. */

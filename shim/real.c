@@ -48,6 +48,8 @@ void real_resolve(void)
     RESOLVE(execvp, "execvp");
     RESOLVE(execvpe, "execvpe");
     RESOLVE(fexecve, "fexecve");
+    RESOLVE(getsockname, "getsockname");
+    RESOLVE(getsockopt, "getsockopt");
     RESOLVE(recv, "recv");
     RESOLVE(recvfrom, "recvfrom");
     RESOLVE(recvmsg, "recvmsg");

@@ -47,6 +47,8 @@ struct real_functions {
     int (*execvp)(const char *, char *const[]);
     int (*execvpe)(const char *, char *const[], char *const[]);
     int (*fexecve)(int, char *const[], char *const[]);
+    int (*getsockname)(int, struct sockaddr *, socklen_t *);
+    int (*getsockopt)(int, int, int, void *, socklen_t *);
     ssize_t (*recv)(int, void *, size_t, int);
     ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
     ssize_t (*recvmsg)(int, struct msghdr *, int);

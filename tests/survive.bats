@@ -183,3 +183,25 @@ unix_path_survives() {
 @test "Unix path: the old generation's unlink() at exit leaves the path to the new one" {
     unix_path_survives --quirk unlink-at-exit
 }
+
+# ---- listeners taken without bind() (found with gunicorn) --------------------------------------
+
+@test "a socket-activated server accepting on fd 3 as handed over (no bind, no listen)" {
+    reloads_under_load "$(tcp)" -- --model blocking --quirk socket-activation
+}
+
+@test "a server that dups fd 3, closes it and listens on the copy: held once, not once more per reload" {
+    reloads_under_load "$(tcp)" -- --model threads --quirk fromfd
+    [ "$(grep -c ": held$" "$HS_LOG")" -eq 1 ]
+    ! grep -Eq "starting \([2-9][0-9]* listeners\)" "$HS_LOG"
+}
+
+@test "getsockname() on a drained listener still names the listener, not the shim's stand-in" {
+    local addr
+    addr=$(tcp)
+    start_hotswap "$addr" -- --model epoll --quirk sockname-at-exit
+    run reload
+    [ "$status" -eq 0 ]
+    wait_until 5 grep -q "fixture: listener at exit:" "$HS_LOG"
+    grep -q "fixture: listener at exit: inet$" "$HS_LOG"
+}
