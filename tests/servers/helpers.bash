@@ -50,6 +50,8 @@ five_reloads_under_load() {
         grep -Eq "gen $gen pid [0-9]+ ready in" "$HS_LOG"
     done
     stop_load
+    # SERVERS_REPORT=FILE collects each run's figures (the README's compatibility table)
+    [[ -n "${SERVERS_REPORT:-}" ]] && echo "$BATS_TEST_DESCRIPTION | $addr | $LOAD_SUMMARY" >>"$SERVERS_REPORT"
     [ "$LOAD_STATUS" -eq 0 ]
     [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
     [ "$(field ok "$LOAD_SUMMARY")" -gt 0 ]
