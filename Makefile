@@ -16,7 +16,7 @@ LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient $(BUILD)/udp-server $(BUILD)/notify-socket
 HEADERS      := $(wildcard shim/*.h)
 
-all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES)
+all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop
 
 $(BUILD):
 	mkdir -p $@
@@ -31,6 +31,9 @@ $(BUILD)/hotswap: $(LAUNCHER_SRC) $(HEADERS) Makefile | $(BUILD)
 $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c \
                          tests/fixtures/quirks.h | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/fixture-server.c tests/fixtures/quirks.c
+
+$(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ $<
 
 $(BUILD)/%: tests/fixtures/%.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<
@@ -52,6 +55,12 @@ test-servers: all
 	tests/servers/install
 	tests/run tests/servers/*.bats
 
+# Benchmarks (a few minutes): writes docs/bench.md and docs/reload-timeline.png; needs gnuplot
+# for the picture (installed if missing).
+bench: all
+	command -v gnuplot >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends gnuplot-nox; }
+	bench/run
+
 demo: all
 	tests/demo
 
@@ -68,4 +77,4 @@ install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-asan asan test-servers demo fuzz install clean
+.PHONY: all test test-asan asan test-servers bench demo fuzz install clean
