@@ -101,6 +101,8 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
     struct gen_proc *proc = add_proc(g, msg->pid);
     switch (msg->type) {
     case HS_MSG_HELLO:
+        if (!g->hello_ms)
+            g->hello_ms = now_ms(); /* the shim's constructor ran: exec and loading are done */
         g->said_hello = true;
         break;
     case HS_MSG_READY:
@@ -198,7 +200,12 @@ void gen_mark_ready(struct generation *g)
     g->state = GEN_READY;
     g->ready_ms = now_ms();
     g->deadline_ms = 0;
-    hs_log("gen %d pid %d ready in %lld ms", g->number, (int)g->pid, (long long)(g->ready_ms - g->started_ms));
+    if (g->hello_ms)
+        hs_log("gen %d pid %d ready in %lld ms (%lld ms to the shim's hello, %lld ms of the server's own start-up)",
+               g->number, (int)g->pid, (long long)(g->ready_ms - g->started_ms),
+               (long long)(g->hello_ms - g->started_ms), (long long)(g->ready_ms - g->hello_ms));
+    else
+        hs_log("gen %d pid %d ready in %lld ms", g->number, (int)g->pid, (long long)(g->ready_ms - g->started_ms));
 }
 
 void gen_drain(struct generation *g)

@@ -33,7 +33,7 @@ struct generation {
     enum gen_state state;
     const struct gen_settings *settings;
 
-    int64_t started_ms, ready_ms, drain_ms, stop_ms, gone_ms;
+    int64_t started_ms, hello_ms, ready_ms, drain_ms, stop_ms, gone_ms;
     int64_t deadline_ms;       /* of the current state; 0: none */
     bool said_hello;
     bool failed;               /* rolled back: never served */
