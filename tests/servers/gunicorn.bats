@@ -8,21 +8,6 @@ load helpers
 
 GUNICORN=/usr/bin/gunicorn
 
-# launcher_log_clean LISTENERS: every old generation exited 0 or by the stop signal (never a
-# non-zero status, never SIGKILL), and every new generation was handed LISTENERS held listeners
-# (the launcher held each socket once).
-launcher_log_clean() {
-    local clean=0 counts
-    if grep -E 'exited with status [1-9]|SIGKILL|cannot hold' "$HS_LOG"; then clean=1; fi
-    counts=$(sed -n 's/.*gen \([0-9]*\) pid [0-9]* starting (\([0-9]*\) listeners\{0,1\}).*/\1 \2/p' "$HS_LOG" |
-        awk '$1 > 1 {print $2}' | sort -nu | paste -sd,)
-    if [ "$counts" != "$1" ]; then
-        echo "listeners handed to generations 2..: $counts (want $1)"
-        clean=1
-    fi
-    return $clean
-}
-
 # gunicorn_reloads BIND...: gunicorn --workers 2 bound to each BIND under hotswap; five reloads
 # under load on the first; every BIND answers from generation 6 at the end.
 gunicorn_reloads() {

@@ -21,4 +21,5 @@ memcached_pid() {
     five_reloads_under_load "[::1]:$PORT" --raw 'version\r\n' --expect 'VERSION '
     [ "$(memcached_pid "[::1]:$PORT")" = "$(serving_pid)" ]
     stop_and_check_nothing_left "$CLEANUP_PATTERN"
+    launcher_log_clean 2
 }

@@ -19,6 +19,7 @@ run_nginx() {
     HS_ADDR="[::1]:$PORT" nginx_answers
     five_reloads_under_load "[::1]:$PORT"
     stop_and_check_nothing_left "$CLEANUP_PATTERN"
+    launcher_log_clean 2
 }
 
 @test "nginx, master and 2 workers: 10 reloads under load on 127.0.0.1 and ::1, zero failures" {

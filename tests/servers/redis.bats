@@ -16,4 +16,5 @@ redis_answers() { "$LOADCLIENT" --connect "$HS_ADDR" --raw 'PING\r\n' --expect '
     five_reloads_under_load "127.0.0.1:$PORT" --raw 'PING\r\n' --expect '+PONG'
     five_reloads_under_load "[::1]:$PORT" --raw 'PING\r\n' --expect '+PONG'
     stop_and_check_nothing_left "$CLEANUP_PATTERN"
+    launcher_log_clean 2
 }
