@@ -66,9 +66,8 @@ static void report_count(enum hs_msg_type type)
     standalone_note_drained(open_conns);
 }
 
-void drain_note_conns(long left)
+void drain_note_conns(void)
 {
-    (void)left;
     if (drain_begun())
         report_count(HS_MSG_CONNS);
 }

@@ -13,8 +13,8 @@ int drain_signal(void);
 
 bool drain_begun(void);
 
-/* The open-connection count changed to `left`; reported while draining. */
-void drain_note_conns(long left);
+/* The open-connection count changed; reported (read under the count lock) while draining. */
+void drain_note_conns(void);
 
 /* `fd` (a listener) was added to epoll set `epfd`: a drain must take it out again. */
 void drain_note_epoll(int epfd, int fd);

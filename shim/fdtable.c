@@ -31,7 +31,7 @@ void fdtable_accept_end(int conn)
     if (conn >= 0)
         fdtable_note_conn(conn);
     atomic_fetch_sub(&accepts_in_flight, 1);
-    drain_note_conns(fdtable_open_conns());
+    drain_note_conns();
 }
 
 void fdtable_forget_conn(int fd)
@@ -41,8 +41,8 @@ void fdtable_forget_conn(int fd)
     unsigned char expected = FD_CONN;
     if (!atomic_compare_exchange_strong(&fd_kinds[fd], &expected, FD_OTHER))
         return;
-    long left = atomic_fetch_sub(&open_conns, 1) - 1;
-    drain_note_conns(left);
+    atomic_fetch_sub(&open_conns, 1);
+    drain_note_conns();
 }
 
 void fdtable_note_datagrams(long received, long sent)
@@ -54,7 +54,7 @@ void fdtable_note_datagrams(long received, long sent)
             after = 0; /* a server that sends unprompted (or twice) owes nothing */
     } while (!atomic_compare_exchange_weak(&datagrams_unanswered, &before, after));
     if (sent > 0)
-        drain_note_conns(fdtable_open_conns());
+        drain_note_conns();
 }
 
 long fdtable_open_conns(void)

@@ -17,12 +17,6 @@
 #include "log.h"
 #include "spawn.h"
 
-const char *gen_state_name(enum gen_state state)
-{
-    static const char *names[] = {"starting", "ready", "draining", "stopping", "gone"};
-    return names[state];
-}
-
 static int open_pidfd(pid_t pid)
 {
     return (int)syscall(SYS_pidfd_open, pid, 0);

@@ -84,6 +84,5 @@ int gen_exit_status(const struct generation *g);
 
 void gen_free(struct generation *g);
 
-const char *gen_state_name(enum gen_state state);
 
 #endif

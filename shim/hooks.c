@@ -157,9 +157,16 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
     return rc;
 }
 
+/* Nothing left to learn from a wait once readiness is reported and no inherited listener waits
+ * to be claimed: then the hook costs two loads, not a walk over the caller's set. */
+static bool waits_worth_a_look(void)
+{
+    return shim_in_charge() && (!report_ready_done() || inherit_any_unclaimed());
+}
+
 static void note_poll(const struct pollfd *fds, nfds_t count)
 {
-    if (!shim_in_charge())
+    if (!waits_worth_a_look())
         return;
     for (nfds_t i = 0; i < count; i++)
         if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind_claiming(fds[i].fd))) {
@@ -274,7 +281,7 @@ static void unselect_drained(int nfds, fd_set *readfds)
 static void note_select(int nfds, fd_set *readfds)
 {
     unselect_drained(nfds, readfds);
-    if (!readfds || !shim_in_charge())
+    if (!readfds || !waits_worth_a_look())
         return;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
         if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind_claiming(fd))) {

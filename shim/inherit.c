@@ -25,7 +25,6 @@ struct inherited {
     int fd;
     bool claimed;
     struct sockid id;
-    char name[FDNAME_MAX]; /* from LISTEN_FDNAMES, "" if none */
 };
 
 static struct inherited inherited[INHERIT_MAX];
@@ -69,12 +68,11 @@ void inherit_init(void)
         shim_say("ignoring LISTEN_FDS=", fds_text, ": not a count of fds from 0 to 64", NULL);
         return;
     }
+    /* The names are checked, not used: matching is by what each socket is. */
     static char names[INHERIT_MAX][FDNAME_MAX];
     const char *names_text = getenv("LISTEN_FDNAMES");
-    if (names_text && !env_parse_fdnames(names_text, (int)count, names)) {
+    if (names_text && !env_parse_fdnames(names_text, (int)count, names))
         shim_say("ignoring LISTEN_FDNAMES: not one valid name per fd", NULL);
-        memset(names, 0, sizeof names);
-    }
     for (int fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + count; fd++) {
         struct inherited *slot = &inherited[inherited_count];
         if (sockid_read(fd, &slot->id) < 0) {
@@ -85,7 +83,6 @@ void inherit_init(void)
         int flags = real.fcntl(fd, F_GETFD);
         if (flags >= 0) /* not into programs the server execs; see inherit_keep_across_exec */
             real.fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-        memcpy(slot->name, names[fd - LISTEN_FDS_START], sizeof slot->name);
         inherited_count++;
         fd_set_kind(fd, FD_INHERITED);
         protect_path(&slot->id);
@@ -134,6 +131,11 @@ bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen)
     __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);
     errno = saved;
     return claimed;
+}
+
+bool inherit_any_unclaimed(void)
+{
+    return atomic_load_explicit(&unclaimed, memory_order_relaxed) > 0;
 }
 
 int inherit_claim_in_place(int fd)

@@ -18,6 +18,9 @@ bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen);
  * the server's, like a listener it bound. Returns the fd's new kind. */
 int inherit_claim_in_place(int fd);
 
+/* Some inherited listener is still unclaimed. */
+bool inherit_any_unclaimed(void);
+
 /* An unclaimed inherited listener was moved from fd `from` to `to`. */
 void inherit_moved(int from, int to);
 

@@ -95,14 +95,6 @@ static struct generation *start_generation(void)
     return g;
 }
 
-static struct reload *reload_of_next(const struct generation *g)
-{
-    for (int i = 0; i < GENERATIONS_MAX; i++)
-        if (L.reloads[i].active && L.reloads[i].next == g)
-            return &L.reloads[i];
-    return NULL;
-}
-
 static bool reload_starting(void)
 {
     for (int i = 0; i < L.gen_count; i++)
@@ -220,12 +212,10 @@ static void reconcile(void)
         }
         if (g->state == GEN_READY && g != L.serving) {
             /* a reload's new generation is ready: it serves, the one before drains */
-            struct reload *r = reload_of_next(g);
             struct generation *old = L.serving;
             L.serving = g;
             if (old && (old->state == GEN_READY || old->state == GEN_STARTING))
                 gen_drain(old);
-            (void)r;
         }
         if (gen_drained(g))
             gen_stop(g);

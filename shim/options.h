@@ -9,7 +9,7 @@
 #define EXIT_NOT_FOUND 127   /* the server command does not exist */
 #define EXIT_NOT_EXECUTABLE 126
 
-enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_STATUS, CMD_HELP, CMD_VERSION };
+enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_HELP, CMD_VERSION };
 
 struct options {
     enum command command;

@@ -85,6 +85,11 @@ void report_listener(int fd)
     send_with_fd(HS_MSG_LISTENER, fd, 0, fd);
 }
 
+bool report_ready_done(void)
+{
+    return atomic_load_explicit(&ready_sent, memory_order_relaxed);
+}
+
 void report_ready(int listener)
 {
     if (!atomic_load_explicit(&ready_sent, memory_order_relaxed) && !atomic_exchange(&ready_sent, true))

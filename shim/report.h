@@ -32,6 +32,9 @@ void report_listener(int fd);
 /* Readiness, once per process: the first wait for connections on `listener`. */
 void report_ready(int listener);
 
+/* Readiness has been reported by this process. */
+bool report_ready_done(void);
+
 /* The control socket was moved from fd `from` to `to` (the server wanted its number). */
 void report_moved(int from, int to);
 
