@@ -16,6 +16,8 @@
 #define HS_ENV_CONTROL_FD "HOTSWAP_CONTROL_FD"     /* fd number of the generation's control socket */
 #define HS_ENV_GENERATION "HOTSWAP_GENERATION"     /* 1, 2, ... (informational; servers may print it) */
 #define HS_ENV_DRAIN_SIGNAL "HOTSWAP_DRAIN_SIGNAL" /* signal number that starts a drain */
+#define HS_ENV_HANDOVER_IDLE "HOTSWAP_HANDOVER_IDLE" /* "1": a drain passes idle connections to the
+                                                          next generation instead of closing them */
 #define HS_ENV_PID "HOTSWAP_PID"                   /* the pid the launcher started: the shim's fds
                                                       survive an exec by this pid only */
 

@@ -50,6 +50,7 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
         return NULL;
     struct spawn_request req = {
         .argv = argv, .shim_path = shim_path, .generation = number, .drain_signal = settings->drain_signal,
+        .handover_idle = settings->handover_idle,
     };
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {

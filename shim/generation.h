@@ -23,6 +23,7 @@ struct gen_proc {
 struct gen_settings {
     int64_t ready_timeout_ms, drain_timeout_ms, kill_timeout_ms;
     int stop_signal, drain_signal;
+    bool handover_idle;
 };
 
 struct generation {

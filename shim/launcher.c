@@ -422,7 +422,7 @@ int main(int argc, char **argv)
     L.settings = (struct gen_settings){
         .ready_timeout_ms = L.opt.ready_timeout_ms, .drain_timeout_ms = L.opt.drain_timeout_ms,
         .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
-        .drain_signal = L.opt.drain_signal,
+        .drain_signal = L.opt.drain_signal, .handover_idle = L.opt.handover_idle,
     };
     return run();
 }

@@ -27,6 +27,8 @@ void options_usage(void)
           "  --kill-timeout DUR   SIGKILL a generation DUR after its stop signal (default 10s)\n"
           "  --stop-signal SIG    signal that stops a drained generation (default TERM)\n"
           "  --drain-signal SIG   signal the shim drains on (default RTMIN+10)\n"
+          "  --handover-idle      during a drain, pass idle keep-alive connections to the new\n"
+          "                       generation instead of closing them (stateless protocols only)\n"
           "  --control PATH       control socket (default $XDG_RUNTIME_DIR/hotswap/PID.sock,\n"
           "                       /run/hotswap/PID.sock for root, else /tmp/hotswap-UID/PID.sock)\n"
           "  --pid PID            (reload, stop) the launcher to talk to\n"
@@ -180,6 +182,8 @@ void options_parse(int argc, char **argv, struct options *opt)
             opt->stop_signal = parse_signal("--stop-signal", option_value(argc, argv, &i, "--stop-signal"));
         } else if (is_option(arg, "--drain-signal")) {
             opt->drain_signal = parse_signal("--drain-signal", option_value(argc, argv, &i, "--drain-signal"));
+        } else if (strcmp(arg, "--handover-idle") == 0) {
+            opt->handover_idle = true;
         } else if (is_option(arg, "--control")) {
             opt->control_path = option_value(argc, argv, &i, "--control");
         } else if (is_option(arg, "--shim")) {

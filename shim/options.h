@@ -2,6 +2,7 @@
 #ifndef HOTSWAP_OPTIONS_H
 #define HOTSWAP_OPTIONS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define EXIT_USAGE 64        /* EX_USAGE */
@@ -18,6 +19,7 @@ struct options {
     int64_t kill_timeout_ms;
     int stop_signal;
     int drain_signal;
+    bool handover_idle;         /* pass idle keep-alive connections to the new generation */
     const char *control_path;   /* NULL: the default for this launcher's pid */
     const char *shim_path;      /* NULL: beside the hotswap binary */
     int target_pid;             /* reload/stop/status --pid */

@@ -90,6 +90,10 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
         set_env_int(HS_ENV_GENERATION, req->generation);
         set_env_int(HS_ENV_PID, getpid());
         set_env_int(HS_ENV_DRAIN_SIGNAL, req->drain_signal);
+        if (req->handover_idle)
+            setenv(HS_ENV_HANDOVER_IDLE, "1", 1);
+        else
+            unsetenv(HS_ENV_HANDOVER_IDLE);
         set_preload(req->shim_path);
         execvp(req->argv[0], req->argv);
     }

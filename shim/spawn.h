@@ -2,6 +2,7 @@
 #ifndef HOTSWAP_SPAWN_H
 #define HOTSWAP_SPAWN_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct spawn_request {
@@ -9,6 +10,7 @@ struct spawn_request {
     const char *shim_path;
     int generation;
     int drain_signal;
+    bool handover_idle;
 };
 
 struct spawned {
