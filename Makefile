@@ -10,9 +10,10 @@ PREFIX  ?= /usr/local
 
 SHIM_SRC     := shim/hooks.c shim/hooks_fd.c shim/hooks_signal.c shim/hooks_process.c shim/real.c shim/fdtable.c shim/inherit.c shim/sockid.c \
                 shim/report.c shim/drain.c shim/shimlog.c shim/envparse.c \
-                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/mode.c shim/standalone.c shim/protocol.c
+                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/hooks_stream.c shim/conn.c shim/handover.c shim/mode.c shim/standalone.c shim/protocol.c
 LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
-                shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c
+                shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c shim/relay.c \
+                shim/status.c shim/conncount.c shim/sdnotify.c shim/activation.c shim/restart.c shim/envparse.c
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient $(BUILD)/udp-server $(BUILD)/notify-socket
 HEADERS      := $(wildcard shim/*.h)
 
@@ -70,9 +71,12 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run
 
 install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	           $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(BUILD)/hotswap $(DESTDIR)$(PREFIX)/bin/hotswap
 	install -m 644 $(BUILD)/libhotswap.so $(DESTDIR)$(PREFIX)/lib/libhotswap.so
+	install -m 644 docs/hotswap.1 $(DESTDIR)$(PREFIX)/share/man/man1/hotswap.1
+	install -m 644 docs/libhotswap.7 $(DESTDIR)$(PREFIX)/share/man/man7/libhotswap.7
 
 clean:
 	rm -rf build build-asan build-fuzz

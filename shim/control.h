@@ -7,6 +7,7 @@
 #ifndef HOTSWAP_CONTROL_H
 #define HOTSWAP_CONTROL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +37,33 @@ enum hs_msg_type {
     HS_MSG_DRAINING,  /* drain begun in this process; value: connections still open */
     HS_MSG_CONNS,     /* while draining: connections still open fell to value */
     HS_MSG_FORKED,    /* the sender forked; value: the child's pid (sent before fork returns) */
-    HS_MSG_LAST = HS_MSG_FORKED,
+    HS_MSG_HANDOVER,  /* draining, --handover-idle: an idle client connection rides as SCM_RIGHTS,
+                         for the next generation */
+    HS_MSG_CLAIM,     /* the next generation accepted the wake-up connection of handover slot
+                         `value`; a reply socket rides as SCM_RIGHTS, the client comes back on it */
+    HS_MSG_LAST = HS_MSG_CLAIM,
+};
+
+/* --handover-idle: a handed-over client waits in the launcher, which makes the next generation's
+ * server accept() by connecting to the listener itself (a wake-up connection). The shim knows
+ * that connection by its peer address, published in this table, shared read-write between the
+ * launcher and every generation (a memfd; its fd number in HOTSWAP_HANDOVER_MAP). */
+#define HS_ENV_HANDOVER_MAP "HOTSWAP_HANDOVER_MAP"
+#define HS_HANDOVER_SLOTS 128
+
+enum hs_slot_state { HS_SLOT_FREE, HS_SLOT_WAITING, HS_SLOT_CLAIMED };
+
+struct hs_handover_slot {
+    _Atomic uint32_t state;    /* enum hs_slot_state; the launcher frees, the shim claims */
+    uint32_t family;           /* AF_INET or AF_INET6 */
+    uint16_t port;             /* the wake-up connection's local port, network order */
+    uint8_t addr[16];          /* and address (4 bytes for AF_INET) */
+};
+
+struct hs_handover_map {
+    _Atomic uint32_t accepting; /* the launcher takes clients now: a reload's drain, not a stop's */
+    _Atomic uint32_t waiting;   /* slots in HS_SLOT_WAITING: zero costs accept() one load */
+    struct hs_handover_slot slots[HS_HANDOVER_SLOTS];
 };
 
 struct hs_msg {

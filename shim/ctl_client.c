@@ -1,5 +1,6 @@
-/* ctl_client.c: `hotswap reload` and `hotswap stop`, talking to a running launcher over its
- * control socket. The launcher streams progress lines, then one final "ok ..." or "error ...". */
+/* ctl_client.c: `hotswap reload`, `hotswap stop` and `hotswap status`, talking to a running
+ * launcher over its control socket. The launcher streams progress lines (or the pieces of a
+ * status document), then one final "ok ..." or "error ...". */
 #define _GNU_SOURCE
 #include "ctl_client.h"
 
@@ -48,7 +49,10 @@ int ctl_client_run(const struct options *opt)
         fprintf(stderr, "hotswap: cannot reach a launcher at %s: %s\n", path, strerror(errno));
         return EXIT_UNAVAILABLE;
     }
-    const char *request = opt->command == CMD_RELOAD ? CTL_REQ_RELOAD : CTL_REQ_STOP;
+    const char *request = opt->command == CMD_RELOAD ? CTL_REQ_RELOAD
+                          : opt->command == CMD_STOP ? CTL_REQ_STOP
+                          : opt->json                ? CTL_REQ_STATUS_JSON
+                                                     : CTL_REQ_STATUS;
     if (send(fd, request, strlen(request), MSG_NOSIGNAL) < 0) {
         fprintf(stderr, "hotswap: cannot send to %s: %s\n", path, strerror(errno));
         close(fd);
@@ -68,8 +72,11 @@ int ctl_client_run(const struct options *opt)
         if (line[0] == CTL_TAG_PROGRESS) {
             printf("%s\n", line + 1);
             fflush(stdout);
+        } else if (line[0] == CTL_TAG_DATA) {
+            fwrite(line + 1, 1, (size_t)n - 1, stdout);
         } else if (line[0] == CTL_TAG_OK) {
-            printf("ok: %s\n", line + 1);
+            if (opt->command != CMD_STATUS)
+                printf("ok: %s\n", line + 1);
             close(fd);
             return 0;
         } else {

@@ -1,14 +1,20 @@
 /* ctl_proto.h: the launcher's control socket (SOCK_SEQPACKET, owner-only, peer uid checked).
- * A request is one word; each reply message is a tag byte and one line of text. */
+ * A request is one message of printable ASCII (at most CTL_REQUEST_MAX - 1 bytes, no fds); each
+ * reply message is a tag byte and one line of text, or for status a chunk of the document. */
 #ifndef HOTSWAP_CTL_PROTO_H
 #define HOTSWAP_CTL_PROTO_H
 
 #define CTL_REQ_RELOAD "reload"
 #define CTL_REQ_STOP "stop"
+#define CTL_REQ_STATUS "status"
+#define CTL_REQ_STATUS_JSON "status json"
+
+#define CTL_REQUEST_MAX 64
 
 #define CTL_TAG_PROGRESS '.'
 #define CTL_TAG_OK '+'
 #define CTL_TAG_ERROR '!'
+#define CTL_TAG_DATA '='     /* a piece of a status document, printed as it is (no newline added) */
 
 #define CTL_LINE_MAX 1024
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include "log.h"
 
 #define WAITING_STOP -2
+#define WAITING_START -3 /* its reload is being started: it hears the lines that logs */
 
 struct client {
     int fd;
@@ -134,31 +136,85 @@ static void accept_client(void)
     clients[client_count++] = (struct client){.fd = fd, .reload_id = -1};
 }
 
+/* The document in pieces a client prints as they come, then an empty "ok". It is sent without
+ * waiting: a status is a few KiB, far below a Unix socket's send buffer. */
+static void send_document(int fd, const char *text)
+{
+    char piece[CTL_LINE_MAX];
+    size_t left = strlen(text);
+    piece[0] = CTL_TAG_DATA;
+    while (left > 0) {
+        size_t n = left < sizeof piece - 1 ? left : sizeof piece - 1;
+        memcpy(piece + 1, text, n);
+        if (send(fd, piece, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            return;
+        text += n;
+        left -= n;
+    }
+    send_line(fd, CTL_TAG_OK, "");
+}
+
+/* A request is a short printable word or two; anything else is refused before it is read as one. */
+static const char *malformed(const char *request, ssize_t n, int flags)
+{
+    static char why[96];
+    if (flags & MSG_TRUNC) {
+        snprintf(why, sizeof why, "request too long (%zd bytes; at most %d)", n, CTL_REQUEST_MAX - 1);
+        return why;
+    }
+    if (flags & MSG_CTRUNC)
+        return "malformed request: file descriptors or other ancillary data are not accepted";
+    for (ssize_t i = 0; i < n; i++)
+        if (request[i] < 0x20 || request[i] > 0x7e)
+            return "malformed request: not printable text";
+    return NULL;
+}
+
 static void handle_request(int index)
 {
     struct client *client = &clients[index];
-    char request[64];
-    ssize_t n = recv(client->fd, request, sizeof request - 1, MSG_DONTWAIT);
+    char request[CTL_REQUEST_MAX];
+    struct iovec iov = {.iov_base = request, .iov_len = sizeof request - 1};
+    struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1};
+    /* MSG_TRUNC: the real length of an oversized message. Without a control buffer the kernel
+     * closes any fds sent along and sets MSG_CTRUNC. */
+    ssize_t n = recvmsg(client->fd, &header, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
     if (n <= 0) {
         if (n == 0 || (errno != EAGAIN && errno != EINTR))
             drop_client(index);
         return;
     }
+    const char *refusal = malformed(request, n, header.msg_flags);
+    if (refusal) {
+        hs_log("control: refused a request: %s", refusal);
+        send_line(client->fd, CTL_TAG_ERROR, refusal);
+        drop_client(index);
+        return;
+    }
     request[n] = '\0';
-    const char *refusal = NULL;
     if (client->reload_id != -1) {
         refusal = "one request per connection";
     } else if (strcmp(request, CTL_REQ_RELOAD) == 0 && handlers.reload) {
         int id = -1;
+        client->reload_id = WAITING_START;
         refusal = handlers.reload(&id);
-        if (!refusal)
-            client->reload_id = id;
+        client->reload_id = refusal ? -1 : id;
     } else if (strcmp(request, CTL_REQ_STOP) == 0 && handlers.stop) {
         refusal = handlers.stop();
         if (!refusal)
             client->reload_id = WAITING_STOP;
+    } else if ((strcmp(request, CTL_REQ_STATUS) == 0 || strcmp(request, CTL_REQ_STATUS_JSON) == 0) &&
+               handlers.status) {
+        char *document = handlers.status(strcmp(request, CTL_REQ_STATUS_JSON) == 0);
+        if (document) {
+            send_document(client->fd, document);
+            free(document);
+            drop_client(index);
+            return;
+        }
+        refusal = "cannot build the status (out of memory)";
     } else {
-        refusal = "unknown request (expected 'reload' or 'stop')";
+        refusal = "unknown request (expected 'reload', 'stop', 'status' or 'status json')";
     }
     if (refusal) {
         send_line(client->fd, CTL_TAG_ERROR, refusal);
@@ -189,7 +245,7 @@ void ctl_server_progress(int reload_id, const char *line)
     for (int i = 0; i < client_count; i++)
         if (clients[i].reload_id >= 0 && (reload_id == -1 || clients[i].reload_id == reload_id))
             send_line(clients[i].fd, CTL_TAG_PROGRESS, line);
-        else if (clients[i].reload_id == WAITING_STOP)
+        else if (clients[i].reload_id == WAITING_STOP || (clients[i].reload_id == WAITING_START && reload_id == -1))
             send_line(clients[i].fd, CTL_TAG_PROGRESS, line);
 }
 

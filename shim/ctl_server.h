@@ -17,10 +17,12 @@ int ctl_server_pollfds(struct pollfd *fds, int room);
 /* Handles whatever poll found on those fds. */
 void ctl_server_handle(const struct pollfd *fds, int count);
 
-/* What the launcher does with a request; each returns NULL if accepted, or why not. */
+/* What the launcher does with a request: reload and stop return NULL if accepted, or why not;
+ * status returns the document (malloc'd; the caller frees it), or NULL if it cannot. */
 struct ctl_handlers {
     const char *(*reload)(int *reload_id);
     const char *(*stop)(void);
+    char *(*status)(bool json);
 };
 void ctl_server_set_handlers(const struct ctl_handlers *handlers);
 

@@ -1,7 +1,8 @@
 /* drain.c: what the drain signal does, in every process of the old generation.
  *
  * Everything here runs in a signal handler, so it is made of syscalls and atomics only (see
- * docs/design.md, "Drain"): epoll_ctl, socket, bind, listen, fcntl, dup3, close, sendmsg, tgkill. */
+ * docs/design.md, "Drain"): epoll_ctl, socket, bind, listen, fcntl, dup3, close, sendmsg, tgkill,
+ * ioctl(FIONREAD), shutdown, write (an eventfd). */
 #define _GNU_SOURCE
 #include "drain.h"
 
@@ -17,10 +18,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "control.h"
 #include "dgram.h"
 #include "envparse.h"
 #include "fdtable.h"
+#include "handover.h"
 #include "mode.h"
 #include "nonblock.h"
 #include "real.h"
@@ -268,6 +271,8 @@ static void drain_begin(void)
     }
     report_count(HS_MSG_DRAINING);
     wake_accept_waiters();
+    conn_drain_begin();
+    handover_drain_begin();
 }
 
 static void on_drain_signal(int signo)

@@ -7,6 +7,7 @@
 #include <linux/close_range.h>
 
 #include "fdtable.h"
+#include "handover.h"
 #include "inherit.h"
 #include "nonblock.h"
 #include "real.h"
@@ -42,8 +43,10 @@ static int move_shim_fd(int fd, enum fd_kind kind)
     if (moved < 0)
         return -1;
     fd_set_kind(moved, kind);
-    if (kind == FD_CONTROL)
+    if (kind == FD_CONTROL) {
         report_moved(fd, moved);
+        handover_moved(fd, moved);
+    }
     else
         inherit_moved(fd, moved);
     fd_set_kind(fd, FD_OTHER);

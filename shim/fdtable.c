@@ -1,6 +1,7 @@
 /* fdtable.c: the per-fd kinds and the open-connection count. */
 #include "fdtable.h"
 
+#include "conn.h"
 #include "drain.h"
 #include "inherit.h"
 
@@ -17,6 +18,7 @@ void fdtable_note_conn(int conn)
     /* An fd closed behind our back (fclose, a raw syscall) may come back from accept: it was
      * already counted, so count it once. */
     fd_raise_high_water(conn);
+    conn_note_accepted(conn);
     if (atomic_exchange(&fd_kinds[conn], FD_CONN) != FD_CONN)
         atomic_fetch_add(&open_conns, 1);
 }
@@ -40,6 +42,17 @@ void fdtable_forget_conn(int fd)
         return;
     unsigned char expected = FD_CONN;
     if (!atomic_compare_exchange_strong(&fd_kinds[fd], &expected, FD_OTHER))
+        return;
+    atomic_fetch_sub(&open_conns, 1);
+    drain_note_conns();
+}
+
+void fdtable_conn_handed(int fd)
+{
+    if ((unsigned)fd >= FDTABLE_SIZE)
+        return;
+    unsigned char expected = FD_CONN;
+    if (!atomic_compare_exchange_strong(&fd_kinds[fd], &expected, FD_HANDED))
         return;
     atomic_fetch_sub(&open_conns, 1);
     drain_note_conns();

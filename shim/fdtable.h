@@ -15,6 +15,8 @@ enum fd_kind {
     FD_INHERITED,  /* a listener handed over by the launcher, not yet claimed by bind(): protected */
     FD_DGRAM,      /* a bound datagram socket the launcher holds a copy of (a UDP server's "listener") */
     FD_DGRAM_DRAINED, /* the same after a drain: receives nothing more, still sends */
+    FD_HANDED,     /* a connection passed to the next generation; its number holds a stand-in that
+                      reads as the client's close (handover.c) */
 };
 
 /* Servers past this many fds are not tracked above it (their connections are not counted). */
@@ -72,6 +74,9 @@ void fdtable_note_conn(int conn);
 
 /* `fd`, a connection, is being closed: count it out. */
 void fdtable_forget_conn(int fd);
+
+/* `fd`, a connection, was handed to the next generation: counted out, marked FD_HANDED. */
+void fdtable_conn_handed(int fd);
 
 /* A thread enters / leaves a real accept() on a listener. Until it leaves, the connection it
  * may be taking counts as open: the kernel can hand it one just as a drain begins. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "listeners.h"
+#include "relay.h"
 #include "log.h"
 #include "spawn.h"
 
@@ -50,7 +51,7 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
         return NULL;
     struct spawn_request req = {
         .argv = argv, .shim_path = shim_path, .generation = number, .drain_signal = settings->drain_signal,
-        .handover_idle = settings->handover_idle,
+        .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1,
     };
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {
@@ -111,6 +112,16 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
         break;
     case HS_MSG_FORKED:
         add_proc(g, (pid_t)msg->value);
+        break;
+    case HS_MSG_HANDOVER:
+        if (fd >= 0 && relay_take(fd))
+            g->handed_over++;
+        fd = -1;
+        break;
+    case HS_MSG_CLAIM:
+        if (fd >= 0)
+            relay_claim((int)msg->value, fd);
+        fd = -1;
         break;
     case HS_MSG_DRAINING:
     case HS_MSG_CONNS:

@@ -42,6 +42,7 @@ struct generation {
     int leader_status;         /* wait status */
     bool stop_sent;            /* we sent the stop signal (or SIGKILL) */
     long drained_conns;        /* open at the start of the drain */
+    long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
     bool cut;                  /* the drain timed out */
     char failure[400];
 

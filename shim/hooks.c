@@ -17,6 +17,7 @@
 #include "export.h"
 #include "mode.h"
 #include "fdtable.h"
+#include "handover.h"
 #include "inherit.h"
 #include "nonblock.h"
 #include "real.h"
@@ -39,6 +40,7 @@ __attribute__((constructor)) static void shim_init(void)
     shim_mode = mode_choose();
     if (shim_in_charge()) {
         drain_init();
+        handover_init();
         if (shim_mode == MODE_STANDALONE)
             standalone_init();
         pthread_atfork(NULL, NULL, on_fork_child);
@@ -101,7 +103,7 @@ static int accept_on_listener(int fd, struct sockaddr *addr, socklen_t *len, int
     if (conn < 0 && (saved == EAGAIN || saved == EINTR) && fd_kind(fd) == FD_DUMMY_BLOCKING)
         return accept_wait_forever(fd); /* drained while we were in accept() */
     errno = saved;
-    return conn;
+    return handover_claim(conn, addr, len, flags);
 }
 
 HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -144,6 +146,8 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         errno = 0;
         return 0;
     }
+    if (rc == 0 && kind == FD_CONN)
+        handover_note_epoll(epfd, op, fd, event);
     if (rc == 0 && fd_awaits_clients(kind)) {
         int saved = errno;
         if (op == EPOLL_CTL_ADD)
@@ -155,6 +159,34 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         errno = saved;
     }
     return rc;
+}
+
+/* With --handover-idle the drain must reach threads already waiting: handover.c joins its
+ * eventfd to their waits. Otherwise the waits pass straight through. */
+HS_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+{
+    real_ready();
+    if (!handover_enabled())
+        return real.epoll_wait(epfd, events, max, timeout);
+    return handover_epoll_wait(epfd, events, max, timeout, NULL);
+}
+
+HS_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
+{
+    real_ready();
+    sigset_t copy;
+    const sigset_t *kept = sigguard_strip(mask, &copy);
+    if (!handover_enabled())
+        return real.epoll_pwait(epfd, events, max, timeout, kept);
+    return handover_epoll_wait(epfd, events, max, timeout, kept);
+}
+
+static int poll_ms(struct pollfd *fds, nfds_t count, int timeout)
+{
+    if (!handover_enabled())
+        return real.poll(fds, count, timeout);
+    struct timespec limit = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000};
+    return handover_ppoll(fds, count, timeout < 0 ? NULL : &limit, NULL);
 }
 
 /* Nothing left to learn from a wait once readiness is reported and no inherited listener waits
@@ -218,7 +250,7 @@ HS_EXPORT int poll(struct pollfd *fds, nfds_t count, int timeout)
     note_poll(fds, count);
     struct poll_mask mask;
     mask_drained(fds, count, &mask);
-    int rc = real.poll(fds, count, timeout);
+    int rc = poll_ms(fds, count, timeout);
     int saved = errno;
     unmask_drained(fds, count, &mask);
     errno = saved;
@@ -232,7 +264,8 @@ HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *tim
     sigset_t copy;
     struct poll_mask hidden;
     mask_drained(fds, count, &hidden);
-    int rc = real.ppoll(fds, count, timeout, sigguard_strip(mask, &copy));
+    const sigset_t *kept = sigguard_strip(mask, &copy);
+    int rc = handover_enabled() ? handover_ppoll(fds, count, timeout, kept) : real.ppoll(fds, count, timeout, kept);
     int saved = errno;
     unmask_drained(fds, count, &hidden);
     errno = saved;
@@ -246,7 +279,8 @@ HS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t count, int timeout, size_t f
     note_poll(fds, count);
     struct poll_mask mask;
     mask_drained(fds, count, &mask);
-    int rc = real.poll_chk(fds, count, timeout, fdslen);
+    int rc = handover_enabled() && count * sizeof *fds <= fdslen ? poll_ms(fds, count, timeout)
+                                                                  : real.poll_chk(fds, count, timeout, fdslen);
     int saved = errno;
     unmask_drained(fds, count, &mask);
     errno = saved;
@@ -261,7 +295,9 @@ HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespe
     sigset_t copy;
     struct poll_mask hidden;
     mask_drained(fds, count, &hidden);
-    int rc = real.ppoll_chk(fds, count, timeout, sigguard_strip(mask, &copy), fdslen);
+    const sigset_t *kept = sigguard_strip(mask, &copy);
+    int rc = handover_enabled() && count * sizeof *fds <= fdslen ? handover_ppoll(fds, count, timeout, kept)
+                                                                  : real.ppoll_chk(fds, count, timeout, kept, fdslen);
     int saved = errno;
     unmask_drained(fds, count, &hidden);
     errno = saved;
@@ -294,7 +330,12 @@ HS_EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *except
 {
     real_ready();
     note_select(nfds, readfds);
-    return real.select(nfds, readfds, writefds, exceptfds, timeout);
+    if (!handover_enabled())
+        return real.select(nfds, readfds, writefds, exceptfds, timeout);
+    struct timespec limit;
+    if (timeout)
+        limit = (struct timespec){.tv_sec = timeout->tv_sec, .tv_nsec = timeout->tv_usec * 1000};
+    return handover_pselect(nfds, readfds, writefds, exceptfds, timeout ? &limit : NULL, NULL);
 }
 
 HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
@@ -303,7 +344,10 @@ HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *excep
     real_ready();
     note_select(nfds, readfds);
     sigset_t copy;
-    return real.pselect(nfds, readfds, writefds, exceptfds, timeout, sigguard_strip(mask, &copy));
+    const sigset_t *kept = sigguard_strip(mask, &copy);
+    if (handover_enabled())
+        return handover_pselect(nfds, readfds, writefds, exceptfds, timeout, kept);
+    return real.pselect(nfds, readfds, writefds, exceptfds, timeout, kept);
 }
 
 /* ---- closing ----------------------------------------------------------------------------- */
@@ -324,6 +368,10 @@ HS_EXPORT int close(int fd)
         errno = saved;
         return real.close(fd);
     }
+    case FD_HANDED:
+        handover_forget(fd);
+        fd_set_kind(fd, FD_OTHER);
+        return real.close(fd);
     case FD_DUMMY:
     case FD_DUMMY_BLOCKING:
         drain_forget_identity(fd);

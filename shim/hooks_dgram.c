@@ -1,9 +1,11 @@
-/* hooks_dgram.c: the interposed receive and send calls. Only datagram sockets of ours (a UDP
- * server's bound socket) are touched; every other fd passes straight through. */
+/* hooks_dgram.c: the interposed receive and send calls. Datagram sockets of ours (a UDP server's
+ * bound socket) go through dgram.c; accepted connections are noted in their keep-alive cycle
+ * (conn.c); every other fd passes straight through. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/socket.h>
 
+#include "conn.h"
 #include "dgram.h"
 #include "export.h"
 #include "fdtable.h"
@@ -49,26 +51,51 @@ static ssize_t do_recvmmsg(int fd, void *ctx, int flags)
 HS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *addrlen)
 {
     real_ready();
+    struct recvfrom_args args = {buf, len, addr, addrlen};
+    if (fd_kind(fd) == FD_CONN)
+        return conn_receive(fd, flags, do_recvfrom, &args);
     if (!is_ours(fd))
         return real.recvfrom(fd, buf, len, flags, addr, addrlen);
     report_ready(fd);
-    struct recvfrom_args args = {buf, len, addr, addrlen};
     return dgram_receive(fd, flags, do_recvfrom, &args);
 }
 
 HS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
     real_ready();
+    struct recvfrom_args args = {buf, len, NULL, NULL};
+    if (fd_kind(fd) == FD_CONN)
+        return conn_receive(fd, flags, do_recvfrom, &args);
     if (!is_ours(fd))
         return real.recv(fd, buf, len, flags);
     report_ready(fd);
-    struct recvfrom_args args = {buf, len, NULL, NULL};
     return dgram_receive(fd, flags, do_recvfrom, &args);
+}
+
+/* _FORTIFY_SOURCE builds call these where the buffer size is known; glibc's own then receive
+ * through an internal call that no hook sees. */
+HS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    real_ready();
+    if (len > buflen)
+        return real.recv_chk(fd, buf, len, buflen, flags); /* glibc reports the overflow */
+    return recv(fd, buf, len, flags);
+}
+
+HS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                                 struct sockaddr *addr, socklen_t *addrlen)
+{
+    real_ready();
+    if (len > buflen)
+        return real.recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen);
+    return recvfrom(fd, buf, len, flags, addr, addrlen);
 }
 
 HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     real_ready();
+    if (fd_kind(fd) == FD_CONN)
+        return conn_receive(fd, flags, do_recvmsg, msg);
     if (!is_ours(fd))
         return real.recvmsg(fd, msg, flags);
     report_ready(fd);
@@ -101,10 +128,20 @@ static void note_sent(int fd, long count)
     }
 }
 
+static size_t iov_total(const struct iovec *iov, int count)
+{
+    size_t total = 0;
+    for (int i = 0; iov && i < count; i++)
+        total += iov[i].iov_len;
+    return total;
+}
+
 HS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t addrlen)
 {
     real_ready();
     ssize_t sent = real.sendto(fd, buf, len, flags, addr, addrlen);
+    if (fd_kind(fd) == FD_CONN)
+        conn_note_written(fd, sent, len);
     note_sent(fd, sent >= 0);
     return sent;
 }
@@ -113,6 +150,8 @@ HS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
     real_ready();
     ssize_t sent = real.send(fd, buf, len, flags);
+    if (fd_kind(fd) == FD_CONN)
+        conn_note_written(fd, sent, len);
     note_sent(fd, sent >= 0);
     return sent;
 }
@@ -121,6 +160,8 @@ HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     real_ready();
     ssize_t sent = real.sendmsg(fd, msg, flags);
+    if (fd_kind(fd) == FD_CONN && msg)
+        conn_note_written(fd, sent, iov_total(msg->msg_iov, (int)msg->msg_iovlen));
     note_sent(fd, sent >= 0);
     return sent;
 }

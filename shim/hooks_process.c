@@ -10,6 +10,7 @@
 
 #include "control.h"
 #include "export.h"
+#include "handover.h"
 #include "mode.h"
 #include "inherit.h"
 #include "real.h"
@@ -36,6 +37,7 @@ static void keep_shim_fds(bool keep)
     int saved = errno;
     report_keep_across_exec(keep);
     inherit_keep_across_exec(keep);
+    handover_keep_across_exec(keep);
     errno = saved;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "control.h"
 #include "ctl_client.h"
 #include "ctl_server.h"
@@ -24,6 +25,10 @@
 #include "listeners.h"
 #include "log.h"
 #include "options.h"
+#include "relay.h"
+#include "restart.h"
+#include "sdnotify.h"
+#include "status.h"
 
 #define GENERATIONS_MAX 16
 #define POLL_MAX (2 + CTL_CLIENTS_MAX + GENERATIONS_MAX * (1 + GEN_PROCS_MAX))
@@ -34,6 +39,8 @@ struct reload {
     struct generation *next, *previous;
     int64_t requested_ms;
     bool active;
+    long shown_conns;      /* the old generation's open connections, as last told to the client */
+    int64_t shown_ms;
 };
 
 static struct {
@@ -48,6 +55,13 @@ static struct {
     bool stopping;
     int exit_status;
     int signal_fd;
+    char control_path[256];
+    int64_t started_ms;
+    struct restarter restarter;
+    bool ever_ready;          /* a generation has been ready: from then on a death is a crash */
+    bool serving_daemonized;  /* the serving generation's command exited 0, leaving its daemon */
+    int announced_gen;        /* the serving generation last told to the service manager */
+    struct status_event last_reload, last_restart;
 } L;
 
 /* ---- finding the shim ------------------------------------------------------------------ */
@@ -109,6 +123,8 @@ static const char *begin_reload(int *reload_id)
     static char why[160];
     if (L.stopping)
         return "the launcher is stopping";
+    if (!L.serving && L.restarter.pending)
+        return "no generation is serving: a crash restart is pending";
     if (!L.serving || L.serving->state != GEN_READY)
         return "the current generation is not ready yet";
     if (reload_starting())
@@ -128,7 +144,9 @@ static const char *begin_reload(int *reload_id)
         return why;
     }
     *r = (struct reload){.id = L.next_reload_id++, .next = next, .previous = L.serving,
-                         .requested_ms = now_ms(), .active = true};
+                         .requested_ms = now_ms(), .active = true, .shown_conns = -1};
+    sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: gen %d starting, gen %d serving",
+             sdnotify_monotonic_usec(), next->number, L.serving->number);
     if (reload_id)
         *reload_id = r->id;
     return NULL;
@@ -139,7 +157,12 @@ static const char *begin_stop(void)
     if (L.stopping)
         return NULL;
     L.stopping = true;
+    relay_set_accepting(false); /* no next generation will take idle clients: they are closed */
     hs_log("stopping: draining every generation");
+    sdnotify("STOPPING=1\nSTATUS=stopping: draining");
+    if (L.restarter.pending)
+        hs_log("stopping: the pending restart is cancelled");
+    restart_cancel(&L.restarter);
     for (int i = 0; i < L.gen_count; i++) {
         struct generation *g = L.gens[i];
         if (g->state == GEN_STARTING && g != L.serving)
@@ -150,6 +173,42 @@ static const char *begin_stop(void)
     return NULL;
 }
 
+static void note_event(struct status_event *event, bool ok, const char *text)
+{
+    *event = (struct status_event){.happened = true, .ok = ok, .at_ms = now_ms()};
+    snprintf(event->text, sizeof event->text, "%s", text);
+}
+
+/* Its command has exited and no process of it the shim knows of is left: it serves no more. */
+static bool gen_dead(const struct generation *g)
+{
+    return g->leader_reaped && !gen_others_alive(g);
+}
+
+/* A waiting `hotswap reload` sees the old generation's connections fall while it drains (at
+ * most one line per 100 ms; the log has the final figure). */
+static void show_drain_progress(struct reload *r)
+{
+    struct generation *p = r->previous;
+    if (p->state != GEN_DRAINING)
+        return;
+    long open = 0;
+    bool all_reported = true;
+    for (int i = 0; i < p->proc_count; i++)
+        if (p->procs[i].pidfd >= 0) {
+            open += p->procs[i].conns;
+            all_reported = all_reported && p->procs[i].drain_reported;
+        }
+    int64_t now = now_ms();
+    if (!all_reported || open == r->shown_conns || open == 0 || (r->shown_conns >= 0 && now - r->shown_ms < 100))
+        return;
+    char line[96];
+    snprintf(line, sizeof line, "gen %d draining: %ld connection%s open", p->number, open, open == 1 ? "" : "s");
+    ctl_server_progress(r->id, line);
+    r->shown_conns = open;
+    r->shown_ms = now;
+}
+
 static void finish_reloads(void)
 {
     for (int i = 0; i < GENERATIONS_MAX; i++) {
@@ -158,9 +217,18 @@ static void finish_reloads(void)
             continue;
         char text[600];
         if (r->next->failed) {
-            snprintf(text, sizeof text, "gen %d %s; gen %d keeps serving", r->next->number, r->next->failure,
-                     r->previous->number);
+            snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure,
+                     r->previous->number, gen_dead(r->previous) ? "has died meanwhile" : "keeps serving");
             ctl_server_finish(r->id, false, text);
+            note_event(&L.last_reload, false, text);
+            sdnotify("READY=1\nSTATUS=reload failed: %s", text);
+            r->active = false;
+        } else if (r->previous->state == GEN_GONE && !r->previous->drain_ms) {
+            snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d had died before it could drain",
+                     r->next->number, (long long)(r->next->ready_ms - r->next->started_ms), r->previous->number);
+            hs_log("reload done: %s", text);
+            ctl_server_finish(r->id, true, text);
+            note_event(&L.last_reload, true, text);
             r->active = false;
         } else if (r->previous->state == GEN_GONE) {
             struct generation *n = r->next, *p = r->previous;
@@ -171,7 +239,10 @@ static void finish_reloads(void)
                      p->cut ? " (drain timeout: connections cut)" : "", (long long)(p->gone_ms - p->stop_ms));
             hs_log("reload done: %s", text);
             ctl_server_finish(r->id, true, text);
+            note_event(&L.last_reload, true, text);
             r->active = false;
+        } else {
+            show_drain_progress(r);
         }
     }
 }
@@ -195,6 +266,74 @@ static void forget_gone(void)
     }
 }
 
+/* The serving generation died outside a reload. If the policy wants it replaced (and the
+ * service has been ready at all: before that, a death is a start-up error the launcher exits
+ * with), the replacement is scheduled; otherwise the launcher exits with its status once it is
+ * gone, as with --restart never. */
+static void check_crash(void)
+{
+    struct generation *g = L.serving;
+    if (!g || L.stopping || !gen_dead(g) || reload_starting())
+        return; /* during a reload, its new generation takes over once ready */
+    bool clean = !g->failed && !L.serving_daemonized && WIFEXITED(g->leader_status) &&
+                 WEXITSTATUS(g->leader_status) == 0;
+    if (!L.ever_ready || !restart_wanted(&L.restarter, clean))
+        return;
+    int64_t now = now_ms();
+    int64_t delay = restart_schedule(&L.restarter, now, g->ready_ms ? now - g->ready_ms : 0);
+    char how[sizeof g->failure], line[sizeof L.last_restart.text];
+    if (g->failed)
+        snprintf(how, sizeof how, "%s", g->failure);
+    else
+        restart_describe_status(g->leader_status, how, sizeof how);
+    snprintf(line, sizeof line, "gen %d pid %d %s outside a reload: restarting in %lld ms (restart %ld, --restart %s)",
+             g->number, (int)g->pid, how, (long long)delay, L.restarter.total,
+             restart_policy_name(L.restarter.policy));
+    hs_log("%s", line);
+    note_event(&L.last_restart, true, line);
+    sdnotify("STATUS=gen %d died (%s): restarting in %lld ms", g->number, how, (long long)delay);
+    /* Not gone yet: processes without the shim (helpers in its group) outlived it; stop them. */
+    if (g->state == GEN_READY || g->state == GEN_STARTING)
+        gen_stop(g);
+    L.serving = NULL;
+    L.serving_daemonized = false;
+}
+
+static void restart_if_due(int64_t now)
+{
+    if (L.stopping || !restart_due(&L.restarter, now))
+        return;
+    restart_cancel(&L.restarter);
+    struct generation *g = start_generation();
+    if (!g) {
+        int err = errno;
+        int64_t delay = restart_schedule(&L.restarter, now, 0);
+        hs_log("restart: cannot start gen %d (%s): next try in %lld ms", L.next_generation, strerror(err),
+               (long long)delay);
+        return;
+    }
+    L.serving = g; /* like generation 1: it serves from the held listeners as soon as it accepts */
+    L.serving_daemonized = false;
+}
+
+/* The service manager hears when a new generation serves: the first (READY=1 with MAINPID=), a
+ * restarted one, or a reload's. */
+static void announce_serving(void)
+{
+    struct generation *g = L.serving;
+    if (!g || g->state != GEN_READY)
+        return;
+    L.ever_ready = true;
+    if (g->number == L.announced_gen)
+        return;
+    char mainpid[32] = "";
+    if (!L.announced_gen)
+        snprintf(mainpid, sizeof mainpid, "MAINPID=%d\n", (int)getpid());
+    sdnotify("READY=1\n%sSTATUS=gen %d serving, %d listener%s", mainpid, g->number, listeners_count(),
+             listeners_count() == 1 ? "" : "s");
+    L.announced_gen = g->number;
+}
+
 /* After any event: move every generation along, then settle the reloads. */
 static void reconcile(void)
 {
@@ -214,6 +353,7 @@ static void reconcile(void)
             /* a reload's new generation is ready: it serves, the one before drains */
             struct generation *old = L.serving;
             L.serving = g;
+            L.serving_daemonized = false;
             if (old && (old->state == GEN_READY || old->state == GEN_STARTING))
                 gen_drain(old);
         }
@@ -221,8 +361,14 @@ static void reconcile(void)
             gen_stop(g);
         gen_check_gone(g);
     }
+    if (L.serving && L.serving->leader_reaped && WIFEXITED(L.serving->leader_status) &&
+        WEXITSTATUS(L.serving->leader_status) == 0 && gen_others_alive(L.serving))
+        L.serving_daemonized = true;
     finish_reloads();
-    if (L.serving && L.serving->state == GEN_GONE) {
+    announce_serving();
+    check_crash();
+    /* (while a reload's new generation starts, it may yet take over: wait for its outcome) */
+    if (L.serving && L.serving->state == GEN_GONE && !reload_starting()) {
         if (!L.stopping)
             hs_log("gen %d is gone and no generation is left: exiting", L.serving->number);
         L.exit_status = gen_exit_status(L.serving);
@@ -311,6 +457,12 @@ static int next_timeout(void)
         if (g->state == GEN_STOPPING && (soonest < 0 || now + 100 < soonest))
             soonest = now + 100;
     }
+    int64_t relay_deadline = relay_next_deadline();
+    if (relay_deadline && (soonest < 0 || relay_deadline < soonest))
+        soonest = relay_deadline;
+    int64_t restart_wait = restart_wait_ms(&L.restarter, now);
+    if (restart_wait >= 0 && (soonest < 0 || now + restart_wait < soonest))
+        soonest = now + restart_wait;
     if (soonest < 0)
         return -1;
     return soonest <= now ? 0 : (int)(soonest - now);
@@ -338,6 +490,7 @@ static void run_loop(void)
                     fds[n++] = (struct pollfd){.fd = g->procs[p].pidfd, .events = POLLIN};
                 }
         }
+        relay_expire(now_ms());
         int ready = poll(fds, (nfds_t)n, next_timeout());
         if (ready < 0 && errno != EINTR)
             break;
@@ -357,6 +510,7 @@ static void run_loop(void)
         int64_t now = now_ms();
         for (int i = 0; i < L.gen_count; i++)
             gen_on_deadline(L.gens[i], now);
+        restart_if_due(now);
         reconcile();
     }
 }
@@ -366,10 +520,25 @@ static void tap_log(const char *line)
     ctl_server_progress(-1, line);
 }
 
+static char *render_status(bool json)
+{
+    struct status_view view = {
+        .pid = getpid(), .started_ms = L.started_ms, .control_path = L.control_path, .stopping = L.stopping,
+        .restarter = &L.restarter, .gens = L.gens, .gen_count = L.gen_count, .serving = L.serving,
+        .last_reload = &L.last_reload, .last_restart = &L.last_restart,
+    };
+    return status_render(&view, json);
+}
+
 static int run(void)
 {
+    L.started_ms = now_ms();
     if (find_shim() < 0)
         return 1;
+    /* Before anything opens an fd or starts a generation: fds 3.. may be the service manager's
+     * sockets, and no generation may inherit NOTIFY_SOCKET or LISTEN_FDS meant for us. */
+    activation_take();
+    sdnotify_open();
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         hs_log("cannot become a child subreaper (%s): daemonizing servers will not be tracked", strerror(errno));
     if (block_signals() < 0) {
@@ -379,12 +548,16 @@ static int run(void)
     char default_path[256];
     const char *control = L.opt.control_path ? L.opt.control_path
                                              : default_control_path(getpid(), default_path, sizeof default_path);
+    snprintf(L.control_path, sizeof L.control_path, "%s", control);
     if (ctl_server_open(control) < 0)
         hs_log("cannot open the control socket %s (%s): reload with SIGHUP only", control, strerror(errno));
-    struct ctl_handlers handlers = {.reload = begin_reload, .stop = begin_stop};
+    struct ctl_handlers handlers = {.reload = begin_reload, .stop = begin_stop, .status = render_status};
     ctl_server_set_handlers(&handlers);
     log_set_tap(tap_log);
 
+    if (L.opt.handover_idle && relay_init() < 0)
+        hs_log("--handover-idle: cannot share the handover table (%s): idle connections will be closed instead",
+               strerror(errno));
     L.next_generation = 1;
     struct generation *first = start_generation();
     if (!first) {
@@ -415,6 +588,7 @@ int main(int argc, char **argv)
         return 0;
     case CMD_RELOAD:
     case CMD_STOP:
+    case CMD_STATUS:
         return ctl_client_run(&L.opt);
     default:
         break;
@@ -424,5 +598,6 @@ int main(int argc, char **argv)
         .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
         .drain_signal = L.opt.drain_signal, .handover_idle = L.opt.handover_idle,
     };
+    L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
     return run();
 }

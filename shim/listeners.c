@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "log.h"
 
 static struct held_listener held[LISTENERS_MAX];
@@ -101,6 +102,6 @@ const struct held_listener *listeners_get(int index)
 void listeners_remove_paths(void)
 {
     for (int i = 0; i < held_count; i++)
-        if (strncmp(held[i].name, "unix:/", 6) == 0)
-            unlink(held[i].name + 5);
+        if (strncmp(held[i].name, "unix:/", 6) == 0 && held[i].from_generation != ACTIVATION_GENERATION)
+            unlink(held[i].name + 5); /* a socket-activated path is the service manager's */
 }

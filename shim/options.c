@@ -20,6 +20,7 @@ void options_usage(void)
     fputs("usage: hotswap [OPTIONS] -- COMMAND [ARGS...]   run COMMAND, reload it on SIGHUP\n"
           "       hotswap reload [--pid PID | --control PATH]  start a new generation, drain the old\n"
           "       hotswap stop   [--pid PID | --control PATH]  drain and stop, the launcher exits\n"
+          "       hotswap status [--json] [--pid PID | --control PATH]  generations, connections, listeners\n"
           "\n"
           "options:\n"
           "  --ready-timeout DUR  a new generation must be ready within DUR (default 30s)\n"
@@ -29,13 +30,19 @@ void options_usage(void)
           "  --drain-signal SIG   signal the shim drains on (default RTMIN+10)\n"
           "  --handover-idle      during a drain, pass idle keep-alive connections to the new\n"
           "                       generation instead of closing them (stateless protocols only)\n"
+          "  --restart POLICY     replace a generation that dies outside a reload: on-failure\n"
+          "                       (default; not after exit 0), always, or never (the launcher exits)\n"
+          "  --restart-max-backoff DUR  restarts in a row wait 100ms, doubling up to DUR (default 10s)\n"
           "  --control PATH       control socket (default $XDG_RUNTIME_DIR/hotswap/PID.sock,\n"
           "                       /run/hotswap/PID.sock for root, else /tmp/hotswap-UID/PID.sock)\n"
-          "  --pid PID            (reload, stop) the launcher to talk to\n"
+          "  --pid PID            (reload, stop, status) the launcher to talk to\n"
+          "  --json               (status) one JSON object instead of the table\n"
           "  --shim PATH          libhotswap.so to preload (default: beside hotswap, or ../lib/)\n"
           "  -h, --help           this text\n"
           "  -V, --version        the version\n"
-          "DUR: a number of seconds, or with a unit: 500ms, 2s, 1m.\n",
+          "DUR: a number of seconds, or with a unit: 500ms, 2s, 1m.\n"
+          "systemd: NOTIFY_SOCKET gets READY=1, RELOADING=1, STOPPING=1, STATUS=; listeners passed\n"
+          "to hotswap by socket activation (LISTEN_FDS) are held and handed to every generation.\n",
           stdout);
 }
 
@@ -150,13 +157,18 @@ void options_parse(int argc, char **argv, struct options *opt)
         .kill_timeout_ms = 10000,
         .stop_signal = SIGTERM,
         .drain_signal = SIGRTMIN + HS_DEFAULT_DRAIN_SIGNAL_OFFSET,
+        .restart = RESTART_ON_FAILURE,
+        .restart_max_backoff_ms = RESTART_DEFAULT_MAX_BACKOFF_MS,
     };
+    bool restart_given = false;
     int i = 1;
     if (i < argc && argv[i][0] != '-') {
         if (strcmp(argv[i], "reload") == 0)
             opt->command = CMD_RELOAD;
         else if (strcmp(argv[i], "stop") == 0)
             opt->command = CMD_STOP;
+        else if (strcmp(argv[i], "status") == 0)
+            opt->command = CMD_STATUS;
         else
             usage_error("unknown command '%s'; to run a server: hotswap -- %s ...", argv[i], argv[i]);
         i++;
@@ -184,6 +196,21 @@ void options_parse(int argc, char **argv, struct options *opt)
             opt->drain_signal = parse_signal("--drain-signal", option_value(argc, argv, &i, "--drain-signal"));
         } else if (strcmp(arg, "--handover-idle") == 0) {
             opt->handover_idle = true;
+        } else if (is_option(arg, "--restart-max-backoff")) {
+            opt->restart_max_backoff_ms = parse_duration("--restart-max-backoff",
+                                                         option_value(argc, argv, &i, "--restart-max-backoff"));
+            restart_given = true;
+        } else if (is_option(arg, "--restart")) {
+            const char *policy = option_value(argc, argv, &i, "--restart");
+            int number = restart_policy_from_name(policy);
+            if (number < 0)
+                usage_error("--restart: '%s' is not a policy (on-failure, always, never)", policy);
+            opt->restart = (enum restart_policy)number;
+            restart_given = true;
+        } else if (strcmp(arg, "--json") == 0) {
+            if (opt->command != CMD_STATUS)
+                usage_error("--json is for 'hotswap status'");
+            opt->json = true;
         } else if (is_option(arg, "--control")) {
             opt->control_path = option_value(argc, argv, &i, "--control");
         } else if (is_option(arg, "--shim")) {
@@ -202,8 +229,10 @@ void options_parse(int argc, char **argv, struct options *opt)
         if (i >= argc)
             usage_error("no server command given");
         if (opt->target_pid)
-            usage_error("--pid is for 'hotswap reload' and 'hotswap stop'");
+            usage_error("--pid is for 'hotswap reload', 'hotswap stop' and 'hotswap status'");
         opt->argv = argv + i;
+    } else if (restart_given) {
+        usage_error("--restart and --restart-max-backoff are for running a server");
     } else if (i < argc) {
         usage_error("'hotswap %s' takes no command", argv[1]);
     } else if (opt->target_pid && opt->control_path) {

@@ -5,12 +5,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "restart.h"
+
 #define EXIT_USAGE 64        /* EX_USAGE */
 #define EXIT_UNAVAILABLE 69  /* EX_UNAVAILABLE: no launcher to talk to */
 #define EXIT_NOT_FOUND 127   /* the server command does not exist */
 #define EXIT_NOT_EXECUTABLE 126
 
-enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_HELP, CMD_VERSION };
+enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_STATUS, CMD_HELP, CMD_VERSION };
 
 struct options {
     enum command command;
@@ -20,6 +22,9 @@ struct options {
     int stop_signal;
     int drain_signal;
     bool handover_idle;         /* pass idle keep-alive connections to the new generation */
+    enum restart_policy restart;  /* when a generation that dies outside a reload is replaced */
+    int64_t restart_max_backoff_ms;
+    bool json;                  /* status --json */
     const char *control_path;   /* NULL: the default for this launcher's pid */
     const char *shim_path;      /* NULL: beside the hotswap binary */
     int target_pid;             /* reload/stop/status --pid */

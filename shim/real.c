@@ -58,6 +58,18 @@ void real_resolve(void)
     RESOLVE(sendto, "sendto");
     RESOLVE(sendmsg, "sendmsg");
     RESOLVE(sendmmsg, "sendmmsg");
+    RESOLVE(read, "read");
+    RESOLVE(read_chk, "__read_chk");
+    RESOLVE(readv, "readv");
+    RESOLVE(recv_chk, "__recv_chk");
+    RESOLVE(recvfrom_chk, "__recvfrom_chk");
+    RESOLVE(write, "write");
+    RESOLVE(writev, "writev");
+    RESOLVE(sendfile, "sendfile");
+    RESOLVE(sendfile64, "sendfile64");
+    RESOLVE(splice, "splice");
+    RESOLVE(epoll_wait, "epoll_wait");
+    RESOLVE(epoll_pwait, "epoll_pwait");
     if (!real.fcntl64)
         real.fcntl64 = real.fcntl;
     __atomic_store_n(&real_resolved, 1, __ATOMIC_RELEASE);

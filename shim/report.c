@@ -40,10 +40,10 @@ static bool control_fd_valid(int fd)
     return domain == AF_UNIX && type == SOCK_SEQPACKET;
 }
 
-static void send_with_fd(enum hs_msg_type type, int fd, int64_t value, int passed_fd)
+static bool send_with_fd(enum hs_msg_type type, int fd, int64_t value, int passed_fd)
 {
     if (!report_active())
-        return;
+        return false;
     int saved = errno;
     struct hs_msg msg = {
         .magic = HS_MAGIC, .protocol = HS_PROTOCOL, .type = type,
@@ -73,6 +73,12 @@ static void send_with_fd(enum hs_msg_type type, int fd, int64_t value, int passe
     if (sent < 0 && atomic_exchange(&active, false) && shim_mode == MODE_SUPERVISED)
         shim_say("the launcher is gone (control socket closed): its drains will not be counted", NULL);
     errno = saved;
+    return sent >= 0;
+}
+
+bool report_pass(enum hs_msg_type type, int fd, int64_t value, int passed_fd)
+{
+    return send_with_fd(type, fd, value, passed_fd);
 }
 
 void report_send(enum hs_msg_type type, int fd, int64_t value)

@@ -51,18 +51,22 @@ static void set_fdnames(int count)
     setenv("LISTEN_FDNAMES", names, 1);
 }
 
-/* In the child: listeners to 3.., the control socket right after. Everything is first copied
- * above the target range, because a source may sit on a target number. */
-static int arrange_fds(int control_fd, int count)
+/* In the child: listeners to 3.., the control socket right after, then the handover table if
+ * any. Everything is first copied above the target range, because a source may sit on a target
+ * number. */
+static int arrange_fds(int control_fd, int map_fd, int count)
 {
-    int high = LISTEN_FDS_START + count + 1;
-    int copies[LISTENERS_MAX + 1];
+    int total = count + 1 + (map_fd >= 0);
+    int high = LISTEN_FDS_START + total;
+    int copies[LISTENERS_MAX + 2];
     for (int i = 0; i < count; i++)
         if ((copies[i] = fcntl(listeners_get(i)->fd, F_DUPFD_CLOEXEC, high)) < 0)
             return -1;
     if ((copies[count] = fcntl(control_fd, F_DUPFD_CLOEXEC, high)) < 0)
         return -1;
-    for (int i = 0; i <= count; i++) /* dup2 clears FD_CLOEXEC on the target: it survives exec */
+    if (map_fd >= 0 && (copies[count + 1] = fcntl(map_fd, F_DUPFD_CLOEXEC, high)) < 0)
+        return -1;
+    for (int i = 0; i < total; i++) /* dup2 clears FD_CLOEXEC on the target: it survives exec */
         if (dup2(copies[i], LISTEN_FDS_START + i) < 0)
             return -1;
     return LISTEN_FDS_START + count;
@@ -75,7 +79,7 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL); /* the launcher blocks signals for its signalfd */
     int count = listeners_count();
-    int child_control = arrange_fds(control_fd, count);
+    int child_control = arrange_fds(control_fd, req->handover_map_fd, count);
     if (child_control >= 0) {
         if (count > 0) {
             set_env_int("LISTEN_FDS", count);
@@ -90,10 +94,13 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
         set_env_int(HS_ENV_GENERATION, req->generation);
         set_env_int(HS_ENV_PID, getpid());
         set_env_int(HS_ENV_DRAIN_SIGNAL, req->drain_signal);
-        if (req->handover_idle)
+        if (req->handover_map_fd >= 0) {
             setenv(HS_ENV_HANDOVER_IDLE, "1", 1);
-        else
+            set_env_int(HS_ENV_HANDOVER_MAP, child_control + 1);
+        } else {
             unsetenv(HS_ENV_HANDOVER_IDLE);
+            unsetenv(HS_ENV_HANDOVER_MAP);
+        }
         set_preload(req->shim_path);
         execvp(req->argv[0], req->argv);
     }

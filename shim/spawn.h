@@ -10,7 +10,7 @@ struct spawn_request {
     const char *shim_path;
     int generation;
     int drain_signal;
-    bool handover_idle;
+    int handover_map_fd;   /* --handover-idle: the relay's table (relay.h), or -1 */
 };
 
 struct spawned {

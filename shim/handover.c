@@ -1,0 +1,468 @@
+/* handover.c: --handover-idle, the shim's side. See docs/design.md, "Keep-alive connections".
+ *
+ * Old generation. A connection may move only at a moment the server itself shows it idle: it
+ * has answered (conn.c) and now waits for the next request, either reading the connection or
+ * (for the thread that wrote the answer) entering epoll/poll/select. Then the server holds no
+ * request bytes of its own, and whatever the client sent since is still in the kernel, so it
+ * travels with the socket. The move: the connection goes to the launcher as SCM_RIGHTS, and its
+ * fd number gets a stand-in, a Unix socket whose peer has shut its writing side, so the server
+ * reads the client's close from it and closes it. The socket itself is never shut down: the
+ * next generation owns it now. Threads already waiting when the drain begins are woken through
+ * an eventfd the shim adds to their wait (level-triggered, so no wake-up is ever lost).
+ *
+ * New generation. The launcher makes the server accept() by connecting to the listener; the
+ * shim knows that wake-up connection by its peer address (the shared table in control.h),
+ * fetches the client from the launcher and puts it on the accepted fd number.
+ *
+ * handover_drain_begin() runs in the drain signal handler: one write(2). */
+#define _GNU_SOURCE
+#include "handover.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "control.h"
+#include "drain.h"
+#include "envparse.h"
+#include "fdtable.h"
+#include "mode.h"
+#include "real.h"
+#include "report.h"
+#include "shimlog.h"
+
+#define WAKE_COOKIE 0x48535741504f5645ull /* epoll data of the shim's eventfd: "HSWAPOVE" */
+#define WAKE_EPFDS_MAX 64
+#define POLL_WAKE_MAX 1024 /* poll sets up to this size get the eventfd appended */
+#define CLAIM_TIMEOUT_MS 3000
+
+static bool enabled;
+static int drain_efd = -1;                 /* readable from the moment the drain begins */
+static struct hs_handover_map *map;
+static int map_fd = -1;
+
+/* The epoll set each connection is in: epfd + 1, 0 none, -1 more than one (never moved). */
+static atomic_int conn_epfd[FDTABLE_SIZE];
+static struct epoll_event conn_event[FDTABLE_SIZE];
+/* The stand-in's peer on a handed-over fd number, + 1: closed with it. */
+static atomic_int stand_in_peer[FDTABLE_SIZE];
+/* epoll sets the eventfd was added to, + 1. */
+static atomic_int wake_epfds[WAKE_EPFDS_MAX];
+
+bool handover_enabled(void)
+{
+    return enabled;
+}
+
+static void open_map(void)
+{
+    long fd;
+    if (!env_parse_count(getenv(HS_ENV_HANDOVER_MAP), FDTABLE_SIZE - 1, &fd))
+        return;
+    struct stat st;
+    if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof *map)
+        return;
+    void *mapped = mmap(NULL, sizeof *map, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+    if (mapped == MAP_FAILED)
+        return;
+    map = mapped;
+    map_fd = (int)fd;
+    fd_set_kind(map_fd, FD_CONTROL); /* protected from the server's close loops, like the channel */
+    int flags = real.fcntl(map_fd, F_GETFD);
+    if (flags >= 0)
+        real.fcntl(map_fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+void handover_init(void)
+{
+    const char *flag = getenv(HS_ENV_HANDOVER_IDLE);
+    if (shim_mode != MODE_SUPERVISED || !flag || strcmp(flag, "1") != 0)
+        return;
+    open_map();
+    if (!map) {
+        shim_say(HS_ENV_HANDOVER_IDLE "=1 without a usable " HS_ENV_HANDOVER_MAP
+                 ": idle connections will be closed, not handed over", NULL);
+        return;
+    }
+    drain_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (drain_efd < 0)
+        return;
+    fd_set_kind(drain_efd, FD_CONTROL);
+    enabled = true;
+}
+
+void handover_moved(int from, int to)
+{
+    if (from == drain_efd)
+        drain_efd = to;
+    else if (from == map_fd)
+        map_fd = to;
+}
+
+void handover_keep_across_exec(bool keep)
+{
+    if (map_fd < 0)
+        return;
+    int flags = real.fcntl(map_fd, F_GETFD);
+    if (flags >= 0)
+        real.fcntl(map_fd, F_SETFD, keep ? (flags & ~FD_CLOEXEC) : (flags | FD_CLOEXEC));
+}
+
+void handover_drain_begin(void)
+{
+    if (!enabled)
+        return;
+    uint64_t one = 1;
+    ssize_t ignored = write(drain_efd, &one, sizeof one);
+    (void)ignored;
+}
+
+/* ---- old generation: moving a connection ------------------------------------------------ */
+
+void handover_note_accepted(int fd)
+{
+    if ((unsigned)fd < FDTABLE_SIZE)
+        atomic_store_explicit(&conn_epfd[fd], 0, memory_order_relaxed);
+}
+
+void handover_note_epoll(int epfd, int op, int fd, const struct epoll_event *event)
+{
+    if (!enabled || (unsigned)fd >= FDTABLE_SIZE)
+        return;
+    int current = atomic_load(&conn_epfd[fd]);
+    if (op == EPOLL_CTL_ADD) {
+        if (current != 0 && current != epfd + 1) {
+            atomic_store(&conn_epfd[fd], -1);
+            return;
+        }
+        conn_event[fd] = *event;
+        atomic_store(&conn_epfd[fd], epfd + 1);
+    } else if (op == EPOLL_CTL_MOD && current == epfd + 1) {
+        conn_event[fd] = *event;
+    } else if (op == EPOLL_CTL_DEL && current == epfd + 1) {
+        atomic_store(&conn_epfd[fd], 0);
+    }
+}
+
+/* Only TCP connections, in at most one epoll set: the launcher wakes the next generation by
+ * connecting to the listener, which it does for IPv4 and IPv6. */
+static bool movable(int fd)
+{
+    if (!map || !atomic_load(&map->accepting) || atomic_load(&conn_epfd[fd]) < 0)
+        return false;
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    int type;
+    socklen_t type_len = sizeof type;
+    if (real.getsockname(fd, (struct sockaddr *)&local, &len) < 0 ||
+        real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) < 0)
+        return false;
+    return (local.ss_family == AF_INET || local.ss_family == AF_INET6) && type == SOCK_STREAM;
+}
+
+/* A Unix socket that reads as end-of-file at once and stays readable (its peer shut writing),
+ * with the connection's blocking mode; the peer is kept, so writes to it fail nothing. */
+static int make_stand_in(int fd, int *peer)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        return -1;
+    shutdown(pair[1], SHUT_WR);
+    int status = real.fcntl(fd, F_GETFL);
+    if (status >= 0 && (status & O_NONBLOCK))
+        real.fcntl(pair[0], F_SETFL, O_NONBLOCK);
+    *peer = pair[1];
+    return pair[0];
+}
+
+/* Moves idle connection `fd` (state ANSWERED) to the launcher; false if it stays. A connection
+ * that cannot move is closed cleanly instead, as without --handover-idle. */
+static bool move_conn(int fd)
+{
+    if (!conn_transition(fd, CONN_ANSWERED, CONN_MOVING))
+        return false;
+    int saved = errno;
+    int peer = -1, stand_in = movable(fd) ? make_stand_in(fd, &peer) : -1;
+    if (stand_in < 0 || !report_pass(HS_MSG_HANDOVER, fd, 0, fd)) {
+        if (stand_in >= 0) {
+            real.close(stand_in);
+            real.close(peer);
+        }
+        conn_transition(fd, CONN_MOVING, CONN_ANSWERED);
+        conn_close_if_idle(fd);
+        errno = saved;
+        return false;
+    }
+    /* The launcher has the client now. The server's epoll entry names the socket itself, so it
+     * leaves before the number changes hands, and the stand-in takes its place, same event. */
+    int fd_flags = real.fcntl(fd, F_GETFD);
+    int epfd = atomic_load(&conn_epfd[fd]) - 1;
+    if (epfd >= 0)
+        real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+    fdtable_conn_handed(fd);
+    real.dup3(stand_in, fd, (fd_flags >= 0 && (fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+    real.close(stand_in);
+    atomic_store(&stand_in_peer[fd], peer + 1);
+    if (epfd >= 0) {
+        struct epoll_event event = conn_event[fd];
+        real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+    }
+    errno = saved;
+    return true;
+}
+
+void handover_forget(int fd)
+{
+    if ((unsigned)fd >= FDTABLE_SIZE)
+        return;
+    int peer = atomic_exchange(&stand_in_peer[fd], 0) - 1;
+    if (peer >= 0)
+        real.close(peer);
+}
+
+void handover_at_wait(void)
+{
+    if (!enabled || !drain_begun())
+        return;
+    int self = gettid();
+    int high = atomic_load(&fd_high_water);
+    for (int fd = 0; fd <= high && fd < FDTABLE_SIZE; fd++)
+        if (fd_kind(fd) == FD_CONN && conn_state(fd) == CONN_ANSWERED && conn_last_writer(fd) == self)
+            move_conn(fd);
+}
+
+/* Waits until `fd` is readable or the drain begins. */
+static int wait_readable_or_drain(int fd)
+{
+    struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = drain_efd, .events = POLLIN}};
+    return real.poll(fds, 2, -1);
+}
+
+ssize_t handover_read(int fd, int flags, receive_fn receive, void *ctx)
+{
+    if (conn_state(fd) != CONN_ANSWERED)
+        return receive(fd, ctx, flags); /* mid-request: an ordinary read */
+    if (drain_begun() && move_conn(fd))
+        return receive(fd, ctx, flags); /* the stand-in: the client's close */
+    /* Between answers: claim the connection for this read, so no waiting thread moves it while
+     * request bytes may be on their way into this server. */
+    if (!conn_transition(fd, CONN_ANSWERED, CONN_BUSY))
+        return receive(fd, ctx, flags);
+    int status = real.fcntl(fd, F_GETFL);
+    bool blocking = !(flags & MSG_DONTWAIT) && status >= 0 && !(status & O_NONBLOCK);
+    ssize_t got;
+    for (;;) {
+        got = receive(fd, ctx, flags | MSG_DONTWAIT);
+        if (got >= 0 || errno != EAGAIN)
+            break;
+        if (drain_begun()) {
+            conn_transition(fd, CONN_BUSY, CONN_ANSWERED);
+            if (move_conn(fd))
+                return receive(fd, ctx, flags);
+            errno = EAGAIN;
+            return blocking ? receive(fd, ctx, flags) : -1;
+        }
+        if (!blocking)
+            break;
+        if (wait_readable_or_drain(fd) < 0 && errno != EINTR)
+            break;
+    }
+    int saved = errno;
+    if (got <= 0) /* nothing read: still between answers */
+        conn_transition(fd, CONN_BUSY, CONN_ANSWERED);
+    errno = saved;
+    return got;
+}
+
+/* ---- waits: the eventfd joins them until the drain begins ------------------------------ */
+
+static void watch_drain_from(int epfd)
+{
+    for (int i = 0; i < WAKE_EPFDS_MAX; i++)
+        if (atomic_load_explicit(&wake_epfds[i], memory_order_relaxed) == epfd + 1)
+            return;
+    struct epoll_event event = {.events = EPOLLIN, .data.u64 = WAKE_COOKIE};
+    if (real.epoll_ctl(epfd, EPOLL_CTL_ADD, drain_efd, &event) < 0 && errno != EEXIST)
+        return;
+    for (int i = 0; i < WAKE_EPFDS_MAX; i++) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&wake_epfds[i], &expected, epfd + 1))
+            return;
+    }
+}
+
+static void unwatch_drain_from(int epfd)
+{
+    real.epoll_ctl(epfd, EPOLL_CTL_DEL, drain_efd, NULL);
+    for (int i = 0; i < WAKE_EPFDS_MAX; i++) {
+        int expected = epfd + 1;
+        atomic_compare_exchange_strong(&wake_epfds[i], &expected, 0);
+    }
+}
+
+int handover_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
+{
+    for (;;) {
+        if (drain_begun()) {
+            handover_at_wait();
+            return real.epoll_pwait(epfd, events, max, timeout, mask);
+        }
+        watch_drain_from(epfd);
+        int got = real.epoll_pwait(epfd, events, max, timeout, mask);
+        if (got <= 0)
+            return got;
+        int kept = 0;
+        for (int i = 0; i < got; i++)
+            if (events[i].data.u64 != WAKE_COOKIE)
+                events[kept++] = events[i];
+        if (kept == got)
+            return got;
+        int saved = errno;
+        unwatch_drain_from(epfd);
+        errno = saved;
+        if (kept > 0)
+            return kept;
+        /* only the drain: round again, moving this thread's idle connections first */
+    }
+}
+
+int handover_ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
+{
+    for (;;) {
+        if (drain_begun() || count >= POLL_WAKE_MAX) {
+            handover_at_wait();
+            return real.ppoll(fds, count, timeout, mask);
+        }
+        struct pollfd with_wake[count + 1];
+        memcpy(with_wake, fds, count * sizeof *fds);
+        with_wake[count] = (struct pollfd){.fd = drain_efd, .events = POLLIN};
+        int got = real.ppoll(with_wake, count + 1, timeout, mask);
+        if (got < 0)
+            return got;
+        for (nfds_t i = 0; i < count; i++)
+            fds[i].revents = with_wake[i].revents;
+        if (!with_wake[count].revents || --got > 0)
+            return got;
+    }
+}
+
+int handover_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+                     const struct timespec *timeout, const sigset_t *mask)
+{
+    for (;;) {
+        if (drain_begun() || drain_efd >= FD_SETSIZE) {
+            handover_at_wait();
+            return real.pselect(nfds, readfds, writefds, exceptfds, timeout, mask);
+        }
+        fd_set reads, writes, excepts;
+        FD_ZERO(&reads);
+        if (readfds)
+            reads = *readfds;
+        if (writefds)
+            writes = *writefds;
+        if (exceptfds)
+            excepts = *exceptfds;
+        FD_SET(drain_efd, &reads);
+        int width = nfds > drain_efd ? nfds : drain_efd + 1;
+        int got = real.pselect(width, &reads, writefds ? &writes : NULL, exceptfds ? &excepts : NULL, timeout, mask);
+        if (got < 0)
+            return got;
+        bool woken = FD_ISSET(drain_efd, &reads);
+        FD_CLR(drain_efd, &reads);
+        if (woken && got == 1)
+            continue;
+        if (readfds)
+            *readfds = reads;
+        if (writefds)
+            *writefds = writes;
+        if (exceptfds)
+            *exceptfds = excepts;
+        return woken ? got - 1 : got;
+    }
+}
+
+/* ---- new generation: claiming a handed-over client -------------------------------------- */
+
+static bool same_peer(const struct hs_handover_slot *slot, const struct sockaddr_storage *peer)
+{
+    if (peer->ss_family == AF_INET && slot->family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+        return in->sin_port == slot->port && memcmp(&in->sin_addr, slot->addr, 4) == 0;
+    }
+    if (peer->ss_family == AF_INET6 && slot->family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
+        return in6->sin6_port == slot->port && memcmp(&in6->sin6_addr, slot->addr, 16) == 0;
+    }
+    return false;
+}
+
+/* Asks the launcher for the client of claimed `slot`, over a private socket (processes of a
+ * generation share the channel, so a reply on it could reach the wrong one). */
+static int fetch_client(int conn, int slot)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        return -1;
+    bool sent = report_pass(HS_MSG_CLAIM, conn, slot, pair[1]);
+    real.close(pair[1]);
+    int client = -1;
+    struct pollfd reply = {.fd = pair[0], .events = POLLIN};
+    if (sent && real.poll(&reply, 1, CLAIM_TIMEOUT_MS) == 1) {
+        char byte;
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } control;
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof control.buf};
+        if (real.recvmsg(pair[0], &msg, MSG_CMSG_CLOEXEC) > 0) {
+            struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+            if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+                memcpy(&client, CMSG_DATA(cmsg), sizeof client);
+        }
+    }
+    real.close(pair[0]);
+    return client;
+}
+
+int handover_claim(int conn, struct sockaddr *addr, socklen_t *addrlen, int flags)
+{
+    if (!map || conn < 0 || atomic_load_explicit(&map->waiting, memory_order_acquire) == 0)
+        return conn;
+    int saved = errno;
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    if (getpeername(conn, (struct sockaddr *)&peer, &len) < 0) {
+        errno = saved;
+        return conn;
+    }
+    for (int i = 0; i < HS_HANDOVER_SLOTS; i++) {
+        struct hs_handover_slot *slot = &map->slots[i];
+        uint32_t waiting = HS_SLOT_WAITING;
+        if (atomic_load(&slot->state) != HS_SLOT_WAITING || !same_peer(slot, &peer) ||
+            !atomic_compare_exchange_strong(&slot->state, &waiting, HS_SLOT_CLAIMED))
+            continue;
+        int client = fetch_client(conn, i);
+        if (client >= 0) {
+            int fd_flags = real.fcntl(conn, F_GETFD);
+            real.fcntl(client, F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
+            real.dup3(client, conn, (fd_flags >= 0 && (fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+            real.close(client);
+            if (addr && addrlen)
+                getpeername(conn, addr, addrlen);
+        }
+        break;
+    }
+    errno = saved;
+    return conn;
+}

@@ -1,0 +1,85 @@
+/* restart.c: the crash-restart policy and its exponential back-off. */
+#define _GNU_SOURCE
+#include "restart.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static const char *const policy_names[] = {
+    [RESTART_ON_FAILURE] = "on-failure",
+    [RESTART_ALWAYS] = "always",
+    [RESTART_NEVER] = "never",
+};
+
+int restart_policy_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof policy_names / sizeof policy_names[0]; i++)
+        if (strcmp(name, policy_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *restart_policy_name(enum restart_policy policy)
+{
+    return policy_names[policy];
+}
+
+bool restart_wanted(const struct restarter *r, bool clean_exit)
+{
+    switch (r->policy) {
+    case RESTART_ALWAYS:
+        return true;
+    case RESTART_ON_FAILURE:
+        return !clean_exit;
+    case RESTART_NEVER:
+    default:
+        return false;
+    }
+}
+
+int64_t restart_schedule(struct restarter *r, int64_t now, int64_t ready_for_ms)
+{
+    if (ready_for_ms >= RESTART_STABLE_MS)
+        r->streak = 0;
+    int64_t delay = 0;
+    if (r->streak > 0) {
+        delay = RESTART_FIRST_BACKOFF_MS;
+        for (int i = 1; i < r->streak && delay < r->max_backoff_ms; i++)
+            delay *= 2;
+        if (delay > r->max_backoff_ms)
+            delay = r->max_backoff_ms;
+    }
+    r->streak++;
+    r->total++;
+    r->pending = true;
+    r->due_ms = now + delay;
+    return delay;
+}
+
+bool restart_due(const struct restarter *r, int64_t now)
+{
+    return r->pending && now >= r->due_ms;
+}
+
+int64_t restart_wait_ms(const struct restarter *r, int64_t now)
+{
+    if (!r->pending)
+        return -1;
+    return r->due_ms <= now ? 0 : r->due_ms - now;
+}
+
+void restart_cancel(struct restarter *r)
+{
+    r->pending = false;
+}
+
+void restart_describe_status(int status, char *text, size_t size)
+{
+    if (WIFEXITED(status))
+        snprintf(text, size, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(text, size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(text, size, "ended");
+}

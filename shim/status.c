@@ -1,0 +1,254 @@
+/* status.c: rendering the launcher's state. Connections are counted from /proc (conncount.c),
+ * the rest is what the launcher already knows. */
+#define _GNU_SOURCE
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activation.h"
+#include "conncount.h"
+#include "listeners.h"
+#include "log.h"
+
+#define PIDS_SHOWN 64 /* a prefork server's pids beyond this are counted, not listed */
+
+struct gen_row {
+    const struct generation *g;
+    pid_t pids[PIDS_SHOWN];
+    int pid_count;       /* listed */
+    int alive;           /* all live processes */
+    long conns;          /* -1: unknown */
+};
+
+static const char *state_name(const struct generation *g, bool serving)
+{
+    switch (g->state) {
+    case GEN_STARTING: return g->failed ? "failed" : "starting";
+    case GEN_READY: return serving ? "serving" : "ready";
+    case GEN_DRAINING: return "draining";
+    case GEN_STOPPING: return g->failed ? "failed" : "stopping";
+    case GEN_GONE: default: return "gone";
+    }
+}
+
+/* 850ms, 41s, 3m02s, 2h03m, 3d04h */
+static const char *human_duration(int64_t ms, char *buf, size_t size)
+{
+    long long s = ms / 1000;
+    if (ms < 1000)
+        snprintf(buf, size, "%lldms", (long long)ms);
+    else if (s < 60)
+        snprintf(buf, size, "%llds", s);
+    else if (s < 3600)
+        snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, size, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+    return buf;
+}
+
+/* A JSON string: escapes quotes, backslashes and control characters; bytes that are not UTF-8
+ * (a Unix path may hold any) become U+FFFD, so the document always parses. */
+static void json_string(FILE *out, const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    fputc('"', out);
+    while (*p) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            fprintf(out, "\\%c", c);
+            p++;
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(out, "\\u%04x", c);
+            p++;
+        } else if (c < 0x80) {
+            fputc(c, out);
+            p++;
+        } else {
+            int len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+            bool valid = len > 0;
+            for (int i = 1; valid && i < len; i++)
+                valid = (p[i] & 0xc0) == 0x80;
+            if (valid && len == 3)
+                valid = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0); /* overlong, surrogate */
+            if (valid && len == 4)
+                valid = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
+            if (valid) {
+                fwrite(p, 1, (size_t)len, out);
+                p += len;
+            } else {
+                fputs("\\ufffd", out);
+                p++;
+            }
+        }
+    }
+    fputc('"', out);
+}
+
+static void fill_row(struct gen_row *row, const struct generation *g, const struct conn_sockets *sockets)
+{
+    memset(row, 0, sizeof *row);
+    row->g = g;
+    pid_t alive[GEN_PROCS_MAX];
+    int count = 0;
+    for (int i = 0; i < g->proc_count; i++)
+        if (g->procs[i].pidfd >= 0 || (g->procs[i].pid == g->pid && !g->leader_reaped))
+            alive[count++] = g->procs[i].pid;
+    row->alive = count;
+    row->pid_count = count < PIDS_SHOWN ? count : PIDS_SHOWN;
+    memcpy(row->pids, alive, (size_t)row->pid_count * sizeof *alive);
+    row->conns = count ? conncount_held_by(sockets, alive, count) : 0;
+}
+
+/* Newest generation first. */
+static int compare_rows(const void *a, const void *b)
+{
+    return ((const struct gen_row *)b)->g->number - ((const struct gen_row *)a)->g->number;
+}
+
+static const char *listener_origin(const struct held_listener *l, char *buf, size_t size)
+{
+    if (l->from_generation == ACTIVATION_GENERATION)
+        snprintf(buf, size, "socket activation");
+    else
+        snprintf(buf, size, "gen %d", l->from_generation);
+    return buf;
+}
+
+static void render_table(FILE *out, const struct status_view *v, const struct gen_row *rows, int count,
+                         int64_t now)
+{
+    char up[32], origin[32];
+    fprintf(out, "hotswap pid %d: %s, up %s; restart %s", (int)v->pid, v->stopping ? "stopping" : "running",
+            human_duration(now - v->started_ms, up, sizeof up), restart_policy_name(v->restarter->policy));
+    if (v->restarter->total)
+        fprintf(out, " (%ld restart%s)", v->restarter->total, v->restarter->total == 1 ? "" : "s");
+    fprintf(out, "\ncontrol: %s\n", v->control_path);
+    fprintf(out, "listeners:");
+    if (!listeners_count())
+        fprintf(out, " none yet");
+    for (int i = 0; i < listeners_count(); i++) {
+        const struct held_listener *l = listeners_get(i);
+        fprintf(out, "%s %s (%s)", i ? "," : "", l->name, listener_origin(l, origin, sizeof origin));
+    }
+    fprintf(out, "\n");
+    if (v->last_reload->happened)
+        fprintf(out, "last reload: %s %s ago: %s\n", v->last_reload->ok ? "ok" : "failed",
+                human_duration(now - v->last_reload->at_ms, up, sizeof up), v->last_reload->text);
+    else
+        fprintf(out, "last reload: none\n");
+    if (v->last_restart->happened)
+        fprintf(out, "last restart: %s ago: %s\n", human_duration(now - v->last_restart->at_ms, up, sizeof up),
+                v->last_restart->text);
+    if (v->restarter->pending)
+        fprintf(out, "no generation serving: restart due in %lld ms\n",
+                (long long)restart_wait_ms(v->restarter, now));
+    fprintf(out, "\n%-4s %-9s %-8s %-6s %-9s %-8s %s\n", "GEN", "STATE", "PID", "PROCS", "READY IN", "UP", "CONNS");
+    for (int i = 0; i < count; i++) {
+        const struct generation *g = rows[i].g;
+        char ready[32] = "-", conns[24] = "?";
+        if (g->ready_ms)
+            snprintf(ready, sizeof ready, "%lld ms", (long long)(g->ready_ms - g->started_ms));
+        if (rows[i].conns >= 0)
+            snprintf(conns, sizeof conns, "%ld", rows[i].conns);
+        fprintf(out, "%-4d %-9s %-8d %-6d %-9s %-8s %s\n", g->number, state_name(g, g == v->serving), (int)g->pid,
+                rows[i].alive, ready, human_duration(now - g->started_ms, up, sizeof up), conns);
+    }
+}
+
+static void json_event(FILE *out, const struct status_event *e, int64_t now)
+{
+    if (!e->happened) {
+        fputs("null", out);
+        return;
+    }
+    fprintf(out, "{\"ok\": %s, \"ago_ms\": %lld, \"text\": ", e->ok ? "true" : "false", (long long)(now - e->at_ms));
+    json_string(out, e->text);
+    fputs("}", out);
+}
+
+static void render_json(FILE *out, const struct status_view *v, const struct gen_row *rows, int count, int64_t now)
+{
+    char origin[32];
+    fprintf(out, "{\n  \"launcher\": {\"pid\": %d, \"state\": \"%s\", \"uptime_ms\": %lld, \"control\": ", (int)v->pid,
+            v->stopping ? "stopping" : "running", (long long)(now - v->started_ms));
+    json_string(out, v->control_path);
+    fprintf(out, ", \"restart_policy\": \"%s\", \"restarts\": %ld, \"restart_due_in_ms\": ",
+            restart_policy_name(v->restarter->policy), v->restarter->total);
+    if (v->restarter->pending)
+        fprintf(out, "%lld", (long long)restart_wait_ms(v->restarter, now));
+    else
+        fputs("null", out);
+    fprintf(out, "},\n  \"serving\": ");
+    if (v->serving)
+        fprintf(out, "%d", v->serving->number);
+    else
+        fputs("null", out);
+    fputs(",\n  \"last_reload\": ", out);
+    json_event(out, v->last_reload, now);
+    fputs(",\n  \"last_restart\": ", out);
+    json_event(out, v->last_restart, now);
+    fputs(",\n  \"listeners\": [", out);
+    for (int i = 0; i < listeners_count(); i++) {
+        const struct held_listener *l = listeners_get(i);
+        fprintf(out, "%s\n    {\"address\": ", i ? "," : "");
+        json_string(out, l->name);
+        fprintf(out, ", \"from_generation\": %d, \"origin\": ", l->from_generation);
+        json_string(out, listener_origin(l, origin, sizeof origin));
+        fputs("}", out);
+    }
+    fputs(listeners_count() ? "\n  ],\n  \"generations\": [" : "],\n  \"generations\": [", out);
+    for (int i = 0; i < count; i++) {
+        const struct generation *g = rows[i].g;
+        fprintf(out, "%s\n    {\"number\": %d, \"state\": \"%s\", \"serving\": %s, \"pid\": %d, \"pids\": [", i ? "," : "",
+                g->number, state_name(g, g == v->serving), g == v->serving ? "true" : "false", (int)g->pid);
+        for (int p = 0; p < rows[i].pid_count; p++)
+            fprintf(out, "%s%d", p ? ", " : "", (int)rows[i].pids[p]);
+        fprintf(out, "], \"processes\": %d, \"uptime_ms\": %lld, \"ready_in_ms\": ", rows[i].alive,
+                (long long)(now - g->started_ms));
+        if (g->ready_ms)
+            fprintf(out, "%lld", (long long)(g->ready_ms - g->started_ms));
+        else
+            fputs("null", out);
+        fputs(", \"connections\": ", out);
+        if (rows[i].conns >= 0)
+            fprintf(out, "%ld", rows[i].conns);
+        else
+            fputs("null", out);
+        if (g->failed) {
+            fputs(", \"failure\": ", out);
+            json_string(out, g->failure);
+        }
+        fputs("}", out);
+    }
+    fputs(count ? "\n  ]\n}\n" : "]\n}\n", out);
+}
+
+char *status_render(const struct status_view *v, bool json)
+{
+    struct gen_row *rows = calloc((size_t)(v->gen_count ? v->gen_count : 1), sizeof *rows);
+    struct conn_sockets *sockets = conncount_load();
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = rows ? open_memstream(&text, &size) : NULL;
+    if (out) {
+        for (int i = 0; i < v->gen_count; i++)
+            fill_row(&rows[i], v->gens[i], sockets);
+        qsort(rows, (size_t)v->gen_count, sizeof *rows, compare_rows);
+        int64_t now = now_ms();
+        if (json)
+            render_json(out, v, rows, v->gen_count, now);
+        else
+            render_table(out, v, rows, v->gen_count, now);
+        if (fclose(out) != 0) {
+            free(text);
+            text = NULL;
+        }
+    }
+    conncount_free(sockets);
+    free(rows);
+    return text;
+}

@@ -1,0 +1,35 @@
+/* status.h: `hotswap status`: what the launcher is running, as a table for people or one JSON
+ * object for programs. */
+#ifndef HOTSWAP_STATUS_H
+#define HOTSWAP_STATUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "generation.h"
+#include "restart.h"
+
+/* The outcome of the last reload, or the last crash restart. */
+struct status_event {
+    bool happened, ok;
+    int64_t at_ms;     /* monotonic */
+    char text[600];
+};
+
+struct status_view {
+    pid_t pid;
+    int64_t started_ms;
+    const char *control_path;
+    bool stopping;
+    const struct restarter *restarter;
+    struct generation *const *gens;
+    int gen_count;
+    const struct generation *serving;
+    const struct status_event *last_reload, *last_restart;
+};
+
+/* The document (malloc'd), or NULL when out of memory. Reads /proc to count connections. */
+char *status_render(const struct status_view *view, bool json);
+
+#endif
