@@ -249,9 +249,13 @@ static long open_conns(const struct generation *g)
 void gen_stop(struct generation *g)
 {
     int64_t now = now_ms();
-    if (g->state == GEN_DRAINING && !g->cut)
-        hs_log("gen %d drained %ld connection%s in %lld ms", g->number, g->drained_conns,
-               g->drained_conns == 1 ? "" : "s", (long long)(now - g->drain_ms));
+    if (g->state == GEN_DRAINING && !g->cut) {
+        char handed[64] = "";
+        if (g->settings->handover_idle)
+            snprintf(handed, sizeof handed, ", %ld idle handed over", g->handed_over);
+        hs_log("gen %d drained %ld connection%s in %lld ms%s", g->number, g->drained_conns,
+               g->drained_conns == 1 ? "" : "s", (long long)(now - g->drain_ms), handed);
+    }
     g->state = GEN_STOPPING;
     g->stop_ms = now;
     g->deadline_ms = now + g->settings->kill_timeout_ms;

@@ -309,29 +309,38 @@ static void unwatch_drain_from(int epfd)
     }
 }
 
-int handover_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
+/* Takes the shim's own event out of `events`; returns how many are left. Once it has fired the
+ * drain has begun and the eventfd leaves the set for good (it would be readable forever). */
+static int strip_wake(int epfd, struct epoll_event *events, int got)
 {
-    for (;;) {
-        if (drain_begun()) {
-            handover_at_wait();
-            return real.epoll_pwait(epfd, events, max, timeout, mask);
-        }
-        watch_drain_from(epfd);
-        int got = real.epoll_pwait(epfd, events, max, timeout, mask);
-        if (got <= 0)
-            return got;
-        int kept = 0;
-        for (int i = 0; i < got; i++)
-            if (events[i].data.u64 != WAKE_COOKIE)
-                events[kept++] = events[i];
-        if (kept == got)
-            return got;
+    int kept = 0;
+    for (int i = 0; i < got; i++)
+        if (events[i].data.u64 != WAKE_COOKIE)
+            events[kept++] = events[i];
+    if (kept < got) {
         int saved = errno;
         unwatch_drain_from(epfd);
         errno = saved;
+    }
+    return kept;
+}
+
+int handover_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
+{
+    for (;;) {
+        bool draining = drain_begun();
+        if (draining)
+            handover_at_wait();
+        else
+            watch_drain_from(epfd);
+        int got = real.epoll_pwait(epfd, events, max, timeout, mask);
+        if (got <= 0)
+            return got;
+        int kept = strip_wake(epfd, events, got);
         if (kept > 0)
             return kept;
-        /* only the drain: round again, moving this thread's idle connections first */
+        /* only the drain woke it (and the eventfd has left the set): round again, moving this
+         * thread's idle connections first */
     }
 }
 
