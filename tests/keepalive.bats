@@ -9,14 +9,17 @@ teardown() { teardown_hotswap; }
 
 DRAIN_TIMEOUT=20
 
-# reload_timed GEN: one reload to GEN; fails unless it is done (old generation exited) well
-# before the drain timeout, which is where idle keep-alive connections would otherwise keep it.
+# reload_timed GEN: one reload to GEN; fails unless the old generation drained well before the
+# drain timeout (by the launcher's own figure), which is where idle keep-alive connections would
+# otherwise keep it.
 reload_timed() {
-    local started=$SECONDS
     run reload
     [ "$status" -eq 0 ] || { echo "reload to gen $1: $output"; return 1; }
     [[ "$output" == *"ok: gen $1 ready in"* ]]
-    ((SECONDS - started < DRAIN_TIMEOUT / 4)) || { echo "reload to gen $1 took $((SECONDS - started)) s"; return 1; }
+    local drained_ms
+    drained_ms=$(sed -n "s/^hotswap: gen $(($1 - 1)) drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p" "$HS_LOG")
+    [[ -n "$drained_ms" ]] && ((drained_ms < DRAIN_TIMEOUT * 1000 / 4)) ||
+        { echo "gen $(($1 - 1)) drained in ${drained_ms:-?} ms"; return 1; }
 }
 
 # ten_reloads_keep_alive MODEL CONNS [hotswap options...]: ten reloads under a keep-alive load
