@@ -1,9 +1,14 @@
-/* conncount.c: matching the socket inodes in /proc/PID/fd against /proc/net's tables. */
+/* conncount.c: matching the socket inodes in /proc/PID/fd against the kernel's socket tables:
+ * TCP from a sock_diag netlink dump (the text of /proc/net/tcp if that fails), Unix from
+ * /proc/net/unix. */
 #define _GNU_SOURCE
 #include "conncount.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,6 +22,11 @@
 #include "listeners.h"
 
 #define TCP_LISTEN 0x0A
+#define TCP_TIME_WAIT 0x06
+/* States a socket with an fd can be in: no LISTEN, and no SYN_RECV or TIME_WAIT (no fd yet, or
+ * none any more; a busy host has tens of thousands in TIME_WAIT). */
+#define TCP_STATES_WITH_FD ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 7) | (1u << 8) | \
+                            (1u << 9) | (1u << 11))
 #define UNIX_CONNECTED 3
 #define UNIX_ACCEPTCON 0x10000 /* __SO_ACCEPTCON: a listening socket */
 
@@ -101,9 +111,72 @@ static bool parse_hex_addr(const char *hex, unsigned char *out, int words)
     return true;
 }
 
+static void note_tcp(struct conn_sockets *s, int family, const unsigned char *addr, unsigned port,
+                     unsigned long inode, const struct listener_key *keys, int key_count)
+{
+    size_t addr_len = family == AF_INET ? 4 : 16;
+    for (int k = 0; k < key_count; k++) {
+        const struct listener_key *key = &keys[k];
+        if (key->family == family && key->port == port && (key->any || memcmp(key->addr, addr, addr_len) == 0)) {
+            add_inode(s, inode);
+            return;
+        }
+    }
+}
+
+/* A sock_diag dump of one family's TCP sockets in the states that can have an fd. -1 if the
+ * kernel would not answer (then the text table is read instead). */
+static int load_tcp_netlink(struct conn_sockets *s, int family, const struct listener_key *keys, int key_count)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -1;
+    struct {
+        struct nlmsghdr header;
+        struct inet_diag_req_v2 request;
+    } dump = {
+        .header = {.nlmsg_len = sizeof dump, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                   .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
+        .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP,
+                    .idiag_states = TCP_STATES_WITH_FD},
+    };
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    if (sendto(fd, &dump, sizeof dump, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+        close(fd);
+        return -1;
+    }
+    static long buf[8192]; /* 64 KiB, aligned for nlmsghdr */
+    int result = -1;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            break;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                result = 0;
+                goto done;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR)
+                goto done;
+            const struct inet_diag_msg *msg = NLMSG_DATA(h);
+            if (h->nlmsg_len < NLMSG_LENGTH(sizeof *msg) || msg->idiag_inode == 0)
+                continue;
+            note_tcp(s, family, (const unsigned char *)msg->id.idiag_src, ntohs(msg->id.idiag_sport),
+                     msg->idiag_inode, keys, key_count);
+        }
+    }
+done:
+    close(fd);
+    return result;
+}
+
 static void load_tcp(struct conn_sockets *s, const char *table, int family, const struct listener_key *keys,
                      int key_count)
 {
+    size_t before = s->count;
+    if (load_tcp_netlink(s, family, keys, key_count) == 0)
+        return;
+    s->count = before; /* a dump cut short: read the text table instead */
     FILE *f = fopen(table, "re");
     if (!f) {
         s->unreadable = s->unreadable || family == AF_INET; /* tcp6 is missing without IPv6 */
@@ -117,19 +190,11 @@ static void load_tcp(struct conn_sockets *s, const char *table, int family, cons
         unsigned long inode;
         if (sscanf(line, " %*d: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*u %*u %lu", local, &port,
                    &state, &inode) != 4 ||
-            state == TCP_LISTEN || inode == 0)
+            state == TCP_LISTEN || state == TCP_TIME_WAIT || inode == 0)
             continue;
         unsigned char addr[16];
-        if (!parse_hex_addr(local, addr, words))
-            continue;
-        for (int k = 0; k < key_count; k++) {
-            const struct listener_key *key = &keys[k];
-            if (key->family == family && key->port == port &&
-                (key->any || memcmp(key->addr, addr, (size_t)words * 4) == 0)) {
-                add_inode(s, inode);
-                break;
-            }
-        }
+        if (parse_hex_addr(local, addr, words))
+            note_tcp(s, family, addr, port, inode, keys, key_count);
     }
     fclose(f);
 }
@@ -178,7 +243,8 @@ struct conn_sockets *conncount_load(void)
     load_tcp(s, "/proc/net/tcp6", AF_INET6, keys, key_count);
     load_unix(s, keys, key_count);
     free(keys);
-    qsort(s->inodes, s->count, sizeof *s->inodes, compare_inodes);
+    if (s->count)
+        qsort(s->inodes, s->count, sizeof *s->inodes, compare_inodes);
     return s;
 }
 
@@ -223,9 +289,10 @@ long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, in
     struct conn_sockets held = {0};
     for (int i = 0; i < count; i++)
         socket_inodes_of(pids[i], &held); /* a process that just exited holds nothing */
-    qsort(held.inodes, held.count, sizeof *held.inodes, compare_inodes);
     long total = 0;
-    for (size_t i = 0; i < held.count; i++) {
+    if (held.count && sockets->count)
+        qsort(held.inodes, held.count, sizeof *held.inodes, compare_inodes);
+    for (size_t i = 0; sockets->count && i < held.count; i++) {
         if (i > 0 && held.inodes[i] == held.inodes[i - 1])
             continue; /* shared by a fork, or dup'ed */
         if (bsearch(&held.inodes[i], sockets->inodes, sockets->count, sizeof *sockets->inodes, compare_inodes))

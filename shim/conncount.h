@@ -1,7 +1,8 @@
-/* conncount.h: a generation's open connections, counted from /proc (the shim reports counts
+/* conncount.h: a generation's open connections, counted by the launcher (the shim reports counts
  * only while a generation drains). A connection is a socket one of the generation's processes
- * holds an fd on, whose local address is a held listener's: TCP in any state but LISTEN
- * (/proc/net/tcp, tcp6), or a connected Unix stream socket on a listener's path (/proc/net/unix). */
+ * holds an fd on (/proc/PID/fd), whose local address is a held listener's: TCP in a state a
+ * socket with an fd can be in (a sock_diag dump, or /proc/net/tcp and tcp6), or a connected Unix
+ * stream socket on a listener's path (/proc/net/unix). */
 #ifndef HOTSWAP_CONNCOUNT_H
 #define HOTSWAP_CONNCOUNT_H
 

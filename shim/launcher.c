@@ -223,14 +223,15 @@ static void finish_reloads(void)
             note_event(&L.last_reload, false, text);
             sdnotify("READY=1\nSTATUS=reload failed: %s", text);
             r->active = false;
-        } else if (r->previous->state == GEN_GONE && !r->previous->drain_ms) {
-            snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d had died before it could drain",
-                     r->next->number, (long long)(r->next->ready_ms - r->next->started_ms), r->previous->number);
+        } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->next->ready_ms) {
+            snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d %s", r->next->number,
+                     (long long)(r->next->ready_ms - r->next->started_ms), r->previous->number,
+                     r->previous->drain_ms ? "died while draining" : "had died before it could drain");
             hs_log("reload done: %s", text);
             ctl_server_finish(r->id, true, text);
             note_event(&L.last_reload, true, text);
             r->active = false;
-        } else if (r->previous->state == GEN_GONE) {
+        } else if (r->previous->state == GEN_GONE && r->next->ready_ms) {
             struct generation *n = r->next, *p = r->previous;
             snprintf(text, sizeof text,
                      "gen %d ready in %lld ms; gen %d drained %ld connection%s in %lld ms%s, exited %lld ms later",

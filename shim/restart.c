@@ -40,7 +40,10 @@ bool restart_wanted(const struct restarter *r, bool clean_exit)
 
 int64_t restart_schedule(struct restarter *r, int64_t now, int64_t ready_for_ms)
 {
-    if (ready_for_ms >= RESTART_STABLE_MS)
+    /* Stable: it served at least as long as the longest wait, so crashes that far apart are
+     * not a loop worth slowing down. */
+    int64_t stable_ms = r->max_backoff_ms > RESTART_STABLE_MIN_MS ? r->max_backoff_ms : RESTART_STABLE_MIN_MS;
+    if (ready_for_ms >= stable_ms)
         r->streak = 0;
     int64_t delay = 0;
     if (r->streak > 0) {

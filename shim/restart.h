@@ -11,12 +11,13 @@ enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
 
 #define RESTART_FIRST_BACKOFF_MS 100          /* the second restart in a row waits this long... */
 #define RESTART_DEFAULT_MAX_BACKOFF_MS 10000  /* ...doubling each time up to --restart-max-backoff */
-#define RESTART_STABLE_MS 10000               /* a generation ready this long resets the back-off */
+#define RESTART_STABLE_MIN_MS 1000            /* a generation ready for the maximum back-off (at
+                                                 least this) resets the back-off */
 
 struct restarter {
     enum restart_policy policy;
     int64_t max_backoff_ms;
-    int streak;      /* restarts since a generation last stayed up RESTART_STABLE_MS */
+    int streak;      /* restarts since a generation last stayed up (see restart_schedule) */
     long total;      /* restarts in the launcher's life */
     bool pending;
     int64_t due_ms;  /* when the pending restart starts (monotonic ms) */
@@ -30,8 +31,9 @@ const char *restart_policy_name(enum restart_policy policy);
  * nothing of it outlived that (a daemon that forked, then died, did not end cleanly). */
 bool restart_wanted(const struct restarter *r, bool clean_exit);
 
-/* Schedules the next restart and returns its delay: at once after a generation that had been
- * ready RESTART_STABLE_MS, else RESTART_FIRST_BACKOFF_MS doubling up to the maximum.
+/* Schedules the next restart and returns its delay: at once after a generation that had stayed
+ * ready for the maximum back-off (at least RESTART_STABLE_MIN_MS), else
+ * RESTART_FIRST_BACKOFF_MS doubling up to the maximum.
  * `ready_for_ms`: how long the dead generation had been ready (0 if it never was). */
 int64_t restart_schedule(struct restarter *r, int64_t now, int64_t ready_for_ms);
 

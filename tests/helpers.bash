@@ -135,3 +135,14 @@ pid_of_answer() { get "$1" | sed -n 's/.* pid=\([0-9]*\).*/\1/p'; }
 # has_threads PID N, has_fds PID N: the process has at least N threads / open fds.
 has_threads() { (($(ls "/proc/$1/task" | wc -l) >= $2)); }
 has_fds() { (($(ls "/proc/$1/fd" | wc -l) >= $2)); }
+
+# require_tool COMMAND PACKAGE: installs Debian's PACKAGE (apt-get) when COMMAND is missing.
+require_tool() {
+    command -v "$1" >/dev/null && return 0
+    echo "installing $2 for $1 (apt-get)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; } >/dev/null 2>&1
+    command -v "$1" >/dev/null || { echo "cannot install $2" >&2; return 1; }
+}
+
+# status_of [--json]: `hotswap status` of the launcher start_hotswap started.
+status_of() { "$HOTSWAP" status "$@" --control "$HS_CONTROL"; }

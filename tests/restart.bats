@@ -1,0 +1,201 @@
+#!/usr/bin/env bats
+# Crash restart: a generation that dies outside a reload is replaced at once from the held
+# listeners, with back-off; clients wait in the backlog meanwhile.
+
+load helpers
+
+teardown() { teardown_hotswap; }
+
+# kill_serving SIGNAL ADDR: kills the process that answers, waits until another one answers.
+kill_serving() {
+    local pid
+    pid=$(pid_of_answer "$2")
+    kill "-$1" "$pid"
+    wait_until 10 answers_from_other_than "$2" "$pid"
+}
+
+# queued_at PORT N: at least N connections to 127.0.0.1:PORT established on the server side.
+queued_at() { (($(grep -ci "^ *[0-9]*: 0100007F:$(printf %04X "$1") 0100007F:[0-9A-F]* 01 " /proc/net/tcp) >= $2)); }
+
+answers_from_other_than() { local p; p=$(pid_of_answer "$1") && [[ -n "$p" && "$p" != "$2" ]]; }
+
+@test "SIGKILL under load: the generation is replaced at once, no connection is refused" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll
+    start_load "$addr" --timeout-ms 3000
+    wait_until 5 test -s "$LOAD_OUT" || true   # (the summary is written at the end; just let it run)
+    for gen in 2 3 4; do
+        kill_serving KILL "$addr"
+        [ "$(generation_of "$addr")" = "$gen" ]
+        grep -Eq "gen $((gen - 1)) pid [0-9]+ killed by signal 9 \(Killed\) outside a reload: restarting in [0-9]+ ms \(restart $((gen - 1)), --restart on-failure\)" "$HS_LOG"
+    done
+    stop_load
+    # The listener never closed: nothing refused, nothing waited past the timeout. What can fail
+    # is only what the killed process held: requests it had accepted and not yet answered, at
+    # most one per load connection (8) per kill.
+    [ "$(field refused "$LOAD_SUMMARY")" = 0 ]
+    [ "$(field timeout "$LOAD_SUMMARY")" = 0 ]
+    [ "$(field failed "$LOAD_SUMMARY")" -le $((8 * 3)) ]
+    [ "$(field ok "$LOAD_SUMMARY")" -gt 100 ]
+    [ "$(field gens "$LOAD_SUMMARY")" = "1,2,3,4" ]
+    process_running "$HS_PID"
+}
+
+@test "clients that connect while no generation runs wait in the backlog and are served" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/slow-start"
+    # a restarted generation takes a while to come up: gen 2 waits for the trigger to go
+    start_hotswap "$addr" -- --model epoll --hang-if-exists "$trigger"
+    touch "$trigger"
+    kill -KILL "$(pid_of_answer "$addr")"
+    wait_until 5 grep -q "gen 2 pid [0-9]* starting" "$HS_LOG"
+    # no server accepts now: these connect into the held listener's queue
+    local clients=()
+    for i in 1 2 3 4 5; do
+        "$LOADCLIENT" --connect "$addr" --get / --timeout-ms 10000 >"$BATS_TEST_TMPDIR/answer.$i" 2>&1 &
+        clients+=($!)
+    done
+    wait_until 5 queued_at "${addr##*:}" 5
+    kill -KILL "$(pgrep -f "^$FIXTURE" | head -1)"   # gen 2, hanging: it never served, so...
+    rm -f "$trigger"                                  # ...gen 3 comes up and serves the queue
+    for pid in "${clients[@]}"; do wait "$pid"; done
+    for i in 1 2 3 4 5; do
+        grep -q "^gen=3 " "$BATS_TEST_TMPDIR/answer.$i" || { cat "$BATS_TEST_TMPDIR/answer.$i"; return 1; }
+    done
+}
+
+@test "a generation that keeps crashing is restarted after 0, 100, 200, 400 ms, capped by --restart-max-backoff" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/break"
+    start_hotswap "$addr" --restart-max-backoff 400ms -- --model epoll --fail-if-exists "$trigger"
+    touch "$trigger"   # from now on a new generation exits 1 at start
+    kill -KILL "$(pid_of_answer "$addr")"
+    wait_until 10 grep -q "(restart 5," "$HS_LOG"
+    rm -f "$trigger"
+    wait_until 10 answers_with_gen "$addr" 6
+    grep "outside a reload" "$HS_LOG"
+    [ "$(grep -o 'restarting in [0-9]* ms (restart [0-9]*' "$HS_LOG" | tr '\n' ';')" = \
+      "restarting in 0 ms (restart 1;restarting in 100 ms (restart 2;restarting in 200 ms (restart 3;restarting in 400 ms (restart 4;restarting in 400 ms (restart 5;" ]
+    grep -q "gen 2 pid [0-9]* exited with status 1 outside a reload: restarting in 100 ms" "$HS_LOG"
+    run status_of
+    [[ "$output" == *"restart on-failure (5 restarts)"* ]]
+    [[ "$output" =~ "last restart: "[0-9]+(ms|s)" ago: gen 5 pid "[0-9]+" exited with status 1 outside a reload" ]]
+}
+
+@test "a generation that stayed up resets the back-off; one that crashed right away does not" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" --restart-max-backoff 300ms -- --model epoll
+    kill_serving KILL "$addr"                       # gen 1 had served: at once
+    kill_serving KILL "$addr"                       # gen 2 crashed soon after: back off
+    sleep 1.2                                       # gen 3 serves longer than 1 s (the floor) ...
+    kill_serving KILL "$addr"                       # ... so at once again
+    [ "$(grep -o 'restarting in [0-9]* ms' "$HS_LOG" | tr '\n' ';')" = \
+      "restarting in 0 ms;restarting in 100 ms;restarting in 0 ms;" ]
+}
+
+@test "a restarted generation that misses its ready timeout is killed and backed off" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/hang"
+    start_hotswap "$addr" --ready-timeout 500ms -- --model epoll --hang-if-exists "$trigger"
+    touch "$trigger"
+    kill -KILL "$(pid_of_answer "$addr")"
+    wait_until 10 grep -q "gen 2 pid [0-9]* not ready within 500 ms (it never waited for connections on a listener) outside a reload: restarting in 100 ms" "$HS_LOG"
+    rm -f "$trigger"
+    wait_until 10 answers_with_gen "$addr" 3
+}
+
+@test "--restart never: the launcher exits with the dead server's status, as it always did" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" --restart never -- --model epoll
+    kill -KILL "$(pid_of_answer "$addr")"
+    HS_STATUS=0
+    wait "$HS_PID" || HS_STATUS=$?
+    HS_PID=
+    [ "$HS_STATUS" -eq 137 ]
+    grep -q "gen 1 is gone and no generation is left: exiting" "$HS_LOG"
+    ! grep -q "restarting in" "$HS_LOG"
+}
+
+@test "on-failure does not restart a server that exits 0; always does" {
+    local addr="127.0.0.1:$(free_port)"
+    # own-handlers: the fixture exits 0 on SIGTERM (sent here to the server, not the launcher)
+    start_hotswap "$addr" -- --model epoll --quirk own-handlers
+    kill -TERM "$(pid_of_answer "$addr")"
+    HS_STATUS=0
+    wait "$HS_PID" || HS_STATUS=$?
+    HS_PID=
+    [ "$HS_STATUS" -eq 0 ]
+    ! grep -q "restarting in" "$HS_LOG"
+
+    addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" --restart always -- --model epoll --quirk own-handlers
+    kill_serving TERM "$addr"
+    [ "$(generation_of "$addr")" = 2 ]
+    grep -q "gen 1 pid [0-9]* exited with status 0 outside a reload: restarting in 0 ms (restart 1, --restart always)" "$HS_LOG"
+}
+
+@test "a server that dies before it was ever ready is not restarted: the launcher exits with its status" {
+    run "$HOTSWAP" --control "$BATS_TEST_TMPDIR/c.sock" --restart always -- /bin/sh -c 'exit 3'
+    [ "$status" -eq 3 ]
+    [[ "$output" != *"restarting in"* ]]
+}
+
+@test "never a restart while the launcher stops: a pending one is cancelled" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/break"
+    start_hotswap "$addr" --restart-max-backoff 1m -- --model epoll --fail-if-exists "$trigger"
+    touch "$trigger"
+    kill -KILL "$(pid_of_answer "$addr")"
+    wait_until 10 grep -q "restarting in 1600 ms" "$HS_LOG"
+    local started
+    started=$(grep -c "starting (" "$HS_LOG")
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
+    grep -q "stopping: the pending restart is cancelled" "$HS_LOG"
+    [ "$(grep -c "starting (" "$HS_LOG")" = "$started" ]
+}
+
+@test "a crash during a reload: the reload's new generation takes over when ready, nothing is restarted" {
+    local addr="127.0.0.1:$(free_port)" hold="$BATS_TEST_TMPDIR/hold"
+    # a server slow to start while $hold exists (the shell waits, then execs the server)
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log" HS_CONTROL="$BATS_TEST_TMPDIR/control.sock" HS_ADDR=$addr
+    "$HOTSWAP" --control "$HS_CONTROL" -- /bin/sh -c \
+        'while [ -e "$1" ]; do sleep 0.05; done; exec "$2" --model epoll --listen "$3"' \
+        sh "$hold" "$FIXTURE" "$addr" 2>"$HS_LOG" &
+    HS_PID=$!
+    wait_until 10 answers_with_gen "$addr" 1
+    local old
+    old=$(pid_of_answer "$addr")
+    touch "$hold"
+    reload >"$BATS_TEST_TMPDIR/reload.out" 2>&1 &
+    local reloading=$!
+    wait_until 5 grep -q "gen 2 pid [0-9]* starting" "$HS_LOG"
+    kill -KILL "$old"
+    wait_until 5 process_gone "$old"
+    rm -f "$hold"
+    local reload_status=0
+    wait "$reloading" || reload_status=$?
+    cat "$BATS_TEST_TMPDIR/reload.out"
+    [ "$reload_status" -eq 0 ]
+    grep -Eq "^ok: gen 2 ready in [0-9]+ ms; gen 1 had died before it could drain$" "$BATS_TEST_TMPDIR/reload.out"
+    [ "$(generation_of "$addr")" = 2 ]
+    ! grep -q "restarting in" "$HS_LOG"
+    process_running "$HS_PID"
+}
+
+@test "a crash during a reload that then rolls back: a new generation is started in its place" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/slow"
+    start_hotswap "$addr" --ready-timeout 2s -- --model epoll --hang-if-exists "$trigger"
+    local old
+    old=$(pid_of_answer "$addr")
+    touch "$trigger"
+    reload >"$BATS_TEST_TMPDIR/reload.out" 2>&1 &
+    local reloading=$!
+    wait_until 5 grep -q "gen 2 pid [0-9]* starting" "$HS_LOG"
+    kill -KILL "$old"
+    wait_until 5 process_gone "$old"
+    rm -f "$trigger"   # (gen 2 is already hanging; it is the ready timeout that decides)
+    local reload_status=0
+    wait "$reloading" || reload_status=$?   # (not `run wait`: run's subshell has no such child)
+    cat "$BATS_TEST_TMPDIR/reload.out"
+    [ "$reload_status" -eq 1 ]   # gen 2 hung: rolled back, and gen 1 is dead...
+    grep -q "gen 1 has died meanwhile" "$BATS_TEST_TMPDIR/reload.out"
+    wait_until 10 answers_with_gen "$addr" 3   # ...so gen 3 is started in its place
+    grep -q "gen 1 pid $old killed by signal 9 (Killed) outside a reload: restarting in 0 ms" "$HS_LOG"
+}
