@@ -4,7 +4,9 @@
 #define _GNU_SOURCE
 #include "ctl_client.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,18 +35,67 @@ static int connect_control(const char *path)
     return fd;
 }
 
+/* No --pid or --control: the one launcher of this user that answers in the default directory
+ * (in a container, hotswap as PID 1). Returns its socket, connected, or -1 having said why. */
+static int find_the_launcher(char *path, size_t size, int *status)
+{
+    *status = EXIT_UNAVAILABLE;
+    char dir[256];
+    default_control_path(1, dir, sizeof dir);
+    *strrchr(dir, '/') = '\0';
+    DIR *listing = opendir(dir);
+    int found = -1, count = 0;
+    char pids[128] = "";
+    for (struct dirent *entry; listing && (entry = readdir(listing));) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (pid <= 0 || strcmp(end, ".sock") != 0)
+            continue;
+        char candidate[sizeof dir + sizeof entry->d_name + 1];
+        snprintf(candidate, sizeof candidate, "%s/%s", dir, entry->d_name);
+        int fd = connect_control(candidate); /* a socket left by a killed launcher refuses */
+        if (fd < 0)
+            continue;
+        if (++count == 1 && strlen(candidate) < size) {
+            found = fd;
+            memcpy(path, candidate, strlen(candidate) + 1);
+        } else {
+            close(fd);
+        }
+        size_t used = strlen(pids);
+        snprintf(pids + used, sizeof pids - used, "%s%ld", used ? ", " : "", pid);
+    }
+    if (listing)
+        closedir(listing);
+    if (count == 1)
+        return found;
+    if (found >= 0)
+        close(found);
+    if (count == 0) {
+        fprintf(stderr, "hotswap: no running launcher found in %s (give --pid PID or --control PATH)\n", dir);
+        *status = EXIT_UNAVAILABLE;
+    } else {
+        fprintf(stderr, "hotswap: %d launchers run here (pids %s): say which with --pid PID\n", count, pids);
+        *status = EXIT_USAGE;
+    }
+    return -1;
+}
+
 int ctl_client_run(const struct options *opt)
 {
-    char buf[256];
+    char buf[sizeof(struct sockaddr_un) + 512];
     const char *path = opt->control_path;
-    if (!path) {
-        if (!opt->target_pid) {
-            fprintf(stderr, "hotswap: say which launcher: --pid PID or --control PATH\n");
-            return EXIT_USAGE;
-        }
-        path = default_control_path(opt->target_pid, buf, sizeof buf);
+    int fd;
+    if (!path && !opt->target_pid) {
+        int status;
+        if ((fd = find_the_launcher(buf, sizeof buf, &status)) < 0)
+            return status;
+        path = buf;
+    } else {
+        if (!path)
+            path = default_control_path(opt->target_pid, buf, sizeof buf);
+        fd = connect_control(path);
     }
-    int fd = connect_control(path);
     if (fd < 0) {
         fprintf(stderr, "hotswap: cannot reach a launcher at %s: %s\n", path, strerror(errno));
         return EXIT_UNAVAILABLE;

@@ -159,10 +159,34 @@ PY
     [ "${#lines[@]}" -eq 1 ]
 }
 
-@test "status: bad usage is one line and exit 64" {
+@test "reload, status without --pid or --control: the one launcher running here, or a clear error" {
+    export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+    run "$HOTSWAP" status
+    [ "$status" -eq 69 ]
+    [ "$output" = "hotswap: no running launcher found in $XDG_RUNTIME_DIR/hotswap (give --pid PID or --control PATH)" ]
+    local addr="127.0.0.1:$(free_port)" addr2="127.0.0.1:$(free_port)"
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log"
+    "$HOTSWAP" -- "$FIXTURE" --listen "$addr" --model epoll 2>"$HS_LOG" &
+    HS_PID=$!
+    wait_until 10 answers_with_gen "$addr" 1
+    run "$HOTSWAP" reload
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"ok: gen 2 ready in"* ]]
+    [ "$(generation_of "$addr")" = 2 ]
+    # a second launcher: which one is meant must be said
+    "$HOTSWAP" -- "$FIXTURE" --listen "$addr2" --model epoll 2>/dev/null &
+    local second=$!
+    wait_until 10 answers_with_gen "$addr2" 1
     run "$HOTSWAP" status
     [ "$status" -eq 64 ]
-    [[ "$output" == *"say which launcher: --pid PID or --control PATH"* ]]
+    [[ "$output" == "hotswap: 2 launchers run here (pids "*"): say which with --pid PID" ]]
+    [[ "$output" == *"$HS_PID"* && "$output" == *"$second"* ]]
+    kill -TERM "$second"
+    wait "$second" || true
+}
+
+@test "status: bad usage is one line and exit 64" {
     run "$HOTSWAP" reload --json --control x
     [ "$status" -eq 64 ]
     [[ "$output" == "hotswap: --json is for 'hotswap status' (see hotswap --help)" ]]
