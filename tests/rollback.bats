@@ -45,7 +45,7 @@ rollback_under_load() {
     local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/strip-preload"
     # the command clears LD_PRELOAD for generation 2 (and sleeps: it never listens either)
     HS_LOG="$BATS_TEST_TMPDIR/hotswap.log" HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
-    "$HOTSWAP" --control "$HS_CONTROL" --ready-timeout 1s -- /bin/sh -c \
+    "$HOTSWAP" --control "$HS_CONTROL" --ready-timeout 3s -- /bin/sh -c \
         'if [ -e "$1" ]; then exec env -u LD_PRELOAD sleep 600; fi; exec "$2" --model poll --listen "$3"' \
         sh "$trigger" "$FIXTURE" "$addr" 2>"$HS_LOG" &
     HS_PID=$!
@@ -54,7 +54,7 @@ rollback_under_load() {
     touch "$trigger"
     run reload
     [ "$status" -ne 0 ]
-    [[ "$output" == *"gen 2 never said hello within 1000 ms: the shim is not loaded in it (pid "*"/sleep: statically linked? setuid? LD_PRELOAD cleared?)"* ]]
+    [[ "$output" == *"gen 2 never said hello within 3000 ms: the shim is not loaded in it (pid "*"/sleep: statically linked? setuid? LD_PRELOAD cleared?)"* ]]
     [ "$(generation_of "$addr")" = 1 ]
 }
 
