@@ -30,7 +30,7 @@ teardown() { teardown_hotswap; }
     start_hotswap "$addr" -- --model threads
     local old_pid
     old_pid=$(pid_of_answer "$addr")
-    get "$addr" /sleep/1200 >"$BATS_TEST_TMPDIR/body" &
+    "$LOADCLIENT" --connect "$addr" --get /sleep/4000 --timeout-ms 15000 >"$BATS_TEST_TMPDIR/body" &
     local slow=$!
     wait_until 5 has_threads "$old_pid" 2   # gen 1 has accepted it: a thread serves it
     reload >"$BATS_TEST_TMPDIR/reload.out" &

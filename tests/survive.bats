@@ -131,9 +131,12 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
     # a slow request served by a forked child finishes after its parent has drained
     local parent
     parent=$(pgrep -f "^$FIXTURE --listen $addr" | head -1)
+    live_children() { ps --ppid "$1" -o stat= | grep -v '^Z'; }
+    no_live_children() { ! live_children "$1"; }
+    wait_until 10 no_live_children "$parent"   # the load's children are done: the next is ours
     get "$addr" /slow >"$BATS_TEST_TMPDIR/body" &
     local slow=$!
-    wait_until 5 pgrep -P "$parent"
+    wait_until 5 live_children "$parent"
     run reload
     [ "$status" -eq 0 ]
     wait "$slow"
