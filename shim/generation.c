@@ -299,16 +299,6 @@ void gen_note_proc_exit(struct generation *g, int index)
     }
 }
 
-static void describe_status(int status, char *text, size_t size)
-{
-    if (WIFEXITED(status))
-        snprintf(text, size, "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(text, size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else
-        snprintf(text, size, "ended");
-}
-
 bool gen_check_gone(struct generation *g)
 {
     if (g->state == GEN_GONE || !g->leader_reaped)
@@ -321,7 +311,7 @@ bool gen_check_gone(struct generation *g)
         return false;
     g->gone_ms = now_ms();
     char how[96];
-    describe_status(g->leader_status, how, sizeof how);
+    describe_wait_status(g->leader_status, how, sizeof how);
     if (g->stop_ms)
         hs_log("gen %d pid %d %s, %lld ms after the stop", g->number, (int)g->pid, how,
                (long long)(g->gone_ms - g->stop_ms));

@@ -286,7 +286,7 @@ static void check_crash(void)
     if (g->failed)
         snprintf(how, sizeof how, "%s", g->failure);
     else
-        restart_describe_status(g->leader_status, how, sizeof how);
+        describe_wait_status(g->leader_status, how, sizeof how);
     snprintf(line, sizeof line, "gen %d pid %d %s outside a reload: restarting in %lld ms (restart %ld, --restart %s)",
              g->number, (int)g->pid, how, (long long)delay, L.restarter.total,
              restart_policy_name(L.restarter.policy));

@@ -14,4 +14,7 @@ void log_set_tap(log_tap_fn tap);
 /* Monotonic milliseconds. */
 int64_t now_ms(void);
 
+/* A wait status in words: "exited with status 1", "killed by signal 9 (Killed)". */
+void describe_wait_status(int status, char *text, size_t size);
+
 #endif

@@ -77,12 +77,3 @@ void restart_cancel(struct restarter *r)
     r->pending = false;
 }
 
-void restart_describe_status(int status, char *text, size_t size)
-{
-    if (WIFEXITED(status))
-        snprintf(text, size, "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(text, size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else
-        snprintf(text, size, "ended");
-}

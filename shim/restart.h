@@ -45,7 +45,5 @@ int64_t restart_wait_ms(const struct restarter *r, int64_t now);
 
 void restart_cancel(struct restarter *r);
 
-/* "exited with status 3", "killed by signal 9 (Killed)" for a wait status. */
-void restart_describe_status(int status, char *text, size_t size);
 
 #endif
