@@ -35,6 +35,11 @@ ten_reloads_keep_alive() {
     # (no probe request per reload: the blocking and prefork models serve one client at a time)
     wait_until 10 grep -q "reload done: gen 11 ready" "$HS_LOG"
     stop_load
+    # the figures, for the record (bats shows fd 3 even when the test passes)
+    local mode=default
+    [[ " $* " == *" --handover-idle "* ]] && mode=handover-idle
+    echo "# $model, $mode: requests=$(field requests "$LOAD_SUMMARY") failed=$(field failed "$LOAD_SUMMARY")" \
+        "retryable=$(field retryable "$LOAD_SUMMARY") hard=$(field hard "$LOAD_SUMMARY") conns=$(field conns "$LOAD_SUMMARY")" >&3
     [ "$(field requests "$LOAD_SUMMARY")" -gt 100 ]
     [[ ",$(field gens "$LOAD_SUMMARY")," == *",11,"* ]]
     ! grep -q "cut" "$HS_LOG"
