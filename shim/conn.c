@@ -92,11 +92,21 @@ ssize_t conn_receive(int fd, int flags, receive_fn receive, void *ctx)
 
 void conn_note_written(int fd, ssize_t sent, size_t wanted)
 {
-    if (sent <= 0 || fd_kind(fd) != FD_CONN)
+    if (fd_kind(fd) != FD_CONN)
         return;
     int saved = errno;
-    /* A partial write leaves the rest of the answer in the server's buffer: not idle yet. */
-    if ((size_t)sent == wanted && conn_transition(fd, CONN_BUSY, CONN_ANSWERED))
+    /* A partial write (or one that would block) leaves the rest of the answer in the server's
+     * buffer: not idle, even if an earlier write (the headers) was complete. */
+    if ((sent < 0 && (saved == EAGAIN || saved == EWOULDBLOCK)) || (sent >= 0 && (size_t)sent < wanted)) {
+        conn_transition(fd, CONN_ANSWERED, CONN_BUSY);
+        errno = saved;
+        return;
+    }
+    if (sent <= 0) {
+        errno = saved;
+        return;
+    }
+    if (conn_transition(fd, CONN_BUSY, CONN_ANSWERED))
         atomic_store_explicit(&last_writers[fd], gettid(), memory_order_relaxed);
     if (drain_begun() && !handover_enabled())
         conn_close_if_idle(fd);

@@ -60,7 +60,9 @@ int fdguard_before_overwrite(int fd)
         return move_shim_fd(fd, kind);
     if (kind == FD_CONN)
         fdtable_forget_conn(fd);
-    else if (kind != FD_OTHER)
+    else if (kind == FD_HANDED)
+        handover_forget(fd); /* the stand-in's peer goes with it */
+    if (kind != FD_OTHER && kind != FD_CONN)
         fd_set_kind(fd, FD_OTHER);
     return 0;
 }
@@ -93,6 +95,8 @@ int fdguard_close_range(unsigned first, unsigned last, int flags)
         } else if (closing && kind == FD_CONN) {
             fdtable_forget_conn((int)fd);
         } else if (closing && kind != FD_OTHER) {
+            if (kind == FD_HANDED)
+                handover_forget((int)fd);
             fd_set_kind((int)fd, FD_OTHER);
         }
     }

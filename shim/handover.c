@@ -102,10 +102,18 @@ void handover_init(void)
 
 void handover_moved(int from, int to)
 {
-    if (from == drain_efd)
+    if (from == drain_efd) {
+        /* epoll knows the eventfd by its old number: out of every set now, while the number
+         * still holds it; the sets take the new number at their next wait */
+        for (int i = 0; i < WAKE_EPFDS_MAX; i++) {
+            int epfd = atomic_exchange(&wake_epfds[i], 0) - 1;
+            if (epfd >= 0)
+                real.epoll_ctl(epfd, EPOLL_CTL_DEL, from, NULL);
+        }
         drain_efd = to;
-    else if (from == map_fd)
+    } else if (from == map_fd) {
         map_fd = to;
+    }
 }
 
 void handover_keep_across_exec(bool keep)
@@ -206,8 +214,9 @@ static bool move_conn(int fd)
      * leaves before the number changes hands, and the stand-in takes its place, same event. */
     int fd_flags = real.fcntl(fd, F_GETFD);
     int epfd = atomic_load(&conn_epfd[fd]) - 1;
-    if (epfd >= 0)
-        real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+    /* (only a set the DEL found it in: the epoll fd number may have been closed and reused) */
+    if (epfd >= 0 && real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+        epfd = -1;
     fdtable_conn_handed(fd);
     real.dup3(stand_in, fd, (fd_flags >= 0 && (fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
     real.close(stand_in);
@@ -240,11 +249,34 @@ void handover_at_wait(void)
             move_conn(fd);
 }
 
-/* Waits until `fd` is readable or the drain begins. */
+/* The receive timeout the server set on `fd` (SO_RCVTIMEO), in ms for poll(); -1: none. */
+static int receive_timeout_ms(int fd)
+{
+    struct timeval limit;
+    socklen_t len = sizeof limit;
+    if (real.getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, &len) < 0 || (!limit.tv_sec && !limit.tv_usec))
+        return -1;
+    long long ms = (long long)limit.tv_sec * 1000 + (limit.tv_usec + 999) / 1000;
+    return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* Waits until `fd` is readable or the drain begins: 1. Or 0 with errno EAGAIN when the server's
+ * receive timeout passes, or -1 with errno EINTR when a signal handler (not the drain's) ran, as
+ * the blocking read would have returned. */
 static int wait_readable_or_drain(int fd)
 {
     struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = drain_efd, .events = POLLIN}};
-    return real.poll(fds, 2, -1);
+    for (;;) {
+        int rc = real.poll(fds, 2, receive_timeout_ms(fd));
+        if (rc > 0)
+            return 1;
+        if (rc == 0) {
+            errno = EAGAIN;
+            return 0;
+        }
+        if (errno != EINTR || !drain_begun())
+            return -1;
+    }
 }
 
 ssize_t handover_read(int fd, int flags, receive_fn receive, void *ctx)
@@ -259,6 +291,14 @@ ssize_t handover_read(int fd, int flags, receive_fn receive, void *ctx)
         return receive(fd, ctx, flags);
     int status = real.fcntl(fd, F_GETFL);
     bool blocking = !(flags & MSG_DONTWAIT) && status >= 0 && !(status & O_NONBLOCK);
+    if (blocking && (flags & MSG_WAITALL)) { /* the kernel's own waiting: this read is not moved */
+        ssize_t whole = receive(fd, ctx, flags);
+        int saved = errno;
+        if (whole <= 0)
+            conn_transition(fd, CONN_BUSY, CONN_ANSWERED);
+        errno = saved;
+        return whole;
+    }
     ssize_t got;
     for (;;) {
         got = receive(fd, ctx, flags | MSG_DONTWAIT);
@@ -271,10 +311,10 @@ ssize_t handover_read(int fd, int flags, receive_fn receive, void *ctx)
             errno = EAGAIN;
             return blocking ? receive(fd, ctx, flags) : -1;
         }
-        if (!blocking)
+        if (!blocking || wait_readable_or_drain(fd) <= 0) {
+            got = -1; /* EAGAIN (not blocking, or the receive timeout) or EINTR, in errno */
             break;
-        if (wait_readable_or_drain(fd) < 0 && errno != EINTR)
-            break;
+        }
     }
     int saved = errno;
     if (got <= 0) /* nothing read: still between answers */
@@ -291,7 +331,11 @@ static void watch_drain_from(int epfd)
         if (atomic_load_explicit(&wake_epfds[i], memory_order_relaxed) == epfd + 1)
             return;
     struct epoll_event event = {.events = EPOLLIN, .data.u64 = WAKE_COOKIE};
-    if (real.epoll_ctl(epfd, EPOLL_CTL_ADD, drain_efd, &event) < 0 && errno != EEXIST)
+    int saved = errno;
+    int rc = real.epoll_ctl(epfd, EPOLL_CTL_ADD, drain_efd, &event);
+    bool watched = rc == 0 || errno == EEXIST;
+    errno = saved;
+    if (!watched)
         return;
     for (int i = 0; i < WAKE_EPFDS_MAX; i++) {
         int expected = 0;
@@ -444,7 +488,7 @@ static int fetch_client(int conn, int slot)
     return client;
 }
 
-int handover_claim(int conn, struct sockaddr *addr, socklen_t *addrlen, int flags)
+int handover_claim(int conn, struct sockaddr *addr, socklen_t *addrlen, socklen_t room, int flags)
 {
     if (!map || conn < 0 || atomic_load_explicit(&map->waiting, memory_order_acquire) == 0)
         return conn;
@@ -467,8 +511,12 @@ int handover_claim(int conn, struct sockaddr *addr, socklen_t *addrlen, int flag
             real.fcntl(client, F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
             real.dup3(client, conn, (fd_flags >= 0 && (fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
             real.close(client);
-            if (addr && addrlen)
-                getpeername(conn, addr, addrlen);
+            struct sockaddr_storage client_addr;
+            socklen_t client_len = sizeof client_addr;
+            if (addr && addrlen && getpeername(conn, (struct sockaddr *)&client_addr, &client_len) == 0) {
+                memcpy(addr, &client_addr, client_len < room ? client_len : room);
+                *addrlen = client_len; /* as accept() reports it: the full length, maybe more than room */
+            }
         }
         break;
     }

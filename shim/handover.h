@@ -36,8 +36,9 @@ void handover_drain_begin(void);
 void handover_forget(int fd);
 
 /* accept() returned `conn` (accept4 `flags`) in the new generation: if it is the launcher's
- * wake-up connection for a handed-over client, that client takes its number (and `addr`). */
-int handover_claim(int conn, struct sockaddr *addr, socklen_t *addrlen, int flags);
+ * wake-up connection for a handed-over client, that client takes its number (and `addr`, of
+ * which the caller's buffer holds `room` bytes). */
+int handover_claim(int conn, struct sockaddr *addr, socklen_t *addrlen, socklen_t room, int flags);
 
 /* The waits, while --handover-idle is on: the drain wakes them (see handover.c). */
 int handover_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask);

@@ -87,6 +87,7 @@ HS_EXPORT int listen(int fd, int backlog)
 
 static int accept_on_listener(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
+    socklen_t room = len ? *len : 0; /* accept() rewrites *len: the caller's buffer size is lost */
     report_ready(fd);
     int slot = accept_enter();
     int conn;
@@ -103,7 +104,7 @@ static int accept_on_listener(int fd, struct sockaddr *addr, socklen_t *len, int
     if (conn < 0 && (saved == EAGAIN || saved == EINTR) && fd_kind(fd) == FD_DUMMY_BLOCKING)
         return accept_wait_forever(fd); /* drained while we were in accept() */
     errno = saved;
-    return handover_claim(conn, addr, len, flags);
+    return handover_claim(conn, addr, len, room, flags);
 }
 
 HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)

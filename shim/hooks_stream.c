@@ -97,12 +97,19 @@ HS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int count)
     return sent;
 }
 
+/* sendfile and splice stop short at the end of their input too (servers pass a generous count),
+ * so a short count is no sign of an answer still pending there; only "would block" is. */
+static size_t sent_or_less(ssize_t sent, size_t count)
+{
+    return sent > 0 ? (size_t)sent : count;
+}
+
 HS_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 {
     real_ready();
     ssize_t sent = real.sendfile(out, in, offset, count);
     if (fd_kind(out) == FD_CONN)
-        conn_note_written(out, sent, count);
+        conn_note_written(out, sent, sent_or_less(sent, count));
     return sent;
 }
 
@@ -111,7 +118,7 @@ HS_EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t count)
     real_ready();
     ssize_t sent = real.sendfile64(out, in, (void *)offset, count);
     if (fd_kind(out) == FD_CONN)
-        conn_note_written(out, sent, count);
+        conn_note_written(out, sent, sent_or_less(sent, count));
     return sent;
 }
 
@@ -120,6 +127,6 @@ HS_EXPORT ssize_t splice(int in, loff_t *in_offset, int out, loff_t *out_offset,
     real_ready();
     ssize_t moved = real.splice(in, (void *)in_offset, out, (void *)out_offset, len, flags);
     if (fd_kind(out) == FD_CONN)
-        conn_note_written(out, moved, len);
+        conn_note_written(out, moved, sent_or_less(moved, len));
     return moved;
 }
