@@ -106,7 +106,8 @@ void conn_note_written(int fd, ssize_t sent, size_t wanted)
         errno = saved;
         return;
     }
-    if (conn_transition(fd, CONN_BUSY, CONN_ANSWERED))
+    /* The writer is only asked for by --handover-idle; gettid() is a syscall on every answer. */
+    if (conn_transition(fd, CONN_BUSY, CONN_ANSWERED) && handover_enabled())
         atomic_store_explicit(&last_writers[fd], gettid(), memory_order_relaxed);
     if (drain_begun() && !handover_enabled())
         conn_close_if_idle(fd);
