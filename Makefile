@@ -10,11 +10,12 @@ PREFIX  ?= /usr/local
 
 SHIM_SRC     := shim/hooks.c shim/hooks_fd.c shim/hooks_signal.c shim/hooks_process.c shim/real.c shim/fdtable.c shim/inherit.c shim/sockid.c \
                 shim/report.c shim/drain.c shim/shimlog.c shim/envparse.c \
-                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/hooks_stream.c shim/conn.c shim/handover.c shim/mode.c shim/standalone.c shim/protocol.c
+                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/hooks_stream.c shim/conn.c shim/httpframe.c shim/listenaddr.c shim/resume.c shim/handover.c shim/mode.c shim/standalone.c shim/protocol.c
 LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
                 shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c shim/relay.c \
-                shim/status.c shim/conncount.c shim/sdnotify.c shim/activation.c shim/restart.c shim/envparse.c
-FIXTURES     := $(BUILD)/fixture-server $(BUILD)/loadclient $(BUILD)/udp-server $(BUILD)/notify-socket
+                shim/status.c shim/conncount.c shim/members.c shim/sdnotify.c shim/activation.c shim/restart.c shim/envparse.c
+FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadclient $(BUILD)/udp-server \
+                $(BUILD)/notify-socket
 HEADERS      := $(wildcard shim/*.h)
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop
@@ -32,6 +33,11 @@ $(BUILD)/hotswap: $(LAUNCHER_SRC) $(HEADERS) Makefile | $(BUILD)
 $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c \
                          tests/fixtures/quirks.h | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/fixture-server.c tests/fixtures/quirks.c
+
+# pattern-server: the patterns of real servers the kernel's view must cover; shares fixture-common.
+$(BUILD)/pattern-server: tests/fixtures/pattern-server.c tests/fixtures/fixture-common.c \
+                         tests/fixtures/fixture-common.h | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/pattern-server.c tests/fixtures/fixture-common.c
 
 $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<

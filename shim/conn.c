@@ -1,13 +1,12 @@
 /* conn.c: the keep-alive cycle of each accepted connection, and ending idle ones in a drain.
  *
- * A connection is idle when the server has answered (written after reading a request) and the
- * kernel holds nothing unread for it. In a drain, the shim then shuts the connection's read side:
+ * A connection is idle when the server has answered (written a complete answer, by the answer's
+ * own framing, after reading a request: httpframe.c) and the kernel holds nothing unread for it. In a drain, the shim then shuts the connection's read side:
  * shutdown(SHUT_RD) wakes a thread blocked in read() with 0, makes poll/select/epoll report it
- * readable (level and edge triggered alike), and the next read() return 0 once the queue is
- * empty: to the server, exactly an ordinary client close, which it answers by closing. Bytes
- * that do arrive after the shutdown are still read first (Linux queues them), so a request that
- * races the shutdown is served, not lost; only one arriving after the server's empty read meets
- * a closed connection, which is the one failure RFC 9112 §9.3.1 lets a client retry.
+ * readable (level and edge triggered alike), and every read on it from then on returns 0: to the
+ * server, exactly an ordinary client close, which it answers by closing. A request that races
+ * the shutdown is never read (see conn_receive): it meets a closed connection with nothing of an
+ * answer, which is the one failure RFC 9112 §9.3.1 lets a client retry.
  *
  * conn_drain_begin() runs in the drain signal handler: syscalls and atomics only. */
 #define _GNU_SOURCE
@@ -17,11 +16,14 @@
 #include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "drain.h"
 #include "fdtable.h"
 #include "handover.h"
+#include "httpframe.h"
+#include "listenaddr.h"
 #include "real.h"
 
 static _Atomic unsigned char states[FDTABLE_SIZE];
@@ -55,6 +57,7 @@ void conn_note_accepted(int fd)
         return;
     atomic_store_explicit(&states[fd], CONN_FRESH, memory_order_relaxed);
     atomic_store_explicit(&last_writers[fd], 0, memory_order_relaxed);
+    frame_reset(fd);
     handover_note_accepted(fd);
 }
 
@@ -65,45 +68,65 @@ static bool nothing_queued(int fd)
     return real.ioctl(fd, FIONREAD, &queued) == 0 && queued == 0;
 }
 
+/* Still the connection accepted on this number: a server that closes with a raw system call
+ * (libuv does) leaves the shim's record behind, and the number may now be a socket it opened
+ * itself (an upstream connection). An accepted socket's local address is a listener's. */
+static bool still_accepted(int fd)
+{
+    struct sockaddr_storage mine;
+    socklen_t len = sizeof mine;
+    if (real.getsockname(fd, (struct sockaddr *)&mine, &len) < 0)
+        return false;
+    return listenaddr_is_listeners((struct sockaddr *)&mine, len);
+}
+
 /* Shuts the read side of an answered connection with nothing queued. */
 void conn_close_if_idle(int fd)
 {
-    if (conn_state(fd) != CONN_ANSWERED || !nothing_queued(fd))
+    if (conn_state(fd) != CONN_ANSWERED || !frame_complete(fd) || !nothing_queued(fd) || !still_accepted(fd))
         return;
     if (conn_transition(fd, CONN_ANSWERED, CONN_CLOSING))
         shutdown(fd, SHUT_RD);
 }
 
-void conn_note_read(int fd, ssize_t got)
+static void note_read(int fd, enum conn_state before, ssize_t got, const void *head)
 {
     if (got <= 0 || fd_kind(fd) != FD_CONN)
         return;
+    if (before == CONN_FRESH || before == CONN_ANSWERED)
+        frame_request_begins(fd, head, (size_t)got); /* the next request's first bytes */
     enum conn_state state = conn_state(fd);
-    if (state == CONN_FRESH || state == CONN_ANSWERED || state == CONN_CLOSING)
+    if (state == CONN_FRESH || state == CONN_ANSWERED)
         conn_transition(fd, state, CONN_BUSY);
 }
 
-ssize_t conn_receive(int fd, int flags, receive_fn receive, void *ctx)
+ssize_t conn_receive(int fd, int flags, receive_fn receive, void *ctx, const void *head)
 {
+    enum conn_state before = conn_state(fd);
+    /* Its read side is shut: to the server, the client has closed. A request that raced the
+     * shutdown stays unread, and the server's close turns it into a reset: nothing of an answer
+     * reached the client, which may retry it (RFC 9112 §9.3.1). Served instead, it would end in
+     * an end-of-file the server could take for an abort in the middle of its answer (a server
+     * watching for one, as a proxy does, cuts it). */
+    if (before == CONN_CLOSING) {
+        if (still_accepted(fd))
+            return 0;
+        fdtable_forget_conn(fd); /* closed behind our back; the number is another socket now */
+        return receive(fd, ctx, flags);
+    }
     ssize_t got = handover_enabled() ? handover_read(fd, flags, receive, ctx) : receive(fd, ctx, flags);
-    conn_note_read(fd, got); /* atomics only: errno stays the call's */
+    int saved = errno;
+    note_read(fd, before, got, head);
+    errno = saved;
     return got;
 }
 
-void conn_note_written(int fd, ssize_t sent, size_t wanted)
+/* After bytes went out: a complete answer makes the connection answered (and, in a drain, a
+ * candidate for the clean close); an answer under way makes it busy. */
+static void after_write(int fd)
 {
-    if (fd_kind(fd) != FD_CONN)
-        return;
-    int saved = errno;
-    /* A partial write (or one that would block) leaves the rest of the answer in the server's
-     * buffer: not idle, even if an earlier write (the headers) was complete. */
-    if ((sent < 0 && (saved == EAGAIN || saved == EWOULDBLOCK)) || (sent >= 0 && (size_t)sent < wanted)) {
-        conn_transition(fd, CONN_ANSWERED, CONN_BUSY);
-        errno = saved;
-        return;
-    }
-    if (sent <= 0) {
-        errno = saved;
+    if (!frame_complete(fd)) {
+        conn_transition(fd, CONN_ANSWERED, CONN_BUSY); /* the next answer (pipelined) has begun */
         return;
     }
     /* The writer is only asked for by --handover-idle; gettid() is a syscall on every answer. */
@@ -111,6 +134,33 @@ void conn_note_written(int fd, ssize_t sent, size_t wanted)
         atomic_store_explicit(&last_writers[fd], gettid(), memory_order_relaxed);
     if (drain_begun() && !handover_enabled())
         conn_close_if_idle(fd);
+}
+
+void conn_note_sent(int fd, const struct iovec *iov, int count, ssize_t sent)
+{
+    if (fd_kind(fd) != FD_CONN)
+        return;
+    int saved = errno;
+    if (sent < 0 && (saved == EAGAIN || saved == EWOULDBLOCK))
+        conn_transition(fd, CONN_ANSWERED, CONN_BUSY); /* an answer waits in the server's buffer */
+    if (sent > 0) {
+        frame_sent(fd, iov, count, (size_t)sent);
+        after_write(fd);
+    }
+    errno = saved;
+}
+
+void conn_note_sent_unseen(int fd, ssize_t sent)
+{
+    if (fd_kind(fd) != FD_CONN)
+        return;
+    int saved = errno;
+    if (sent < 0 && (saved == EAGAIN || saved == EWOULDBLOCK))
+        conn_transition(fd, CONN_ANSWERED, CONN_BUSY);
+    if (sent > 0) {
+        frame_sent_unseen(fd, (size_t)sent);
+        after_write(fd);
+    }
     errno = saved;
 }
 

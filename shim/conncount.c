@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
  * none any more; a busy host has tens of thousands in TIME_WAIT). */
 #define TCP_STATES_WITH_FD ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 7) | (1u << 8) | \
                             (1u << 9) | (1u << 11))
+#define TCP_STATES_LISTEN (1u << TCP_LISTEN)
 #define UNIX_CONNECTED 3
 #define UNIX_ACCEPTCON 0x10000 /* __SO_ACCEPTCON: a listening socket */
 
@@ -38,17 +40,66 @@ struct listener_key {
     char path[sizeof ((struct sockaddr_un *)0)->sun_path + 1];
 };
 
-struct conn_sockets {
-    unsigned long *inodes;     /* sorted */
+struct inode_set {
+    unsigned long *inodes;     /* sorted once loaded */
     size_t count, room;
+};
+
+struct conn_sockets {
+    struct inode_set conns;     /* connections on held listeners' addresses */
+    struct inode_set listeners; /* the held listening sockets themselves */
     bool unreadable;
 };
 
-static int listener_keys(struct listener_key *keys)
+/* ---- inode sets ----------------------------------------------------------------------------- */
+
+static void add_inode(struct inode_set *s, unsigned long inode)
+{
+    if (s->count == s->room) {
+        size_t room = s->room ? s->room * 2 : 64;
+        unsigned long *grown = realloc(s->inodes, room * sizeof *grown);
+        if (!grown)
+            return;
+        s->inodes = grown;
+        s->room = room;
+    }
+    s->inodes[s->count++] = inode;
+}
+
+static int compare_inodes(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorted, each inode once. */
+static void settle(struct inode_set *s)
+{
+    if (s->count < 2)
+        return;
+    qsort(s->inodes, s->count, sizeof *s->inodes, compare_inodes);
+    size_t kept = 1;
+    for (size_t i = 1; i < s->count; i++)
+        if (s->inodes[i] != s->inodes[kept - 1])
+            s->inodes[kept++] = s->inodes[i];
+    s->count = kept;
+}
+
+static bool contains(const struct inode_set *s, unsigned long inode)
+{
+    return s->count && bsearch(&inode, s->inodes, s->count, sizeof *s->inodes, compare_inodes);
+}
+
+/* ---- the held listeners' addresses ------------------------------------------------------------ */
+
+static int listener_keys(struct listener_key *keys, struct inode_set *inodes)
 {
     int n = 0;
     for (int i = 0; i < listeners_count(); i++) {
         int fd = listeners_get(i)->fd, type = 0;
+        struct stat st;
+        if (fstat(fd, &st) == 0)
+            add_inode(inodes, (unsigned long)st.st_ino);
         socklen_t type_len = sizeof type;
         struct sockaddr_storage addr;
         socklen_t len = sizeof addr;
@@ -82,19 +133,6 @@ static int listener_keys(struct listener_key *keys)
     return n;
 }
 
-static void add_inode(struct conn_sockets *s, unsigned long inode)
-{
-    if (s->count == s->room) {
-        size_t room = s->room ? s->room * 2 : 64;
-        unsigned long *grown = realloc(s->inodes, room * sizeof *grown);
-        if (!grown)
-            return;
-        s->inodes = grown;
-        s->room = room;
-    }
-    s->inodes[s->count++] = inode;
-}
-
 /* /proc/net/tcp prints each 32-bit word of the address as the kernel holds it (network order
  * bytes read as a host integer), in %08X: copying the parsed words back gives the bytes. */
 static bool parse_hex_addr(const char *hex, unsigned char *out, int words)
@@ -111,22 +149,30 @@ static bool parse_hex_addr(const char *hex, unsigned char *out, int words)
     return true;
 }
 
-static void note_tcp(struct conn_sockets *s, int family, const unsigned char *addr, unsigned port,
-                     unsigned long inode, const struct listener_key *keys, int key_count)
+struct key_match {
+    struct inode_set *found;
+    const struct listener_key *keys;
+    int key_count;
+};
+
+static void note_tcp(void *ctx, int family, const unsigned char *addr, unsigned port, unsigned long inode)
 {
+    struct key_match *m = ctx;
     size_t addr_len = family == AF_INET ? 4 : 16;
-    for (int k = 0; k < key_count; k++) {
-        const struct listener_key *key = &keys[k];
+    for (int k = 0; k < m->key_count; k++) {
+        const struct listener_key *key = &m->keys[k];
         if (key->family == family && key->port == port && (key->any || memcmp(key->addr, addr, addr_len) == 0)) {
-            add_inode(s, inode);
+            add_inode(m->found, inode);
             return;
         }
     }
 }
 
-/* A sock_diag dump of one family's TCP sockets in the states that can have an fd. -1 if the
- * kernel would not answer (then the text table is read instead). */
-static int load_tcp_netlink(struct conn_sockets *s, int family, const struct listener_key *keys, int key_count)
+typedef void tcp_socket_fn(void *ctx, int family, const unsigned char *addr, unsigned port, unsigned long inode);
+
+/* A sock_diag dump of one family's TCP sockets in `states`, each with an inode passed to `each`.
+ * -1 if the kernel would not answer (then the text table is read instead). */
+static int dump_tcp_netlink(int family, unsigned states, tcp_socket_fn *each, void *ctx)
 {
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0)
@@ -137,8 +183,7 @@ static int load_tcp_netlink(struct conn_sockets *s, int family, const struct lis
     } dump = {
         .header = {.nlmsg_len = sizeof dump, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
                    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-        .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP,
-                    .idiag_states = TCP_STATES_WITH_FD},
+        .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = states},
     };
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
     if (sendto(fd, &dump, sizeof dump, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
@@ -161,8 +206,8 @@ static int load_tcp_netlink(struct conn_sockets *s, int family, const struct lis
             const struct inet_diag_msg *msg = NLMSG_DATA(h);
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof *msg) || msg->idiag_inode == 0)
                 continue;
-            note_tcp(s, family, (const unsigned char *)msg->id.idiag_src, ntohs(msg->id.idiag_sport),
-                     msg->idiag_inode, keys, key_count);
+            each(ctx, family, (const unsigned char *)msg->id.idiag_src, ntohs(msg->id.idiag_sport),
+                 msg->idiag_inode);
         }
     }
 done:
@@ -170,18 +215,12 @@ done:
     return result;
 }
 
-static void load_tcp(struct conn_sockets *s, const char *table, int family, const struct listener_key *keys,
-                     int key_count)
+/* The same from /proc/net/tcp or tcp6; false if the table cannot be read. */
+static bool dump_tcp_text(int family, bool listening, tcp_socket_fn *each, void *ctx)
 {
-    size_t before = s->count;
-    if (load_tcp_netlink(s, family, keys, key_count) == 0)
-        return;
-    s->count = before; /* a dump cut short: read the text table instead */
-    FILE *f = fopen(table, "re");
-    if (!f) {
-        s->unreadable = s->unreadable || family == AF_INET; /* tcp6 is missing without IPv6 */
-        return;
-    }
+    FILE *f = fopen(family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6", "re");
+    if (!f)
+        return false;
     char line[512];
     int words = family == AF_INET ? 1 : 4;
     while (fgets(line, sizeof line, f)) {
@@ -190,13 +229,25 @@ static void load_tcp(struct conn_sockets *s, const char *table, int family, cons
         unsigned long inode;
         if (sscanf(line, " %*d: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*u %*u %lu", local, &port,
                    &state, &inode) != 4 ||
-            state == TCP_LISTEN || state == TCP_TIME_WAIT || inode == 0)
+            (state == TCP_LISTEN) != listening || state == TCP_TIME_WAIT || inode == 0)
             continue;
         unsigned char addr[16];
         if (parse_hex_addr(local, addr, words))
-            note_tcp(s, family, addr, port, inode, keys, key_count);
+            each(ctx, family, addr, port, inode);
     }
     fclose(f);
+    return true;
+}
+
+/* Every TCP socket of `family` in `states` (TCP_STATES_WITH_FD or TCP_STATES_LISTEN), dumped
+ * with sock_diag, else read from the text table; false if neither could be read. */
+static bool dump_tcp(int family, unsigned states, tcp_socket_fn *each, void *ctx, struct inode_set *undo)
+{
+    size_t before = undo->count;
+    if (dump_tcp_netlink(family, states, each, ctx) == 0)
+        return true;
+    undo->count = before; /* a dump cut short: read the text table instead */
+    return dump_tcp_text(family, states == TCP_STATES_LISTEN, each, ctx);
 }
 
 static void load_unix(struct conn_sockets *s, const struct listener_key *keys, int key_count)
@@ -216,17 +267,11 @@ static void load_unix(struct conn_sockets *s, const struct listener_key *keys, i
             continue;
         for (int k = 0; k < key_count; k++)
             if (keys[k].family == AF_UNIX && strcmp(keys[k].path, path) == 0) {
-                add_inode(s, inode);
+                add_inode(&s->conns, inode);
                 break;
             }
     }
     fclose(f);
-}
-
-static int compare_inodes(const void *a, const void *b)
-{
-    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
-    return x < y ? -1 : x > y;
 }
 
 struct conn_sockets *conncount_load(void)
@@ -238,26 +283,31 @@ struct conn_sockets *conncount_load(void)
         free(keys);
         return NULL;
     }
-    int key_count = listener_keys(keys);
-    load_tcp(s, "/proc/net/tcp", AF_INET, keys, key_count);
-    load_tcp(s, "/proc/net/tcp6", AF_INET6, keys, key_count);
+    int key_count = listener_keys(keys, &s->listeners);
+    struct key_match match = {.found = &s->conns, .keys = keys, .key_count = key_count};
+    if (!dump_tcp(AF_INET, TCP_STATES_WITH_FD, note_tcp, &match, &s->conns))
+        s->unreadable = true;
+    dump_tcp(AF_INET6, TCP_STATES_WITH_FD, note_tcp, &match, &s->conns); /* missing without IPv6 */
     load_unix(s, keys, key_count);
     free(keys);
-    if (s->count)
-        qsort(s->inodes, s->count, sizeof *s->inodes, compare_inodes);
+    settle(&s->conns);
+    settle(&s->listeners);
     return s;
 }
 
 void conncount_free(struct conn_sockets *s)
 {
     if (s) {
-        free(s->inodes);
+        free(s->conns.inodes);
+        free(s->listeners.inodes);
         free(s);
     }
 }
 
+/* ---- what a process holds ------------------------------------------------------------------- */
+
 /* Appends the inode of every socket open in `pid` to `found`. */
-static bool socket_inodes_of(pid_t pid, struct conn_sockets *found)
+static bool socket_inodes_of(pid_t pid, struct inode_set *found)
 {
     char dir_path[64];
     snprintf(dir_path, sizeof dir_path, "/proc/%d/fd", (int)pid);
@@ -282,22 +332,91 @@ static bool socket_inodes_of(pid_t pid, struct conn_sockets *found)
     return true;
 }
 
-long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, int count)
+long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, int count, struct proc_sockets *each)
 {
     if (!sockets || sockets->unreadable)
         return -1;
-    struct conn_sockets held = {0};
-    for (int i = 0; i < count; i++)
-        socket_inodes_of(pids[i], &held); /* a process that just exited holds nothing */
-    long total = 0;
-    if (held.count && sockets->count)
-        qsort(held.inodes, held.count, sizeof *held.inodes, compare_inodes);
-    for (size_t i = 0; sockets->count && i < held.count; i++) {
-        if (i > 0 && held.inodes[i] == held.inodes[i - 1])
-            continue; /* shared by a fork, or dup'ed */
-        if (bsearch(&held.inodes[i], sockets->inodes, sockets->count, sizeof *sockets->inodes, compare_inodes))
-            total++;
+    struct inode_set all = {0}, mine = {0};
+    for (int i = 0; i < count; i++) {
+        mine.count = 0;
+        bool readable = socket_inodes_of(pids[i], &mine); /* a process that just exited holds nothing */
+        if (each)
+            each[i] = (struct proc_sockets){.readable = readable};
+        for (size_t k = 0; k < mine.count; k++) {
+            unsigned long inode = mine.inodes[k];
+            if (contains(&sockets->conns, inode)) {
+                add_inode(&all, inode);
+                if (each)
+                    each[i].conns++;
+            } else if (each && contains(&sockets->listeners, inode)) {
+                each[i].holds_listener = true;
+            }
+        }
+    }
+    settle(&all); /* a socket shared by forked processes, or dup'ed, counts once */
+    long total = (long)all.count;
+    free(all.inodes);
+    free(mine.inodes);
+    return total;
+}
+
+long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, int count)
+{
+    return conncount_inspect(sockets, pids, count, NULL);
+}
+
+/* ---- listeners the shim never reported -------------------------------------------------------- */
+
+struct listening {
+    struct inode_set *inodes;
+    struct { unsigned long inode; char name[INET6_ADDRSTRLEN + 16]; } named[16];
+    int named_count;
+};
+
+static void note_listening(void *ctx, int family, const unsigned char *addr, unsigned port, unsigned long inode)
+{
+    struct listening *l = ctx;
+    add_inode(l->inodes, inode);
+    if (l->named_count >= (int)(sizeof l->named / sizeof l->named[0]))
+        return;
+    char ip[INET6_ADDRSTRLEN];
+    inet_ntop(family, addr, ip, sizeof ip);
+    snprintf(l->named[l->named_count].name, sizeof l->named[0].name, family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+             port);
+    l->named[l->named_count++].inode = inode;
+}
+
+bool conncount_unheld_listener(const pid_t *pids, int count, pid_t *holder, char *name, size_t size)
+{
+    struct inode_set held = {0}, listening = {0}, mine = {0};
+    struct listener_key *keys = calloc(LISTENERS_MAX, sizeof *keys);
+    if (!keys)
+        return false;
+    listener_keys(keys, &held);
+    free(keys);
+    settle(&held);
+    struct listening found = {.inodes = &listening};
+    dump_tcp(AF_INET, TCP_STATES_LISTEN, note_listening, &found, &listening);
+    dump_tcp(AF_INET6, TCP_STATES_LISTEN, note_listening, &found, &listening);
+    settle(&listening);
+    bool any = false;
+    for (int i = 0; i < count && !any; i++) {
+        mine.count = 0;
+        socket_inodes_of(pids[i], &mine);
+        for (size_t k = 0; k < mine.count && !any; k++) {
+            unsigned long inode = mine.inodes[k];
+            if (!contains(&listening, inode) || contains(&held, inode))
+                continue;
+            any = true;
+            *holder = pids[i];
+            snprintf(name, size, "a TCP port");
+            for (int n = 0; n < found.named_count; n++)
+                if (found.named[n].inode == inode)
+                    snprintf(name, size, "%s", found.named[n].name);
+        }
     }
     free(held.inodes);
-    return total;
+    free(listening.inodes);
+    free(mine.inodes);
+    return any;
 }

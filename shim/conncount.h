@@ -1,20 +1,35 @@
-/* conncount.h: a generation's open connections, counted by the launcher (the shim reports counts
- * only while a generation drains). A connection is a socket one of the generation's processes
- * holds an fd on (/proc/PID/fd), whose local address is a held listener's: TCP in a state a
- * socket with an fd can be in (a sock_diag dump, or /proc/net/tcp and tcp6), or a connected Unix
- * stream socket on a listener's path (/proc/net/unix). */
+/* conncount.h: what the kernel shows of a generation's sockets, counted by the launcher itself.
+ * A connection is a socket one of the generation's processes holds an fd on (/proc/PID/fd),
+ * whose local address is a held listener's: TCP in a state a socket with an fd can be in (a
+ * sock_diag dump, or /proc/net/tcp and tcp6), or a connected Unix stream socket on a listener's
+ * path (/proc/net/unix). */
 #ifndef HOTSWAP_CONNCOUNT_H
 #define HOTSWAP_CONNCOUNT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
-/* The connection sockets on held listeners, read once from /proc/net. */
+/* The connection sockets on held listeners, and the held listeners, read once from the kernel. */
 struct conn_sockets;
 struct conn_sockets *conncount_load(void);
 void conncount_free(struct conn_sockets *sockets);
 
-/* How many of those sockets the processes `pids` hold between them (each counted once, however
- * many processes or fds share it). -1 if /proc could not be read. */
+/* What one process holds. */
+struct proc_sockets {
+    bool readable;       /* its /proc/PID/fd could be read (it is alive and ours to look at) */
+    bool holds_listener; /* one of the held listening sockets is open in it */
+    long conns;          /* connections on held listeners' addresses open in it */
+};
+
+/* How many of those connection sockets the processes `pids` hold between them (each counted
+ * once, however many processes or fds share it); with `each`, what each of them holds.
+ * -1 if the kernel's tables could not be read. */
+long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, int count, struct proc_sockets *each);
 long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, int count);
+
+/* A TCP listening socket open in one of `pids` that the launcher does not hold: the server made
+ * it without the shim seeing (its own system calls). Its holder and "ADDR:PORT" in `name`. */
+bool conncount_unheld_listener(const pid_t *pids, int count, pid_t *holder, char *name, size_t size);
 
 #endif

@@ -21,6 +21,11 @@
                                                           next generation instead of closing them */
 #define HS_ENV_PID "HOTSWAP_PID"                   /* the pid the launcher started: the shim's fds
                                                       survive an exec by this pid only */
+#define HS_ENV_LISTEN_FDS "HOTSWAP_LISTEN_FDS"     /* N: the held listeners are at fds 3..3+N-1, for
+                                                      the process HOTSWAP_PID. Not systemd's
+                                                      LISTEN_FDS, which a server may read and adopt
+                                                      with its own defaults (--socket-activation
+                                                      passes those too) */
 
 /* SIGRTMIN+N is a number only at run time: glibc reserves the first two real-time signals
  * (32, 33) for itself. 34+10 is far from the handful a server plausibly uses (HUP, USR1, USR2,
@@ -28,14 +33,15 @@
 #define HS_DEFAULT_DRAIN_SIGNAL_OFFSET 10
 
 #define HS_MAGIC 0x48535750u /* "HSWP" */
-#define HS_PROTOCOL 1
+#define HS_PROTOCOL 2
 
 enum hs_msg_type {
     HS_MSG_HELLO = 1, /* a process of the generation started (exec or fork); value: parent pid */
     HS_MSG_READY,     /* first wait for connections on a listener; value: listener fd */
     HS_MSG_LISTENER,  /* a listener the server created itself; its fd rides as SCM_RIGHTS */
-    HS_MSG_DRAINING,  /* drain begun in this process; value: connections still open */
-    HS_MSG_CONNS,     /* while draining: connections still open fell to value */
+    HS_MSG_DRAINING,  /* drain begun in this process; value: connections still open (accepts in
+                         flight included), datagrams: datagrams received and not yet answered */
+    HS_MSG_CONNS,     /* while draining: the same two counts, changed */
     HS_MSG_FORKED,    /* the sender forked; value: the child's pid (sent before fork returns) */
     HS_MSG_HANDOVER,  /* draining, --handover-idle: an idle client connection rides as SCM_RIGHTS,
                          for the next generation */
@@ -73,6 +79,7 @@ struct hs_msg {
     int32_t pid;     /* sender */
     int32_t fd;      /* the server's fd number, where one is meant */
     int64_t value;
+    int64_t datagrams; /* DRAINING, CONNS: work in flight the kernel cannot show (0 otherwise) */
 };
 
 /* Checks a received datagram: exact size, magic, protocol, known type, sane values.

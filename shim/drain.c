@@ -28,6 +28,7 @@
 #include "nonblock.h"
 #include "real.h"
 #include "report.h"
+#include "resume.h"
 #include "shimlog.h"
 #include "standalone.h"
 
@@ -63,10 +64,10 @@ static void report_count(enum hs_msg_type type)
 {
     while (atomic_flag_test_and_set(&count_lock))
         ;
-    long open_conns = fdtable_open_conns();
-    report_send(type, -1, open_conns);
+    long open_conns = fdtable_open_conns(), datagrams = fdtable_datagrams_owed();
+    report_counts(type, open_conns, datagrams);
     atomic_flag_clear(&count_lock);
-    standalone_note_drained(open_conns);
+    standalone_note_drained(open_conns + datagrams);
 }
 
 void drain_note_conns(void)
@@ -279,6 +280,7 @@ static void on_drain_signal(int signo)
 {
     (void)signo;
     int saved = errno;
+    drain_interruptions++; /* a write this thread was in may have come back short: resume.h */
     if (shim_in_charge() && !atomic_exchange(&draining, true))
         drain_begin();
     errno = saved;
@@ -298,19 +300,43 @@ static int drain_signal_from_env(void)
     return value;
 }
 
-void drain_init(void)
+static void install_handler(void)
 {
-    drain_signo = drain_signal_from_env();
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_drain_signal;
     action.sa_flags = SA_RESTART;
     sigfillset(&action.sa_mask); /* one drain at a time, whatever else arrives */
     real.sigaction(drain_signo, &action, NULL);
+}
+
+void drain_init(void)
+{
+    drain_signo = drain_signal_from_env();
+    install_handler();
     sigset_t just_drain;
     sigemptyset(&just_drain);
     sigaddset(&just_drain, drain_signo);
     real.sigprocmask(SIG_UNBLOCK, &just_drain, NULL);
+}
+
+/* An exec drops the handler: a drain signal still on its way would then kill the new program
+ * (default action), and a program the server execs (a CGI script) has no shim in charge to
+ * install another. Ignored, it is dropped instead, across the exec too. */
+void drain_before_exec(void)
+{
+    if (!drain_signo)
+        return;
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    real.sigaction(drain_signo, &ignore, NULL);
+}
+
+void drain_after_failed_exec(void)
+{
+    if (drain_signo)
+        install_handler();
 }
 
 void drain_after_fork(void)

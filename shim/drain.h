@@ -38,6 +38,11 @@ int wait_for_a_signal(void);
 int drain_identity(int fd, struct sockaddr *addr, socklen_t *addrlen, int *domain, int *protocol);
 void drain_forget_identity(int fd);
 
+/* Around an exec: the drain signal is ignored across it (never the default action, which would
+ * kill the new program), and handled again if the exec failed. */
+void drain_before_exec(void);
+void drain_after_failed_exec(void);
+
 /* In a child after fork(): other threads are gone, locks are free. */
 void drain_after_fork(void);
 

@@ -28,6 +28,9 @@ void fdguard_copied(int from, int to)
         nonblock_copy(from, to);
         fd_set_kind(to, fd_kind(from));
         break;
+    case FD_PRIVATE:
+        fd_set_kind(to, FD_PRIVATE);
+        break;
     default:
         fd_set_kind(to, FD_OTHER);
         break;

@@ -72,7 +72,12 @@ void fdtable_note_datagrams(long received, long sent)
 
 long fdtable_open_conns(void)
 {
-    return atomic_load(&open_conns) + atomic_load(&accepts_in_flight) + atomic_load(&datagrams_unanswered);
+    return atomic_load(&open_conns) + atomic_load(&accepts_in_flight);
+}
+
+long fdtable_datagrams_owed(void)
+{
+    return atomic_load(&datagrams_unanswered);
 }
 
 enum fd_kind fd_kind_claiming(int fd)

@@ -17,6 +17,8 @@ enum fd_kind {
     FD_DGRAM_DRAINED, /* the same after a drain: receives nothing more, still sends */
     FD_HANDED,     /* a connection passed to the next generation; its number holds a stand-in that
                       reads as the client's close (handover.c) */
+    FD_PRIVATE,    /* bound to port 0 or autobound: a listener of the server's own, on whatever
+                      address the kernel chose; never held, never handed over */
 };
 
 /* Servers past this many fds are not tracked above it (their connections are not counted). */
@@ -87,8 +89,10 @@ void fdtable_accept_end(int conn);
  * flight, like an open connection (a request/response protocol such as DNS is assumed). */
 void fdtable_note_datagrams(long received, long sent);
 
-/* Connections accepted and not yet closed by this process, plus accepts in flight, plus
- * datagrams received and not answered. */
+/* Connections accepted and not yet closed by this process, plus accepts in flight. */
 long fdtable_open_conns(void);
+
+/* Datagrams received on FD_DGRAM sockets and not answered. */
+long fdtable_datagrams_owed(void);
 
 #endif

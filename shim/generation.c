@@ -13,14 +13,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conncount.h"
 #include "listeners.h"
 #include "relay.h"
 #include "log.h"
 #include "spawn.h"
 
+/* How long the shim and the kernel may disagree before the log says so and the kernel wins: an
+ * accept or a close in flight settles well within it. */
+#define KERNEL_MOMENT_MS 200
+/* Looks at the kernel's tables while draining: this often, or ten times as long as a look took
+ * (a host with a great many sockets), so the launcher stays light. */
+#define LOOK_INTERVAL_MS 100
+/* Starting: the first look for a listener the shim never saw, then the interval. */
+#define UNSEEN_FIRST_MS 300
+#define UNSEEN_INTERVAL_MS 1000
+
 static int open_pidfd(pid_t pid)
 {
-    return (int)syscall(SYS_pidfd_open, pid, 0);
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
 }
 
 static struct gen_proc *find_proc(struct generation *g, pid_t pid)
@@ -31,31 +45,42 @@ static struct gen_proc *find_proc(struct generation *g, pid_t pid)
     return NULL;
 }
 
-/* A process of the generation, known from its hello or from any message it sends. */
+/* A process of the generation, met by a message from it or in the kernel's tables. */
 static struct gen_proc *add_proc(struct generation *g, pid_t pid)
 {
     struct gen_proc *proc = find_proc(g, pid);
-    if (proc || g->proc_count >= GEN_PROCS_MAX)
+    if (proc)
         return proc;
+    if (g->proc_count == g->proc_room) {
+        int room = g->proc_room ? g->proc_room * 2 : 16;
+        struct gen_proc *grown = realloc(g->procs, (size_t)room * sizeof *grown);
+        if (!grown)
+            return NULL;
+        g->procs = grown;
+        g->proc_room = room;
+    }
     proc = &g->procs[g->proc_count++];
     *proc = (struct gen_proc){.pid = pid, .pidfd = open_pidfd(pid)};
-    if (proc->pidfd >= 0)
-        fcntl(proc->pidfd, F_SETFD, FD_CLOEXEC);
     return proc;
 }
 
 struct generation *gen_start(int number, char **argv, const char *shim_path, const struct gen_settings *settings)
 {
     struct generation *g = calloc(1, sizeof *g);
-    if (!g)
+    if (!g || !(g->members = members_new(number))) {
+        free(g);
+        errno = ENOMEM;
         return NULL;
+    }
     struct spawn_request req = {
         .argv = argv, .shim_path = shim_path, .generation = number, .drain_signal = settings->drain_signal,
-        .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1,
+        .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1, .members = g->members,
+        .socket_activation = settings->socket_activation,
     };
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {
         int saved = errno;
+        members_free(g->members);
         free(g);
         errno = saved;
         return NULL;
@@ -66,8 +91,10 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
     g->settings = settings;
     g->state = GEN_STARTING;
     g->started_ms = now_ms();
+    g->next_look_ms = g->started_ms + UNSEEN_FIRST_MS;
     if (number > 1)
         g->deadline_ms = g->started_ms + settings->ready_timeout_ms;
+    members_started(g->members, child.pid, child.joined);
     add_proc(g, child.pid);
     hs_log("gen %d pid %d starting (%d listener%s)", number, (int)child.pid, listeners_count(),
            listeners_count() == 1 ? "" : "s");
@@ -95,8 +122,14 @@ static void take_listener(struct generation *g, const struct hs_msg *msg, int fd
 static void handle_message(struct generation *g, const struct hs_msg *msg, int fd)
 {
     struct gen_proc *proc = add_proc(g, msg->pid);
+    if (proc)
+        proc->said_hello = true; /* any message: the shim is in charge there */
     switch (msg->type) {
     case HS_MSG_HELLO:
+        /* a new program in it (exec): a drain signal it was sent before was dropped across the
+         * exec (ignored), so the next look sends it again */
+        if (proc && !proc->drain_reported)
+            proc->drain_sent = false;
         if (!g->hello_ms)
             g->hello_ms = now_ms(); /* the shim's constructor ran: exec and loading are done */
         g->said_hello = true;
@@ -128,8 +161,9 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
         if (proc) {
             proc->drain_reported = true;
             proc->conns = msg->value;
+            proc->datagrams = msg->datagrams;
             if (msg->type == HS_MSG_DRAINING)
-                g->drained_conns += msg->value;
+                g->drained_conns += msg->value + msg->datagrams;
         }
         break;
     default:
@@ -182,15 +216,27 @@ void gen_read_messages(struct generation *g)
     }
 }
 
-/* To the process group, and to every known process that left it (setsid: a daemon). */
+int gen_processes(struct generation *g, const pid_t **pids)
+{
+    return members_list(g->members, g->pid, pids);
+}
+
+static void send_signal(pid_t pid, int pidfd, int sig)
+{
+    if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+        kill(pid, sig);
+}
+
+/* A stop (or SIGKILL) reaches every process of the generation: its process group, and every
+ * process the kernel counts as its member, wherever it went (setsid, exec'd helpers). */
 static void gen_signal(struct generation *g, int sig)
 {
     kill(-g->pid, sig);
-    for (int i = 0; i < g->proc_count; i++) {
-        struct gen_proc *proc = &g->procs[i];
-        if (proc->pidfd >= 0 && getpgid(proc->pid) != g->pid)
-            syscall(SYS_pidfd_send_signal, proc->pidfd, sig, NULL, 0);
-    }
+    const pid_t *pids;
+    int count = gen_processes(g, &pids);
+    for (int i = 0; i < count; i++)
+        if (getpgid(pids[i]) != g->pid)
+            kill(pids[i], sig);
 }
 
 bool gen_others_alive(const struct generation *g)
@@ -214,41 +260,170 @@ void gen_mark_ready(struct generation *g)
         hs_log("gen %d pid %d ready in %lld ms", g->number, (int)g->pid, (long long)(g->ready_ms - g->started_ms));
 }
 
+/* ---- the drain: whom to signal, and when it is over ---------------------------------------------- */
+
+/* The process has a handler for `sig` (the kernel's SigCgt): the shim is in charge there. A
+ * process without one (a CGI script, a helper the server exec'd) would be killed by it. */
+static bool catches_signal(pid_t pid, int sig)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    unsigned long long caught = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "SigCgt: %llx", &caught) == 1;
+    fclose(f);
+    return found && sig >= 1 && sig <= 64 && (caught >> (sig - 1)) & 1;
+}
+
+/* A process that holds a listener (it could still take connections) or a connection (its shim
+ * ends the idle ones) gets the drain signal, once, if its shim can take it. Any other process is
+ * left alone: the signal would only interrupt what it is doing. */
+static void drain_process(struct generation *g, pid_t pid)
+{
+    struct gen_proc *proc = find_proc(g, pid);
+    if (proc && (proc->drain_sent || proc->drain_reported || !proc->said_hello))
+        return; /* done, or its shim has not spoken (yet): the next look sees it again */
+    if (!proc || !catches_signal(pid, g->settings->drain_signal))
+        return;
+    proc->drain_sent = true;
+    send_signal(pid, proc->pidfd, g->settings->drain_signal);
+}
+
+/* What the shim says: every process sent the drain has begun it, and its counts. */
+static bool shim_counts(const struct generation *g, long *conns, long *datagrams)
+{
+    bool begun = true;
+    *conns = *datagrams = 0;
+    for (int i = 0; i < g->proc_count; i++) {
+        const struct gen_proc *proc = &g->procs[i];
+        if (proc->pidfd < 0)
+            continue;
+        if (proc->drain_sent && !proc->drain_reported)
+            begun = false;
+        if (proc->drain_reported) {
+            *conns += proc->conns;
+            *datagrams += proc->datagrams;
+        }
+    }
+    return begun;
+}
+
+/* One look at the kernel's tables: the generation's processes, which of them need the drain
+ * signal, and how many connections they hold between them. */
+static void look_at_kernel(struct generation *g, int64_t now)
+{
+    struct drain_watch *w = &g->watch;
+    const pid_t *pids;
+    int count = gen_processes(g, &pids);
+    struct conn_sockets *sockets = count > 0 ? conncount_load() : NULL;
+    struct proc_sockets *each = count > 0 ? calloc((size_t)count, sizeof *each) : NULL;
+    long conns = count == 0 ? 0 : each ? conncount_inspect(sockets, pids, count, each) : -1;
+    if (conns < 0 && count != 0 && !w->told_disagreement) {
+        hs_log("gen %d: cannot read the kernel's socket tables: draining by the shim's counts alone", g->number);
+        w->told_disagreement = true;
+    }
+    w->holder = 0;
+    for (int i = 0; conns >= 0 && i < count; i++) {
+        if (each[i].conns > 0 && !w->holder)
+            w->holder = pids[i];
+        if (each[i].holds_listener || each[i].conns > 0)
+            drain_process(g, pids[i]);
+    }
+    free(each);
+    conncount_free(sockets);
+    w->kernel_conns = conns;
+    if (conns == 0) {
+        if (!w->zero_since_ms)
+            w->zero_since_ms = now;
+        w->zero_checks++;
+    } else {
+        w->zero_since_ms = 0;
+        w->zero_checks = 0;
+    }
+    long shim_conns, datagrams;
+    w->checked_at_shim_zero = shim_counts(g, &shim_conns, &datagrams) && shim_conns == 0;
+    int64_t took = now_ms() - now;
+    w->next_check_ms = now + (took * 10 > LOOK_INTERVAL_MS ? took * 10 : LOOK_INTERVAL_MS);
+}
+
 void gen_drain(struct generation *g)
 {
     g->state = GEN_DRAINING;
     g->drain_ms = now_ms();
     g->deadline_ms = g->drain_ms + g->settings->drain_timeout_ms;
     g->drained_conns = 0;
-    gen_signal(g, g->settings->drain_signal);
+    g->watch = (struct drain_watch){.kernel_conns = -1};
     hs_log("gen %d pid %d draining (timeout %lld ms)", g->number, (int)g->pid,
            (long long)g->settings->drain_timeout_ms);
+    look_at_kernel(g, g->drain_ms);
+    if (g->watch.kernel_conns < 0) {
+        /* No view of the kernel: the whole process group, as the only reach left. */
+        kill(-g->pid, g->settings->drain_signal);
+        for (int i = 0; i < g->proc_count; i++)
+            g->procs[i].drain_sent = g->procs[i].said_hello;
+    }
+    g->watch.at_start = g->watch.kernel_conns;
 }
 
-bool gen_drained(const struct generation *g)
+bool gen_drained(struct generation *g)
 {
     if (g->state != GEN_DRAINING)
         return false;
-    for (int i = 0; i < g->proc_count; i++) {
-        const struct gen_proc *proc = &g->procs[i];
-        if (proc->pidfd >= 0 && (!proc->drain_reported || proc->conns > 0))
-            return false;
+    struct drain_watch *w = &g->watch;
+    int64_t now = now_ms();
+    long shim_conns, datagrams;
+    bool shim_zero = shim_counts(g, &shim_conns, &datagrams) && shim_conns == 0;
+    if (!shim_zero) {
+        w->checked_at_shim_zero = false;
+        w->shim_zero_since_ms = 0;
+    } else if (!w->shim_zero_since_ms) {
+        w->shim_zero_since_ms = now;
     }
-    return true;
+    if (now >= w->next_check_ms || (shim_zero && !w->checked_at_shim_zero))
+        look_at_kernel(g, now);
+    bool begun = shim_counts(g, &shim_conns, &datagrams); /* the look may have sent the drain on */
+    if (!begun || datagrams > 0)
+        return false; /* datagrams owed a reply are work the kernel cannot show */
+    if (w->kernel_conns < 0)
+        return shim_conns == 0;
+    if (w->kernel_conns > 0) {
+        if (shim_conns == 0 && w->shim_zero_since_ms && now - w->shim_zero_since_ms >= KERNEL_MOMENT_MS &&
+            !w->told_disagreement) {
+            hs_log("gen %d: the shim counts no open connection, the kernel shows %ld (pid %d holds one): "
+                   "waiting for them", g->number, w->kernel_conns, (int)w->holder);
+            w->told_disagreement = true;
+        }
+        return false;
+    }
+    if (shim_conns == 0)
+        return w->checked_at_shim_zero;
+    if (w->zero_checks >= 2 && now - w->zero_since_ms >= KERNEL_MOMENT_MS) {
+        hs_log("gen %d: the shim counts %ld open connection%s, the kernel shows none for %lld ms: the kernel wins",
+               g->number, shim_conns, shim_conns == 1 ? "" : "s", (long long)(now - w->zero_since_ms));
+        return true;
+    }
+    return false;
 }
 
-static long open_conns(const struct generation *g)
+long gen_open_conns(const struct generation *g)
 {
-    long total = 0;
-    for (int i = 0; i < g->proc_count; i++)
-        if (g->procs[i].pidfd >= 0)
-            total += g->procs[i].conns;
-    return total;
+    long shim_conns, datagrams;
+    shim_counts(g, &shim_conns, &datagrams);
+    if (g->state == GEN_DRAINING && g->watch.kernel_conns >= 0)
+        return g->watch.kernel_conns + datagrams;
+    return shim_conns + datagrams;
 }
 
 void gen_stop(struct generation *g)
 {
     int64_t now = now_ms();
+    /* The kernel's figure at the start, or the shim's if higher (accepts it had in flight). */
+    if (g->state == GEN_DRAINING && g->watch.at_start > g->drained_conns)
+        g->drained_conns = g->watch.at_start;
     if (g->state == GEN_DRAINING && !g->cut) {
         char handed[64] = "";
         if (g->settings->handover_idle)
@@ -299,6 +474,15 @@ void gen_note_proc_exit(struct generation *g, int index)
     }
 }
 
+void gen_forget_exited(struct generation *g)
+{
+    int kept = g->proc_count ? 1 : 0; /* [0], the command's own process, stays */
+    for (int i = 1; i < g->proc_count; i++)
+        if (g->procs[i].pidfd >= 0)
+            g->procs[kept++] = g->procs[i];
+    g->proc_count = kept;
+}
+
 bool gen_check_gone(struct generation *g)
 {
     if (g->state == GEN_GONE || !g->leader_reaped)
@@ -306,8 +490,11 @@ bool gen_check_gone(struct generation *g)
     for (int i = 0; i < g->proc_count; i++)
         if (g->procs[i].pidfd >= 0)
             return false;
-    /* Processes without the shim (it never said hello for them) still belong to the group. */
+    /* Processes without the shim (it never said hello for them) belong to it too. */
     if (kill(-g->pid, 0) == 0 || errno != ESRCH)
+        return false;
+    const pid_t *pids;
+    if (gen_processes(g, &pids) > 0)
         return false;
     g->gone_ms = now_ms();
     char how[96];
@@ -320,6 +507,44 @@ bool gen_check_gone(struct generation *g)
     g->state = GEN_GONE;
     g->deadline_ms = 0;
     return true;
+}
+
+/* ---- a generation that is not ready: why -------------------------------------------------------- */
+
+static void exe_of(pid_t pid, char *exe, size_t size)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(link, exe, size - 1);
+    if (n <= 0)
+        snprintf(exe, size, "?");
+    else
+        exe[n] = '\0';
+}
+
+/* The kernel shows a listening socket in the generation that the launcher does not hold: the
+ * server made it with its own system calls, past the shim (Go, a static binary). Said once. */
+static void look_for_unseen_listener(struct generation *g)
+{
+    const pid_t *pids;
+    int count = gen_processes(g, &pids);
+    pid_t holder;
+    char name[80], exe[128];
+    if (g->unseen_listener[0] || count <= 0 || !conncount_unheld_listener(pids, count, &holder, name, sizeof name))
+        return;
+    exe_of(holder, exe, sizeof exe);
+    snprintf(g->unseen_listener, sizeof g->unseen_listener,
+             "gen %d pid %d (%.100s) listens on %s, but the shim never saw that socket: the server makes its "
+             "own system calls (a Go or statically linked program?), which libhotswap.so cannot reach",
+             g->number, (int)holder, exe, name);
+    hs_log("%s; it will never count as ready", g->unseen_listener);
+}
+
+const char *gen_unseen_listener(struct generation *g)
+{
+    if (g->state == GEN_STARTING)
+        look_for_unseen_listener(g);
+    return g->unseen_listener;
 }
 
 /* Whether the shim is mapped in `pid` now: a wrapper may have said hello, then exec'd a
@@ -354,15 +579,17 @@ static pid_t proc_without_shim(const struct generation *g)
     return any_with ? 0 : without;
 }
 
-static void explain_not_ready(const struct generation *g, char *why, size_t size)
+static void explain_not_ready(struct generation *g, char *why, size_t size)
 {
-    pid_t bare = proc_without_shim(g);
     long timeout = (long)g->settings->ready_timeout_ms;
+    if (gen_unseen_listener(g)[0]) {
+        snprintf(why, size, "not ready within %ld ms: %.360s", timeout, g->unseen_listener);
+        return;
+    }
+    pid_t bare = proc_without_shim(g);
     if (!g->said_hello || bare) {
-        char link[64], exe[256] = "?";
-        snprintf(link, sizeof link, "/proc/%d/exe", (int)(bare ? bare : g->pid));
-        ssize_t n = readlink(link, exe, sizeof exe - 1);
-        exe[n > 0 ? n : 1] = '\0';
+        char exe[256];
+        exe_of(bare ? bare : g->pid, exe, sizeof exe);
         snprintf(why, size,
                  "never said hello within %ld ms: the shim is not loaded in it (pid %d, %s: "
                  "statically linked? setuid? LD_PRELOAD cleared?)",
@@ -374,20 +601,26 @@ static void explain_not_ready(const struct generation *g, char *why, size_t size
 
 void gen_on_deadline(struct generation *g, int64_t now)
 {
+    if (g->state == GEN_STARTING && !g->unseen_listener[0] && now >= g->next_look_ms) {
+        look_for_unseen_listener(g);
+        g->next_look_ms = now + UNSEEN_INTERVAL_MS;
+    }
     if (!g->deadline_ms || now < g->deadline_ms)
         return;
-    char why[400];
+    char why[sizeof g->failure];
     switch (g->state) {
     case GEN_STARTING:
         explain_not_ready(g, why, sizeof why);
         gen_fail(g, why);
         break;
-    case GEN_DRAINING:
+    case GEN_DRAINING: {
+        long open = gen_open_conns(g);
         g->cut = true;
         hs_log("gen %d drain timeout after %lld ms: cutting %ld open connection%s", g->number,
-               (long long)(now - g->drain_ms), open_conns(g), open_conns(g) == 1 ? "" : "s");
+               (long long)(now - g->drain_ms), open, open == 1 ? "" : "s");
         gen_stop(g);
         break;
+    }
     case GEN_STOPPING:
         hs_log("gen %d pid %d still running %lld ms after its stop signal: SIGKILL", g->number,
                (int)g->pid, (long long)(now - g->stop_ms));
@@ -398,6 +631,19 @@ void gen_on_deadline(struct generation *g, int64_t now)
         g->deadline_ms = 0;
         break;
     }
+}
+
+int64_t gen_next_wakeup(const struct generation *g)
+{
+    int64_t soonest = g->deadline_ms;
+    int64_t other = 0;
+    if (g->state == GEN_DRAINING)
+        other = g->watch.next_check_ms;
+    else if (g->state == GEN_STARTING && !g->unseen_listener[0])
+        other = g->next_look_ms;
+    if (other && (!soonest || other < soonest))
+        soonest = other;
+    return soonest;
 }
 
 int gen_exit_status(const struct generation *g)
@@ -420,5 +666,7 @@ void gen_free(struct generation *g)
         if (g->procs[i].pidfd >= 0)
             close(g->procs[i].pidfd);
     close(g->control_fd);
+    members_free(g->members);
+    free(g->procs);
     free(g);
 }

@@ -1,5 +1,8 @@
-/* generation.h: one start of the server command and every process it forks, through its states
- * STARTING -> READY -> DRAINING -> STOPPING -> GONE. One function per transition; each logs. */
+/* generation.h: one start of the server command and every process descended from it, through its
+ * states STARTING -> READY -> DRAINING -> STOPPING -> GONE. One function per transition; each logs.
+ *
+ * Which processes are the generation's, and whether any still holds a connection, is what the
+ * kernel shows (members.c, conncount.c); the shim's reports are the fast path. */
 #ifndef HOTSWAP_GENERATION_H
 #define HOTSWAP_GENERATION_H
 
@@ -8,22 +11,40 @@
 #include <sys/types.h>
 
 #include "control.h"
-
-#define GEN_PROCS_MAX 256
+#include "members.h"
 
 enum gen_state { GEN_STARTING, GEN_READY, GEN_DRAINING, GEN_STOPPING, GEN_GONE };
 
+/* A process of the generation the launcher has met: one whose shim spoke, or whose birth a
+ * shim reported (fork). */
 struct gen_proc {
     pid_t pid;
     int pidfd;            /* readable once the process has exited; -1 when it has */
+    bool said_hello;      /* its shim has spoken: the shim is in charge there */
+    bool drain_sent;      /* the drain signal went to it */
     bool drain_reported;  /* has said DRAINING */
-    long conns;           /* its open connections, as last reported */
+    long conns;           /* its open connections, as its shim last reported */
+    long datagrams;       /* datagrams it received and has not answered, as last reported */
 };
 
 struct gen_settings {
     int64_t ready_timeout_ms, drain_timeout_ms, kill_timeout_ms;
     int stop_signal, drain_signal;
     bool handover_idle;
+    bool socket_activation;    /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
+};
+
+/* A draining generation, seen from the kernel's side. */
+struct drain_watch {
+    int64_t next_check_ms;     /* the next look at the kernel's tables */
+    int64_t zero_since_ms;     /* since when the kernel has shown no connection (0: it shows some) */
+    int zero_checks;           /* looks in a row that showed none */
+    long kernel_conns;         /* at the last look; -1: the tables could not be read */
+    long at_start;             /* the kernel's figure when the drain began */
+    pid_t holder;              /* at the last look: a process holding one of them */
+    bool checked_at_shim_zero; /* a look has followed the shim's count reaching zero */
+    int64_t shim_zero_since_ms; /* since when the shim has counted none (0: it counts some) */
+    bool told_disagreement;    /* the log has said the two disagree */
 };
 
 struct generation {
@@ -33,21 +54,26 @@ struct generation {
     bool control_closed;       /* every process closed its end: stop polling it */
     enum gen_state state;
     const struct gen_settings *settings;
+    struct members *members;
 
     int64_t started_ms, hello_ms, ready_ms, drain_ms, stop_ms, gone_ms;
     int64_t deadline_ms;       /* of the current state; 0: none */
+    int64_t next_look_ms;      /* starting: the next look for a listener the shim never saw */
     bool said_hello;
     bool failed;               /* rolled back: never served */
     bool leader_reaped;
     int leader_status;         /* wait status */
     bool stop_sent;            /* we sent the stop signal (or SIGKILL) */
-    long drained_conns;        /* open at the start of the drain */
+    long drained_conns;        /* open at the start of the drain (the shim's reports, then the
+                                  kernel's figure where higher) */
     long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
     bool cut;                  /* the drain timed out */
     char failure[400];
+    char unseen_listener[400]; /* a listener the kernel shows and the shim never reported, said */
+    struct drain_watch watch;
 
-    struct gen_proc procs[GEN_PROCS_MAX];
-    int proc_count;
+    struct gen_proc *procs;    /* [0] is the command's own process */
+    int proc_count, proc_room;
 };
 
 /* Starts the command; NULL with errno set (ENOENT: not found) when it cannot be executed. */
@@ -62,11 +88,18 @@ void gen_drain(struct generation *g);
 void gen_stop(struct generation *g);
 void gen_fail(struct generation *g, const char *why);
 
-/* Every known process of a draining generation has reported zero open connections. */
-bool gen_drained(const struct generation *g);
+/* Draining: signals any process that now needs the drain, and says whether none of the
+ * generation's processes holds a connection any more (the kernel decides). */
+bool gen_drained(struct generation *g);
 
-/* A process of the generation other than the command's own is still running (a daemon that
- * forked and let its parent exit). */
+/* Open connections now: the kernel's figure at the last look, else the shim's. */
+long gen_open_conns(const struct generation *g);
+
+/* The live processes of the generation (-1 if unknown); pids valid until the next call. */
+int gen_processes(struct generation *g, const pid_t **pids);
+
+/* A process of the generation the shim told of, other than the command's own, is still running
+ * (a daemon that forked and let its parent exit). */
 bool gen_others_alive(const struct generation *g);
 
 /* A child was reaped: returns true if it was this generation's leader. */
@@ -75,16 +108,25 @@ bool gen_note_reaped(struct generation *g, pid_t pid, int status);
 /* A process's pidfd became readable. */
 void gen_note_proc_exit(struct generation *g, int index);
 
+/* Forgets processes that have exited (after the poll results that name them by index are read). */
+void gen_forget_exited(struct generation *g);
+
 /* Moves to GONE when no process of the generation is left. Returns true if it did. */
 bool gen_check_gone(struct generation *g);
 
-/* Deadline of the current state passed: fail, cut the drain, or SIGKILL. */
+/* Deadline of the current state passed: fail, cut the drain, or SIGKILL. Also the looks at the
+ * kernel's tables that are due. */
 void gen_on_deadline(struct generation *g, int64_t now);
+
+/* The soonest time gen_on_deadline or gen_drained has something to do (0: none). */
+int64_t gen_next_wakeup(const struct generation *g);
+
+/* Not ready, and the kernel shows why: "it listens on ... but the shim never saw it", or "". */
+const char *gen_unseen_listener(struct generation *g);
 
 /* The exit status to pass on for this generation's leader (0 when it died of our stop signal). */
 int gen_exit_status(const struct generation *g);
 
 void gen_free(struct generation *g);
-
 
 #endif

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "fdtable.h"
 #include "handover.h"
 #include "inherit.h"
+#include "listenaddr.h"
 #include "nonblock.h"
 #include "real.h"
 #include "report.h"
@@ -50,6 +52,28 @@ __attribute__((constructor)) static void shim_init(void)
 
 /* ---- listeners: bind, listen ---------------------------------------------------------- */
 
+/* An address that asks the kernel to choose: port 0, or a Unix autobind (no name at all). */
+static bool asks_for_any(const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (!addr)
+        return false;
+    if (addr->sa_family == AF_INET && addrlen >= sizeof(struct sockaddr_in))
+        return ((const struct sockaddr_in *)addr)->sin_port == 0;
+    if (addr->sa_family == AF_INET6 && addrlen >= sizeof(struct sockaddr_in6))
+        return ((const struct sockaddr_in6 *)addr)->sin6_port == 0;
+    return addr->sa_family == AF_UNIX && addrlen <= sizeof(sa_family_t);
+}
+
+/* listen() on a socket never bound: the kernel picks a port (or an abstract Unix name). */
+static bool unbound(int fd)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    if (real.getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+        return false;
+    return asks_for_any((struct sockaddr *)&addr, len);
+}
+
 HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     real_ready();
@@ -57,9 +81,10 @@ HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
         return 0;
     int rc = real.bind(fd, addr, addrlen);
     if (rc == 0 && shim_in_charge()) {
-        /* a datagram server has no listen(): bind() to a chosen port is the moment */
         int saved = errno;
-        if (dgram_adopt(fd, addr))
+        if (asks_for_any(addr, addrlen))
+            fd_set_kind(fd, FD_PRIVATE); /* whatever port it got is the server's own business */
+        else if (dgram_adopt(fd, addr)) /* a datagram server has no listen(): bind() is the moment */
             report_listener(fd);
         errno = saved;
     }
@@ -69,15 +94,21 @@ HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 HS_EXPORT int listen(int fd, int backlog)
 {
     real_ready();
-    fd_kind_claiming(fd);
+    enum fd_kind kind = fd_kind_claiming(fd);
+    bool private = kind == FD_PRIVATE || (kind == FD_OTHER && shim_in_charge() && unbound(fd));
     int rc = real.listen(fd, backlog); /* on a claimed listener: updates the backlog */
-    if (rc == 0 && fd_kind(fd) == FD_OTHER && shim_in_charge()) {
+    if (rc == 0 && kind == FD_OTHER && shim_in_charge()) {
         int saved = errno;
-        int status = real.fcntl(fd, F_GETFL);
-        nonblock_adopt(fd, status >= 0 && (status & O_NONBLOCK));
-        fd_set_kind(fd, FD_LISTENER);
-        inherit_protect_path_of(fd);
-        report_listener(fd);
+        if (private) {
+            fd_set_kind(fd, FD_PRIVATE);
+        } else {
+            int status = real.fcntl(fd, F_GETFL);
+            nonblock_adopt(fd, status >= 0 && (status & O_NONBLOCK));
+            fd_set_kind(fd, FD_LISTENER);
+            listenaddr_note(fd);
+            inherit_protect_path_of(fd);
+            report_listener(fd);
+        }
         errno = saved;
     }
     return rc;

@@ -11,6 +11,7 @@
 #include "fdtable.h"
 #include "real.h"
 #include "report.h"
+#include "resume.h"
 
 static inline int is_ours(int fd)
 {
@@ -53,7 +54,7 @@ HS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sock
     real_ready();
     struct recvfrom_args args = {buf, len, addr, addrlen};
     if (fd_kind(fd) == FD_CONN)
-        return conn_receive(fd, flags, do_recvfrom, &args);
+        return conn_receive(fd, flags, do_recvfrom, &args, buf);
     if (!is_ours(fd))
         return real.recvfrom(fd, buf, len, flags, addr, addrlen);
     report_ready(fd);
@@ -65,7 +66,7 @@ HS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
     real_ready();
     struct recvfrom_args args = {buf, len, NULL, NULL};
     if (fd_kind(fd) == FD_CONN)
-        return conn_receive(fd, flags, do_recvfrom, &args);
+        return conn_receive(fd, flags, do_recvfrom, &args, buf);
     if (!is_ours(fd))
         return real.recv(fd, buf, len, flags);
     report_ready(fd);
@@ -95,7 +96,8 @@ HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     real_ready();
     if (fd_kind(fd) == FD_CONN)
-        return conn_receive(fd, flags, do_recvmsg, msg);
+        return conn_receive(fd, flags, do_recvmsg, msg,
+                            msg && msg->msg_iovlen > 0 ? msg->msg_iov[0].iov_base : NULL);
     if (!is_ours(fd))
         return real.recvmsg(fd, msg, flags);
     report_ready(fd);
@@ -128,41 +130,47 @@ static void note_sent(int fd, long count)
     }
 }
 
-static size_t iov_total(const struct iovec *iov, int count)
-{
-    size_t total = 0;
-    for (int i = 0; iov && i < count; i++)
-        total += iov[i].iov_len;
-    return total;
-}
-
 HS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t addrlen)
 {
     real_ready();
-    ssize_t sent = real.sendto(fd, buf, len, flags, addr, addrlen);
-    if (fd_kind(fd) == FD_CONN)
-        conn_note_written(fd, sent, len);
-    note_sent(fd, sent >= 0);
+    if (fd_kind(fd) != FD_CONN) {
+        ssize_t sent = real.sendto(fd, buf, len, flags, addr, addrlen);
+        note_sent(fd, sent >= 0);
+        return sent;
+    }
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_send(fd, buf, len, flags, real.sendto(fd, buf, len, flags, addr, addrlen), mark);
+    struct iovec whole = {(void *)buf, len};
+    conn_note_sent(fd, &whole, 1, sent);
     return sent;
 }
 
 HS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
     real_ready();
-    ssize_t sent = real.send(fd, buf, len, flags);
-    if (fd_kind(fd) == FD_CONN)
-        conn_note_written(fd, sent, len);
-    note_sent(fd, sent >= 0);
+    if (fd_kind(fd) != FD_CONN) {
+        ssize_t sent = real.send(fd, buf, len, flags);
+        note_sent(fd, sent >= 0);
+        return sent;
+    }
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_send(fd, buf, len, flags, real.send(fd, buf, len, flags), mark);
+    struct iovec whole = {(void *)buf, len};
+    conn_note_sent(fd, &whole, 1, sent);
     return sent;
 }
 
 HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     real_ready();
-    ssize_t sent = real.sendmsg(fd, msg, flags);
-    if (fd_kind(fd) == FD_CONN && msg)
-        conn_note_written(fd, sent, iov_total(msg->msg_iov, (int)msg->msg_iovlen));
-    note_sent(fd, sent >= 0);
+    if (fd_kind(fd) != FD_CONN || !msg) {
+        ssize_t sent = real.sendmsg(fd, msg, flags);
+        note_sent(fd, sent >= 0);
+        return sent;
+    }
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_sendmsg(fd, msg, flags, real.sendmsg(fd, msg, flags), mark);
+    conn_note_sent(fd, msg->msg_iov, (int)msg->msg_iovlen, sent);
     return sent;
 }
 

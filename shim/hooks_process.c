@@ -1,7 +1,8 @@
 /* hooks_process.c: fork and exec. A fork is reported by the parent before it returns, so the
  * launcher knows the child before anything the parent says next (a drain count of 0 from a
  * fork-per-connection parent must not end the drain while its child still serves). An exec by
- * the process the launcher started keeps the shim's fds; any other exec does not take them. */
+ * the process the launcher started keeps the shim's fds; any other exec does not take them; no
+ * exec takes the drain handler along, so the drain signal is ignored across it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "drain.h"
 #include "export.h"
 #include "handover.h"
 #include "mode.h"
@@ -32,21 +34,29 @@ HS_EXPORT pid_t fork(void)
     return child;
 }
 
-static void keep_shim_fds(bool keep)
+/* Before an exec (true) and after one that failed (false): the shim's fds cross it only from
+ * the process the launcher started, and the drain signal is ignored across it. */
+static void prepare_exec(bool before)
 {
     int saved = errno;
-    report_keep_across_exec(keep);
-    inherit_keep_across_exec(keep);
-    handover_keep_across_exec(keep);
+    report_keep_across_exec(before);
+    inherit_keep_across_exec(before);
+    handover_keep_across_exec(before);
+    if (shim_in_charge()) {
+        if (before)
+            drain_before_exec();
+        else
+            drain_after_failed_exec();
+    }
     errno = saved;
 }
 
-/* Runs an exec with the shim's fds kept across it; on failure they go back to close-on-exec. */
+/* Runs an exec prepared; on failure everything goes back as it was. */
 #define EXEC_KEEPING_FDS(call) \
     do {                       \
-        keep_shim_fds(true);   \
+        prepare_exec(true);    \
         int rc_ = (call);      \
-        keep_shim_fds(false);  \
+        prepare_exec(false);   \
         return rc_;            \
     } while (0)
 

@@ -13,6 +13,7 @@
 #include "export.h"
 #include "fdtable.h"
 #include "real.h"
+#include "resume.h"
 
 struct buffer_args {
     void *buf;
@@ -34,7 +35,7 @@ HS_EXPORT ssize_t read(int fd, void *buf, size_t len)
     if (fd_kind(fd) != FD_CONN)
         return real.read(fd, buf, len);
     struct buffer_args args = {buf, len};
-    return conn_receive(fd, 0, do_read, &args);
+    return conn_receive(fd, 0, do_read, &args, buf);
 }
 
 /* _FORTIFY_SOURCE builds call this where the buffer size is known; glibc's own then calls an
@@ -68,57 +69,54 @@ HS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int count)
     if (fd_kind(fd) != FD_CONN)
         return real.readv(fd, iov, count);
     struct vector_args args = {iov, count};
-    return conn_receive(fd, 0, do_readv, &args);
-}
-
-static size_t iov_total(const struct iovec *iov, int count)
-{
-    size_t total = 0;
-    for (int i = 0; i < count; i++)
-        total += iov[i].iov_len;
-    return total;
+    return conn_receive(fd, 0, do_readv, &args, count > 0 ? iov[0].iov_base : NULL);
 }
 
 HS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
     real_ready();
-    ssize_t sent = real.write(fd, buf, len);
-    if (fd_kind(fd) == FD_CONN)
-        conn_note_written(fd, sent, len);
+    if (fd_kind(fd) != FD_CONN)
+        return real.write(fd, buf, len);
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_write(fd, buf, len, real.write(fd, buf, len), mark);
+    struct iovec whole = {(void *)buf, len};
+    conn_note_sent(fd, &whole, 1, sent);
     return sent;
 }
 
 HS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int count)
 {
     real_ready();
-    ssize_t sent = real.writev(fd, iov, count);
-    if (fd_kind(fd) == FD_CONN && count > 0)
-        conn_note_written(fd, sent, iov_total(iov, count));
+    if (fd_kind(fd) != FD_CONN)
+        return real.writev(fd, iov, count);
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_writev(fd, iov, count, real.writev(fd, iov, count), mark);
+    conn_note_sent(fd, iov, count, sent);
     return sent;
 }
 
-/* sendfile and splice stop short at the end of their input too (servers pass a generous count),
- * so a short count is no sign of an answer still pending there; only "would block" is. */
-static size_t sent_or_less(ssize_t sent, size_t count)
-{
-    return sent > 0 ? (size_t)sent : count;
-}
-
+/* The bytes of sendfile and splice never pass through the server's memory, nor the shim's: they
+ * count inside a body (httpframe.c), and make anything else unknown. */
 HS_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 {
     real_ready();
-    ssize_t sent = real.sendfile(out, in, offset, count);
-    if (fd_kind(out) == FD_CONN)
-        conn_note_written(out, sent, sent_or_less(sent, count));
+    if (fd_kind(out) != FD_CONN)
+        return real.sendfile(out, in, offset, count);
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_sendfile(out, in, offset, count, real.sendfile(out, in, offset, count), mark);
+    conn_note_sent_unseen(out, sent);
     return sent;
 }
 
 HS_EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t count)
 {
     real_ready();
-    ssize_t sent = real.sendfile64(out, in, (void *)offset, count);
-    if (fd_kind(out) == FD_CONN)
-        conn_note_written(out, sent, sent_or_less(sent, count));
+    if (fd_kind(out) != FD_CONN)
+        return real.sendfile64(out, in, (void *)offset, count);
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_sendfile(out, in, (off_t *)offset, count,
+                                   real.sendfile64(out, in, (void *)offset, count), mark);
+    conn_note_sent_unseen(out, sent);
     return sent;
 }
 
@@ -127,6 +125,6 @@ HS_EXPORT ssize_t splice(int in, loff_t *in_offset, int out, loff_t *out_offset,
     real_ready();
     ssize_t moved = real.splice(in, (void *)in_offset, out, (void *)out_offset, len, flags);
     if (fd_kind(out) == FD_CONN)
-        conn_note_written(out, moved, sent_or_less(moved, len));
+        conn_note_sent_unseen(out, moved);
     return moved;
 }

@@ -10,8 +10,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "envparse.h"
 #include "fdtable.h"
+#include "listenaddr.h"
 #include "nonblock.h"
 #include "real.h"
 #include "shimlog.h"
@@ -51,32 +53,43 @@ static void protect_path(const struct sockid *id)
     atomic_store(&protected_count, slot + 1);
 }
 
+/* The hand-over's own names (HOTSWAP_LISTEN_FDS for the process HOTSWAP_PID) come first; else
+ * systemd's (LISTEN_FDS for LISTEN_PID), so a server socket-activated without the launcher
+ * still gets its listeners through its own bind(). */
 void inherit_init(void)
 {
-    const char *pid_text = getenv("LISTEN_PID"), *fds_text = getenv("LISTEN_FDS");
+    const char *fds_text = getenv(HS_ENV_LISTEN_FDS), *pid_text = getenv(HS_ENV_PID);
+    const char *fds_name = HS_ENV_LISTEN_FDS, *pid_name = HS_ENV_PID;
+    bool systemd_names = !fds_text;
+    if (systemd_names) {
+        fds_text = getenv("LISTEN_FDS");
+        pid_text = getenv("LISTEN_PID");
+        fds_name = "LISTEN_FDS";
+        pid_name = "LISTEN_PID";
+    }
     if (!fds_text)
         return;
     long pid, count;
     if (!env_parse_count(pid_text, INT_MAX, &pid)) {
-        shim_say("ignoring LISTEN_FDS: LISTEN_PID is missing or not a pid", NULL);
+        shim_say("ignoring ", fds_name, ": ", pid_name, " is missing or not a pid", NULL);
         return;
     }
     if (pid != getpid())
         return; /* meant for another process (our parent): not ours to take */
     inherit_owner = (pid_t)pid;
     if (!env_parse_count(fds_text, INHERIT_MAX, &count)) {
-        shim_say("ignoring LISTEN_FDS=", fds_text, ": not a count of fds from 0 to 64", NULL);
+        shim_say("ignoring ", fds_name, "=", fds_text, ": not a count of fds from 0 to 64", NULL);
         return;
     }
     /* The names are checked, not used: matching is by what each socket is. */
     static char names[INHERIT_MAX][FDNAME_MAX];
-    const char *names_text = getenv("LISTEN_FDNAMES");
+    const char *names_text = systemd_names ? getenv("LISTEN_FDNAMES") : NULL;
     if (names_text && !env_parse_fdnames(names_text, (int)count, names))
         shim_say("ignoring LISTEN_FDNAMES: not one valid name per fd", NULL);
     for (int fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + count; fd++) {
         struct inherited *slot = &inherited[inherited_count];
         if (sockid_read(fd, &slot->id) < 0) {
-            shim_say("ignoring an inherited fd that is not a bound socket (LISTEN_FDS)", NULL);
+            shim_say("ignoring an inherited fd that is not a bound socket (", fds_name, ")", NULL);
             continue;
         }
         slot->fd = fd;
@@ -114,6 +127,7 @@ static bool put_on(int fd, struct inherited *listener)
     fd_set_kind(listener->fd, FD_OTHER);
     real.close(listener->fd);
     fd_set_kind(fd, listener->id.type == SOCK_DGRAM ? FD_DGRAM : FD_LISTENER);
+    listenaddr_note(fd);
     listener->claimed = true;
     atomic_fetch_sub(&unclaimed, 1);
     return true;
@@ -151,6 +165,7 @@ int inherit_claim_in_place(int fd)
         atomic_fetch_sub(&unclaimed, 1);
         nonblock_adopt(fd, false); /* as handed over: a fresh socket's blocking mode */
         fd_set_kind(fd, listener->id.type == SOCK_DGRAM ? FD_DGRAM : FD_LISTENER);
+        listenaddr_note(fd);
         break;
     }
     __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);

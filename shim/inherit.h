@@ -1,12 +1,12 @@
-/* inherit.h: listeners handed over systemd-style (LISTEN_FDS, LISTEN_PID, fds 3..), claimed
- * when the server binds the same address itself. */
+/* inherit.h: listeners handed over at fds 3.. (HOTSWAP_LISTEN_FDS for HOTSWAP_PID, or systemd's
+ * LISTEN_FDS for LISTEN_PID), claimed when the server binds the same address itself. */
 #ifndef HOTSWAP_INHERIT_H
 #define HOTSWAP_INHERIT_H
 
 #include <stdbool.h>
 #include <sys/socket.h>
 
-/* Reads LISTEN_PID/LISTEN_FDS and what each inherited fd is. Bad values: one line, none taken. */
+/* Reads the hand-over's variables and what each inherited fd is. Bad values: one line, none taken. */
 void inherit_init(void);
 
 /* If an unclaimed inherited listener is what bind(fd, addr) asks for, puts it on `fd` (keeping

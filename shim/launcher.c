@@ -24,6 +24,7 @@
 #include "generation.h"
 #include "listeners.h"
 #include "log.h"
+#include "members.h"
 #include "options.h"
 #include "relay.h"
 #include "restart.h"
@@ -31,7 +32,6 @@
 #include "status.h"
 
 #define GENERATIONS_MAX 16
-#define POLL_MAX (2 + CTL_CLIENTS_MAX + GENERATIONS_MAX * (1 + GEN_PROCS_MAX))
 
 /* A reload in progress: from the start of `next` until `previous` is gone (or `next` failed). */
 struct reload {
@@ -120,13 +120,18 @@ static bool reload_starting(void)
 /* Starts generation N+1; NULL on success, or why not. */
 static const char *begin_reload(int *reload_id)
 {
-    static char why[160];
+    static char why[480];
     if (L.stopping)
         return "the launcher is stopping";
     if (!L.serving && L.restarter.pending)
         return "no generation is serving: a crash restart is pending";
-    if (!L.serving || L.serving->state != GEN_READY)
-        return "the current generation is not ready yet";
+    if (!L.serving || L.serving->state != GEN_READY) {
+        const char *unseen = L.serving ? gen_unseen_listener(L.serving) : "";
+        if (!unseen[0])
+            return "the current generation is not ready yet";
+        snprintf(why, sizeof why, "the current generation is not ready yet: %s", unseen);
+        return why;
+    }
     if (reload_starting())
         return "a reload is already in progress";
     struct reload *r = NULL;
@@ -192,15 +197,9 @@ static void show_drain_progress(struct reload *r)
     struct generation *p = r->previous;
     if (p->state != GEN_DRAINING)
         return;
-    long open = 0;
-    bool all_reported = true;
-    for (int i = 0; i < p->proc_count; i++)
-        if (p->procs[i].pidfd >= 0) {
-            open += p->procs[i].conns;
-            all_reported = all_reported && p->procs[i].drain_reported;
-        }
+    long open = gen_open_conns(p);
     int64_t now = now_ms();
-    if (!all_reported || open == r->shown_conns || open == 0 || (r->shown_conns >= 0 && now - r->shown_ms < 100))
+    if (open == r->shown_conns || open == 0 || (r->shown_conns >= 0 && now - r->shown_ms < 100))
         return;
     char line[96];
     snprintf(line, sizeof line, "gen %d draining: %ld connection%s open", p->number, open, open == 1 ? "" : "s");
@@ -361,6 +360,7 @@ static void reconcile(void)
         if (gen_drained(g))
             gen_stop(g);
         gen_check_gone(g);
+        gen_forget_exited(g);
     }
     if (L.serving && L.serving->leader_reaped && WIFEXITED(L.serving->leader_status) &&
         WEXITSTATUS(L.serving->leader_status) == 0 && gen_others_alive(L.serving))
@@ -452,8 +452,9 @@ static int next_timeout(void)
     int64_t now = now_ms(), soonest = -1;
     for (int i = 0; i < L.gen_count; i++) {
         struct generation *g = L.gens[i];
-        if (g->deadline_ms && (soonest < 0 || g->deadline_ms < soonest))
-            soonest = g->deadline_ms;
+        int64_t wakeup = gen_next_wakeup(g);
+        if (wakeup && (soonest < 0 || wakeup < soonest))
+            soonest = wakeup;
         /* processes without the shim leave no pidfd: look at the group again now and then */
         if (g->state == GEN_STOPPING && (soonest < 0 || now + 100 < soonest))
             soonest = now + 100;
@@ -469,25 +470,60 @@ static int next_timeout(void)
     return soonest <= now ? 0 : (int)(soonest - now);
 }
 
+/* The poll set: the signalfd, the control socket and its clients, each generation's channel, and
+ * a pidfd per process the launcher has met. Grown as needed (a fork-per-connection server has as
+ * many processes as connections). */
+struct poll_set {
+    struct pollfd *fds;
+    struct { struct generation *g; int proc; } *owner;
+    int count, room;
+};
+
+static bool poll_set_room(struct poll_set *set, int needed)
+{
+    if (needed <= set->room)
+        return true;
+    int room = set->room ? set->room : 64;
+    while (room < needed)
+        room *= 2;
+    struct pollfd *fds = realloc(set->fds, (size_t)room * sizeof *fds);
+    if (!fds)
+        return false;
+    set->fds = fds;
+    void *owner = realloc(set->owner, (size_t)room * sizeof *set->owner);
+    if (!owner)
+        return false;
+    set->owner = owner;
+    set->room = room;
+    return true;
+}
+
 static void run_loop(void)
 {
-    static struct pollfd fds[POLL_MAX];
-    static struct { struct generation *g; int proc; } owner[POLL_MAX];
+    static struct poll_set set;
     while (!(L.stopping && L.gen_count == 0)) {
+        int needed = 1 + CTL_CLIENTS_MAX + 1;
+        for (int i = 0; i < L.gen_count; i++)
+            needed += 1 + L.gens[i]->proc_count;
+        if (!poll_set_room(&set, needed)) {
+            hs_log("out of memory for the poll set");
+            break;
+        }
+        struct pollfd *fds = set.fds;
         int n = 0;
         fds[n++] = (struct pollfd){.fd = L.signal_fd, .events = POLLIN};
         int ctl_first = n;
-        n += ctl_server_pollfds(fds + n, POLL_MAX - n);
+        n += ctl_server_pollfds(fds + n, set.room - n);
         int ctl_count = n - ctl_first;
         for (int i = 0; i < L.gen_count; i++) {
             struct generation *g = L.gens[i];
             if (!g->control_closed) {
-                owner[n].g = g, owner[n].proc = -1;
+                set.owner[n].g = g, set.owner[n].proc = -1;
                 fds[n++] = (struct pollfd){.fd = g->control_fd, .events = POLLIN};
             }
-            for (int p = 0; p < g->proc_count && n < POLL_MAX; p++)
+            for (int p = 0; p < g->proc_count; p++)
                 if (g->procs[p].pidfd >= 0) {
-                    owner[n].g = g, owner[n].proc = p;
+                    set.owner[n].g = g, set.owner[n].proc = p;
                     fds[n++] = (struct pollfd){.fd = g->procs[p].pidfd, .events = POLLIN};
                 }
         }
@@ -498,14 +534,13 @@ static void run_loop(void)
         if (ready > 0) {
             if (fds[0].revents)
                 handle_signal();
-            for (int i = ctl_first + ctl_count; i < n; i++) {
-                if (!fds[i].revents)
-                    continue;
-                if (owner[i].proc < 0)
-                    gen_read_messages(owner[i].g);
-                else
-                    gen_note_proc_exit(owner[i].g, owner[i].proc);
-            }
+            /* pidfds first: a message read below may add processes, and move none */
+            for (int i = ctl_first + ctl_count; i < n; i++)
+                if (fds[i].revents && set.owner[i].proc >= 0)
+                    gen_note_proc_exit(set.owner[i].g, set.owner[i].proc);
+            for (int i = ctl_first + ctl_count; i < n; i++)
+                if (fds[i].revents && set.owner[i].proc < 0)
+                    gen_read_messages(set.owner[i].g);
             ctl_server_handle(fds + ctl_first, ctl_count);
         }
         int64_t now = now_ms();
@@ -542,6 +577,8 @@ static int run(void)
     sdnotify_open();
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         hs_log("cannot become a child subreaper (%s): daemonizing servers will not be tracked", strerror(errno));
+    if (members_init(L.opt.track) < 0)
+        return 1;
     if (block_signals() < 0) {
         perror("hotswap: signalfd");
         return 1;
@@ -598,6 +635,7 @@ int main(int argc, char **argv)
         .ready_timeout_ms = L.opt.ready_timeout_ms, .drain_timeout_ms = L.opt.drain_timeout_ms,
         .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
         .drain_signal = L.opt.drain_signal, .handover_idle = L.opt.handover_idle,
+        .socket_activation = L.opt.socket_activation,
     };
     L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
     return run();

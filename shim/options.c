@@ -30,6 +30,11 @@ void options_usage(void)
           "  --drain-signal SIG   signal the shim drains on (default RTMIN+10)\n"
           "  --handover-idle      during a drain, pass idle keep-alive connections to the new\n"
           "                       generation instead of closing them (stateless protocols only)\n"
+          "  --socket-activation  also hand the listeners over as systemd does (LISTEN_FDS,\n"
+          "                       LISTEN_PID, LISTEN_FDNAMES), for a server that adopts them itself\n"
+          "  --track HOW          how the launcher knows a generation's processes: cgroup (a\n"
+          "                       cgroup v2 group each), tree (/proc), or auto (default: cgroup\n"
+          "                       where one can be made)\n"
           "  --restart POLICY     replace a generation that dies outside a reload: on-failure\n"
           "                       (default; not after exit 0), always, or never (the launcher exits)\n"
           "  --restart-max-backoff DUR  restarts in a row wait 100ms, doubling up to DUR (default 10s)\n"
@@ -197,6 +202,18 @@ void options_parse(int argc, char **argv, struct options *opt)
             opt->drain_signal = parse_signal("--drain-signal", option_value(argc, argv, &i, "--drain-signal"));
         } else if (strcmp(arg, "--handover-idle") == 0) {
             opt->handover_idle = true;
+        } else if (strcmp(arg, "--socket-activation") == 0) {
+            opt->socket_activation = true;
+        } else if (is_option(arg, "--track")) {
+            const char *how = option_value(argc, argv, &i, "--track");
+            if (strcmp(how, "auto") == 0)
+                opt->track = TRACK_AUTO;
+            else if (strcmp(how, "cgroup") == 0)
+                opt->track = TRACK_CGROUP;
+            else if (strcmp(how, "tree") == 0)
+                opt->track = TRACK_TREE;
+            else
+                usage_error("--track: '%s' is not a way to track (auto, cgroup, tree)", how);
         } else if (is_option(arg, "--restart-max-backoff")) {
             opt->restart_max_backoff_ms = parse_duration("--restart-max-backoff",
                                                          option_value(argc, argv, &i, "--restart-max-backoff"));

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "members.h"
 #include "restart.h"
 
 #define EXIT_USAGE 64        /* EX_USAGE */
@@ -22,6 +23,8 @@ struct options {
     int stop_signal;
     int drain_signal;
     bool handover_idle;         /* pass idle keep-alive connections to the new generation */
+    bool socket_activation;     /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
+    enum track_mode track;      /* how a generation's processes are known */
     enum restart_policy restart;  /* when a generation that dies outside a reload is replaced */
     int64_t restart_max_backoff_ms;
     bool json;                  /* status --json */

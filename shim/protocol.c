@@ -13,7 +13,7 @@ int hs_msg_decode(const void *buf, size_t len, struct hs_msg *out)
         return -1;
     if (out->type < HS_MSG_HELLO || out->type > HS_MSG_LAST)
         return -1;
-    if (out->pid <= 0)
+    if (out->pid <= 0 || out->datagrams < 0)
         return -1;
     switch (out->type) {
     case HS_MSG_DRAINING:

@@ -40,14 +40,14 @@ static bool control_fd_valid(int fd)
     return domain == AF_UNIX && type == SOCK_SEQPACKET;
 }
 
-static bool send_with_fd(enum hs_msg_type type, int fd, int64_t value, int passed_fd)
+static bool send_with_fd(enum hs_msg_type type, int fd, int64_t value, int64_t datagrams, int passed_fd)
 {
     if (!report_active())
         return false;
     int saved = errno;
     struct hs_msg msg = {
         .magic = HS_MAGIC, .protocol = HS_PROTOCOL, .type = type,
-        .pid = getpid(), .fd = fd, .value = value,
+        .pid = getpid(), .fd = fd, .value = value, .datagrams = datagrams,
     };
     struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
     union {
@@ -78,17 +78,22 @@ static bool send_with_fd(enum hs_msg_type type, int fd, int64_t value, int passe
 
 bool report_pass(enum hs_msg_type type, int fd, int64_t value, int passed_fd)
 {
-    return send_with_fd(type, fd, value, passed_fd);
+    return send_with_fd(type, fd, value, 0, passed_fd);
 }
 
 void report_send(enum hs_msg_type type, int fd, int64_t value)
 {
-    send_with_fd(type, fd, value, -1);
+    send_with_fd(type, fd, value, 0, -1);
+}
+
+void report_counts(enum hs_msg_type type, int64_t conns, int64_t datagrams)
+{
+    send_with_fd(type, -1, conns, datagrams, -1);
 }
 
 void report_listener(int fd)
 {
-    send_with_fd(HS_MSG_LISTENER, fd, 0, fd);
+    send_with_fd(HS_MSG_LISTENER, fd, 0, 0, fd);
 }
 
 bool report_ready_done(void)

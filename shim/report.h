@@ -26,6 +26,9 @@ bool report_active(void);
 /* Sends one message. Async-signal-safe. A dead launcher: one line, then reporting stops. */
 void report_send(enum hs_msg_type type, int fd, int64_t value);
 
+/* DRAINING or CONNS: open connections, and datagrams received and not yet answered. */
+void report_counts(enum hs_msg_type type, int64_t conns, int64_t datagrams);
+
 /* Sends one message with `passed_fd` as SCM_RIGHTS; false if it did not go. Async-signal-safe. */
 bool report_pass(enum hs_msg_type type, int fd, int64_t value, int passed_fd);
 

@@ -16,6 +16,7 @@
 #include "listeners.h"
 
 #define LISTEN_FDS_START 3
+#define CGROUP_NOT_JOINED (-1) /* on the error pipe: not an errno */
 
 static void set_env_int(const char *name, long value)
 {
@@ -74,6 +75,12 @@ static int arrange_fds(int control_fd, int map_fd, int count)
 
 static void __attribute__((noreturn)) child(const struct spawn_request *req, int control_fd, int error_pipe)
 {
+    /* First: whatever it forks from now on is the generation's. The parent hears if it failed. */
+    if (!members_join_child(req->members)) {
+        int failed = CGROUP_NOT_JOINED;
+        ssize_t ignored = write(error_pipe, &failed, sizeof failed);
+        (void)ignored;
+    }
     setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
@@ -81,7 +88,11 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     int count = listeners_count();
     int child_control = arrange_fds(control_fd, req->handover_map_fd, count);
     if (child_control >= 0) {
-        if (count > 0) {
+        if (count > 0)
+            set_env_int(HS_ENV_LISTEN_FDS, count);
+        else
+            unsetenv(HS_ENV_LISTEN_FDS);
+        if (count > 0 && req->socket_activation) {
             set_env_int("LISTEN_FDS", count);
             set_env_int("LISTEN_PID", getpid());
             set_fdnames(count);
@@ -133,12 +144,20 @@ int spawn_generation(const struct spawn_request *req, struct spawned *out)
         return -1;
     }
     setpgid(pid, pid); /* also here: whichever of parent and child runs first, the group exists */
-    /* The pipe closes on a successful exec; otherwise it carries the child's errno. */
+    /* The pipe closes on a successful exec; otherwise it carries the child's errno. Before that,
+     * CGROUP_NOT_JOINED if it could not join its cgroup. */
     int exec_errno = 0;
     ssize_t n;
-    do
-        n = read(error_pipe[0], &exec_errno, sizeof exec_errno);
-    while (n < 0 && errno == EINTR);
+    out->joined = true;
+    do {
+        do
+            n = read(error_pipe[0], &exec_errno, sizeof exec_errno);
+        while (n < 0 && errno == EINTR);
+        if (n == sizeof exec_errno && exec_errno == CGROUP_NOT_JOINED)
+            out->joined = false;
+        else
+            break;
+    } while (1);
     close(error_pipe[0]);
     if (n == sizeof exec_errno) {
         waitpid(pid, NULL, 0);

@@ -5,21 +5,26 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "members.h"
+
 struct spawn_request {
     char **argv;
     const char *shim_path;
     int generation;
     int drain_signal;
     int handover_map_fd;   /* --handover-idle: the relay's table (relay.h), or -1 */
+    const struct members *members; /* the generation's group, which the child joins */
+    bool socket_activation; /* also pass LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES (systemd's names) */
 };
 
 struct spawned {
     pid_t pid;       /* also the process group id */
     int control_fd;  /* the launcher's end of the generation's control socket */
+    bool joined;     /* it joined the generation's cgroup (members.h) */
 };
 
-/* Forks and execs argv in a new process group, with every held listener at fds 3.. (LISTEN_FDS),
- * the control socket after them, and the shim preloaded. Returns 0, or -1 with errno set to the
+/* Forks and execs argv in a new process group, with every held listener at fds 3..
+ * (HOTSWAP_LISTEN_FDS), the control socket after them, and the shim preloaded. Returns 0, or -1 with errno set to the
  * exec failure (ENOENT: command not found) and nothing left running. */
 int spawn_generation(const struct spawn_request *req, struct spawned *out);
 

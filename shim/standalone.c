@@ -199,8 +199,7 @@ int standalone_trigger_signal(void)
 __attribute__((no_sanitize_address)) static void __attribute__((noreturn)) exec_new_generation(int their_end)
 {
     static char *envp[ENV_MAX];
-    static char listen_fds[32], listen_pid[32], control_fd[48], hs_pid[48], owner[48], gen[48];
-    static char fdnames[16 + 8 * 64] = "LISTEN_FDNAMES=";
+    static char listen_fds[48], control_fd[48], hs_pid[48], owner[48], gen[48];
     int high = atomic_load(&fd_high_water), count = 0;
     int staged[64];
     for (int fd = 0; fd <= high && fd < FDTABLE_SIZE && count < 64; fd++) {
@@ -219,14 +218,12 @@ __attribute__((no_sanitize_address)) static void __attribute__((noreturn)) exec_
     extern char **environ;
     for (char **e = environ; e && *e && n < ENV_MAX - 8; e++)
         if (!env_is(*e, "LISTEN_FDS") && !env_is(*e, "LISTEN_PID") && !env_is(*e, "LISTEN_FDNAMES") &&
-            !env_is(*e, HS_ENV_CONTROL_FD) && !env_is(*e, HS_ENV_PID) && !env_is(*e, HS_ENV_GENERATION) &&
+            !env_is(*e, HS_ENV_LISTEN_FDS) && !env_is(*e, HS_ENV_CONTROL_FD) && !env_is(*e, HS_ENV_PID) && !env_is(*e, HS_ENV_GENERATION) &&
             !env_is(*e, HS_ENV_STANDALONE_PID) && !env_is(*e, HS_ENV_STANDALONE))
             envp[n++] = *e;
-    envp[n++] = env_number(listen_fds, "LISTEN_FDS", count);
-    envp[n++] = env_number(listen_pid, "LISTEN_PID", pid);
-    for (int i = 0; i < count; i++)
-        strcat(fdnames, i ? ":hotswap" : "hotswap");
-    envp[n++] = fdnames;
+    /* The hand-over's own names, never systemd's: a server that reads LISTEN_FDS would adopt
+     * the listeners with its own defaults instead of binding them. */
+    envp[n++] = env_number(listen_fds, HS_ENV_LISTEN_FDS, count);
     envp[n++] = env_number(control_fd, HS_ENV_CONTROL_FD, 3 + count);
     envp[n++] = env_number(hs_pid, HS_ENV_PID, pid);
     envp[n++] = env_number(owner, HS_ENV_STANDALONE_PID, pid);

@@ -88,15 +88,14 @@ static void json_string(FILE *out, const char *text)
     fputc('"', out);
 }
 
-static void fill_row(struct gen_row *row, const struct generation *g, const struct conn_sockets *sockets)
+static void fill_row(struct gen_row *row, struct generation *g, const struct conn_sockets *sockets)
 {
     memset(row, 0, sizeof *row);
     row->g = g;
-    pid_t alive[GEN_PROCS_MAX];
-    int count = 0;
-    for (int i = 0; i < g->proc_count; i++)
-        if (g->procs[i].pidfd >= 0 || (g->procs[i].pid == g->pid && !g->leader_reaped))
-            alive[count++] = g->procs[i].pid;
+    const pid_t *alive;
+    int count = gen_processes(g, &alive);
+    if (count < 0)
+        count = 0;
     row->alive = count;
     row->pid_count = count < PIDS_SHOWN ? count : PIDS_SHOWN;
     memcpy(row->pids, alive, (size_t)row->pid_count * sizeof *alive);

@@ -37,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(msg.protocol == HS_PROTOCOL);
         CHECK(msg.type >= HS_MSG_HELLO && msg.type <= HS_MSG_LAST);
         CHECK(msg.pid > 0);
+        CHECK(msg.datagrams >= 0);
         /* The values control.h documents: a count of connections, a child's pid. */
         if (msg.type == HS_MSG_DRAINING || msg.type == HS_MSG_CONNS)
             CHECK(msg.value >= 0);

@@ -1,0 +1,310 @@
+/* httpframe.c: following HTTP/1.x answers byte by byte as they are written (RFC 9112 §6.3: a body
+ * is framed by Transfer-Encoding: chunked, else Content-Length; none after HEAD, 1xx, 204, 304;
+ * anything else ends at close). Only the head and the chunk lines are looked at; body bytes are
+ * skipped by count, so the cost is a few hundred bytes per answer, whatever its size. */
+#define _GNU_SOURCE
+#include "httpframe.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "fdtable.h"
+
+enum frame_state {
+    FRAME_BETWEEN = 0, /* no answer under way: the next byte starts one */
+    FRAME_STATUS,      /* "HTTP/1.x NNN" at the start of the status line */
+    FRAME_STATUS_REST, /* the rest of the status line */
+    FRAME_FIELD,       /* a header field line; an empty one ends the head */
+    FRAME_BODY,        /* `remaining` bytes of a Content-Length body left */
+    FRAME_CHUNK_SIZE,  /* a chunk-size line (hex, maybe an extension) */
+    FRAME_CHUNK_DATA,  /* `remaining` bytes of chunk data left */
+    FRAME_CHUNK_END,   /* the CRLF after a chunk's data */
+    FRAME_TRAILER,     /* trailer fields after the last chunk, up to an empty line */
+    FRAME_UNKNOWN,     /* not HTTP/1.x, a body that ends at close, a switched protocol */
+};
+
+enum {
+    REQUEST_HEAD = 1 << 0,    /* the answer is to a HEAD: no body */
+    REQUEST_CONNECT = 1 << 1, /* to a CONNECT: a 2xx makes it a tunnel */
+    HAS_LENGTH = 1 << 2,      /* Content-Length seen */
+    HAS_TRANSFER = 1 << 3,    /* Transfer-Encoding seen */
+    IS_CHUNKED = 1 << 4,      /* ... with chunked in it */
+    IN_VALUE = 1 << 5,        /* past the colon of the field line */
+    IN_EXTENSION = 1 << 6,    /* past the ';' of a chunk-size line */
+};
+
+/* The two field names that frame a body, as bits in `names`. */
+#define NAME_LENGTH 1u
+#define NAME_TRANSFER 2u
+static const char content_length[] = "content-length";
+static const char transfer_encoding[] = "transfer-encoding";
+
+#define REMAINING_MAX (1ull << 60) /* a larger length is no answer we will see the end of */
+
+struct frame {
+    uint8_t state;
+    uint8_t flags;
+    uint8_t pos;      /* bytes into "HTTP/1.x NNN", or into the current line (capped at 255) */
+    uint8_t names;    /* field names still matching the line; after the colon, the one matched */
+    uint16_t status;
+    uint8_t matched;  /* bytes of "chunked" matched in a Transfer-Encoding value; digits read */
+    uint8_t unused;
+    uint64_t remaining;
+};
+
+static struct frame frames[FDTABLE_SIZE];
+
+static struct frame *frame_of(int fd)
+{
+    return (unsigned)fd < FDTABLE_SIZE ? &frames[fd] : NULL;
+}
+
+void frame_reset(int fd)
+{
+    struct frame *f = frame_of(fd);
+    if (f)
+        *f = (struct frame){0};
+}
+
+void frame_request_begins(int fd, const void *head, size_t len)
+{
+    struct frame *f = frame_of(fd);
+    if (!f || f->state != FRAME_BETWEEN)
+        return; /* pipelined behind an answer under way: its method is not ours to guess */
+    f->flags = 0;
+    if (len >= 5 && memcmp(head, "HEAD ", 5) == 0)
+        f->flags = REQUEST_HEAD;
+    else if (len >= 8 && memcmp(head, "CONNECT ", 8) == 0)
+        f->flags = REQUEST_CONNECT;
+}
+
+static void answer_complete(struct frame *f)
+{
+    *f = (struct frame){0};
+}
+
+static void lower_line_start(struct frame *f)
+{
+    f->pos = 0;
+    f->names = NAME_LENGTH | NAME_TRANSFER;
+    f->matched = 0;
+    f->flags &= (uint8_t)~IN_VALUE;
+}
+
+/* The empty line after the head: what comes next is decided here. */
+static void head_ended(struct frame *f)
+{
+    unsigned status = f->status;
+    if (status == 101 || ((f->flags & REQUEST_CONNECT) && status >= 200 && status < 300))
+        f->state = FRAME_UNKNOWN; /* another protocol from here on */
+    else if (status >= 100 && status < 200) {
+        uint8_t request = f->flags & (REQUEST_HEAD | REQUEST_CONNECT);
+        *f = (struct frame){.state = FRAME_STATUS, .flags = request}; /* interim: the answer follows */
+    } else if ((f->flags & REQUEST_HEAD) || status == 204 || status == 304)
+        answer_complete(f);
+    else if (f->flags & HAS_TRANSFER) {
+        f->state = (f->flags & IS_CHUNKED) ? FRAME_CHUNK_SIZE : FRAME_UNKNOWN;
+        f->remaining = 0;
+        f->matched = 0;
+    } else if (f->flags & HAS_LENGTH) {
+        if (f->remaining == 0)
+            answer_complete(f);
+        else
+            f->state = FRAME_BODY;
+    } else
+        f->state = FRAME_UNKNOWN; /* the body ends when the connection does */
+}
+
+/* One byte of a field line, lowercase-insensitive. */
+static void field_byte(struct frame *f, unsigned char c)
+{
+    if (c == '\r')
+        return;
+    if (c == '\n') {
+        if (f->pos == 0) {
+            head_ended(f);
+            return;
+        }
+        if ((f->flags & IN_VALUE) && f->names == NAME_LENGTH)
+            f->flags |= HAS_LENGTH;
+        lower_line_start(f);
+        return;
+    }
+    unsigned char lower = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    if (!(f->flags & IN_VALUE)) {
+        if (c == ':') {
+            f->names &= (uint8_t)((f->pos == sizeof content_length - 1 ? NAME_LENGTH : 0) |
+                                  (f->pos == sizeof transfer_encoding - 1 ? NAME_TRANSFER : 0));
+            f->flags |= IN_VALUE;
+            if (f->names == NAME_LENGTH)
+                f->remaining = 0; /* a second Content-Length must agree: it is read again */
+            if (f->names == NAME_TRANSFER)
+                f->flags |= HAS_TRANSFER;
+        } else {
+            if (f->pos >= sizeof content_length - 1 || content_length[f->pos] != lower)
+                f->names &= (uint8_t)~NAME_LENGTH;
+            if (f->pos >= sizeof transfer_encoding - 1 || transfer_encoding[f->pos] != lower)
+                f->names &= (uint8_t)~NAME_TRANSFER;
+        }
+        if (f->pos < 255)
+            f->pos++;
+        return;
+    }
+    if (f->pos < 255)
+        f->pos++;
+    if (f->names == NAME_LENGTH) {
+        if (c >= '0' && c <= '9' && f->remaining < REMAINING_MAX)
+            f->remaining = f->remaining * 10 + (uint64_t)(c - '0');
+        else if (c != ' ' && c != '\t')
+            f->state = FRAME_UNKNOWN; /* a length the client cannot frame by either */
+    } else if (f->names == NAME_TRANSFER) {
+        static const char chunked[] = "chunked";
+        if (lower == (unsigned char)chunked[f->matched])
+            f->matched++;
+        else
+            f->matched = lower == 'c' ? 1 : 0;
+        if (f->matched == sizeof chunked - 1) {
+            f->flags |= IS_CHUNKED;
+            f->matched = 0;
+        }
+    }
+}
+
+static void chunk_size_byte(struct frame *f, unsigned char c)
+{
+    if (c == '\n') {
+        f->flags &= (uint8_t)~IN_EXTENSION;
+        if (!f->matched)
+            f->state = FRAME_UNKNOWN;
+        else if (f->remaining == 0) {
+            f->state = FRAME_TRAILER;
+            f->pos = 0;
+        } else
+            f->state = FRAME_CHUNK_DATA;
+        return;
+    }
+    if (f->flags & IN_EXTENSION || c == '\r' || c == ' ' || c == '\t')
+        return;
+    if (c == ';') {
+        f->flags |= IN_EXTENSION;
+        return;
+    }
+    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (digit < 0 || f->remaining >= REMAINING_MAX) {
+        f->state = FRAME_UNKNOWN;
+        return;
+    }
+    f->remaining = f->remaining * 16 + (uint64_t)digit;
+    f->matched = 1;
+}
+
+/* Feeds `len` bytes; returns how many it took (fewer only where a body's count was skipped). */
+static size_t feed(struct frame *f, const unsigned char *p, size_t len)
+{
+    size_t used = 0;
+    while (used < len) {
+        if (f->state == FRAME_BODY || f->state == FRAME_CHUNK_DATA) {
+            size_t take = len - used < f->remaining ? len - used : (size_t)f->remaining;
+            f->remaining -= take;
+            used += take;
+            if (f->remaining == 0) {
+                if (f->state == FRAME_BODY)
+                    answer_complete(f);
+                else
+                    f->state = FRAME_CHUNK_END;
+            }
+            continue;
+        }
+        unsigned char c = p[used++];
+        switch (f->state) {
+        case FRAME_BETWEEN: {
+            uint8_t request = f->flags & (REQUEST_HEAD | REQUEST_CONNECT);
+            *f = (struct frame){.state = FRAME_STATUS, .flags = request};
+            __attribute__((fallthrough)); /* this byte is the first of the status line */
+        }
+        case FRAME_STATUS: {
+            static const char version[] = "HTTP/1.";
+            bool fits = f->pos < 7 ? c == (unsigned char)version[f->pos]
+                      : f->pos == 7 ? (c >= '0' && c <= '9')
+                      : f->pos == 8 ? c == ' ' : (c >= '0' && c <= '9');
+            if (!fits) {
+                f->state = FRAME_UNKNOWN;
+                break;
+            }
+            if (f->pos >= 9)
+                f->status = (uint16_t)(f->status * 10 + (c - '0'));
+            if (++f->pos == 12)
+                f->state = FRAME_STATUS_REST;
+            break;
+        }
+        case FRAME_STATUS_REST:
+            if (c == '\n') {
+                f->state = FRAME_FIELD;
+                lower_line_start(f);
+            }
+            break;
+        case FRAME_FIELD:
+            field_byte(f, c);
+            break;
+        case FRAME_CHUNK_SIZE:
+            chunk_size_byte(f, c);
+            break;
+        case FRAME_CHUNK_END:
+            if (c == '\n') {
+                f->state = FRAME_CHUNK_SIZE;
+                f->remaining = 0;
+                f->matched = 0;
+            } else if (c != '\r') {
+                f->state = FRAME_UNKNOWN;
+            }
+            break;
+        case FRAME_TRAILER:
+            if (c == '\n') {
+                if (f->pos == 0)
+                    answer_complete(f);
+                f->pos = 0;
+            } else if (c != '\r') {
+                f->pos = 1;
+            }
+            break;
+        default: /* FRAME_UNKNOWN: for good */
+            return len;
+        }
+    }
+    return used;
+}
+
+void frame_sent(int fd, const struct iovec *iov, int count, size_t sent)
+{
+    struct frame *f = frame_of(fd);
+    for (int i = 0; f && i < count && sent > 0; i++) {
+        size_t len = iov[i].iov_len < sent ? iov[i].iov_len : sent;
+        feed(f, iov[i].iov_base, len);
+        sent -= len;
+    }
+}
+
+void frame_sent_unseen(int fd, size_t sent)
+{
+    struct frame *f = frame_of(fd);
+    if (!f || sent == 0)
+        return;
+    if ((f->state != FRAME_BODY && f->state != FRAME_CHUNK_DATA) || sent > f->remaining) {
+        f->state = FRAME_UNKNOWN;
+        return;
+    }
+    feed(f, NULL, sent); /* a body's bytes are skipped by count, never read */
+}
+
+bool frame_complete(int fd)
+{
+    struct frame *f = frame_of(fd);
+    return f && f->state == FRAME_BETWEEN;
+}
+
+bool frame_known(int fd)
+{
+    struct frame *f = frame_of(fd);
+    return f && f->state != FRAME_UNKNOWN;
+}

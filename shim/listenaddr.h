@@ -1,0 +1,17 @@
+/* listenaddr.h: the local addresses of this process's listeners. A socket whose local address
+ * is one of them was accepted from a listener; any other (an upstream connection the server
+ * opened on a number a raw close() freed behind the shim's back) is none of the drain's business. */
+#ifndef HOTSWAP_LISTENADDR_H
+#define HOTSWAP_LISTENADDR_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/* `fd` is a listener of this process (made or claimed): remembers its local address. */
+void listenaddr_note(int fd);
+
+/* `local` (a socket's own address) is a listener's: the wildcard matches any address on its port.
+ * Async-signal-safe. */
+bool listenaddr_is_listeners(const struct sockaddr *local, socklen_t len);
+
+#endif

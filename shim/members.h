@@ -1,0 +1,45 @@
+/* members.h: which processes belong to a generation, as the kernel shows it.
+ *
+ * A generation is every process descended from its first one, whatever it exec'd, however it
+ * changed process group or session. Where the launcher can make a cgroup v2 group per
+ * generation, its cgroup.procs is the answer (a fork lands in its parent's group before it can
+ * run). Elsewhere the process tree in /proc is: the launcher is a child subreaper, so a process
+ * whose parent died comes back to it, and is still known by the parent it had when last seen, or
+ * by the HOTSWAP_GENERATION in its environment. */
+#ifndef HOTSWAP_MEMBERS_H
+#define HOTSWAP_MEMBERS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+enum track_mode { TRACK_AUTO, TRACK_CGROUP, TRACK_TREE };
+
+/* Chooses how generations are tracked, once, at start: with TRACK_AUTO a cgroup where one can
+ * be made, else the tree; the choice is logged. -1 (with a line saying why) when TRACK_CGROUP
+ * was asked for and no cgroup can be made. */
+int members_init(enum track_mode want);
+
+/* "cgroup /sys/fs/cgroup/..." or "process tree", for status and the log. */
+const char *members_describe(void);
+
+struct members;
+
+/* The tracker of generation `number` (in cgroup mode, makes its group); NULL without memory. */
+struct members *members_new(int number);
+
+/* In the child, after fork and before exec: moves the calling process into the generation's
+ * group (cgroup mode). Only write(): safe after fork. False if it could not. */
+bool members_join_child(const struct members *m);
+
+/* After the start: whether the command's process joined its group (if not, this generation is
+ * tracked by the process tree instead, and the log says so). */
+void members_started(struct members *m, pid_t leader, bool joined);
+
+/* The live processes of the generation now (zombies excluded): a count, the pids in *pids
+ * (owned by `m`, valid until the next call). -1 if they cannot be read. */
+int members_list(struct members *m, pid_t leader, const pid_t **pids);
+
+/* Removes the group (cgroup mode; it must be empty by then) and frees the tracker. */
+void members_free(struct members *m);
+
+#endif
