@@ -6,6 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HOTSWAP="$ROOT/$BUILD/hotswap"
 SHIM="$ROOT/$BUILD/libhotswap.so"
 FIXTURE="$ROOT/$BUILD/fixture-server"
+PATTERN_SERVER="$ROOT/$BUILD/pattern-server"
 LOADCLIENT="$ROOT/$BUILD/loadclient"
 
 # wait_until SECONDS COMMAND...: run COMMAND every 50 ms until it succeeds; fail at the deadline.
@@ -52,7 +53,8 @@ generation_of() { get "$1" | sed -n 's/^gen=\([0-9]*\) .*/\1/p'; }
 answers_with_gen() { [[ "$(generation_of "$1")" == "$2" ]]; }
 
 # start_hotswap ADDR [hotswap options...] -- fixture options...: starts the launcher in the
-# background (HS_PID), its log in HS_LOG; waits until generation 1 answers on ADDR.
+# background (HS_PID), its log in HS_LOG; waits until generation 1 answers on ADDR. The server is
+# the fixture server, or HS_SERVER (the pattern server).
 start_hotswap() {
     local addr=$1; shift
     local opts=() fixture_args=()
@@ -62,8 +64,8 @@ start_hotswap() {
     HS_ADDR=$addr
     HS_LOG="$BATS_TEST_TMPDIR/hotswap.log"
     HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
-    "$HOTSWAP" --control "$HS_CONTROL" "${opts[@]}" -- "$FIXTURE" --listen "$addr" "${fixture_args[@]}" \
-        2>"$HS_LOG" &
+    "$HOTSWAP" --control "$HS_CONTROL" "${opts[@]}" -- "${HS_SERVER:-$FIXTURE}" --listen "$addr" \
+        "${fixture_args[@]}" 2>"$HS_LOG" &
     HS_PID=$!
     wait_until 10 answers_with_gen "$addr" 1 || { cat "$HS_LOG" >&2; return 1; }
 }

@@ -188,7 +188,20 @@ socket_inode() { readlink "/proc/$2/fd/$1" | sed -n 's/^socket:\[\([0-9]*\)\]$/\
     ! grep -qz '^LISTEN_' "/proc/$pid/environ"   # nothing held before gen 1 listened: none passed
     run reload
     pid=$(pid_of_answer "$addr")
-    grep -qz "^LISTEN_PID=$pid$" "/proc/$pid/environ"   # the launcher's own hand-over, to gen 2
+    # the launcher's own hand-over, to gen 2: under its private names, not systemd's
+    grep -qz '^HOTSWAP_LISTEN_FDS=1$' "/proc/$pid/environ"
+    grep -qz "^HOTSWAP_PID=$pid$" "/proc/$pid/environ"
+    ! grep -qz '^LISTEN_' "/proc/$pid/environ"
+}
+
+@test "--socket-activation: each generation also gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" --socket-activation -- --model epoll
+    run reload
+    local pid
+    pid=$(pid_of_answer "$addr")
+    grep -qz '^LISTEN_FDS=1$' "/proc/$pid/environ"
+    grep -qz "^LISTEN_PID=$pid$" "/proc/$pid/environ"
     grep -qz '^LISTEN_FDNAMES=hotswap$' "/proc/$pid/environ"
 }
 

@@ -1,0 +1,199 @@
+#!/usr/bin/env bats
+# Patterns of real servers that the shim cannot follow, where what the kernel shows decides: the
+# pattern server does each (tests/fixtures/pattern-server.c), and reloads under load must lose
+# nothing, with every old generation gone within a second of its last connection.
+
+load helpers
+
+teardown() { teardown_hotswap; }
+
+tcp() { echo "127.0.0.1:$(free_port)"; }
+
+# pattern_reloads RELOADS ADDR [hotswap options] -- pattern-server args: RELOADS reloads under
+# the load client (LOAD_ARGS: its options), zero failures (none but the retryable ones RFC 9112
+# allows on a reused keep-alive connection), the new generation answering after each. With
+# WAIT_CONNS=N, each generation first forks a child for N connections (fork patterns).
+pattern_reloads() {
+    local reloads=$1 addr=$2; shift 2
+    HS_SERVER=$PATTERN_SERVER start_hotswap "$addr" "$@"
+    start_load "$addr" "${LOAD_ARGS[@]}"
+    local gen
+    for gen in $(seq 2 $((reloads + 1))); do
+        if [[ -n "${WAIT_CONNS:-}" ]]; then
+            wait_until 30 grep -q "gen $((gen - 1)) pid [0-9]*: $WAIT_CONNS connections" "$HS_LOG" || { stop_load; return 1; }
+        fi
+        run reload
+        [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; stop_load; return 1; }
+        [ "$(generation_of "$addr")" = "$gen" ] || { stop_load; return 1; }
+    done
+    stop_load
+    [ "$LOAD_STATUS" -eq 0 ]
+    [ "$(field hard "$LOAD_SUMMARY")" = 0 ]   # (with --keep-alive, failed= may count retryable ones)
+    [ "$(field ok "$LOAD_SUMMARY")" -gt 0 ]
+}
+
+# drains_within MS: every old generation drained within MS of its drain signal (its in-flight
+# requests take at most MS - 1000), and was gone within a second of its stop.
+drains_within() {
+    local slow
+    slow=$(sed -n "s/.*gen [0-9]* drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p" "$HS_LOG" |
+        awk -v max="$1" '$1 > max' | head -1)
+    [ -z "$slow" ] || { echo "a drain took $slow ms (at most $1)"; return 1; }
+    slow=$(sed -n 's/.*, \([0-9]*\) ms after the stop$/\1/p' "$HS_LOG" | awk '$1 > 1000' | head -1)
+    [ -z "$slow" ] || { echo "a generation took $slow ms to exit after its stop"; return 1; }
+    ! grep -q 'drain timeout' "$HS_LOG"
+}
+
+@test "fork per connection, the child serving on fd 0/1 and exiting without close: nothing is cut" {
+    LOAD_ARGS=(-c 16)
+    WAIT_CONNS=400 pattern_reloads 6 "$(tcp)" --drain-timeout 20s -- --pattern fork-stdio
+    drains_within 1000
+}
+
+@test "inetd style: the per-connection child, in a session of its own, execs the program that answers" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 6 "$(tcp)" --drain-timeout 20s -- --pattern inetd
+    drains_within 2000
+}
+
+@test "CGI: helper programs the server execs are never sent the drain signal" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern cgi --helper-ms 300
+    drains_within 1300
+    ! grep -q 'helper killed' "$HS_LOG"
+}
+
+@test "one large write per answer, never resumed when short: no download is cut (per-connection child)" {
+    LOAD_ARGS=(-c 4 --path /big --timeout-ms 20000)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern big-write --body-bytes 16777216
+    ! grep -q 'short write' "$HS_LOG"
+}
+
+@test "one large write per answer, never resumed when short: no download is cut (the listening process)" {
+    LOAD_ARGS=(-c 4 --path /big --timeout-ms 20000)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern big-write --inline --body-bytes 16777216
+    ! grep -q 'short write' "$HS_LOG"
+}
+
+@test "an answer streamed in pieces while the socket stays registered for reading is never cut" {
+    LOAD_ARGS=(-c 8 --path /stream)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern stream --chunks 20 --chunk-ms 10
+    drains_within 1300
+    ! grep -q 'went away mid-answer' "$HS_LOG"
+}
+
+@test "the same, chunked: complete only after the last chunk" {
+    LOAD_ARGS=(-c 8 --path /stream)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern stream --chunked --chunks 20 --chunk-ms 10
+    drains_within 1300
+    ! grep -q 'went away mid-answer' "$HS_LOG"
+}
+
+@test "a libuv-style loop that closes with a raw system call: each drain ends when the kernel shows no connection" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern raw-close
+    drains_within 1000
+    grep -q 'the kernel shows none for [0-9]* ms: the kernel wins' "$HS_LOG"
+}
+
+@test "a libuv-style loop with keep-alive clients: idle connections end, and the drain with them" {
+    LOAD_ARGS=(-c 8 --keep-alive --allow-retryable)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern raw-close
+    drains_within 1000
+}
+
+@test "private listeners on port 0 are the server's own: never held, never handed over" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 4 "$(tcp)" -- --pattern port0
+    # every generation started with the one listener on ADDR, never with a private one
+    [ "$(grep -c 'starting (1 listener)' "$HS_LOG")" -eq 4 ]
+    ! grep -Eq 'starting \(([02-9]|[0-9]{2,}) listeners\)' "$HS_LOG"
+    [ "$(status_of --json | jq '.listeners | length')" -eq 1 ]
+    # the newest generation's private port is open in the server alone, not in the launcher
+    local port
+    port=$(sed -n 's/.*private listener on 127.0.0.1:\([0-9]*\).*/\1/p' "$HS_LOG" | tail -1)
+    ss -ltnpH "sport = :$port" | grep -q 'pattern-server'
+    ! ss -ltnpH "sport = :$port" | grep -q '"hotswap"'
+}
+
+@test "a server that adopts LISTEN_FDS with its own defaults is not handed them: it binds, and gets the listener" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 5 "$(tcp)" -- --pattern adopt-listen-fds
+    ! grep -q 'adopting fd 3' "$HS_LOG"
+}
+
+@test "--socket-activation passes LISTEN_FDS on, for a server that wants them" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 3 "$(tcp)" --socket-activation -- --pattern adopt-listen-fds --adopted http
+    [ "$(grep -c 'adopting fd 3 from LISTEN_FDS, serving HTTP' "$HS_LOG")" -eq 3 ]
+}
+
+@test "a server that makes its own socket system calls: the reload says the shim never saw its listener" {
+    local addr port
+    addr=$(tcp)
+    port=${addr##*:}
+    HS_SERVER=$PATTERN_SERVER start_hotswap "$addr" -- --pattern raw-syscalls
+    wait_until 5 grep -q "listens on 127.0.0.1:$port, but the shim never saw that socket" "$HS_LOG"
+    [ "$(grep -c 'but the shim never saw that socket' "$HS_LOG")" -eq 1 ]   # said once
+    run reload
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"not ready yet: gen 1 pid "*"pattern-server) listens on 127.0.0.1:$port, but the shim never saw that socket: the server makes its own system calls"* ]]
+    answers_with_gen "$addr" 1
+}
+
+# ---- the two ways of knowing a generation's processes -------------------------------------------
+
+@test "tracked by the process tree (--track tree): fork per connection on fd 0/1 loses nothing" {
+    LOAD_ARGS=(-c 16)
+    WAIT_CONNS=400 pattern_reloads 6 "$(tcp)" --track tree --drain-timeout 20s -- --pattern fork-stdio
+    drains_within 1000
+    ! grep -q 'in a cgroup under' "$HS_LOG"
+}
+
+@test "tracked by the process tree: exec'd children in a session of their own lose nothing" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 5 "$(tcp)" --track tree --drain-timeout 20s -- --pattern inetd
+    drains_within 2000
+}
+
+@test "tracked by a cgroup (--track cgroup): each generation has its own, removed when it is gone" {
+    local root leader
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 3 "$(tcp)" --track cgroup --drain-timeout 20s -- --pattern inetd
+    root=$(sed -n 's/.*tracking each generation.s processes in a cgroup under \(.*\)$/\1/p' "$HS_LOG")
+    [ -n "$root" ]
+    leader=$(sed -n 's/.*gen 4 pid \([0-9]*\) ready in.*/\1/p' "$HS_LOG")
+    grep -qx "$leader" "$root/hotswap-$HS_PID-gen4/cgroup.procs"
+    [ ! -d "$root/hotswap-$HS_PID-gen1" ]   # gone with its generation
+    local launcher=$HS_PID
+    stop_hotswap
+    [ ! -d "$root/hotswap-$launcher-gen4" ]
+}
+
+@test "no cgroup v2 to be had: --track auto falls back to the process tree, --track cgroup refuses" {
+    require_tool unshare util-linux
+    local addr
+    addr=$(tcp)
+    # a mount namespace where no cgroup2 file system is mounted
+    run unshare -m sh -c 'for m in $(awk "\$9 == \"cgroup2\" {print \$5}" /proc/self/mountinfo); do
+                              mount -t tmpfs none "$m"; done
+                          exec "$0" --track cgroup -- "$1" --pattern port0 --listen "$2"' \
+        "$HOTSWAP" "$PATTERN_SERVER" "$addr"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"--track cgroup: cannot make a cgroup v2 group"* ]]
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log"
+    HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
+    unshare -m sh -c 'for m in $(awk "\$9 == \"cgroup2\" {print \$5}" /proc/self/mountinfo); do
+                          mount -t tmpfs none "$m"; done
+                      exec "$0" --control "$3" -- "$1" --pattern fork-stdio --listen "$2"' \
+        "$HOTSWAP" "$PATTERN_SERVER" "$addr" "$HS_CONTROL" 2>"$HS_LOG" &
+    HS_PID=$!
+    HS_ADDR=$addr
+    wait_until 10 answers_with_gen "$addr" 1
+    grep -q 'no cgroup v2 group can be made here .*: tracking generations by the process tree' "$HS_LOG"
+    start_load "$addr" -c 8
+    run reload
+    [ "$status" -eq 0 ]
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+}
