@@ -357,9 +357,7 @@ void gen_drain(struct generation *g)
     g->deadline_ms = g->drain_ms + g->settings->drain_timeout_ms;
     g->drained_conns = 0;
     g->watch = (struct drain_watch){.kernel_conns = -1};
-    hs_log("gen %d pid %d draining (timeout %lld ms)", g->number, (int)g->pid,
-           (long long)g->settings->drain_timeout_ms);
-    look_at_kernel(g, g->drain_ms);
+    look_at_kernel(g, g->drain_ms); /* sends the drain signal */
     if (g->watch.kernel_conns < 0) {
         /* No view of the kernel: the whole process group, as the only reach left. */
         kill(-g->pid, g->settings->drain_signal);
@@ -367,6 +365,8 @@ void gen_drain(struct generation *g)
             g->procs[i].drain_sent = g->procs[i].said_hello;
     }
     g->watch.at_start = g->watch.kernel_conns;
+    hs_log("gen %d pid %d draining (timeout %lld ms)", g->number, (int)g->pid,
+           (long long)g->settings->drain_timeout_ms);
 }
 
 bool gen_drained(struct generation *g)

@@ -16,6 +16,8 @@
 /* Long enough for a loaded server to come round to accept(); a client that waits longer is
  * closed like an idle keep-alive connection, which it may retry. */
 #define CLAIM_DEADLINE_MS 5000
+/* How often a wake-up still connecting is looked at again (see nudge()). */
+#define NUDGE_MS 100
 
 static struct hs_handover_map *map;
 static int map_fd = -1;
@@ -23,6 +25,7 @@ static int map_fd = -1;
 static struct {
     int client, wake; /* -1: slot free */
     int64_t deadline_ms;
+    int64_t nudge_ms; /* when to look at the wake-up again; 0: its FIN is out, nothing to do */
 } held[HS_HANDOVER_SLOTS];
 
 int relay_init(void)
@@ -83,6 +86,28 @@ static bool publish(struct hs_handover_slot *slot, int wake)
     return true;
 }
 
+/* A wake-up must reach the server's accept queue, and a silent one can be lost on the way: when
+ * the queue is full (a burst of wake-ups against a small backlog: Python's socketserver listens
+ * with 5) and the listener answers with a SYN cookie, the handshake's last ACK is dropped, the
+ * listener keeps no trace of it, and nothing is ever retransmitted. This end thinks it is
+ * connected, the server never accepts it, the client waits out CLAIM_DEADLINE_MS and is closed.
+ * (A TCP_DEFER_ACCEPT listener, nginx's `deferred` or Apache's default, never queues a silent
+ * connection in time either: it waits for data or a FIN.) So once connected the wake-up shuts its
+ * writing side: TCP retransmits a FIN until it is acknowledged, and each one completes the
+ * handshake again, until the queue has room. The server's end reads end-of-file, which nobody
+ * sees: the shim puts the client on its number. */
+static void nudge(int i, int64_t now)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    if (getpeername(held[i].wake, (struct sockaddr *)&peer, &len) < 0) {
+        held[i].nudge_ms = now + NUDGE_MS; /* still connecting (the kernel retransmits the SYN) */
+        return;
+    }
+    shutdown(held[i].wake, SHUT_WR);
+    held[i].nudge_ms = 0;
+}
+
 bool relay_take(int client)
 {
     struct sockaddr_storage local;
@@ -124,6 +149,7 @@ bool relay_take(int client)
         release(free_slot);
         return false;
     }
+    nudge(free_slot, now_ms()); /* over loopback the handshake is usually done already */
     return true;
 }
 
@@ -159,11 +185,14 @@ void relay_expire(int64_t now)
     if (!map)
         return;
     int expired = 0;
-    for (int i = 0; i < HS_HANDOVER_SLOTS; i++)
+    for (int i = 0; i < HS_HANDOVER_SLOTS; i++) {
         if (held[i].client >= 0 && now >= held[i].deadline_ms) {
             release(i);
             expired++;
+        } else if (held[i].client >= 0 && held[i].nudge_ms && now >= held[i].nudge_ms) {
+            nudge(i, now);
         }
+    }
     if (expired)
         hs_log("handover: %d client%s not taken by the next generation in %d ms: closed", expired,
                expired == 1 ? "" : "s", CLAIM_DEADLINE_MS);
@@ -173,7 +202,11 @@ int64_t relay_next_deadline(void)
 {
     int64_t next = 0;
     for (int i = 0; map && i < HS_HANDOVER_SLOTS; i++)
-        if (held[i].client >= 0 && (!next || held[i].deadline_ms < next))
-            next = held[i].deadline_ms;
+        if (held[i].client >= 0) {
+            if (!next || held[i].deadline_ms < next)
+                next = held[i].deadline_ms;
+            if (held[i].nudge_ms && held[i].nudge_ms < next)
+                next = held[i].nudge_ms;
+        }
     return next;
 }

@@ -22,7 +22,8 @@ bool relay_take(int client);
 /* The next generation claims slot `slot`: the client goes back on `reply`. */
 void relay_claim(int slot, int reply);
 
-/* Clients nobody claimed in time are closed (to them, an idle keep-alive close). */
+/* Clients nobody claimed in time are closed (to them, an idle keep-alive close); wake-ups
+ * connected since the last call shut their writing side (relay.c, nudge()). */
 void relay_expire(int64_t now);
 
 /* When relay_expire() has work next, or 0. */
