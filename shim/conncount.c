@@ -274,7 +274,7 @@ static void load_unix(struct conn_sockets *s, const struct listener_key *keys, i
     fclose(f);
 }
 
-struct conn_sockets *conncount_load(void)
+struct conn_sockets *conncount_load(bool connections)
 {
     struct conn_sockets *s = calloc(1, sizeof *s);
     struct listener_key *keys = calloc(LISTENERS_MAX, sizeof *keys);
@@ -285,10 +285,12 @@ struct conn_sockets *conncount_load(void)
     }
     int key_count = listener_keys(keys, &s->listeners);
     struct key_match match = {.found = &s->conns, .keys = keys, .key_count = key_count};
-    if (!dump_tcp(AF_INET, TCP_STATES_WITH_FD, note_tcp, &match, &s->conns))
+    if (connections && !dump_tcp(AF_INET, TCP_STATES_WITH_FD, note_tcp, &match, &s->conns))
         s->unreadable = true;
-    dump_tcp(AF_INET6, TCP_STATES_WITH_FD, note_tcp, &match, &s->conns); /* missing without IPv6 */
-    load_unix(s, keys, key_count);
+    if (connections) {
+        dump_tcp(AF_INET6, TCP_STATES_WITH_FD, note_tcp, &match, &s->conns); /* missing without IPv6 */
+        load_unix(s, keys, key_count);
+    }
     free(keys);
     settle(&s->conns);
     settle(&s->listeners);

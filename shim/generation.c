@@ -312,29 +312,44 @@ static bool shim_counts(const struct generation *g, long *conns, long *datagrams
     return begun;
 }
 
+/* What the processes `pids` hold, against `sockets`: the drain signal for those that need it,
+ * and the connections between them (-1 if the tables could not be read). */
+static long inspect_and_drain(struct generation *g, const pid_t *pids, int count, const struct conn_sockets *sockets)
+{
+    struct proc_sockets *each = calloc((size_t)count, sizeof *each);
+    long conns = each ? conncount_inspect(sockets, pids, count, each) : -1;
+    for (int i = 0; conns >= 0 && i < count; i++) {
+        if (each[i].conns > 0 && !g->watch.holder)
+            g->watch.holder = pids[i];
+        if (each[i].holds_listener || each[i].conns > 0)
+            drain_process(g, pids[i]);
+    }
+    free(each);
+    return conns;
+}
+
 /* One look at the kernel's tables: the generation's processes, which of them need the drain
- * signal, and how many connections they hold between them. */
+ * signal, and how many connections they hold between them. Those holding a listener are sent
+ * it first, before the slower walk over the connections. */
 static void look_at_kernel(struct generation *g, int64_t now)
 {
     struct drain_watch *w = &g->watch;
     const pid_t *pids;
     int count = gen_processes(g, &pids);
-    struct conn_sockets *sockets = count > 0 ? conncount_load() : NULL;
-    struct proc_sockets *each = count > 0 ? calloc((size_t)count, sizeof *each) : NULL;
-    long conns = count == 0 ? 0 : each ? conncount_inspect(sockets, pids, count, each) : -1;
-    if (conns < 0 && count != 0 && !w->told_disagreement) {
+    long conns = count == 0 ? 0 : -1;
+    w->holder = 0;
+    if (count > 0) {
+        struct conn_sockets *listeners = conncount_load(false);
+        inspect_and_drain(g, pids, count, listeners);
+        conncount_free(listeners);
+        struct conn_sockets *sockets = conncount_load(true);
+        conns = inspect_and_drain(g, pids, count, sockets);
+        conncount_free(sockets);
+    }
+    if (conns < 0 && !w->told_disagreement) {
         hs_log("gen %d: cannot read the kernel's socket tables: draining by the shim's counts alone", g->number);
         w->told_disagreement = true;
     }
-    w->holder = 0;
-    for (int i = 0; conns >= 0 && i < count; i++) {
-        if (each[i].conns > 0 && !w->holder)
-            w->holder = pids[i];
-        if (each[i].holds_listener || each[i].conns > 0)
-            drain_process(g, pids[i]);
-    }
-    free(each);
-    conncount_free(sockets);
     w->kernel_conns = conns;
     if (conns == 0) {
         if (!w->zero_since_ms)

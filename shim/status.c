@@ -229,7 +229,7 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
 char *status_render(const struct status_view *v, bool json)
 {
     struct gen_row *rows = calloc((size_t)(v->gen_count ? v->gen_count : 1), sizeof *rows);
-    struct conn_sockets *sockets = conncount_load();
+    struct conn_sockets *sockets = conncount_load(true);
     char *text = NULL;
     size_t size = 0;
     FILE *out = rows ? open_memstream(&text, &size) : NULL;
