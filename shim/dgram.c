@@ -9,31 +9,47 @@
 
 #include "drain.h"
 #include "fdtable.h"
+#include "mode.h"
 #include "nonblock.h"
 #include "real.h"
+#include "report.h"
 
 static atomic_bool any_drained;
 
-bool dgram_adopt(int fd, const struct sockaddr *addr)
+void dgram_note_bound(int fd, const struct sockaddr *addr)
 {
     int type;
     socklen_t len = sizeof type;
-    if (!addr || fd_kind(fd) != FD_OTHER || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+    if (!addr || fd_kind(fd) != FD_OTHER || real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
         type != SOCK_DGRAM)
-        return false;
+        return;
     if (addr->sa_family == AF_INET) {
         if (((const struct sockaddr_in *)addr)->sin_port == 0)
-            return false;
+            return;
     } else if (addr->sa_family == AF_INET6) {
         if (((const struct sockaddr_in6 *)addr)->sin6_port == 0)
-            return false;
+            return;
     } else {
-        return false;
+        return;
     }
-    int status = real.fcntl(fd, F_GETFL);
-    nonblock_adopt(fd, status >= 0 && (status & O_NONBLOCK));
-    fd_set_kind(fd, FD_DGRAM);
-    return true;
+    fd_set_kind(fd, FD_DGRAM_BOUND);
+}
+
+enum fd_kind dgram_settle(int fd, bool receives)
+{
+    if (fd_kind(fd) != FD_DGRAM_BOUND)
+        return fd_kind(fd);
+    int saved = errno;
+    if (receives && shim_in_charge()) {
+        int status = real.fcntl(fd, F_GETFL);
+        nonblock_adopt(fd, status >= 0 && (status & O_NONBLOCK));
+        fd_set_kind(fd, FD_DGRAM);
+        report_listener(fd);
+    } else {
+        fd_set_kind(fd, FD_OTHER);
+    }
+    errno = saved;
+    return fd_kind(fd);
 }
 
 /* Always received with MSG_DONTWAIT: a thread must never sit inside the kernel's receive on the

@@ -8,9 +8,15 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* After a successful bind(fd, addr): true (and fd marked) if it is a datagram socket bound to a
- * chosen IPv4/IPv6 port, which the launcher should hold. Port 0 is a client's socket. */
-bool dgram_adopt(int fd, const struct sockaddr *addr);
+/* After a successful bind(fd, addr): a datagram socket bound to a chosen IPv4/IPv6 port is marked
+ * FD_DGRAM_BOUND. Port 0 is a client's socket. */
+void dgram_note_bound(int fd, const struct sockaddr *addr);
+
+/* What the first use of an FD_DGRAM_BOUND socket says it is: a server's if it receives or waits
+ * to read before it sends (then it becomes FD_DGRAM and the launcher holds it), a client's if it
+ * sends first (then the shim forgets it: a resolver binding a random port must not be held).
+ * Returns the fd's kind after. */
+enum fd_kind dgram_settle(int fd, bool receives);
 
 /* A receive on a datagram socket of ours. `receive` does the real call with the flags given;
  * returns its result, as a blocking or nonblocking receive would for this process. */

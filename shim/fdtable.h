@@ -19,6 +19,9 @@ enum fd_kind {
                       reads as the client's close (handover.c) */
     FD_PRIVATE,    /* bound to port 0 or autobound: a listener of the server's own, on whatever
                       address the kernel chose; never held, never handed over */
+    FD_DGRAM_BOUND, /* a datagram socket bound to a chosen port, nothing received or sent yet: a
+                       server's (held at its first receive or wait for reading) or a client's
+                       that picked its own port (its first send says so: a DNS resolver) */
 };
 
 /* Servers past this many fds are not tracked above it (their connections are not counted). */

@@ -498,6 +498,14 @@ void gen_forget_exited(struct generation *g)
     g->proc_count = kept;
 }
 
+/* The command caught our stop signal and exited with 128 + its number, as a shell and many
+ * servers (socat) do: stopped as told, as much as one killed by the signal. */
+static bool exited_on_stop(const struct generation *g)
+{
+    return g->stop_sent && WIFEXITED(g->leader_status) &&
+           WEXITSTATUS(g->leader_status) == 128 + g->settings->stop_signal;
+}
+
 bool gen_check_gone(struct generation *g)
 {
     if (g->state == GEN_GONE || !g->leader_reaped)
@@ -512,8 +520,11 @@ bool gen_check_gone(struct generation *g)
     if (gen_processes(g, &pids) > 0)
         return false;
     g->gone_ms = now_ms();
-    char how[96];
+    char how[128];
     describe_wait_status(g->leader_status, how, sizeof how);
+    if (exited_on_stop(g))
+        snprintf(how + strlen(how), sizeof how - strlen(how), " (128 + %d: its own exit on the stop signal)",
+                 g->settings->stop_signal);
     if (g->stop_ms)
         hs_log("gen %d pid %d %s, %lld ms after the stop", g->number, (int)g->pid, how,
                (long long)(g->gone_ms - g->stop_ms));
@@ -664,6 +675,8 @@ int64_t gen_next_wakeup(const struct generation *g)
 int gen_exit_status(const struct generation *g)
 {
     int status = g->leader_status;
+    if (exited_on_stop(g))
+        return 0;
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) {

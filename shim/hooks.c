@@ -84,8 +84,9 @@ HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
         int saved = errno;
         if (asks_for_any(addr, addrlen))
             fd_set_kind(fd, FD_PRIVATE); /* whatever port it got is the server's own business */
-        else if (dgram_adopt(fd, addr)) /* a datagram server has no listen(): bind() is the moment */
-            report_listener(fd);
+        else
+            dgram_note_bound(fd, addr); /* a datagram server has no listen(): its first receive is
+                                           the moment (dgram_settle) */
         errno = saved;
     }
     return rc;
@@ -170,6 +171,8 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
     real_ready();
     enum fd_kind kind = fd_kind_claiming(fd);
+    if (kind == FD_DGRAM_BOUND && op == EPOLL_CTL_ADD && event && (event->events & EPOLLIN))
+        kind = dgram_settle(fd, true);
     int rc = real.epoll_ctl(epfd, op, fd, event);
     /* The drain took a listener out of the server's epoll sets; the server's own removal later
      * must not fail for it (lighttpd logs "event_del failed"). */
@@ -221,6 +224,14 @@ static int poll_ms(struct pollfd *fds, nfds_t count, int timeout)
     return handover_ppoll(fds, count, timeout < 0 ? NULL : &limit, NULL);
 }
 
+/* The kind of an fd the server waits to read from: a bound datagram socket waited on is a
+ * server's. */
+static enum fd_kind fd_kind_waited_on(int fd)
+{
+    enum fd_kind kind = fd_kind_claiming(fd);
+    return kind == FD_DGRAM_BOUND ? dgram_settle(fd, true) : kind;
+}
+
 /* Nothing left to learn from a wait once readiness is reported and no inherited listener waits
  * to be claimed: then the hook costs two loads, not a walk over the caller's set. */
 static bool waits_worth_a_look(void)
@@ -233,7 +244,7 @@ static void note_poll(const struct pollfd *fds, nfds_t count)
     if (!waits_worth_a_look())
         return;
     for (nfds_t i = 0; i < count; i++)
-        if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind_claiming(fds[i].fd))) {
+        if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind_waited_on(fds[i].fd))) {
             report_ready(fds[i].fd);
             return;
         }
@@ -352,7 +363,7 @@ static void note_select(int nfds, fd_set *readfds)
     if (!readfds || !waits_worth_a_look())
         return;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
-        if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind_claiming(fd))) {
+        if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind_waited_on(fd))) {
             report_ready(fd);
             return;
         }

@@ -16,7 +16,16 @@
 static inline int is_ours(int fd)
 {
     enum fd_kind kind = fd_kind(fd);
+    if (kind == FD_DGRAM_BOUND) /* its first use, a receive: a server's */
+        kind = dgram_settle(fd, true);
     return kind == FD_DGRAM || kind == FD_DGRAM_DRAINED;
+}
+
+/* A send on fd: the first use of a bound datagram socket, a send, makes it a client's. */
+static inline void sending_on(int fd)
+{
+    if (fd_kind(fd) == FD_DGRAM_BOUND)
+        dgram_settle(fd, false);
 }
 
 struct recvfrom_args {
@@ -134,6 +143,7 @@ HS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 {
     real_ready();
     if (fd_kind(fd) != FD_CONN) {
+        sending_on(fd);
         ssize_t sent = real.sendto(fd, buf, len, flags, addr, addrlen);
         note_sent(fd, sent >= 0);
         return sent;
@@ -149,6 +159,7 @@ HS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
     real_ready();
     if (fd_kind(fd) != FD_CONN) {
+        sending_on(fd);
         ssize_t sent = real.send(fd, buf, len, flags);
         note_sent(fd, sent >= 0);
         return sent;
@@ -164,6 +175,7 @@ HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     real_ready();
     if (fd_kind(fd) != FD_CONN || !msg) {
+        sending_on(fd);
         ssize_t sent = real.sendmsg(fd, msg, flags);
         note_sent(fd, sent >= 0);
         return sent;
@@ -177,6 +189,7 @@ HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 HS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags)
 {
     real_ready();
+    sending_on(fd);
     int sent = real.sendmmsg(fd, vec, count, flags);
     note_sent(fd, sent);
     return sent;

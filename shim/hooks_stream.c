@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "dgram.h"
 #include "export.h"
 #include "fdtable.h"
 #include "real.h"
@@ -75,8 +76,11 @@ HS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int count)
 HS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
     real_ready();
-    if (fd_kind(fd) != FD_CONN)
+    if (fd_kind(fd) != FD_CONN) {
+        if (fd_kind(fd) == FD_DGRAM_BOUND) /* a connected datagram client's first send */
+            dgram_settle(fd, false);
         return real.write(fd, buf, len);
+    }
     unsigned mark = resume_mark();
     ssize_t sent = resume_write(fd, buf, len, real.write(fd, buf, len), mark);
     struct iovec whole = {(void *)buf, len};

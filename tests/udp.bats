@@ -34,7 +34,9 @@ udp_reloads_under_load() {
     stop_load
     [ "$LOAD_STATUS" -eq 0 ]
     [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
-    [ "$(field gens "$LOAD_SUMMARY")" = "1,2,3,4,5,6" ]
+    # every new generation answered the load (generation 1 may have had none of it: on a busy
+    # machine the load's first datagram can come after the first reload)
+    [[ "$(field gens "$LOAD_SUMMARY")" =~ ^(1,)?2,3,4,5,6$ ]]
 }
 
 @test "UDP, blocking recvfrom: 5 reloads under load lose no datagram" {

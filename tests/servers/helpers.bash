@@ -85,7 +85,9 @@ prepare_config() {
 # (the launcher held each socket once).
 launcher_log_clean() {
     local clean=0 counts
-    if grep -E 'exited with status [1-9]|SIGKILL|cannot hold' "$HS_LOG"; then clean=1; fi
+    if grep -E 'exited with status [1-9]|SIGKILL|cannot hold' "$HS_LOG" | grep -v 'its own exit on the stop signal'; then
+        clean=1
+    fi
     counts=$(sed -n 's/.*gen \([0-9]*\) pid [0-9]* starting (\([0-9]*\) listeners\{0,1\}).*/\1 \2/p' "$HS_LOG" |
         awk '$1 > 1 {print $2}' | sort -nu | paste -sd,)
     if [ "$counts" != "$1" ]; then
