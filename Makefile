@@ -10,7 +10,7 @@ PREFIX  ?= /usr/local
 
 SHIM_SRC     := shim/hooks.c shim/hooks_fd.c shim/hooks_signal.c shim/hooks_process.c shim/real.c shim/fdtable.c shim/inherit.c shim/sockid.c \
                 shim/report.c shim/drain.c shim/shimlog.c shim/envparse.c \
-                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/hooks_stream.c shim/conn.c shim/httpframe.c shim/listenaddr.c shim/resume.c shim/handover.c shim/mode.c shim/standalone.c shim/protocol.c
+                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/hooks_stream.c shim/conn.c shim/httpframe.c shim/listenaddr.c shim/resume.c shim/quietwait.c shim/hooks_sleep.c shim/handover.c shim/mode.c shim/standalone.c shim/protocol.c
 LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
                 shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c shim/relay.c \
                 shim/status.c shim/conncount.c shim/members.c shim/sdnotify.c shim/activation.c shim/restart.c shim/envparse.c

@@ -22,6 +22,7 @@
 #include "inherit.h"
 #include "listenaddr.h"
 #include "nonblock.h"
+#include "quietwait.h"
 #include "real.h"
 #include "report.h"
 #include "sigguard.h"
@@ -197,31 +198,36 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 }
 
 /* With --handover-idle the drain must reach threads already waiting: handover.c joins its
- * eventfd to their waits. Otherwise the waits pass straight through. */
+ * eventfd to their waits. Otherwise the waits pass straight through. Either way the drain signal
+ * never comes back to the server as EINTR (quietwait.h). */
+static int epoll_once(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
+{
+    if (handover_enabled())
+        return handover_epoll_wait(epfd, events, max, timeout, mask);
+    return mask ? real.epoll_pwait(epfd, events, max, timeout, mask) : real.epoll_wait(epfd, events, max, timeout);
+}
+
+static int epoll_quietly(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
+{
+    struct quiet_wait wait;
+    quiet_wait_begin_ms(&wait, timeout);
+    int rc;
+    while ((rc = epoll_once(epfd, events, max, timeout, mask)) < 0 && quiet_wait_again_ms(&wait, rc, &timeout))
+        ;
+    return rc;
+}
+
 HS_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
 {
     real_ready();
-    if (!handover_enabled())
-        return real.epoll_wait(epfd, events, max, timeout);
-    return handover_epoll_wait(epfd, events, max, timeout, NULL);
+    return epoll_quietly(epfd, events, max, timeout, NULL);
 }
 
 HS_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
 {
     real_ready();
     sigset_t copy;
-    const sigset_t *kept = sigguard_strip(mask, &copy);
-    if (!handover_enabled())
-        return real.epoll_pwait(epfd, events, max, timeout, kept);
-    return handover_epoll_wait(epfd, events, max, timeout, kept);
-}
-
-static int poll_ms(struct pollfd *fds, nfds_t count, int timeout)
-{
-    if (!handover_enabled())
-        return real.poll(fds, count, timeout);
-    struct timespec limit = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000};
-    return handover_ppoll(fds, count, timeout < 0 ? NULL : &limit, NULL);
+    return epoll_quietly(epfd, events, max, timeout, sigguard_strip(mask, &copy));
 }
 
 /* The kind of an fd the server waits to read from: a bound datagram socket waited on is a
@@ -287,64 +293,71 @@ static void unmask_drained(struct pollfd *fds, nfds_t count, const struct poll_m
         }
 }
 
-HS_EXPORT int poll(struct pollfd *fds, nfds_t count, int timeout)
+/* The poll family's one body: readiness noted, drained datagram sockets hidden, the drain signal
+ * kept out of the mask and its EINTR out of the result. `timeout` NULL: none. */
+static int poll_quietly(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
 {
-    real_ready();
-    note_poll(fds, count);
-    struct poll_mask mask;
-    mask_drained(fds, count, &mask);
-    int rc = poll_ms(fds, count, timeout);
-    int saved = errno;
-    unmask_drained(fds, count, &mask);
-    errno = saved;
-    return rc;
-}
-
-HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
-{
-    real_ready();
     note_poll(fds, count);
     sigset_t copy;
+    const sigset_t *kept = sigguard_strip(mask, &copy);
     struct poll_mask hidden;
     mask_drained(fds, count, &hidden);
-    const sigset_t *kept = sigguard_strip(mask, &copy);
-    int rc = handover_enabled() ? handover_ppoll(fds, count, timeout, kept) : real.ppoll(fds, count, timeout, kept);
+    struct quiet_wait wait;
+    quiet_wait_begin(&wait, timeout);
+    struct timespec left;
+    int rc;
+    for (;;) {
+        rc = handover_enabled() ? handover_ppoll(fds, count, timeout, kept) : real.ppoll(fds, count, timeout, kept);
+        if (rc >= 0 || !quiet_wait_again(&wait, rc, &left))
+            break;
+        if (timeout)
+            timeout = &left;
+    }
     int saved = errno;
     unmask_drained(fds, count, &hidden);
     errno = saved;
     return rc;
 }
 
-/* _FORTIFY_SOURCE builds (Debian's packages) call these instead of poll/ppoll. */
+static const struct timespec *ms_to_timespec(int ms, struct timespec *out)
+{
+    if (ms < 0)
+        return NULL;
+    *out = (struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    return out;
+}
+
+HS_EXPORT int poll(struct pollfd *fds, nfds_t count, int timeout)
+{
+    real_ready();
+    struct timespec limit;
+    return poll_quietly(fds, count, ms_to_timespec(timeout, &limit), NULL);
+}
+
+HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
+{
+    real_ready();
+    return poll_quietly(fds, count, timeout, mask);
+}
+
+/* _FORTIFY_SOURCE builds (Debian's packages) call these instead of poll/ppoll; glibc's own
+ * report a set larger than its buffer. */
 HS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t count, int timeout, size_t fdslen)
 {
     real_ready();
-    note_poll(fds, count);
-    struct poll_mask mask;
-    mask_drained(fds, count, &mask);
-    int rc = handover_enabled() && count * sizeof *fds <= fdslen ? poll_ms(fds, count, timeout)
-                                                                  : real.poll_chk(fds, count, timeout, fdslen);
-    int saved = errno;
-    unmask_drained(fds, count, &mask);
-    errno = saved;
-    return rc;
+    if (count * sizeof *fds > fdslen)
+        return real.poll_chk(fds, count, timeout, fdslen);
+    struct timespec limit;
+    return poll_quietly(fds, count, ms_to_timespec(timeout, &limit), NULL);
 }
 
 HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespec *timeout,
                           const sigset_t *mask, size_t fdslen)
 {
     real_ready();
-    note_poll(fds, count);
-    sigset_t copy;
-    struct poll_mask hidden;
-    mask_drained(fds, count, &hidden);
-    const sigset_t *kept = sigguard_strip(mask, &copy);
-    int rc = handover_enabled() && count * sizeof *fds <= fdslen ? handover_ppoll(fds, count, timeout, kept)
-                                                                  : real.ppoll_chk(fds, count, timeout, kept, fdslen);
-    int saved = errno;
-    unmask_drained(fds, count, &hidden);
-    errno = saved;
-    return rc;
+    if (count * sizeof *fds > fdslen)
+        return real.ppoll_chk(fds, count, timeout, mask, fdslen);
+    return poll_quietly(fds, count, timeout, mask);
 }
 
 /* A drained datagram socket leaves the read set: select() overwrites the sets anyway. */
@@ -369,16 +382,28 @@ static void note_select(int nfds, fd_set *readfds)
         }
 }
 
+/* The sets are left as they were when a wait fails, so a repeated one sees the same. */
 HS_EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, struct timeval *timeout)
 {
     real_ready();
     note_select(nfds, readfds);
-    if (!handover_enabled())
-        return real.select(nfds, readfds, writefds, exceptfds, timeout);
-    struct timespec limit;
+    struct timespec limit, left;
     if (timeout)
         limit = (struct timespec){.tv_sec = timeout->tv_sec, .tv_nsec = timeout->tv_usec * 1000};
-    return handover_pselect(nfds, readfds, writefds, exceptfds, timeout ? &limit : NULL, NULL);
+    struct quiet_wait wait;
+    quiet_wait_begin(&wait, timeout ? &limit : NULL);
+    int rc;
+    for (;;) {
+        rc = handover_enabled() ? handover_pselect(nfds, readfds, writefds, exceptfds, timeout ? &limit : NULL, NULL)
+                                : real.select(nfds, readfds, writefds, exceptfds, timeout);
+        if (rc >= 0 || !quiet_wait_again(&wait, rc, &left))
+            break;
+        if (timeout) { /* what Linux's select() leaves there: the time left */
+            limit = left;
+            *timeout = (struct timeval){.tv_sec = left.tv_sec, .tv_usec = left.tv_nsec / 1000};
+        }
+    }
+    return rc;
 }
 
 HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
@@ -388,9 +413,19 @@ HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *excep
     note_select(nfds, readfds);
     sigset_t copy;
     const sigset_t *kept = sigguard_strip(mask, &copy);
-    if (handover_enabled())
-        return handover_pselect(nfds, readfds, writefds, exceptfds, timeout, kept);
-    return real.pselect(nfds, readfds, writefds, exceptfds, timeout, kept);
+    struct quiet_wait wait;
+    quiet_wait_begin(&wait, timeout);
+    struct timespec left;
+    int rc;
+    for (;;) {
+        rc = handover_enabled() ? handover_pselect(nfds, readfds, writefds, exceptfds, timeout, kept)
+                                : real.pselect(nfds, readfds, writefds, exceptfds, timeout, kept);
+        if (rc >= 0 || !quiet_wait_again(&wait, rc, &left))
+            break;
+        if (timeout)
+            timeout = &left;
+    }
+    return rc;
 }
 
 /* ---- closing ----------------------------------------------------------------------------- */

@@ -70,6 +70,8 @@ void real_resolve(void)
     RESOLVE(splice, "splice");
     RESOLVE(epoll_wait, "epoll_wait");
     RESOLVE(epoll_pwait, "epoll_pwait");
+    RESOLVE(nanosleep, "nanosleep");
+    RESOLVE(clock_nanosleep, "clock_nanosleep");
     if (!real.fcntl64)
         real.fcntl64 = real.fcntl;
     __atomic_store_n(&real_resolved, 1, __ATOMIC_RELEASE);

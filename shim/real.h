@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 
 struct real_functions {
     int (*bind)(int, const struct sockaddr *, socklen_t);
@@ -70,6 +71,8 @@ struct real_functions {
     ssize_t (*splice)(int, void *, int, void *, size_t, unsigned int); /* loff_t * */
     int (*epoll_wait)(int, struct epoll_event *, int, int);
     int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+    int (*nanosleep)(const struct timespec *, struct timespec *);
+    int (*clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
 };
 
 extern struct real_functions real;

@@ -102,6 +102,13 @@ drains_within() {
     drains_within 1000
 }
 
+@test "a server that takes EINTR from its wait for the end never sees one from the drain signal" {
+    LOAD_ARGS=(-c 8 --path /stream)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern eintr-fatal --chunks 10 --chunk-ms 10
+    drains_within 1200
+    ! grep -q 'interrupted: exiting' "$HS_LOG"
+}
+
 @test "private listeners on port 0 are the server's own: never held, never handed over" {
     LOAD_ARGS=(-c 8)
     pattern_reloads 4 "$(tcp)" -- --pattern port0

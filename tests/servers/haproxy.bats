@@ -23,7 +23,6 @@ setup() {
     prepare_config haproxy
     mkdir -p "$WORK/backend"
     mv "$WORK/index.html" "$WORK/backend/index.html"
-    head -c 30000000 /dev/urandom >"$WORK/backend/big.bin"
     # the backend, outside hotswap (python's access log in its own file)
     BACKEND=$(free_port)
     "$PYTHON" -m http.server "$BACKEND" --bind 127.0.0.1 --directory "$WORK/backend" 2>"$WORK/backend.log" &
@@ -51,6 +50,7 @@ haproxy_up() { serves_index "$v4" && serves_index "$v6"; }
 }
 
 @test "haproxy reverse proxy, 30 MB downloads in flight: 5 reloads under load on 127.0.0.1, no download cut" {
+    head -c 30000000 /dev/urandom >"$WORK/backend/big.bin"
     start_real haproxy_up --drain-timeout "${DRAIN_TIMEOUT}s" -- haproxy -db -f "$WORK/haproxy.cfg"
     five_reloads_under_load "$v4" --path /big.bin --timeout-ms 30000
     haproxy_up

@@ -25,7 +25,6 @@ setup() {
     prepare_config squid
     mkdir -p "$WORK/backend"
     mv "$WORK/index.html" "$WORK/backend/index.html"
-    head -c 30000000 /dev/urandom >"$WORK/backend/big.bin"
     # the backend, outside hotswap (python's access log in its own file)
     BACKEND=$(free_port)
     "$PYTHON" -m http.server "$BACKEND" --bind 127.0.0.1 --directory "$WORK/backend" 2>"$WORK/backend.log" &
@@ -61,6 +60,7 @@ squid_up() { serves_index "$v4" && serves_index "$v6"; }
 }
 
 @test "squid reverse proxy, 30 MB downloads in flight: 5 reloads under load on 127.0.0.1, no download cut" {
+    head -c 30000000 /dev/urandom >"$WORK/backend/big.bin"
     start_real squid_up --drain-timeout "${DRAIN_TIMEOUT}s" -- squid -N -f "$WORK/squid.conf"
     five_reloads_under_load "$v4" --path /big.bin --timeout-ms 30000
     squid_up

@@ -1,0 +1,64 @@
+/* quietwait.c: repeating a wait the drain signal cut short. See quietwait.h. */
+#define _GNU_SOURCE
+#include "quietwait.h"
+
+#include <errno.h>
+
+#include "resume.h"
+
+static struct timespec now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t;
+}
+
+void quiet_wait_begin(struct quiet_wait *w, const struct timespec *timeout)
+{
+    w->mark = resume_mark();
+    w->timed = timeout != NULL;
+    if (!w->timed)
+        return;
+    w->ends = now();
+    w->ends.tv_sec += timeout->tv_sec;
+    w->ends.tv_nsec += timeout->tv_nsec;
+    if (w->ends.tv_nsec >= 1000000000) {
+        w->ends.tv_sec++;
+        w->ends.tv_nsec -= 1000000000;
+    }
+}
+
+void quiet_wait_begin_ms(struct quiet_wait *w, int timeout_ms)
+{
+    struct timespec timeout = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000};
+    quiet_wait_begin(w, timeout_ms < 0 ? NULL : &timeout);
+}
+
+bool quiet_wait_again(struct quiet_wait *w, int rc, struct timespec *left)
+{
+    if (rc >= 0 || errno != EINTR || resume_mark() == w->mark)
+        return false;
+    w->mark = resume_mark();
+    if (w->timed) {
+        struct timespec t = now();
+        left->tv_sec = w->ends.tv_sec - t.tv_sec;
+        left->tv_nsec = w->ends.tv_nsec - t.tv_nsec;
+        if (left->tv_nsec < 0) {
+            left->tv_sec--;
+            left->tv_nsec += 1000000000;
+        }
+        if (left->tv_sec < 0)
+            *left = (struct timespec){0, 0}; /* due: one last look, as the timeout would have given */
+    }
+    return true;
+}
+
+bool quiet_wait_again_ms(struct quiet_wait *w, int rc, int *left_ms)
+{
+    struct timespec left;
+    if (!quiet_wait_again(w, rc, &left))
+        return false;
+    if (w->timed)
+        *left_ms = (int)(left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000);
+    return true;
+}
