@@ -450,8 +450,23 @@ void gen_stop(struct generation *g)
     g->stop_ms = now;
     g->deadline_ms = now + g->settings->kill_timeout_ms;
     g->stop_sent = true;
-    gen_signal(g, g->settings->stop_signal);
+    if (g->settings->stop_main_first && !g->leader_reaped) {
+        kill(g->pid, g->settings->stop_signal); /* it stops the rest itself; gen_stop_rest for any left */
+    } else {
+        g->stop_spread = true;
+        gen_signal(g, g->settings->stop_signal);
+    }
     hs_log("gen %d pid %d sent signal %d to stop", g->number, (int)g->pid, g->settings->stop_signal);
+}
+
+void gen_stop_rest(struct generation *g)
+{
+    if (g->state != GEN_STOPPING || g->stop_spread || !g->leader_reaped)
+        return;
+    g->stop_spread = true;
+    const pid_t *pids;
+    if (gen_processes(g, &pids) > 0 || kill(-g->pid, 0) == 0)
+        gen_signal(g, g->settings->stop_signal);
 }
 
 void gen_fail(struct generation *g, const char *why)
@@ -462,6 +477,7 @@ void gen_fail(struct generation *g, const char *why)
     g->stop_ms = now_ms();
     g->deadline_ms = 0;
     g->stop_sent = true;
+    g->stop_spread = true;
     gen_signal(g, SIGKILL);
     hs_log("gen %d pid %d failed: %s", g->number, (int)g->pid, why);
 }

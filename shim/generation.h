@@ -32,6 +32,8 @@ struct gen_settings {
     int stop_signal, drain_signal;
     bool handover_idle;
     bool socket_activation;    /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
+    bool stop_main_first;      /* --kill-mode mixed: the stop signal to the command's process,
+                                  the rest once it has exited */
 };
 
 /* A draining generation, seen from the kernel's side. */
@@ -64,6 +66,7 @@ struct generation {
     bool leader_reaped;
     int leader_status;         /* wait status */
     bool stop_sent;            /* we sent the stop signal (or SIGKILL) */
+    bool stop_spread;          /* ... to every process of it, not only the command's */
     long drained_conns;        /* open at the start of the drain (the shim's reports, then the
                                   kernel's figure where higher) */
     long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
@@ -87,6 +90,10 @@ void gen_mark_ready(struct generation *g);
 void gen_drain(struct generation *g);
 void gen_stop(struct generation *g);
 void gen_fail(struct generation *g, const char *why);
+
+/* --kill-mode mixed: once the command's process has exited, the stop signal goes to whatever
+ * of the generation is left. */
+void gen_stop_rest(struct generation *g);
 
 /* Draining: signals any process that now needs the drain, and says whether none of the
  * generation's processes holds a connection any more (the kernel decides). */

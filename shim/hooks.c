@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -75,16 +76,46 @@ static bool unbound(int fd)
     return asks_for_any((struct sockaddr *)&addr, len);
 }
 
+/* A drained process binding one of its listeners' addresses again: varnish's manager reopens its
+ * listen sockets whenever its child stops, and would fail (EADDRINUSE: the address is the next
+ * generation's now), retry for 3 s and exit 1. It gets a port of its own nobody knows instead, on
+ * the same address: listen() and accept() work, and never take a connection. */
+static int rebind_elsewhere(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct sockaddr_storage any_port;
+    if (!addr || addrlen > sizeof any_port || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
+        return -1;
+    memcpy(&any_port, addr, addrlen);
+    if (any_port.ss_family == AF_INET)
+        ((struct sockaddr_in *)&any_port)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)&any_port)->sin6_port = 0;
+    if (real.bind(fd, (struct sockaddr *)&any_port, addrlen) < 0)
+        return -1;
+    fd_set_kind(fd, FD_PRIVATE);
+    return 0;
+}
+
 HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     real_ready();
     if (inherit_claim(fd, addr, addrlen))
         return 0;
     int rc = real.bind(fd, addr, addrlen);
+    if (rc < 0 && errno == EADDRINUSE && drain_begun() && addr && listenaddr_is_listeners(addr, addrlen)) {
+        int saved = errno;
+        if (rebind_elsewhere(fd, addr, addrlen) == 0)
+            return 0;
+        errno = saved;
+    }
     if (rc == 0 && shim_in_charge()) {
         int saved = errno;
+        int type = 0;
+        socklen_t type_len = sizeof type;
         if (asks_for_any(addr, addrlen))
             fd_set_kind(fd, FD_PRIVATE); /* whatever port it got is the server's own business */
+        else if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 && type == SOCK_STREAM)
+            listenaddr_note(fd); /* a listener's address, even where another process listen()s */
         else
             dgram_note_bound(fd, addr); /* a datagram server has no listen(): its first receive is
                                            the moment (dgram_settle) */

@@ -359,6 +359,7 @@ static void reconcile(void)
         }
         if (gen_drained(g))
             gen_stop(g);
+        gen_stop_rest(g);
         gen_check_gone(g);
         gen_forget_exited(g);
     }
@@ -635,7 +636,7 @@ int main(int argc, char **argv)
         .ready_timeout_ms = L.opt.ready_timeout_ms, .drain_timeout_ms = L.opt.drain_timeout_ms,
         .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
         .drain_signal = L.opt.drain_signal, .handover_idle = L.opt.handover_idle,
-        .socket_activation = L.opt.socket_activation,
+        .socket_activation = L.opt.socket_activation, .stop_main_first = L.opt.kill_mode_mixed,
     };
     L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
     return run();

@@ -7,7 +7,8 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-/* `fd` is a listener of this process (made or claimed): remembers its local address. */
+/* `fd` is a listener of this process (bound, listening or claimed): remembers its local address.
+ * (A process may bind what its child listens on: varnish's manager.) */
 void listenaddr_note(int fd);
 
 /* `local` (a socket's own address) is a listener's: the wildcard matches any address on its port.

@@ -32,6 +32,9 @@ void options_usage(void)
           "                       generation instead of closing them (stateless protocols only)\n"
           "  --socket-activation  also hand the listeners over as systemd does (LISTEN_FDS,\n"
           "                       LISTEN_PID, LISTEN_FDNAMES), for a server that adopts them itself\n"
+          "  --kill-mode MODE     whom the stop signal reaches: control-group (default: every\n"
+          "                       process of the generation) or mixed (the command's process; the\n"
+          "                       rest once it has exited, as systemd's KillMode=mixed)\n"
           "  --track HOW          how the launcher knows a generation's processes: cgroup (a\n"
           "                       cgroup v2 group each), tree (/proc), or auto (default: cgroup\n"
           "                       where one can be made)\n"
@@ -204,6 +207,14 @@ void options_parse(int argc, char **argv, struct options *opt)
             opt->handover_idle = true;
         } else if (strcmp(arg, "--socket-activation") == 0) {
             opt->socket_activation = true;
+        } else if (is_option(arg, "--kill-mode")) {
+            const char *mode = option_value(argc, argv, &i, "--kill-mode");
+            if (strcmp(mode, "mixed") == 0)
+                opt->kill_mode_mixed = true;
+            else if (strcmp(mode, "control-group") == 0)
+                opt->kill_mode_mixed = false;
+            else
+                usage_error("--kill-mode: '%s' is not a mode (control-group, mixed)", mode);
         } else if (is_option(arg, "--track")) {
             const char *how = option_value(argc, argv, &i, "--track");
             if (strcmp(how, "auto") == 0)

@@ -25,6 +25,7 @@ struct options {
     bool handover_idle;         /* pass idle keep-alive connections to the new generation */
     bool socket_activation;     /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
     enum track_mode track;      /* how a generation's processes are known */
+    bool kill_mode_mixed;       /* the stop signal to the command's process first */
     enum restart_policy restart;  /* when a generation that dies outside a reload is replaced */
     int64_t restart_max_backoff_ms;
     bool json;                  /* status --json */

@@ -5,7 +5,11 @@
 # with its thread pools, in front of a backend the test starts outside hotswap
 # (/usr/bin/python3 -m http.server on 127.0.0.1). Run as root, the child serves as vcache. Each
 # generation gets its own working directory (-n): varnishd refuses to start while the pid in
-# the directory's pidfile is alive ("Varnishd is already running").
+# the directory's pidfile is alive ("Varnishd is already running"). --kill-mode mixed, as its own
+# systemd unit stops it (KillMode=process): the manager stops its child itself, and exits 64 if
+# the child is sent the stop signal directly. When its child stops, the manager reopens its listen
+# sockets: in a drained generation the shim binds them to a port of their own (the address is the
+# next generation's).
 
 load helpers
 
@@ -49,7 +53,7 @@ varnish_up() { serves_index "$v4" && serves_index "$v6"; }
 
 @test "varnishd, manager and cache child: 5 reloads under load on 127.0.0.1, 5 on ::1, zero failures" {
     # sh execs varnishd, with -n naming the generation's own working directory
-    start_real varnish_up --drain-timeout "${DRAIN_TIMEOUT}s" -- \
+    start_real varnish_up --drain-timeout "${DRAIN_TIMEOUT}s" --kill-mode mixed -- \
         sh -c 'exec varnishd -F -a "$1" -a "$2" -b "$3" -s malloc,32m -n "$0/gen$HOTSWAP_GENERATION"' \
         "$WORK" "$v4" "$v6" "127.0.0.1:$BACKEND"
     five_reloads_under_load "$v4" --path /index.html
