@@ -388,7 +388,8 @@ static void note_listening(void *ctx, int family, const unsigned char *addr, uns
     l->named[l->named_count++].inode = inode;
 }
 
-bool conncount_unheld_listener(const pid_t *pids, int count, pid_t *holder, char *name, size_t size)
+bool conncount_unheld_listener(const pid_t *pids, int count, bool (*prefer)(pid_t pid, void *ctx), void *ctx,
+                               pid_t *holder, char *name, size_t size)
 {
     struct inode_set held = {0}, listening = {0}, mine = {0};
     struct listener_key *keys = calloc(LISTENERS_MAX, sizeof *keys);
@@ -401,24 +402,34 @@ bool conncount_unheld_listener(const pid_t *pids, int count, pid_t *holder, char
     dump_tcp(AF_INET, TCP_STATES_LISTEN, note_listening, &found, &listening);
     dump_tcp(AF_INET6, TCP_STATES_LISTEN, note_listening, &found, &listening);
     settle(&listening);
-    bool any = false;
-    for (int i = 0; i < count && !any; i++) {
+    unsigned long unheld = 0;
+    bool preferred = false;
+    for (int i = 0; i < count && !preferred; i++) {
         mine.count = 0;
         socket_inodes_of(pids[i], &mine);
-        for (size_t k = 0; k < mine.count && !any; k++) {
+        for (size_t k = 0; k < mine.count; k++) {
             unsigned long inode = mine.inodes[k];
-            if (!contains(&listening, inode) || contains(&held, inode))
+            if (!contains(&listening, inode) || contains(&held, inode) || (unheld && inode != unheld))
                 continue;
-            any = true;
-            *holder = pids[i];
-            snprintf(name, size, "a TCP port");
-            for (int n = 0; n < found.named_count; n++)
-                if (found.named[n].inode == inode)
-                    snprintf(name, size, "%s", found.named[n].name);
+            if (!unheld) {
+                unheld = inode;
+                *holder = pids[i];
+            }
+            if (prefer && prefer(pids[i], ctx)) {
+                *holder = pids[i];
+                preferred = true;
+            }
+            break;
         }
+    }
+    if (unheld) {
+        snprintf(name, size, "a TCP port");
+        for (int n = 0; n < found.named_count; n++)
+            if (found.named[n].inode == unheld)
+                snprintf(name, size, "%s", found.named[n].name);
     }
     free(held.inodes);
     free(listening.inodes);
     free(mine.inodes);
-    return any;
+    return unheld != 0;
 }

@@ -31,7 +31,9 @@ long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, in
 long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, int count);
 
 /* A TCP listening socket open in one of `pids` that the launcher does not hold: the server made
- * it without the shim seeing (its own system calls). Its holder and "ADDR:PORT" in `name`. */
-bool conncount_unheld_listener(const pid_t *pids, int count, pid_t *holder, char *name, size_t size);
+ * it without the shim seeing. Its holder (the first one `prefer` says yes to, if any) and
+ * "ADDR:PORT" in `name`. */
+bool conncount_unheld_listener(const pid_t *pids, int count, bool (*prefer)(pid_t pid, void *ctx), void *ctx,
+                               pid_t *holder, char *name, size_t size);
 
 #endif

@@ -564,21 +564,40 @@ static void exe_of(pid_t pid, char *exe, size_t size)
         exe[n] = '\0';
 }
 
+static bool shim_mapped_in(pid_t pid);
+
+/* A holder of the socket that has no shim in charge explains it best (an exec'd worker that
+ * listens on a socket its parent bound). */
+static bool shim_not_in_charge(pid_t pid, void *ctx)
+{
+    const struct generation *g = ctx;
+    return !catches_signal(pid, g->settings->drain_signal);
+}
+
 /* The kernel shows a listening socket in the generation that the launcher does not hold: the
- * server made it with its own system calls, past the shim (Go, a static binary). Said once. */
+ * server made it past the shim. Why, as far as the launcher can tell, said once. */
 static void look_for_unseen_listener(struct generation *g)
 {
     const pid_t *pids;
     int count = gen_processes(g, &pids);
     pid_t holder;
     char name[80], exe[128];
-    if (g->unseen_listener[0] || count <= 0 || !conncount_unheld_listener(pids, count, &holder, name, sizeof name))
+    if (g->unseen_listener[0] || count <= 0 ||
+        !conncount_unheld_listener(pids, count, shim_not_in_charge, g, &holder, name, sizeof name))
         return;
     exe_of(holder, exe, sizeof exe);
+    const char *why;
+    if (catches_signal(holder, g->settings->drain_signal)) /* the shim is in charge there now */
+        why = "the server makes its own system calls (a Go or statically linked program?), which "
+              "libhotswap.so cannot reach";
+    else if (shim_mapped_in(holder))
+        why = "that process is a program the server exec'd, where the shim is not in charge (only the "
+              "process hotswap starts, and the processes it forks, hand over and drain)";
+    else
+        why = "the shim is not loaded in that process (statically linked? setuid? LD_PRELOAD cleared?)";
     snprintf(g->unseen_listener, sizeof g->unseen_listener,
-             "gen %d pid %d (%.100s) listens on %s, but the shim never saw that socket: the server makes its "
-             "own system calls (a Go or statically linked program?), which libhotswap.so cannot reach",
-             g->number, (int)holder, exe, name);
+             "gen %d pid %d (%.80s) listens on %s, but the shim never saw that socket: %s", g->number, (int)holder,
+             exe, name, why);
     hs_log("%s; it will never count as ready", g->unseen_listener);
 }
 

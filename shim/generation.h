@@ -71,8 +71,8 @@ struct generation {
                                   kernel's figure where higher) */
     long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
     bool cut;                  /* the drain timed out */
-    char failure[400];
-    char unseen_listener[400]; /* a listener the kernel shows and the shim never reported, said */
+    char failure[560];
+    char unseen_listener[480]; /* a listener the kernel shows and the shim never reported, said */
     struct drain_watch watch;
 
     struct gen_proc *procs;    /* [0] is the command's own process */

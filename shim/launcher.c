@@ -120,7 +120,7 @@ static bool reload_starting(void)
 /* Starts generation N+1; NULL on success, or why not. */
 static const char *begin_reload(int *reload_id)
 {
-    static char why[480];
+    static char why[560];
     if (L.stopping)
         return "the launcher is stopping";
     if (!L.serving && L.restarter.pending)
@@ -214,7 +214,7 @@ static void finish_reloads(void)
         struct reload *r = &L.reloads[i];
         if (!r->active)
             continue;
-        char text[600];
+        char text[720];
         if (r->next->failed) {
             snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure,
                      r->previous->number, gen_dead(r->previous) ? "has died meanwhile" : "keeps serving");

@@ -14,7 +14,7 @@
 struct status_event {
     bool happened, ok;
     int64_t at_ms;     /* monotonic */
-    char text[600];
+    char text[720];
 };
 
 struct status_view {

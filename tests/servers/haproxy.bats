@@ -1,34 +1,21 @@
 #!/usr/bin/env bats
-# haproxy (Debian's haproxy 2.6) under hotswap, in the foreground (-db): one process with a
-# thread per CPU, epoll, an HTTP reverse proxy on 127.0.0.1 and ::1 in front of a backend the
-# test starts outside hotswap (/usr/bin/python3 -m http.server on 127.0.0.1). SIGTERM is
-# haproxy's hard stop (it comes after the drain). Five reloads under load for a small page on
-# each address, and five while 30 MB downloads stream through it.
+# haproxy (Debian's haproxy 2.6) under hotswap, in the foreground (-db): one process with a thread
+# per CPU, epoll, an HTTP reverse proxy on 127.0.0.1 and ::1 in front of a backend the test starts
+# outside hotswap (tests/servers/backend.py, a static file server on 127.0.0.1). SIGTERM is
+# haproxy's hard stop (it comes after the drain). Five reloads under load for a small page on each
+# address, and five while 30 MB downloads stream through it.
 
 load helpers
 
-PYTHON=/usr/bin/python3
 DRAIN_TIMEOUT=20
 
-# helpers.bash's teardown, kept under another name: this suite's teardown also stops the backend
-eval "servers_$(declare -f teardown)"
-teardown() {
-    if [[ -n "${BACKEND_PID:-}" ]]; then kill "$BACKEND_PID" 2>/dev/null || true; fi
-    servers_teardown
-}
-
 setup() {
-    need haproxy "$PYTHON"
+    need haproxy
     PORT=$(free_port)
     prepare_config haproxy
     mkdir -p "$WORK/backend"
     mv "$WORK/index.html" "$WORK/backend/index.html"
-    # the backend, outside hotswap (python's access log in its own file)
-    BACKEND=$(free_port)
-    "$PYTHON" -m http.server "$BACKEND" --bind 127.0.0.1 --directory "$WORK/backend" 2>"$WORK/backend.log" &
-    BACKEND_PID=$!
-    backend_up() { get "127.0.0.1:$BACKEND" /index.html; }
-    wait_until 10 backend_up
+    start_backend "$WORK/backend"
     sed -i "s|@BACKEND@|$BACKEND|g" "$WORK/haproxy.cfg"
     CLEANUP_PATTERN="haproxy -db -f $WORK/haproxy.cfg"
     v4="127.0.0.1:$PORT" v6="[::1]:$PORT"

@@ -62,7 +62,9 @@ five_reloads_under_load() {
 stop_and_check_nothing_left() {
     local pattern=$1
     stop_hotswap
-    [ "$HS_STATUS" -eq 0 ] || { echo "launcher exited $HS_STATUS"; cat "$HS_LOG"; return 1; }
+    # STOP_STATUS: what a server that exits non-zero on its stop signal (mini_httpd: 1) makes the
+    # launcher exit with; 0 for every other
+    [ "$HS_STATUS" -eq "${STOP_STATUS:-0}" ] || { echo "launcher exited $HS_STATUS"; cat "$HS_LOG"; return 1; }
     no_match() { ! pgrep -f "$pattern" >/dev/null; }
     wait_until 10 no_match || { pgrep -af "$pattern"; return 1; }
 }
@@ -81,11 +83,12 @@ prepare_config() {
 }
 
 # launcher_log_clean LISTENERS: every old generation exited 0 or by the stop signal (never a
-# non-zero status, never SIGKILL), and every new generation was handed LISTENERS held listeners
-# (the launcher held each socket once).
+# non-zero status but STOP_STATUS after its stop, never SIGKILL), no drain ran into its timeout, and
+# every new generation was handed LISTENERS held listeners (the launcher held each socket once).
 launcher_log_clean() {
     local clean=0 counts
-    if grep -E 'exited with status [1-9]|SIGKILL|cannot hold' "$HS_LOG" | grep -v 'its own exit on the stop signal'; then
+    if grep -E 'exited with status [1-9]|SIGKILL|cannot hold|drain timeout' "$HS_LOG" |
+        grep -v 'its own exit on the stop signal' | grep -v "exited with status ${STOP_STATUS:-0}, .* after the stop"; then
         clean=1
     fi
     counts=$(sed -n 's/.*gen \([0-9]*\) pid [0-9]* starting (\([0-9]*\) listeners\{0,1\}).*/\1 \2/p' "$HS_LOG" |
@@ -97,8 +100,20 @@ launcher_log_clean() {
     return $clean
 }
 
+# start_backend DIR: a static file server on 127.0.0.1:$BACKEND (a free port) serving DIR, outside
+# hotswap, for the proxies to forward to (tests/servers/backend.py); its log in DIR/../backend.log.
+start_backend() {
+    need /usr/bin/python3
+    BACKEND=$(free_port)
+    /usr/bin/python3 "$SERVERS/backend.py" "$BACKEND" "$1" 2>"$1/../backend.log" &
+    BACKEND_PID=$!
+    backend_up() { "$LOADCLIENT" --connect "127.0.0.1:$BACKEND" --get /index.html --timeout-ms 1000; }
+    wait_until 10 backend_up
+}
+
 teardown() {
     teardown_hotswap
+    if [[ -n "${BACKEND_PID:-}" ]]; then kill "$BACKEND_PID" 2>/dev/null || true; fi
     [[ -n "${CLEANUP_PATTERN:-}" ]] && pkill -KILL -f "$CLEANUP_PATTERN" 2>/dev/null
     true
 }

@@ -7,6 +7,7 @@
 load helpers
 
 DRAIN_TIMEOUT=5
+STOP_STATUS=1 # mini_httpd's own exit status on SIGTERM, which the launcher passes on after a stop
 
 setup() {
     need mini_httpd

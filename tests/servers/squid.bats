@@ -1,36 +1,23 @@
 #!/usr/bin/env bats
 # squid (Debian's squid 5) under hotswap, in the foreground without a daemon (-N): one process,
 # epoll, a reverse proxy (accelerator) on 127.0.0.1 and ::1 in front of a backend the test starts
-# outside hotswap (/usr/bin/python3 -m http.server on 127.0.0.1). Run as root, squid serves as
-# the proxy user. Its own DNS socket is bound to port 0 (a client's: not handed over). On SIGTERM
-# it waits shutdown_lifetime (1 s here) for open connections. Five reloads under load for a small
-# page on each address, and five while 30 MB downloads stream through it (responses written in
-# many writes, each download in flight across a reload).
+# outside hotswap (tests/servers/backend.py, a static file server on 127.0.0.1). Run as root, squid
+# serves as the proxy user. Its own DNS socket is bound to port 0 (a client's: not handed over). On
+# SIGTERM it waits shutdown_lifetime (1 s here) for open connections. Five reloads under load for a
+# small page on each address, and five while 30 MB downloads stream through it (responses written
+# in many writes, each download in flight across a reload).
 
 load helpers
 
-PYTHON=/usr/bin/python3
 DRAIN_TIMEOUT=20
 
-# helpers.bash's teardown, kept under another name: this suite's teardown also stops the backend
-eval "servers_$(declare -f teardown)"
-teardown() {
-    if [[ -n "${BACKEND_PID:-}" ]]; then kill "$BACKEND_PID" 2>/dev/null || true; fi
-    servers_teardown
-}
-
 setup() {
-    need squid "$PYTHON"
+    need squid
     PORT=$(free_port)
     prepare_config squid
     mkdir -p "$WORK/backend"
     mv "$WORK/index.html" "$WORK/backend/index.html"
-    # the backend, outside hotswap (python's access log in its own file)
-    BACKEND=$(free_port)
-    "$PYTHON" -m http.server "$BACKEND" --bind 127.0.0.1 --directory "$WORK/backend" 2>"$WORK/backend.log" &
-    BACKEND_PID=$!
-    backend_up() { get "127.0.0.1:$BACKEND" /index.html; }
-    wait_until 10 backend_up
+    start_backend "$WORK/backend"
     sed -i "s|@BACKEND@|$BACKEND|g" "$WORK/squid.conf"
     # squid (the proxy user when run as root) writes its cache.log in $WORK: search permission up
     # to bats' private run directory, write on $WORK

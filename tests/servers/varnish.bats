@@ -3,37 +3,25 @@
 # binds the -a addresses (127.0.0.1 and ::1) and its CLI socket (-T, default localhost:0, an
 # ephemeral port), and a cache child it forks, which calls listen() on the -a sockets and serves
 # with its thread pools, in front of a backend the test starts outside hotswap
-# (/usr/bin/python3 -m http.server on 127.0.0.1). Run as root, the child serves as vcache. Each
-# generation gets its own working directory (-n): varnishd refuses to start while the pid in
-# the directory's pidfile is alive ("Varnishd is already running"). --kill-mode mixed, as its own
-# systemd unit stops it (KillMode=process): the manager stops its child itself, and exits 64 if
-# the child is sent the stop signal directly. When its child stops, the manager reopens its listen
-# sockets: in a drained generation the shim binds them to a port of their own (the address is the
-# next generation's).
+# (tests/servers/backend.py, a static file server on 127.0.0.1). Run as root, the child serves as
+# vcache. Each generation gets its own working directory (-n): varnishd refuses to start while the
+# pid in the directory's pidfile is alive ("Varnishd is already running"). --kill-mode mixed, as
+# its own systemd unit stops it (KillMode=process): the manager stops its child itself, and exits
+# 64 if the child is sent the stop signal directly. When its child stops, the manager reopens its
+# listen sockets: in a drained generation the shim binds them to a port of their own (the address
+# is the next generation's).
 
 load helpers
 
-PYTHON=/usr/bin/python3
 DRAIN_TIMEOUT=10
 
-# helpers.bash's teardown, kept under another name: this suite's teardown also stops the backend
-eval "servers_$(declare -f teardown)"
-teardown() {
-    if [[ -n "${BACKEND_PID:-}" ]]; then kill "$BACKEND_PID" 2>/dev/null || true; fi
-    servers_teardown
-}
-
 setup() {
-    need varnishd "$PYTHON"
+    need varnishd
     PORT=$(free_port)
     prepare_config varnish
     mkdir -p "$WORK/backend"
     mv "$WORK/index.html" "$WORK/backend/index.html"
-    BACKEND=$(free_port)
-    "$PYTHON" -m http.server "$BACKEND" --bind 127.0.0.1 --directory "$WORK/backend" 2>"$WORK/backend.log" &
-    BACKEND_PID=$!
-    backend_up() { get "127.0.0.1:$BACKEND" /index.html; }
-    wait_until 10 backend_up
+    start_backend "$WORK/backend"
     # varnishd (its child runs as vcache when run as root) reads and writes the -n directories:
     # search permission up to bats' private run directory, write on $WORK
     local dir=$WORK
