@@ -29,10 +29,10 @@ $(BUILD)/libhotswap.so: $(SHIM_SRC) $(HEADERS) Makefile | $(BUILD)
 $(BUILD)/hotswap: $(LAUNCHER_SRC) $(HEADERS) Makefile | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(LAUNCHER_SRC)
 
-# fixture-server is two files: the server and its --quirk behaviours.
-$(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c \
-                         tests/fixtures/quirks.h | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/fixture-server.c tests/fixtures/quirks.c
+# fixture-server: the server, its --quirk behaviours, and what the fixtures share.
+$(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/quirks.h \
+                         tests/fixtures/fixture-common.c tests/fixtures/fixture-common.h | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/fixture-common.c
 
 # pattern-server: the patterns of real servers the kernel's view must cover; shares fixture-common.
 $(BUILD)/pattern-server: tests/fixtures/pattern-server.c tests/fixtures/fixture-common.c \

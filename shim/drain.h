@@ -16,6 +16,10 @@ bool drain_begun(void);
 /* The open-connection count changed; reported (read under the count lock) while draining. */
 void drain_note_conns(void);
 
+/* The server waits for a listener with epoll, poll or select before it accepts (an event loop):
+ * an accept() on a drained listener then fails at once, even where the listener blocks. */
+void drain_note_event_loop(void);
+
 /* `fd` (a listener) was added to epoll set `epfd`: a drain must take it out again. */
 void drain_note_epoll(int epfd, int fd);
 void drain_forget_epoll(int epfd, int fd);

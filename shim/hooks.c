@@ -217,8 +217,10 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         handover_note_epoll(epfd, op, fd, event);
     if (rc == 0 && fd_awaits_clients(kind)) {
         int saved = errno;
-        if (op == EPOLL_CTL_ADD)
+        if (op == EPOLL_CTL_ADD) {
             drain_note_epoll(epfd, fd);
+            drain_note_event_loop();
+        }
         else if (op == EPOLL_CTL_DEL)
             drain_forget_epoll(epfd, fd);
         if (op != EPOLL_CTL_DEL)
@@ -282,6 +284,7 @@ static void note_poll(const struct pollfd *fds, nfds_t count)
         return;
     for (nfds_t i = 0; i < count; i++)
         if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind_waited_on(fds[i].fd))) {
+            drain_note_event_loop();
             report_ready(fds[i].fd);
             return;
         }
@@ -408,6 +411,7 @@ static void note_select(int nfds, fd_set *readfds)
         return;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
         if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind_waited_on(fd))) {
+            drain_note_event_loop();
             report_ready(fd);
             return;
         }

@@ -34,6 +34,8 @@ struct members {
     char name[64];
     struct proc_entry leader; /* the command's process, as it started */
     struct pid_list known; /* tree mode: the members seen last time */
+    struct pid_list strangers; /* tree mode: the launcher's children whose environment names
+                                  another generation (read once each, not at every look) */
     pid_t *listed;       /* what members_list returned */
     int listed_room;
 };
@@ -334,6 +336,19 @@ void members_started(struct members *m, pid_t leader, bool joined)
                (int)leader, M.root, m->name);
 }
 
+static bool known_stranger(const struct members *m, const struct proc_entry *p)
+{
+    const struct proc_entry *was = list_find(&m->strangers, p->pid);
+    return was && was->start == p->start;
+}
+
+static void note_stranger(struct members *m, const struct proc_entry *p)
+{
+    if (m->strangers.count >= 1024)
+        m->strangers.count = 0; /* pids come and go: forget the old ones now and then */
+    list_add(&m->strangers, *p);
+}
+
 /* Tree mode: the leader, the members known before (the same processes, not a reused pid), and
  * every descendant of those; an orphan the launcher inherited joins by its environment. */
 static int tree_members(struct members *m, pid_t leader, struct pid_list *out)
@@ -354,7 +369,12 @@ static int tree_members(struct members *m, pid_t leader, struct pid_list *out)
             const struct proc_entry *p = &table->items[i];
             if (list_find(out, p->pid))
                 continue;
-            bool orphan = p->ppid == getpid() && environ_names_generation(p->pid, m->number);
+            bool orphan = false;
+            if (p->ppid == getpid() && !known_stranger(m, p)) {
+                orphan = environ_names_generation(p->pid, m->number);
+                if (!orphan)
+                    note_stranger(m, p);
+            }
             if (orphan || list_find(out, p->ppid)) {
                 list_add(out, *p);
                 grew = true;
@@ -408,6 +428,7 @@ void members_free(struct members *m)
             hs_log("gen %d: cannot remove its cgroup %s (%s)", m->number, path, strerror(errno));
     }
     free(m->known.items);
+    free(m->strangers.items);
     free(m->listed);
     free(m);
 }

@@ -102,6 +102,12 @@ drains_within() {
     drains_within 1000
 }
 
+@test "an event loop that accepts on a blocking listener epoll said was readable, just as the drain came, does not hang" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern stream --chunks 0 --accept-delay-ms 20
+    drains_within 1000
+}
+
 @test "a server that takes EINTR from its wait for the end never sees one from the drain signal" {
     LOAD_ARGS=(-c 8 --path /stream)
     pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern eintr-fatal --chunks 10 --chunk-ms 10

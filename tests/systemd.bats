@@ -67,7 +67,7 @@ line_of() { awk -v text="$1" -v after="${2:-0}" 'NR > after && $0 == text { prin
     local usec now_usec
     usec=$(sed -n "$((reloading + 1))p" "$HEARD")
     [[ "$usec" =~ ^MONOTONIC_USEC=([0-9]+)$ ]]
-    now_usec=$(awk '{ printf "%d", $1 * 1000000 }' /proc/uptime)
+    now_usec=$(awk '{ printf "%.0f", $1 * 1000000 }' /proc/uptime)   # (%d stops at 2^31: 36 min of uptime)
     ((now_usec - BASH_REMATCH[1] < 60000000 && BASH_REMATCH[1] - now_usec < 1000000))
     [[ "$(sed -n "$((reloading_again + 1))p" "$HEARD")" =~ ^MONOTONIC_USEC=[0-9]+$ ]]
 }

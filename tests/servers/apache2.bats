@@ -13,11 +13,7 @@ setup() {
     mv "$WORK/index.html" "$WORK/htdocs/index.html"
     # the workers (nobody, when run as root) must reach the document root: search permission on
     # the test's directories up to bats' private run directory, read on the files
-    local dir=$WORK
-    while [[ "$dir" == "$BATS_RUN_TMPDIR"* ]]; do
-        chmod a+x "$dir"
-        dir=$(dirname "$dir")
-    done
+    reachable_by_others "$WORK"
     chmod -R a+rX "$WORK/htdocs"
     CLEANUP_PATTERN="apache2 -DFOREGROUND -f $WORK/apache2.conf"
 }

@@ -100,6 +100,16 @@ launcher_log_clean() {
     return $clean
 }
 
+# reachable_by_others DIR: a server that drops root (nobody, proxy, vcache) must reach DIR: search
+# permission on each directory from DIR up to bats' private run directory.
+reachable_by_others() {
+    local dir=$1
+    while [[ "$dir" == "$BATS_RUN_TMPDIR"* ]]; do
+        chmod a+x "$dir"
+        dir=$(dirname "$dir")
+    done
+}
+
 # start_backend DIR: a static file server on 127.0.0.1:$BACKEND (a free port) serving DIR, outside
 # hotswap, for the proxies to forward to (tests/servers/backend.py); its log in DIR/../backend.log.
 start_backend() {

@@ -15,11 +15,7 @@ setup() {
     prepare_config mini-httpd
     # the server runs as nobody: search permission on the test's directories up to bats' private
     # run directory, read on the files
-    local dir=$WORK
-    while [[ "$dir" == "$BATS_RUN_TMPDIR"* ]]; do
-        chmod a+x "$dir"
-        dir=$(dirname "$dir")
-    done
+    reachable_by_others "$WORK"
     chmod -R a+rX "$WORK"
     CLEANUP_PATTERN="mini_httpd -D -p $PORT "
 }

@@ -21,11 +21,7 @@ setup() {
     sed -i "s|@BACKEND@|$BACKEND|g" "$WORK/squid.conf"
     # squid (the proxy user when run as root) writes its cache.log in $WORK: search permission up
     # to bats' private run directory, write on $WORK
-    local dir=$WORK
-    while [[ "$dir" == "$BATS_RUN_TMPDIR"* ]]; do
-        chmod a+x "$dir"
-        dir=$(dirname "$dir")
-    done
+    reachable_by_others "$WORK"
     chmod a+rwx "$WORK"
     CLEANUP_PATTERN="squid -N -f $WORK/squid.conf"
     v4="127.0.0.1:$PORT" v6="[::1]:$PORT"

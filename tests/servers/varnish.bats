@@ -24,11 +24,7 @@ setup() {
     start_backend "$WORK/backend"
     # varnishd (its child runs as vcache when run as root) reads and writes the -n directories:
     # search permission up to bats' private run directory, write on $WORK
-    local dir=$WORK
-    while [[ "$dir" == "$BATS_RUN_TMPDIR"* ]]; do
-        chmod a+x "$dir"
-        dir=$(dirname "$dir")
-    done
+    reachable_by_others "$WORK"
     chmod a+rwx "$WORK"
     CLEANUP_PATTERN="varnishd -F -a 127.0.0.1:$PORT "
     v4="127.0.0.1:$PORT" v6="[::1]:$PORT"
