@@ -199,11 +199,82 @@ static void chunk_size_byte(struct frame *f, unsigned char c)
     f->matched = 1;
 }
 
+/* ---- whole lines at once: the usual case, an answer's head in one write ----------------------- */
+
+static bool same_letters(const unsigned char *text, const char *lower, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = text[i];
+        if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)lower[i])
+            return false;
+    }
+    return true;
+}
+
+/* A whole field line [line, line + len) (no CR, no LF), at once. */
+static void whole_field(struct frame *f, const unsigned char *line, size_t len)
+{
+    if (len > sizeof content_length && (line[0] | 32) == 'c' && line[sizeof content_length - 1] == ':' &&
+        same_letters(line, content_length, sizeof content_length - 1)) {
+        f->names = NAME_LENGTH;
+        f->flags |= IN_VALUE;
+        f->remaining = 0;
+        for (size_t i = sizeof content_length; i < len && f->state == FRAME_FIELD; i++)
+            field_byte(f, line[i]); /* the digits, checked as ever */
+        if (f->state == FRAME_FIELD)
+            f->flags |= HAS_LENGTH;
+    } else if (len > sizeof transfer_encoding && (line[0] | 32) == 't' &&
+               line[sizeof transfer_encoding - 1] == ':' &&
+               same_letters(line, transfer_encoding, sizeof transfer_encoding - 1)) {
+        f->names = NAME_TRANSFER;
+        f->flags |= IN_VALUE | HAS_TRANSFER;
+        for (size_t i = sizeof transfer_encoding; i < len; i++)
+            field_byte(f, line[i]);
+    }
+    lower_line_start(f);
+}
+
+/* At the start of a status or field line with the whole line in [p, end): takes it, and returns
+ * where the next byte is; NULL to go byte by byte instead (the line goes on in the next write). */
+static const unsigned char *whole_line(struct frame *f, const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char *lf = memchr(p, '\n', (size_t)(end - p));
+    if (!lf)
+        return NULL;
+    size_t len = (size_t)(lf - p) - (lf > p && lf[-1] == '\r');
+    if (f->state == FRAME_STATUS) {
+        if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != ' ' ||
+            p[9] < '0' || p[9] > '9' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') {
+            f->state = FRAME_UNKNOWN;
+            return end;
+        }
+        f->status = (uint16_t)((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
+        f->state = FRAME_FIELD;
+        lower_line_start(f);
+    } else if (len == 0) {
+        head_ended(f);
+    } else {
+        whole_field(f, p, len);
+    }
+    return lf + 1;
+}
+
 /* Feeds `len` bytes; returns how many it took (fewer only where a body's count was skipped). */
 static size_t feed(struct frame *f, const unsigned char *p, size_t len)
 {
     size_t used = 0;
     while (used < len) {
+        if (f->state == FRAME_BETWEEN) {
+            uint8_t request = f->flags & (REQUEST_HEAD | REQUEST_CONNECT);
+            *f = (struct frame){.state = FRAME_STATUS, .flags = request};
+        }
+        if ((f->state == FRAME_STATUS || (f->state == FRAME_FIELD && !(f->flags & IN_VALUE))) && f->pos == 0) {
+            const unsigned char *next = whole_line(f, p + used, p + len);
+            if (next) {
+                used = (size_t)(next - p);
+                continue;
+            }
+        }
         if (f->state == FRAME_BODY || f->state == FRAME_CHUNK_DATA) {
             size_t take = len - used < f->remaining ? len - used : (size_t)f->remaining;
             f->remaining -= take;
@@ -218,11 +289,6 @@ static size_t feed(struct frame *f, const unsigned char *p, size_t len)
         }
         unsigned char c = p[used++];
         switch (f->state) {
-        case FRAME_BETWEEN: {
-            uint8_t request = f->flags & (REQUEST_HEAD | REQUEST_CONNECT);
-            *f = (struct frame){.state = FRAME_STATUS, .flags = request};
-            __attribute__((fallthrough)); /* this byte is the first of the status line */
-        }
         case FRAME_STATUS: {
             static const char version[] = "HTTP/1.";
             bool fits = f->pos < 7 ? c == (unsigned char)version[f->pos]

@@ -19,6 +19,10 @@ void quiet_wait_begin(struct quiet_wait *w, const struct timespec *timeout)
     w->timed = timeout != NULL;
     if (!w->timed)
         return;
+    if (!timeout->tv_sec && !timeout->tv_nsec) { /* a look, not a wait: no clock to read */
+        w->ends = (struct timespec){0, 0};
+        return;
+    }
     w->ends = now();
     w->ends.tv_sec += timeout->tv_sec;
     w->ends.tv_nsec += timeout->tv_nsec;
@@ -39,7 +43,9 @@ bool quiet_wait_again(struct quiet_wait *w, int rc, struct timespec *left)
     if (rc >= 0 || errno != EINTR || resume_mark() == w->mark)
         return false;
     w->mark = resume_mark();
-    if (w->timed) {
+    if (w->timed && !w->ends.tv_sec && !w->ends.tv_nsec) {
+        *left = (struct timespec){0, 0};
+    } else if (w->timed) {
         struct timespec t = now();
         left->tv_sec = w->ends.tv_sec - t.tv_sec;
         left->tv_nsec = w->ends.tv_nsec - t.tv_nsec;
