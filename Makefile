@@ -63,9 +63,10 @@ test-servers: all
 	tests/run tests/servers/*.bats
 
 # Benchmarks (a few minutes): writes docs/bench.md and docs/reload-timeline.png; needs gnuplot
-# for the picture (installed if missing).
+# for the picture and gawk for the latency windows (installed if missing).
 bench: all
-	command -v gnuplot >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends gnuplot-nox; }
+	command -v gnuplot >/dev/null && command -v gawk >/dev/null || \
+	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends gnuplot-nox gawk; }
 	bench/run
 
 demo: all

@@ -211,21 +211,40 @@ static bool same_letters(const unsigned char *text, const char *lower, size_t le
     return true;
 }
 
+/* `line` starts with `name` (lowercase) and a colon, in any case: the canonical spelling is
+ * checked first, as nearly every server writes it. */
+static bool names_field(const unsigned char *line, size_t len, const char *name, const char *canonical,
+                        size_t name_len)
+{
+    return len > name_len + 1 && line[name_len] == ':' &&
+           (memcmp(line, canonical, name_len) == 0 || same_letters(line, name, name_len));
+}
+
 /* A whole field line [line, line + len) (no CR, no LF), at once. */
 static void whole_field(struct frame *f, const unsigned char *line, size_t len)
 {
-    if (len > sizeof content_length && (line[0] | 32) == 'c' && line[sizeof content_length - 1] == ':' &&
-        same_letters(line, content_length, sizeof content_length - 1)) {
-        f->names = NAME_LENGTH;
-        f->flags |= IN_VALUE;
-        f->remaining = 0;
-        for (size_t i = sizeof content_length; i < len && f->state == FRAME_FIELD; i++)
-            field_byte(f, line[i]); /* the digits, checked as ever */
-        if (f->state == FRAME_FIELD)
-            f->flags |= HAS_LENGTH;
-    } else if (len > sizeof transfer_encoding && (line[0] | 32) == 't' &&
-               line[sizeof transfer_encoding - 1] == ':' &&
-               same_letters(line, transfer_encoding, sizeof transfer_encoding - 1)) {
+    unsigned char first = line[0] | 32;
+    if (first == 'c' && names_field(line, len, content_length, "Content-Length", sizeof content_length - 1)) {
+        /* digits, with spaces around them; anything else is a length nobody can frame by */
+        uint64_t value = 0;
+        bool digits = false, ok = true;
+        for (size_t i = sizeof content_length; i < len && ok; i++) {
+            unsigned char c = line[i];
+            if (c >= '0' && c <= '9' && value < REMAINING_MAX) {
+                value = value * 10 + (uint64_t)(c - '0');
+                digits = true;
+            } else {
+                ok = c == ' ' || c == '\t';
+            }
+        }
+        if (!ok || !digits) {
+            f->state = FRAME_UNKNOWN;
+            return;
+        }
+        f->remaining = value;
+        f->flags |= HAS_LENGTH;
+    } else if (first == 't' &&
+               names_field(line, len, transfer_encoding, "Transfer-Encoding", sizeof transfer_encoding - 1)) {
         f->names = NAME_TRANSFER;
         f->flags |= IN_VALUE | HAS_TRANSFER;
         for (size_t i = sizeof transfer_encoding; i < len; i++)

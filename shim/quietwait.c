@@ -13,16 +13,8 @@ static struct timespec now(void)
     return t;
 }
 
-void quiet_wait_begin(struct quiet_wait *w, const struct timespec *timeout)
+void quiet_wait_end_at(struct quiet_wait *w, const struct timespec *timeout)
 {
-    w->mark = resume_mark();
-    w->timed = timeout != NULL;
-    if (!w->timed)
-        return;
-    if (!timeout->tv_sec && !timeout->tv_nsec) { /* a look, not a wait: no clock to read */
-        w->ends = (struct timespec){0, 0};
-        return;
-    }
     w->ends = now();
     w->ends.tv_sec += timeout->tv_sec;
     w->ends.tv_nsec += timeout->tv_nsec;
@@ -32,18 +24,12 @@ void quiet_wait_begin(struct quiet_wait *w, const struct timespec *timeout)
     }
 }
 
-void quiet_wait_begin_ms(struct quiet_wait *w, int timeout_ms)
-{
-    struct timespec timeout = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000};
-    quiet_wait_begin(w, timeout_ms < 0 ? NULL : &timeout);
-}
-
 bool quiet_wait_again(struct quiet_wait *w, int rc, struct timespec *left)
 {
     if (rc >= 0 || errno != EINTR || resume_mark() == w->mark)
         return false;
     w->mark = resume_mark();
-    if (w->timed && !w->ends.tv_sec && !w->ends.tv_nsec) {
+    if (w->timed && !w->ends.tv_sec && !w->ends.tv_nsec) { /* a look, not a wait */
         *left = (struct timespec){0, 0};
     } else if (w->timed) {
         struct timespec t = now();

@@ -13,15 +13,37 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "resume.h"
+
 struct quiet_wait {
     unsigned mark;          /* drain handler runs in this thread when the wait began */
     struct timespec ends;   /* CLOCK_MONOTONIC; meaningless without a timeout */
     bool timed;
 };
 
-/* Before a wait with `timeout` (NULL: none). */
-void quiet_wait_begin(struct quiet_wait *w, const struct timespec *timeout);
-void quiet_wait_begin_ms(struct quiet_wait *w, int timeout_ms);
+/* The end of a wait with `timeout` from now, read from the clock. */
+void quiet_wait_end_at(struct quiet_wait *w, const struct timespec *timeout);
+
+/* Before a wait with `timeout` (NULL: none). Only a wait with a timeout reads the clock. */
+static inline void quiet_wait_begin(struct quiet_wait *w, const struct timespec *timeout)
+{
+    w->mark = resume_mark();
+    w->timed = timeout != NULL;
+    w->ends = (struct timespec){0, 0};
+    if (timeout && (timeout->tv_sec || timeout->tv_nsec))
+        quiet_wait_end_at(w, timeout);
+}
+
+static inline void quiet_wait_begin_ms(struct quiet_wait *w, int timeout_ms)
+{
+    w->mark = resume_mark();
+    w->timed = timeout_ms >= 0;
+    w->ends = (struct timespec){0, 0};
+    if (timeout_ms > 0) {
+        struct timespec timeout = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000};
+        quiet_wait_end_at(w, &timeout);
+    }
+}
 
 /* After it returned `rc` (errno as it left it): true if the drain alone cut it short; then
  * `left` (or `left_ms`) is what remains of its timeout, and the caller waits again. */
