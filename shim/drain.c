@@ -113,6 +113,15 @@ void accept_leave(int slot, int conn)
     fdtable_accept_end(conn);
 }
 
+/* The server waits for its listeners with epoll, poll or select, then accepts: an event loop. */
+static atomic_bool event_loop;
+
+void drain_note_event_loop(void)
+{
+    if (!atomic_load_explicit(&event_loop, memory_order_relaxed))
+        atomic_store(&event_loop, true);
+}
+
 int wait_for_a_signal(void)
 {
     real.poll(NULL, 0, -1); /* returns only when a handler has run: EINTR */
@@ -121,6 +130,15 @@ int wait_for_a_signal(void)
 
 int accept_wait_forever(int fd)
 {
+    /* An event loop may still accept() on a blocking listener it was told was readable just
+     * before the drain: waiting for a connection that will never come would starve the loop's
+     * other connections. It is told what a blocking accept() says when a signal (the drain's)
+     * came: EINTR, which such a loop takes back to its wait (EAGAIN on a blocking socket is an
+     * error to some: socat exits on it). Only a thread that simply blocks in accept() waits. */
+    if (atomic_load_explicit(&event_loop, memory_order_relaxed)) {
+        errno = EINTR;
+        return -1;
+    }
     struct pollfd never = {.fd = fd, .events = POLLIN};
     int rc;
     do
@@ -219,15 +237,6 @@ void drain_forget_identity(int fd)
     }
 }
 
-/* The server waits for its listeners with epoll, poll or select, then accepts: an event loop. */
-static atomic_bool event_loop;
-
-void drain_note_event_loop(void)
-{
-    if (!atomic_load_explicit(&event_loop, memory_order_relaxed))
-        atomic_store(&event_loop, true);
-}
-
 static void put_dummy_on(int fd)
 {
     int fd_flags = real.fcntl(fd, F_GETFD);
@@ -238,13 +247,8 @@ static void put_dummy_on(int fd)
     int dummy = make_dummy();
     if (dummy < 0)
         return;
-    /* Kind first: a thread that comes back from accept() on the dummy must find it marked. An
-     * event loop may still accept() on a blocking listener it was told was readable just before
-     * the drain: that accept must fail (EAGAIN), not wait for a connection that will never come
-     * while the loop's other connections starve. Only a thread that simply blocks in accept()
-     * waits there, for a signal. */
-    bool blocks = !nonblock_wanted(fd) && !atomic_load(&event_loop);
-    fd_set_kind(fd, blocks ? FD_DUMMY_BLOCKING : FD_DUMMY);
+    /* Kind first: a thread that comes back from accept() on the dummy must find it marked. */
+    fd_set_kind(fd, nonblock_wanted(fd) ? FD_DUMMY : FD_DUMMY_BLOCKING);
     /* dup3 over the number, not close: the number must never be free, or the server's next
      * socket could land on it while the server still believes it is its listener. */
     if (real.dup3(dummy, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) != fd)

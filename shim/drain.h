@@ -17,7 +17,7 @@ bool drain_begun(void);
 void drain_note_conns(void);
 
 /* The server waits for a listener with epoll, poll or select before it accepts (an event loop):
- * an accept() on a drained listener then fails at once, even where the listener blocks. */
+ * an accept() on a drained blocking listener then fails at once (EINTR) instead of waiting. */
 void drain_note_event_loop(void);
 
 /* `fd` (a listener) was added to epoll set `epfd`: a drain must take it out again. */
