@@ -8,26 +8,27 @@ BASE    := -std=gnu11 -pthread $(WARN) $(EXTRA_CFLAGS)
 BUILD   ?= build
 PREFIX  ?= /usr/local
 
-SHIM_SRC     := shim/hooks.c shim/hooks_fd.c shim/hooks_signal.c shim/hooks_process.c shim/real.c shim/fdtable.c shim/inherit.c shim/sockid.c \
-                shim/report.c shim/drain.c shim/shimlog.c shim/envparse.c \
-                shim/fdguard.c shim/nonblock.c shim/sigguard.c shim/dgram.c shim/hooks_dgram.c shim/hooks_stream.c shim/conn.c shim/httpframe.c shim/listenaddr.c shim/resume.c shim/quietwait.c shim/hooks_sleep.c shim/handover.c shim/mode.c shim/standalone.c shim/protocol.c
-LAUNCHER_SRC := shim/launcher.c shim/options.c shim/generation.c shim/listeners.c \
-                shim/ctl_server.c shim/ctl_client.c shim/log.c shim/spawn.c shim/protocol.c shim/relay.c \
-                shim/status.c shim/conncount.c shim/members.c shim/sdnotify.c shim/activation.c shim/restart.c shim/envparse.c
+# Each program is its own folder plus shim/common/ (what both share); each sees only its own
+# headers and common's.
+COMMON_SRC   := $(wildcard shim/common/*.c)
+COMMON_H     := $(wildcard shim/common/*.h)
+PRELOAD_SRC  := $(wildcard shim/preload/*.c) $(COMMON_SRC)
+PRELOAD_H    := $(wildcard shim/preload/*.h) $(COMMON_H)
+LAUNCHER_SRC := $(wildcard shim/launcher/*.c) $(COMMON_SRC)
+LAUNCHER_H   := $(wildcard shim/launcher/*.h) $(COMMON_H)
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadclient $(BUILD)/udp-server \
                 $(BUILD)/notify-socket
-HEADERS      := $(wildcard shim/*.h)
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop
 
 $(BUILD):
 	mkdir -p $@
 
-$(BUILD)/libhotswap.so: $(SHIM_SRC) $(HEADERS) Makefile | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -fvisibility=hidden -Wl,-z,defs -o $@ $(SHIM_SRC) -ldl
+$(BUILD)/libhotswap.so: $(PRELOAD_SRC) $(PRELOAD_H) Makefile | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -Ishim/common -fPIC -shared -fvisibility=hidden -Wl,-z,defs -o $@ $(PRELOAD_SRC) -ldl
 
-$(BUILD)/hotswap: $(LAUNCHER_SRC) $(HEADERS) Makefile | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -o $@ $(LAUNCHER_SRC)
+$(BUILD)/hotswap: $(LAUNCHER_SRC) $(LAUNCHER_H) Makefile | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -Ishim/common -o $@ $(LAUNCHER_SRC)
 
 # fixture-server: the server, its --quirk behaviours, and what the fixtures share.
 $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/quirks.h \

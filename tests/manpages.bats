@@ -34,8 +34,8 @@ man_options() { section_tags "$MAN1" OPTIONS | grep -o -- '--[a-z][a-z-]*' | sor
 # every HS_ENV_* name.
 source_variables() {
     {
-        grep -ohE 'getenv\("[A-Za-z_][A-Za-z0-9_]*"\)' "$ROOT"/shim/*.c | sed -E 's/getenv\("(.*)"\)/\1/'
-        grep -ohE '#define +HS_ENV_[A-Z0-9_]+ +"[A-Z0-9_]+"' "$ROOT"/shim/*.c "$ROOT"/shim/*.h |
+        grep -ohE 'getenv\("[A-Za-z_][A-Za-z0-9_]*"\)' "$ROOT"/shim/*/*.c | sed -E 's/getenv\("(.*)"\)/\1/'
+        grep -ohE '#define +HS_ENV_[A-Z0-9_]+ +"[A-Z0-9_]+"' "$ROOT"/shim/*/*.c "$ROOT"/shim/*/*.h |
             sed -E 's/.*"(.*)"/\1/'
     } | sort -u
 }
@@ -79,7 +79,7 @@ documented_variables() {
 @test "every variable the pages document is one the sources use" {
     local name stale=()
     for name in $(documented_variables); do
-        grep -q "\"$name\"" "$ROOT"/shim/*.c "$ROOT"/shim/*.h || stale+=("$name")
+        grep -q "\"$name\"" "$ROOT"/shim/*/*.c "$ROOT"/shim/*/*.h || stale+=("$name")
     done
     [ "${#stale[@]}" -eq 0 ] || { echo "documented, used nowhere in shim/: ${stale[*]}"; false; }
 }
