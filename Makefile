@@ -8,8 +8,8 @@ BASE    := -std=gnu11 -pthread $(WARN) $(EXTRA_CFLAGS)
 BUILD   ?= build
 PREFIX  ?= /usr/local
 
-# Each program is its own folder plus shim/common/ (what both share); each sees only its own
-# headers and common's.
+# Each program is its own folder plus shim/common/ (the channel protocol, the env names, the
+# parsers both use); each sees only its own headers and common's.
 COMMON_SRC   := $(wildcard shim/common/*.c)
 COMMON_H     := $(wildcard shim/common/*.h)
 PRELOAD_SRC  := $(wildcard shim/preload/*.c) $(COMMON_SRC)
@@ -18,6 +18,7 @@ LAUNCHER_SRC := $(wildcard shim/launcher/*.c) $(COMMON_SRC)
 LAUNCHER_H   := $(wildcard shim/launcher/*.h) $(COMMON_H)
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadclient $(BUILD)/udp-server \
                 $(BUILD)/notify-socket
+FIXTURES_COMMON := tests/fixtures/common.c tests/fixtures/common.h
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop
 
@@ -30,21 +31,17 @@ $(BUILD)/libhotswap.so: $(PRELOAD_SRC) $(PRELOAD_H) Makefile | $(BUILD)
 $(BUILD)/hotswap: $(LAUNCHER_SRC) $(LAUNCHER_H) Makefile | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -Ishim/common -o $@ $(LAUNCHER_SRC)
 
-# fixture-server: the server, its --quirk behaviours, and what the fixtures share.
+# fixture-server: the server and its --quirk behaviours.
 $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/quirks.h \
-                         tests/fixtures/fixture-common.c tests/fixtures/fixture-common.h | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/fixture-common.c
-
-# pattern-server: the patterns of real servers the kernel's view must cover; shares fixture-common.
-$(BUILD)/pattern-server: tests/fixtures/pattern-server.c tests/fixtures/fixture-common.c \
-                         tests/fixtures/fixture-common.h | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/pattern-server.c tests/fixtures/fixture-common.c
+                         $(FIXTURES_COMMON) | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/common.c
 
 $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<
 
-$(BUILD)/%: tests/fixtures/%.c | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -o $@ $<
+# The other fixtures: one file each, plus what the fixtures share (tests/fixtures/common.c).
+$(BUILD)/%: tests/fixtures/%.c $(FIXTURES_COMMON) | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/fixtures/common.c
 
 # Every suite on build/, then the core suites again with the shim, the launcher and the fixtures
 # built with AddressSanitizer and UBSan (build-asan/).
@@ -73,7 +70,7 @@ bench: all
 demo: all
 	tests/demo
 
-# libFuzzer on the shim's env parsers and the message decoder (clang; FUZZ_SECONDS per target, default 30).
+# libFuzzer on the shim's env parsers and the channel's message decoder (clang; FUZZ_SECONDS per target, default 30).
 FUZZ_SECONDS ?= 30
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run

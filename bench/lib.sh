@@ -10,7 +10,12 @@ PIDS=()
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    pkill -KILL -f "^$FIXTURE" 2>/dev/null
+    # and, by pid, anything still holding a port a benchmark used
+    local port left
+    for port in $(cat "$WORK/ports" 2>/dev/null); do
+        left=$(ss -Htuanp "( sport = :$port )" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2)
+        [ -n "$left" ] && kill -KILL $left 2>/dev/null
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -22,7 +27,11 @@ free_port() {
     while :; do
         port=$((20000 + RANDOM % 30000))
         printf -v hex ':%04X ' "$port"
-        grep -qi "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$port"; return; }
+        if ! grep -qi "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+            echo "$port" >>"$WORK/ports"   # for cleanup, which runs in the parent shell
+            echo "$port"
+            return
+        fi
     done
 }
 

@@ -66,22 +66,12 @@ teardown() { teardown_hotswap; }
     local addr="127.0.0.1:$(free_port)"
     start_hotswap "$addr" -- --model prefork
     local pids
-    pids=$(pgrep -f "$FIXTURE" | tr '\n' ' ')
+    pids=$(descendants "$HS_PID" | tr '\n' ' ')
     [ -n "$pids" ]
     stop_hotswap
     [ "$HS_STATUS" -eq 0 ]
     for pid in $pids; do wait_until 5 process_gone "$pid"; done
     grep -q "exiting with status 0" "$HS_LOG"
-}
-
-@test "hotswap stop drains and stops, and says so" {
-    local addr="127.0.0.1:$(free_port)"
-    start_hotswap "$addr" -- --model poll
-    run "$HOTSWAP" stop --control "$HS_CONTROL"
-    [ "$status" -eq 0 ]
-    [[ "$output" == *"ok: stopped"* ]]
-    wait "$HS_PID"
-    HS_PID=
 }
 
 @test "SIGINT to the launcher is a graceful stop too, even when started in the background" {

@@ -7,7 +7,7 @@ load helpers
 teardown() {
     [[ -n "${SERVER_PID:-}" ]] && kill -TERM "$SERVER_PID" 2>/dev/null
     [[ -n "${SERVER_PID:-}" ]] && wait "$SERVER_PID" 2>/dev/null
-    true
+    stop_leftovers
 }
 
 # run_server ENV...: the fixture with the shim preloaded and ENV exported, started through
@@ -16,7 +16,7 @@ teardown() {
 run_server() {
     ADDR="127.0.0.1:$(free_port)"
     SERVER_ERR="$BATS_TEST_TMPDIR/server.err"
-    env -u HOTSWAP_CONTROL_FD -u LISTEN_FDS -u LISTEN_PID "$@" PRELOAD="$SHIM" /bin/sh -c \
+    env -u HOTSWAP_CHANNEL_FD -u LISTEN_FDS -u LISTEN_PID "$@" PRELOAD="$SHIM" /bin/sh -c \
         'if [ -n "$WANT_LISTEN_PID" ]; then export LISTEN_PID=$$; fi; LD_PRELOAD=$PRELOAD exec "$@"' sh \
         "$FIXTURE" --model epoll --listen "$ADDR" 2>"$SERVER_ERR" 3<"${FD3:-/dev/null}" &
     SERVER_PID=$!
@@ -33,12 +33,12 @@ run_server() {
     # sh is the standalone server here; the fixture it starts (fork + exec) is its child program
     ADDR="127.0.0.1:$(free_port)"
     SERVER_ERR="$BATS_TEST_TMPDIR/server.err"
-    env -u HOTSWAP_CONTROL_FD LD_PRELOAD="$SHIM" /bin/sh -c '"$0" --model epoll --listen "$1"; :' \
+    env -u HOTSWAP_CHANNEL_FD LD_PRELOAD="$SHIM" /bin/sh -c '"$0" --model epoll --listen "$1"; :' \
         "$FIXTURE" "$ADDR" 2>"$SERVER_ERR" &
     SERVER_PID=$!
     wait_until 10 answers_with_gen "$ADDR" 0
     [ "$(grep -c '^libhotswap: ' "$SERVER_ERR")" -eq 1 ]   # sh's line only
-    pkill -TERM -f "^$FIXTURE --model epoll --listen $ADDR"
+    stop_leftovers "$ADDR"
 }
 
 @test "garbage LISTEN_FDS: one line, and the server binds its own socket" {
@@ -57,15 +57,24 @@ run_server() {
     ! grep -q 'LISTEN_FDS' "$SERVER_ERR"
 }
 
-@test "a control fd that is not a socket: one line, and the server serves" {
-    run_server HOTSWAP_CONTROL_FD=0
+@test "a channel fd that is not a socket: one line, and the server serves" {
+    run_server HOTSWAP_CHANNEL_FD=0
     [ "$(grep -c '^libhotswap: ' "$SERVER_ERR")" -eq 1 ]
-    grep -q '^libhotswap: HOTSWAP_CONTROL_FD=0 is not a hotswap control socket: passing calls through$' "$SERVER_ERR"
+    grep -q '^libhotswap: HOTSWAP_CHANNEL_FD=0 is not a hotswap channel: passing calls through$' "$SERVER_ERR"
 }
 
-@test "a control fd that is not a number: one line, and the server serves" {
-    run_server HOTSWAP_CONTROL_FD=12abc
-    grep -q '^libhotswap: HOTSWAP_CONTROL_FD=12abc is not a hotswap control socket: passing calls through$' "$SERVER_ERR"
+@test "a channel fd that is not a number: one line, and the server serves" {
+    run_server HOTSWAP_CHANNEL_FD=12abc
+    grep -q '^libhotswap: HOTSWAP_CHANNEL_FD=12abc is not a hotswap channel: passing calls through$' "$SERVER_ERR"
+}
+
+@test "a libc that lacks a hooked function: one line, pass-through, and the server serves" {
+    # a shim built to find no sendmmsg in libc (real.c's HS_PRETEND_MISSING), as on an old glibc
+    local build="$BATS_TEST_TMPDIR/build"
+    make -s -C "$ROOT" BUILD="$build" EXTRA_CFLAGS='-DHS_PRETEND_MISSING=\"sendmmsg\"' "$build/libhotswap.so"
+    SHIM="$build/libhotswap.so" run_server
+    [ "$(grep -c '^libhotswap: ' "$SERVER_ERR")" -eq 1 ]
+    grep -q '^libhotswap: libc has no sendmmsg(): passing calls through$' "$SERVER_ERR"
 }
 
 @test "errors pass through unchanged: bind on a port in use fails as it would without the shim" {

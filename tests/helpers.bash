@@ -44,6 +44,56 @@ process_running() {
 
 process_gone() { ! process_running "$1"; }
 
+# Stopping what a test started, by pid: never by name, so that two suites can run at once.
+# Every process a test starts (and what those start, unless they clear their environment) carries
+# this tag, so that teardown finds whatever is left however it was started: an orphan of a killed
+# launcher, a second launcher in the same test, a prefork worker whose parent is gone.
+export TEST_RUN_TAG="${BATS_TEST_TMPDIR:-}"
+
+# tagged: the processes this test started that are still there (its own shell aside).
+tagged() {
+    [[ -n "$TEST_RUN_TAG" ]] || return 0
+    grep -lzxF "TEST_RUN_TAG=$TEST_RUN_TAG" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | grep -vx "$BASHPID"
+}
+
+# descendants PID...: every process descended from the PIDs, one per line.
+descendants() {
+    ps -e -o pid=,ppid= | awk -v roots="$*" '
+        BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) mine[r[i]] = 0 }
+        { parent[$1] = $2 }
+        END {
+            do { grew = 0
+                 for (p in parent) if (!(p in mine) && (parent[p] in mine)) { mine[p] = 1; grew = 1 }
+            } while (grew)
+            for (p in mine) if (mine[p]) print p
+        }'
+}
+
+# holders ADDR: the processes that hold a TCP or UDP socket on ADDR's local port, as the kernel
+# shows them (a server that cleared its environment still holds its listener).
+holders() {
+    local port=${1##*:}
+    [[ "$port" =~ ^[0-9]+$ ]] || return 0
+    ss -Htuanp "( sport = :$port )" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+
+# kill_all PID...: SIGKILL to the PIDs and every process descended from them (all found first).
+kill_all() {
+    (($#)) || return 0
+    local pids
+    pids=$(descendants "$@")
+    kill -KILL "$@" $pids 2>/dev/null || true
+}
+
+# stop_leftovers [ADDR...]: SIGKILL to whatever this test started that is still running, and to
+# whatever holds the ADDRs.
+stop_leftovers() {
+    local addr left=()
+    mapfile -t left < <(tagged)
+    for addr in "$@"; do mapfile -t -O "${#left[@]}" left < <(holders "$addr"); done
+    kill_all "${left[@]}"
+}
+
 # get ADDR PATH: one request; prints the body ("gen=G pid=P").
 get() { "$LOADCLIENT" --connect "$1" --get "${2:-/}" --timeout-ms 3000; }
 
@@ -109,7 +159,7 @@ teardown_hotswap() {
         kill -TERM "$HS_PID" 2>/dev/null || true
         wait_until 20 process_gone "$HS_PID" || kill -KILL "$HS_PID" 2>/dev/null || true
     fi
-    pkill -KILL -f "$FIXTURE" 2>/dev/null || true
+    stop_leftovers ${HS_ADDR:+"$HS_ADDR"}
     # under `make test-asan`: any sanitizer report in the launcher's or the server's stderr fails
     if [[ -n "${HS_LOG:-}" && -f "$HS_LOG" ]] &&
         grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$HS_LOG"; then

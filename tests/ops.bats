@@ -139,14 +139,16 @@ PY
     json_is '.serving' 1
 }
 
-@test "hotswap stop: drains, the launcher exits 0" {
+@test "hotswap stop: drains, says so, the launcher exits 0" {
     local addr="127.0.0.1:$(free_port)"
     start_hotswap "$addr" -- --model epoll
     run "$HOTSWAP" stop --control "$HS_CONTROL"
     [ "$status" -eq 0 ]
     [[ "$output" == *"ok: stopped"* ]]
-    wait "$HS_PID"
+    local code=0
+    wait "$HS_PID" || code=$?
     HS_PID=
+    [ "$code" -eq 0 ]
 }
 
 @test "status of a launcher that is not running: one line, exit 69" {

@@ -55,7 +55,7 @@ answers_from_other_than() { local p; p=$(pid_of_answer "$1") && [[ -n "$p" && "$
         clients+=($!)
     done
     wait_until 5 queued_at "${addr##*:}" 5
-    kill -KILL "$(pgrep -f "^$FIXTURE" | head -1)"   # gen 2, hanging: it never served, so...
+    kill -KILL "$(sed -n 's/.*gen 2 pid \([0-9]*\) starting.*/\1/p' "$HS_LOG")"   # gen 2, hanging: it never served, so...
     rm -f "$trigger"                                  # ...gen 3 comes up and serves the queue
     for pid in "${clients[@]}"; do wait "$pid"; done
     for i in 1 2 3 4 5; do

@@ -4,10 +4,12 @@
 
 load helpers
 
+SA_ADDRS=()
+
 teardown() {
     [[ -n "${LOAD_PID:-}" ]] && kill -TERM "$LOAD_PID" 2>/dev/null
     [[ -n "${NOTIFY_PID:-}" ]] && kill -TERM "$NOTIFY_PID" 2>/dev/null
-    pkill -KILL -f "^$FIXTURE" 2>/dev/null || true
+    stop_leftovers "${SA_ADDRS[@]}"
     if [[ -z "${BATS_TEST_COMPLETED:-}" && -f "${SA_LOG:-}" ]]; then cat "$SA_LOG" >&2; fi
     true
 }
@@ -20,6 +22,7 @@ start_standalone() {
     [[ "${1:-}" == -- ]] && shift
     PIDFILE="$BATS_TEST_TMPDIR/server.pid"
     SA_LOG="$BATS_TEST_TMPDIR/server.log"
+    SA_ADDRS+=("$addr")
     env "${vars[@]}" HOTSWAP_PIDFILE="$PIDFILE" LD_PRELOAD="$SHIM" "$FIXTURE" --listen "$addr" "$@" \
         2>"$SA_LOG" &
     wait_until 10 answers_with_gen "$addr" 0

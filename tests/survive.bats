@@ -85,10 +85,10 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
     server=$(pid_of_answer "$addr")
     wait_until 5 pgrep -P "$server" sleep
     child=$(pgrep -P "$server" sleep)
-    # the control socket the server has (HOTSWAP_CONTROL_FD) is not among the child's fds
-    local control_fd control
-    control_fd=$(tr '\0' '\n' <"/proc/$server/environ" | sed -n 's/^HOTSWAP_CONTROL_FD=//p')
-    control=$(readlink "/proc/$server/fd/$control_fd")
+    # the channel the server has (HOTSWAP_CHANNEL_FD) is not among the child's fds
+    local channel_fd control
+    channel_fd=$(tr '\0' '\n' <"/proc/$server/environ" | sed -n 's/^HOTSWAP_CHANNEL_FD=//p')
+    control=$(readlink "/proc/$server/fd/$channel_fd")
     [[ "$control" == socket:* ]]
     for fd in /proc/"$child"/fd/*; do
         [ "$(readlink "$fd")" != "$control" ]
@@ -130,7 +130,7 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
     reloads_under_load "$addr" -- --model forking --slow-ms 400
     # a slow request served by a forked child finishes after its parent has drained
     local parent
-    parent=$(pgrep -f "^$FIXTURE --listen $addr" | head -1)
+    parent=$(pgrep -n -P "$HS_PID")   # the newest generation's first process
     live_children() { ps --ppid "$1" -o stat= | grep -v '^Z'; }
     no_live_children() { ! live_children "$1"; }
     wait_until 10 no_live_children "$parent"   # the load's children are done: the next is ours

@@ -6,10 +6,7 @@ load helpers
 
 UDP_SERVER="$ROOT/$BUILD/udp-server"
 
-teardown() {
-    teardown_hotswap
-    pkill -KILL -f "$UDP_SERVER" 2>/dev/null || true
-}
+teardown() { teardown_hotswap; }
 
 start_udp() {
     local addr=$1; shift
@@ -59,7 +56,7 @@ udp_reloads_under_load() {
     local slow=$!
     # the old generation has received it: it owes one reply
     local old_pid
-    old_pid=$(pgrep -f "^$UDP_SERVER")
+    old_pid=$(pgrep -P "$HS_PID")
     wait_until 5 grep -q nanosleep "/proc/$old_pid/wchan"   # it is taking its time over it
     run reload
     [ "$status" -eq 0 ]

@@ -87,7 +87,7 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
     }
     g->number = number;
     g->pid = child.pid;
-    g->control_fd = child.control_fd;
+    g->channel_fd = child.channel_fd;
     g->settings = settings;
     g->state = GEN_STARTING;
     g->started_ms = now_ms();
@@ -185,11 +185,11 @@ void gen_read_messages(struct generation *g)
         } control;
         struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1,
                                 .msg_control = control.buf, .msg_controllen = sizeof control.buf};
-        ssize_t n = recvmsg(g->control_fd, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        ssize_t n = recvmsg(g->channel_fd, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0 || (n < 0 && errno != EAGAIN))
-            g->control_closed = true;
+            g->channel_closed = true;
         if (n <= 0)
             return;
         int fd = -1;
@@ -207,7 +207,7 @@ void gen_read_messages(struct generation *g)
             }
         }
         if ((header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || hs_msg_decode(raw, (size_t)n, &msg) < 0) {
-            hs_log("gen %d: malformed control message (%zd bytes) ignored", g->number, n);
+            hs_log("gen %d: malformed channel message (%zd bytes) ignored", g->number, n);
             if (fd >= 0)
                 close(fd);
             continue;
@@ -728,7 +728,7 @@ void gen_free(struct generation *g)
     for (int i = 0; i < g->proc_count; i++)
         if (g->procs[i].pidfd >= 0)
             close(g->procs[i].pidfd);
-    close(g->control_fd);
+    close(g->channel_fd);
     members_free(g->members);
     free(g->procs);
     free(g);

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "control.h"
+#include "channel.h"
 #include "members.h"
 
 enum gen_state { GEN_STARTING, GEN_READY, GEN_DRAINING, GEN_STOPPING, GEN_GONE };
@@ -52,8 +52,8 @@ struct drain_watch {
 struct generation {
     int number;
     pid_t pid;                 /* the command's process, leader of the process group */
-    int control_fd;
-    bool control_closed;       /* every process closed its end: stop polling it */
+    int channel_fd;
+    bool channel_closed;       /* every process closed its end: stop polling it */
     enum gen_state state;
     const struct gen_settings *settings;
     struct members *members;
@@ -82,7 +82,7 @@ struct generation {
 /* Starts the command; NULL with errno set (ENOENT: not found) when it cannot be executed. */
 struct generation *gen_start(int number, char **argv, const char *shim_path, const struct gen_settings *settings);
 
-/* Reads and handles every pending message on the generation's control socket. */
+/* Reads and handles every pending message on the generation's channel. */
 void gen_read_messages(struct generation *g);
 
 /* Transitions. */

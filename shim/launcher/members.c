@@ -13,7 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "channel.h"
+#include "env.h"
 #include "log.h"
 
 struct proc_entry {

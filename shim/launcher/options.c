@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "channel.h"
 
 void options_usage(void)
 {
@@ -157,6 +157,95 @@ static bool is_option(const char *arg, const char *name)
     return strncmp(arg, name, len) == 0 && (arg[len] == '\0' || arg[len] == '=');
 }
 
+/* `value` among `names` (its index, an enum's value), or a usage error naming the choices. */
+static int parse_choice(const char *option, const char *value, const char *what, const char *const names[],
+                        size_t count)
+{
+    char choices[128] = "";
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(value, names[i]) == 0)
+            return (int)i;
+        snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s%s", i ? ", " : "", names[i]);
+    }
+    usage_error("%s: '%s' is not %s (%s)", option, value, what, choices);
+}
+
+#define CHOICE(option, value, what, ...)                                                                      \
+    parse_choice(option, value, what, (const char *const[]){__VA_ARGS__},                                     \
+                 sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
+/* The subcommand, if argv[1] names one: the index of the first argument after it. */
+static int parse_command(int argc, char **argv, struct options *opt)
+{
+    if (argc < 2 || argv[1][0] == '-')
+        return 1;
+    if (strcmp(argv[1], "reload") == 0)
+        opt->command = CMD_RELOAD;
+    else if (strcmp(argv[1], "stop") == 0)
+        opt->command = CMD_STOP;
+    else if (strcmp(argv[1], "status") == 0)
+        opt->command = CMD_STATUS;
+    else
+        usage_error("unknown command '%s'; to run a server: hotswap -- %s ...", argv[1], argv[1]);
+    return 2;
+}
+
+/* The options that take a value, at argv[*i] (which moves past the value). False: not one. */
+static bool parse_valued_option(int argc, char **argv, int *i, struct options *opt, bool *restart_given)
+{
+    const char *arg = argv[*i];
+#define VALUE(name) option_value(argc, argv, i, name)
+    if (is_option(arg, "--ready-timeout"))
+        opt->ready_timeout_ms = parse_duration("--ready-timeout", VALUE("--ready-timeout"));
+    else if (is_option(arg, "--drain-timeout"))
+        opt->drain_timeout_ms = parse_duration("--drain-timeout", VALUE("--drain-timeout"));
+    else if (is_option(arg, "--kill-timeout"))
+        opt->kill_timeout_ms = parse_duration("--kill-timeout", VALUE("--kill-timeout"));
+    else if (is_option(arg, "--stop-signal"))
+        opt->stop_signal = parse_signal("--stop-signal", VALUE("--stop-signal"));
+    else if (is_option(arg, "--drain-signal"))
+        opt->drain_signal = parse_signal("--drain-signal", VALUE("--drain-signal"));
+    else if (is_option(arg, "--kill-mode"))
+        opt->kill_mode_mixed = CHOICE("--kill-mode", VALUE("--kill-mode"), "a mode", "control-group", "mixed") == 1;
+    else if (is_option(arg, "--track"))
+        opt->track = (enum track_mode)CHOICE("--track", VALUE("--track"), "a way to track", "auto", "cgroup", "tree");
+    else if (is_option(arg, "--restart-max-backoff"))
+        opt->restart_max_backoff_ms = parse_duration("--restart-max-backoff", VALUE("--restart-max-backoff"));
+    else if (is_option(arg, "--restart"))
+        opt->restart = (enum restart_policy)parse_choice("--restart", VALUE("--restart"), "a policy",
+                                                         restart_policy_names, RESTART_POLICIES);
+    else if (is_option(arg, "--control"))
+        opt->control_path = VALUE("--control");
+    else if (is_option(arg, "--shim"))
+        opt->shim_path = VALUE("--shim");
+    else if (is_option(arg, "--pid"))
+        opt->target_pid = parse_pid(VALUE("--pid"));
+    else
+        return false;
+#undef VALUE
+    if (is_option(arg, "--restart") || is_option(arg, "--restart-max-backoff"))
+        *restart_given = true;
+    return true;
+}
+
+/* What the options cannot be together, once all are read; `rest` is the index after "--". */
+static void check_combination(int argc, char **argv, int rest, struct options *opt, bool restart_given)
+{
+    if (opt->command == CMD_RUN) {
+        if (rest >= argc)
+            usage_error("no server command given");
+        if (opt->target_pid)
+            usage_error("--pid is for 'hotswap reload', 'hotswap stop' and 'hotswap status'");
+        opt->argv = argv + rest;
+    } else if (restart_given) {
+        usage_error("--restart and --restart-max-backoff are for running a server");
+    } else if (rest < argc) {
+        usage_error("'hotswap %s' takes no command", argv[1]);
+    } else if (opt->target_pid && opt->control_path) {
+        usage_error("give --pid or --control, not both");
+    }
+}
+
 void options_parse(int argc, char **argv, struct options *opt)
 {
     *opt = (struct options){
@@ -170,18 +259,7 @@ void options_parse(int argc, char **argv, struct options *opt)
         .restart_max_backoff_ms = RESTART_DEFAULT_MAX_BACKOFF_MS,
     };
     bool restart_given = false;
-    int i = 1;
-    if (i < argc && argv[i][0] != '-') {
-        if (strcmp(argv[i], "reload") == 0)
-            opt->command = CMD_RELOAD;
-        else if (strcmp(argv[i], "stop") == 0)
-            opt->command = CMD_STOP;
-        else if (strcmp(argv[i], "status") == 0)
-            opt->command = CMD_STATUS;
-        else
-            usage_error("unknown command '%s'; to run a server: hotswap -- %s ...", argv[i], argv[i]);
-        i++;
-    }
+    int i = parse_command(argc, argv, opt);
     for (; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--") == 0) {
@@ -193,59 +271,16 @@ void options_parse(int argc, char **argv, struct options *opt)
         } else if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
             opt->command = CMD_VERSION;
             return;
-        } else if (is_option(arg, "--ready-timeout")) {
-            opt->ready_timeout_ms = parse_duration("--ready-timeout", option_value(argc, argv, &i, "--ready-timeout"));
-        } else if (is_option(arg, "--drain-timeout")) {
-            opt->drain_timeout_ms = parse_duration("--drain-timeout", option_value(argc, argv, &i, "--drain-timeout"));
-        } else if (is_option(arg, "--kill-timeout")) {
-            opt->kill_timeout_ms = parse_duration("--kill-timeout", option_value(argc, argv, &i, "--kill-timeout"));
-        } else if (is_option(arg, "--stop-signal")) {
-            opt->stop_signal = parse_signal("--stop-signal", option_value(argc, argv, &i, "--stop-signal"));
-        } else if (is_option(arg, "--drain-signal")) {
-            opt->drain_signal = parse_signal("--drain-signal", option_value(argc, argv, &i, "--drain-signal"));
+        } else if (parse_valued_option(argc, argv, &i, opt, &restart_given)) {
+            continue;
         } else if (strcmp(arg, "--handover-idle") == 0) {
             opt->handover_idle = true;
         } else if (strcmp(arg, "--socket-activation") == 0) {
             opt->socket_activation = true;
-        } else if (is_option(arg, "--kill-mode")) {
-            const char *mode = option_value(argc, argv, &i, "--kill-mode");
-            if (strcmp(mode, "mixed") == 0)
-                opt->kill_mode_mixed = true;
-            else if (strcmp(mode, "control-group") == 0)
-                opt->kill_mode_mixed = false;
-            else
-                usage_error("--kill-mode: '%s' is not a mode (control-group, mixed)", mode);
-        } else if (is_option(arg, "--track")) {
-            const char *how = option_value(argc, argv, &i, "--track");
-            if (strcmp(how, "auto") == 0)
-                opt->track = TRACK_AUTO;
-            else if (strcmp(how, "cgroup") == 0)
-                opt->track = TRACK_CGROUP;
-            else if (strcmp(how, "tree") == 0)
-                opt->track = TRACK_TREE;
-            else
-                usage_error("--track: '%s' is not a way to track (auto, cgroup, tree)", how);
-        } else if (is_option(arg, "--restart-max-backoff")) {
-            opt->restart_max_backoff_ms = parse_duration("--restart-max-backoff",
-                                                         option_value(argc, argv, &i, "--restart-max-backoff"));
-            restart_given = true;
-        } else if (is_option(arg, "--restart")) {
-            const char *policy = option_value(argc, argv, &i, "--restart");
-            int number = restart_policy_from_name(policy);
-            if (number < 0)
-                usage_error("--restart: '%s' is not a policy (on-failure, always, never)", policy);
-            opt->restart = (enum restart_policy)number;
-            restart_given = true;
         } else if (strcmp(arg, "--json") == 0) {
             if (opt->command != CMD_STATUS)
                 usage_error("--json is for 'hotswap status'");
             opt->json = true;
-        } else if (is_option(arg, "--control")) {
-            opt->control_path = option_value(argc, argv, &i, "--control");
-        } else if (is_option(arg, "--shim")) {
-            opt->shim_path = option_value(argc, argv, &i, "--shim");
-        } else if (is_option(arg, "--pid")) {
-            opt->target_pid = parse_pid(option_value(argc, argv, &i, "--pid"));
         } else if (arg[0] == '-') {
             usage_error("unknown option '%s'", arg);
         } else if (opt->command == CMD_RUN) {
@@ -254,17 +289,5 @@ void options_parse(int argc, char **argv, struct options *opt)
             usage_error("unexpected argument '%s'", arg);
         }
     }
-    if (opt->command == CMD_RUN) {
-        if (i >= argc)
-            usage_error("no server command given");
-        if (opt->target_pid)
-            usage_error("--pid is for 'hotswap reload', 'hotswap stop' and 'hotswap status'");
-        opt->argv = argv + i;
-    } else if (restart_given) {
-        usage_error("--restart and --restart-max-backoff are for running a server");
-    } else if (i < argc) {
-        usage_error("'hotswap %s' takes no command", argv[1]);
-    } else if (opt->target_pid && opt->control_path) {
-        usage_error("give --pid or --control, not both");
-    }
+    check_combination(argc, argv, i, opt, restart_given);
 }

@@ -1,4 +1,4 @@
-/* relay.c: idle clients between two generations (--handover-idle). See relay.h, control.h. */
+/* relay.c: idle clients between two generations (--handover-idle). See relay.h, channel.h. */
 #define _GNU_SOURCE
 #include "relay.h"
 
@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "channel.h"
 #include "log.h"
 
 /* Long enough for a loaded server to come round to accept(); a client that waits longer is

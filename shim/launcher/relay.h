@@ -1,6 +1,6 @@
 /* relay.h: --handover-idle, the launcher's side. An idle client handed over by a draining
  * generation waits here until the next generation's server accepts the wake-up connection the
- * relay makes to the listener; the shim there then claims the client (control.h). */
+ * relay makes to the listener; the shim there then claims the client (channel.h). */
 #ifndef HOTSWAP_RELAY_H
 #define HOTSWAP_RELAY_H
 

@@ -6,23 +6,15 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static const char *const policy_names[] = {
+const char *const restart_policy_names[RESTART_POLICIES] = {
     [RESTART_ON_FAILURE] = "on-failure",
     [RESTART_ALWAYS] = "always",
     [RESTART_NEVER] = "never",
 };
 
-int restart_policy_from_name(const char *name)
-{
-    for (size_t i = 0; i < sizeof policy_names / sizeof policy_names[0]; i++)
-        if (strcmp(name, policy_names[i]) == 0)
-            return (int)i;
-    return -1;
-}
-
 const char *restart_policy_name(enum restart_policy policy)
 {
-    return policy_names[policy];
+    return restart_policy_names[policy];
 }
 
 bool restart_wanted(const struct restarter *r, bool clean_exit)

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
+enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER, RESTART_POLICIES };
 
 #define RESTART_FIRST_BACKOFF_MS 100          /* the second restart in a row waits this long... */
 #define RESTART_DEFAULT_MAX_BACKOFF_MS 10000  /* ...doubling each time up to --restart-max-backoff */
@@ -24,7 +24,8 @@ struct restarter {
 };
 
 /* "on-failure", "always", "never" -> policy, or -1. */
-int restart_policy_from_name(const char *name);
+/* Each policy's name, as --restart takes it and status shows it. */
+extern const char *const restart_policy_names[RESTART_POLICIES];
 const char *restart_policy_name(enum restart_policy policy);
 
 /* Whether a generation that ended this way is replaced. `clean_exit`: its command exited 0 and

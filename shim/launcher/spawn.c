@@ -12,7 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "channel.h"
+#include "env.h"
 #include "listeners.h"
 
 #define LISTEN_FDS_START 3
@@ -52,10 +53,10 @@ static void set_fdnames(int count)
     setenv("LISTEN_FDNAMES", names, 1);
 }
 
-/* In the child: listeners to 3.., the control socket right after, then the handover table if
+/* In the child: listeners to 3.., the channel right after, then the handover table if
  * any. Everything is first copied above the target range, because a source may sit on a target
  * number. */
-static int arrange_fds(int control_fd, int map_fd, int count)
+static int arrange_fds(int channel_fd, int map_fd, int count)
 {
     int total = count + 1 + (map_fd >= 0);
     int high = LISTEN_FDS_START + total;
@@ -63,7 +64,7 @@ static int arrange_fds(int control_fd, int map_fd, int count)
     for (int i = 0; i < count; i++)
         if ((copies[i] = fcntl(listeners_get(i)->fd, F_DUPFD_CLOEXEC, high)) < 0)
             return -1;
-    if ((copies[count] = fcntl(control_fd, F_DUPFD_CLOEXEC, high)) < 0)
+    if ((copies[count] = fcntl(channel_fd, F_DUPFD_CLOEXEC, high)) < 0)
         return -1;
     if (map_fd >= 0 && (copies[count + 1] = fcntl(map_fd, F_DUPFD_CLOEXEC, high)) < 0)
         return -1;
@@ -73,7 +74,7 @@ static int arrange_fds(int control_fd, int map_fd, int count)
     return LISTEN_FDS_START + count;
 }
 
-static void __attribute__((noreturn)) child(const struct spawn_request *req, int control_fd, int error_pipe)
+static void __attribute__((noreturn)) child(const struct spawn_request *req, int channel_fd, int error_pipe)
 {
     /* First: whatever it forks from now on is the generation's. The parent hears if it failed. */
     if (!members_join_child(req->members)) {
@@ -86,8 +87,8 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL); /* the launcher blocks signals for its signalfd */
     int count = listeners_count();
-    int child_control = arrange_fds(control_fd, req->handover_map_fd, count);
-    if (child_control >= 0) {
+    int child_channel = arrange_fds(channel_fd, req->handover_map_fd, count);
+    if (child_channel >= 0) {
         if (count > 0)
             set_env_int(HS_ENV_LISTEN_FDS, count);
         else
@@ -101,13 +102,13 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
             unsetenv("LISTEN_PID");
             unsetenv("LISTEN_FDNAMES");
         }
-        set_env_int(HS_ENV_CONTROL_FD, child_control);
+        set_env_int(HS_ENV_CHANNEL_FD, child_channel);
         set_env_int(HS_ENV_GENERATION, req->generation);
         set_env_int(HS_ENV_PID, getpid());
         set_env_int(HS_ENV_DRAIN_SIGNAL, req->drain_signal);
         if (req->handover_map_fd >= 0) {
             setenv(HS_ENV_HANDOVER_IDLE, "1", 1);
-            set_env_int(HS_ENV_HANDOVER_MAP, child_control + 1);
+            set_env_int(HS_ENV_HANDOVER_MAP, child_channel + 1);
         } else {
             unsetenv(HS_ENV_HANDOVER_IDLE);
             unsetenv(HS_ENV_HANDOVER_MAP);
@@ -166,6 +167,6 @@ int spawn_generation(const struct spawn_request *req, struct spawned *out)
         return -1;
     }
     out->pid = pid;
-    out->control_fd = pair[0];
+    out->channel_fd = pair[0];
     return 0;
 }

@@ -19,12 +19,12 @@ struct spawn_request {
 
 struct spawned {
     pid_t pid;       /* also the process group id */
-    int control_fd;  /* the launcher's end of the generation's control socket */
+    int channel_fd;  /* the launcher's end of the generation's channel */
     bool joined;     /* it joined the generation's cgroup (members.h) */
 };
 
 /* Forks and execs argv in a new process group, with every held listener at fds 3..
- * (HOTSWAP_LISTEN_FDS), the control socket after them, and the shim preloaded. Returns 0, or -1 with errno set to the
+ * (HOTSWAP_LISTEN_FDS), the channel after them, and the shim preloaded. Returns 0, or -1 with errno set to the
  * exec failure (ENOENT: command not found) and nothing left running. */
 int spawn_generation(const struct spawn_request *req, struct spawned *out);
 

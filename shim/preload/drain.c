@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "control.h"
+#include "channel.h"
+#include "env.h"
 #include "dgram.h"
 #include "envparse.h"
 #include "fdtable.h"
@@ -199,9 +200,9 @@ static void remember_identity(int fd)
             continue;
         drained[i].addrlen = sizeof drained[i].addr;
         socklen_t len = sizeof(int);
-        if (getsockname(fd, (struct sockaddr *)&drained[i].addr, &drained[i].addrlen) < 0 ||
-            getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &drained[i].domain, &len) < 0 ||
-            getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &drained[i].protocol, &len) < 0) {
+        if (real.getsockname(fd, (struct sockaddr *)&drained[i].addr, &drained[i].addrlen) < 0 ||
+            real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &drained[i].domain, &len) < 0 ||
+            real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &drained[i].protocol, &len) < 0) {
             atomic_store(&drained[i].fd_plus_one, 0);
             return;
         }

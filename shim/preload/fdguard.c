@@ -46,7 +46,7 @@ static int move_shim_fd(int fd, enum fd_kind kind)
     if (moved < 0)
         return -1;
     fd_set_kind(moved, kind);
-    if (kind == FD_CONTROL) {
+    if (kind == FD_CHANNEL) {
         report_moved(fd, moved);
         handover_moved(fd, moved);
     }

@@ -1,5 +1,5 @@
 /* fdguard.h: keeping fd kinds right when the server duplicates or mass-closes fds, and keeping
- * the shim's own fds (control socket, unclaimed inherited listeners) alive through it. */
+ * the shim's own fds (the channel, unclaimed inherited listeners) alive through it. */
 #ifndef HOTSWAP_FDGUARD_H
 #define HOTSWAP_FDGUARD_H
 

@@ -11,7 +11,7 @@ enum fd_kind {
     FD_CONN,       /* a connection accepted from a listener */
     FD_DUMMY,      /* the never-readable stand-in put on a listener's number by a drain */
     FD_DUMMY_BLOCKING, /* the same, where the server expects accept() to block */
-    FD_CONTROL,    /* the control socket to the launcher: protected */
+    FD_CHANNEL,    /* the channel to the launcher: protected */
     FD_INHERITED,  /* a listener handed over by the launcher, not yet claimed by bind(): protected */
     FD_DGRAM,      /* a bound datagram socket the launcher holds a copy of (a UDP server's "listener") */
     FD_DGRAM_DRAINED, /* the same after a drain: receives nothing more, still sends */
@@ -55,7 +55,7 @@ static inline void fd_set_kind(int fd, enum fd_kind kind)
 
 static inline int fd_is_protected(enum fd_kind kind)
 {
-    return kind == FD_CONTROL || kind == FD_INHERITED;
+    return kind == FD_CHANNEL || kind == FD_INHERITED;
 }
 
 /* Kinds whose O_NONBLOCK is kept per process (nonblock.h). */

@@ -11,7 +11,7 @@
  * an eventfd the shim adds to their wait (level-triggered, so no wake-up is ever lost).
  *
  * New generation. The launcher makes the server accept() by connecting to the listener; the
- * shim knows that wake-up connection by its peer address (the shared table in control.h),
+ * shim knows that wake-up connection by its peer address (the shared table in channel.h),
  * fetches the client from the launcher and puts it on the accepted fd number.
  *
  * handover_drain_begin() runs in the drain signal handler: one write(2). */
@@ -31,7 +31,8 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "control.h"
+#include "channel.h"
+#include "env.h"
 #include "drain.h"
 #include "envparse.h"
 #include "fdtable.h"
@@ -76,7 +77,7 @@ static void open_map(void)
         return;
     map = mapped;
     map_fd = (int)fd;
-    fd_set_kind(map_fd, FD_CONTROL); /* protected from the server's close loops, like the channel */
+    fd_set_kind(map_fd, FD_CHANNEL); /* protected from the server's close loops, like the channel */
     int flags = real.fcntl(map_fd, F_GETFD);
     if (flags >= 0)
         real.fcntl(map_fd, F_SETFD, flags | FD_CLOEXEC);
@@ -96,7 +97,7 @@ void handover_init(void)
     drain_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (drain_efd < 0)
         return;
-    fd_set_kind(drain_efd, FD_CONTROL);
+    fd_set_kind(drain_efd, FD_CHANNEL);
     enabled = true;
 }
 
@@ -130,7 +131,7 @@ void handover_drain_begin(void)
     if (!enabled)
         return;
     uint64_t one = 1;
-    ssize_t ignored = write(drain_efd, &one, sizeof one);
+    ssize_t ignored = real.write(drain_efd, &one, sizeof one);
     (void)ignored;
 }
 

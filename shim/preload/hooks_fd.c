@@ -1,5 +1,5 @@
-/* hooks_fd.c: the interposed fd calls: dup*, fcntl, ioctl, close_range, closefrom, and the
- * unlink family. Mechanisms in fdguard.c, nonblock.c and inherit.c. */
+/* hooks_fd.c: the interposed fd calls: close, dup*, fcntl, ioctl, close_range, closefrom, and the
+ * unlink family. Mechanisms in fdguard.c, nonblock.c, inherit.c and fdtable.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -7,12 +7,47 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "drain.h"
 #include "export.h"
 #include "fdguard.h"
 #include "fdtable.h"
+#include "handover.h"
 #include "inherit.h"
 #include "nonblock.h"
 #include "real.h"
+
+/* ---- closing ----------------------------------------------------------------------------- */
+
+HS_EXPORT int close(int fd)
+{
+    real_ready();
+    switch (fd_kind(fd)) {
+    case FD_OTHER:
+        return real.close(fd);
+    case FD_CHANNEL:
+    case FD_INHERITED:
+        return 0; /* the shim's own: the server believes it closed it, and it stays usable */
+    case FD_CONN: {
+        /* Counted out before the number is free: another thread's accept() may reuse it at once. */
+        int saved = errno;
+        fdtable_forget_conn(fd);
+        errno = saved;
+        return real.close(fd);
+    }
+    case FD_HANDED:
+        handover_forget(fd);
+        fd_set_kind(fd, FD_OTHER);
+        return real.close(fd);
+    case FD_DUMMY:
+    case FD_DUMMY_BLOCKING:
+        drain_forget_identity(fd);
+        fd_set_kind(fd, FD_OTHER);
+        return real.close(fd);
+    default:
+        fd_set_kind(fd, FD_OTHER);
+        return real.close(fd);
+    }
+}
 
 /* ---- duplicating ----------------------------------------------------------------------- */
 

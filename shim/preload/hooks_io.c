@@ -1,6 +1,7 @@
-/* hooks_stream.c: the interposed read and write calls. On an accepted connection each one moves
- * the connection along its keep-alive cycle (conn.c); every other fd passes straight through, at
- * the cost of one byte load. The socket-specific ones (recv*, send*) are in hooks_dgram.c. */
+/* hooks_io.c: the interposed reads and writes: read, readv, write, writev, sendfile, splice, and the
+ * socket ones, recv* and send*. On an accepted connection each one moves the connection along its
+ * keep-alive cycle (conn.c); a datagram socket of ours (a UDP server's bound socket) goes through
+ * dgram.c; every other fd passes straight through, at the cost of one byte load. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include "export.h"
 #include "fdtable.h"
 #include "real.h"
+#include "report.h"
 #include "resume.h"
 
 struct buffer_args {
@@ -46,7 +48,7 @@ HS_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
     real_ready();
     if (len > buflen)
         return real.read_chk(fd, buf, len, buflen); /* glibc reports the overflow */
-    return read(fd, buf, len);
+    return read(fd, buf, len); /* hook wanted: the checked call is the plain one */
 }
 
 struct vector_args {
@@ -131,4 +133,188 @@ HS_EXPORT ssize_t splice(int in, loff_t *in_offset, int out, loff_t *out_offset,
     if (fd_kind(out) == FD_CONN)
         conn_note_sent_unseen(out, moved);
     return moved;
+}
+
+/* ---- receiving and sending on sockets ------------------------------------------------------ */
+
+static inline int is_ours(int fd)
+{
+    enum fd_kind kind = fd_kind(fd);
+    if (kind == FD_DGRAM_BOUND) /* its first use, a receive: a server's */
+        kind = dgram_settle(fd, true);
+    return kind == FD_DGRAM || kind == FD_DGRAM_DRAINED;
+}
+
+/* A send on fd: the first use of a bound datagram socket, a send, makes it a client's. */
+static inline void sending_on(int fd)
+{
+    if (fd_kind(fd) == FD_DGRAM_BOUND)
+        dgram_settle(fd, false);
+}
+
+struct recvfrom_args {
+    void *buf;
+    size_t len;
+    struct sockaddr *addr;
+    socklen_t *addrlen;
+};
+
+static ssize_t do_recvfrom(int fd, void *ctx, int flags)
+{
+    struct recvfrom_args *a = ctx;
+    return real.recvfrom(fd, a->buf, a->len, flags, a->addr, a->addrlen);
+}
+
+static ssize_t do_recvmsg(int fd, void *ctx, int flags)
+{
+    return real.recvmsg(fd, ctx, flags);
+}
+
+struct recvmmsg_args {
+    struct mmsghdr *vec;
+    unsigned int count;
+    struct timespec *timeout;
+};
+
+static ssize_t do_recvmmsg(int fd, void *ctx, int flags)
+{
+    struct recvmmsg_args *a = ctx;
+    return real.recvmmsg(fd, a->vec, a->count, flags, a->timeout);
+}
+
+HS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *addrlen)
+{
+    real_ready();
+    struct recvfrom_args args = {buf, len, addr, addrlen};
+    if (fd_kind(fd) == FD_CONN)
+        return conn_receive(fd, flags, do_recvfrom, &args, buf);
+    if (!is_ours(fd))
+        return real.recvfrom(fd, buf, len, flags, addr, addrlen);
+    report_ready(fd);
+    return dgram_receive(fd, flags, do_recvfrom, &args);
+}
+
+HS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    real_ready();
+    struct recvfrom_args args = {buf, len, NULL, NULL};
+    if (fd_kind(fd) == FD_CONN)
+        return conn_receive(fd, flags, do_recvfrom, &args, buf);
+    if (!is_ours(fd))
+        return real.recv(fd, buf, len, flags);
+    report_ready(fd);
+    return dgram_receive(fd, flags, do_recvfrom, &args);
+}
+
+/* _FORTIFY_SOURCE builds call these where the buffer size is known; glibc's own then receive
+ * through an internal call that no hook sees. */
+HS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    real_ready();
+    if (len > buflen)
+        return real.recv_chk(fd, buf, len, buflen, flags); /* glibc reports the overflow */
+    return recv(fd, buf, len, flags); /* hook wanted: the checked call is the plain one */
+}
+
+HS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                                 struct sockaddr *addr, socklen_t *addrlen)
+{
+    real_ready();
+    if (len > buflen)
+        return real.recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen);
+    return recvfrom(fd, buf, len, flags, addr, addrlen); /* hook wanted: as above */
+}
+
+HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    real_ready();
+    if (fd_kind(fd) == FD_CONN)
+        return conn_receive(fd, flags, do_recvmsg, msg,
+                            msg && msg->msg_iovlen > 0 ? msg->msg_iov[0].iov_base : NULL);
+    if (!is_ours(fd))
+        return real.recvmsg(fd, msg, flags);
+    report_ready(fd);
+    return dgram_receive(fd, flags, do_recvmsg, msg);
+}
+
+HS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags, struct timespec *timeout)
+{
+    real_ready();
+    if (!is_ours(fd))
+        return real.recvmmsg(fd, vec, count, flags, timeout);
+    report_ready(fd);
+    struct recvmmsg_args args = {vec, count, timeout};
+    ssize_t got = dgram_receive(fd, flags, do_recvmmsg, &args);
+    if (got > 1) { /* dgram_receive counted one */
+        int saved = errno;
+        fdtable_note_datagrams(got - 1, 0);
+        errno = saved;
+    }
+    return (int)got;
+}
+
+/* Sends pass through; on our datagram sockets each one answers a request. */
+static void note_sent(int fd, long count)
+{
+    if (count > 0 && is_ours(fd)) {
+        int saved = errno;
+        dgram_sent(count);
+        errno = saved;
+    }
+}
+
+HS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t addrlen)
+{
+    real_ready();
+    if (fd_kind(fd) != FD_CONN) {
+        sending_on(fd);
+        ssize_t sent = real.sendto(fd, buf, len, flags, addr, addrlen);
+        note_sent(fd, sent >= 0);
+        return sent;
+    }
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_send(fd, buf, len, flags, real.sendto(fd, buf, len, flags, addr, addrlen), mark);
+    struct iovec whole = {(void *)buf, len};
+    conn_note_sent(fd, &whole, 1, sent);
+    return sent;
+}
+
+HS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    real_ready();
+    if (fd_kind(fd) != FD_CONN) {
+        sending_on(fd);
+        ssize_t sent = real.send(fd, buf, len, flags);
+        note_sent(fd, sent >= 0);
+        return sent;
+    }
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_send(fd, buf, len, flags, real.send(fd, buf, len, flags), mark);
+    struct iovec whole = {(void *)buf, len};
+    conn_note_sent(fd, &whole, 1, sent);
+    return sent;
+}
+
+HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    real_ready();
+    if (fd_kind(fd) != FD_CONN || !msg) {
+        sending_on(fd);
+        ssize_t sent = real.sendmsg(fd, msg, flags);
+        note_sent(fd, sent >= 0);
+        return sent;
+    }
+    unsigned mark = resume_mark();
+    ssize_t sent = resume_sendmsg(fd, msg, flags, real.sendmsg(fd, msg, flags), mark);
+    conn_note_sent(fd, msg->msg_iov, (int)msg->msg_iovlen, sent);
+    return sent;
+}
+
+HS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags)
+{
+    real_ready();
+    sending_on(fd);
+    int sent = real.sendmmsg(fd, vec, count, flags);
+    note_sent(fd, sent);
+    return sent;
 }

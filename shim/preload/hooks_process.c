@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "channel.h"
 #include "drain.h"
 #include "export.h"
 #include "handover.h"
@@ -116,7 +116,7 @@ HS_EXPORT int execl(const char *path, const char *arg, ...)
     va_start(args, arg);
     int rc = gather(arg, args, argv, NULL);
     va_end(args);
-    return rc < 0 ? -1 : execv(path, argv);
+    return rc < 0 ? -1 : execv(path, argv); /* hook wanted: one exec path */
 }
 
 HS_EXPORT int execlp(const char *file, const char *arg, ...)
@@ -126,7 +126,7 @@ HS_EXPORT int execlp(const char *file, const char *arg, ...)
     va_start(args, arg);
     int rc = gather(arg, args, argv, NULL);
     va_end(args);
-    return rc < 0 ? -1 : execvp(file, argv);
+    return rc < 0 ? -1 : execvp(file, argv); /* hook wanted: one exec path */
 }
 
 HS_EXPORT int execle(const char *path, const char *arg, ...)
@@ -137,5 +137,5 @@ HS_EXPORT int execle(const char *path, const char *arg, ...)
     va_start(args, arg);
     int rc = gather(arg, args, argv, &envp);
     va_end(args);
-    return rc < 0 ? -1 : execve(path, argv, envp);
+    return rc < 0 ? -1 : execve(path, argv, envp); /* hook wanted: one exec path */
 }

@@ -10,7 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "channel.h"
+#include "env.h"
 #include "envparse.h"
 #include "fdtable.h"
 #include "listenaddr.h"

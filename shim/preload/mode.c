@@ -4,7 +4,9 @@
 
 #include <stdlib.h>
 
-#include "control.h"
+#include "channel.h"
+#include "env.h"
+#include "real.h"
 #include "report.h"
 #include "shimlog.h"
 #include "standalone.h"
@@ -13,6 +15,10 @@ enum shim_mode shim_mode;
 
 enum shim_mode mode_choose(void)
 {
+    if (real_missing()) {
+        shim_say("libc has no ", real_missing(), "(): passing calls through", NULL);
+        return MODE_PASSTHROUGH;
+    }
     switch (report_open()) {
     case CHANNEL_OK:
         report_hello();
@@ -20,10 +26,10 @@ enum shim_mode mode_choose(void)
         return getenv(HS_ENV_STANDALONE) ? MODE_STANDALONE : MODE_SUPERVISED;
     case CHANNEL_BAD:
         /* A program the server execs (a CGI script) inherits the environment but, rightly, not
-         * the control socket: that is no fault worth a line. */
+         * the channel: that is no fault worth a line. */
         if (!report_in_descendant())
-            shim_say(HS_ENV_CONTROL_FD "=", getenv(HS_ENV_CONTROL_FD),
-                     " is not a hotswap control socket: passing calls through", NULL);
+            shim_say(HS_ENV_CHANNEL_FD "=", getenv(HS_ENV_CHANNEL_FD),
+                     " is not a hotswap channel: passing calls through", NULL);
         return MODE_PASSTHROUGH;
     case CHANNEL_UNSET:
     default:

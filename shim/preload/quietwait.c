@@ -45,12 +45,14 @@ bool quiet_wait_again(struct quiet_wait *w, int rc, struct timespec *left)
     return true;
 }
 
-bool quiet_wait_again_ms(struct quiet_wait *w, int rc, int *left_ms)
+int quiet_wait(wait_once_fn once, void *args, const struct timespec *timeout)
 {
+    struct quiet_wait w;
+    quiet_wait_begin(&w, timeout);
     struct timespec left;
-    if (!quiet_wait_again(w, rc, &left))
-        return false;
-    if (w->timed)
-        *left_ms = (int)(left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000);
-    return true;
+    int rc;
+    while ((rc = once(args, timeout)) < 0 && quiet_wait_again(&w, rc, &left))
+        if (timeout)
+            timeout = &left;
+    return rc;
 }

@@ -34,20 +34,15 @@ static inline void quiet_wait_begin(struct quiet_wait *w, const struct timespec 
         quiet_wait_end_at(w, timeout);
 }
 
-static inline void quiet_wait_begin_ms(struct quiet_wait *w, int timeout_ms)
-{
-    w->mark = resume_mark();
-    w->timed = timeout_ms >= 0;
-    w->ends = (struct timespec){0, 0};
-    if (timeout_ms > 0) {
-        struct timespec timeout = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000};
-        quiet_wait_end_at(w, &timeout);
-    }
-}
-
 /* After it returned `rc` (errno as it left it): true if the drain alone cut it short; then
- * `left` (or `left_ms`) is what remains of its timeout, and the caller waits again. */
+ * `left` is what remains of its timeout, and the caller waits again. */
 bool quiet_wait_again(struct quiet_wait *w, int rc, struct timespec *left);
-bool quiet_wait_again_ms(struct quiet_wait *w, int rc, int *left_ms);
+
+/* One wait of the poll family, as the server asked for it but with `timeout` (NULL: none). */
+typedef int (*wait_once_fn)(void *args, const struct timespec *timeout);
+
+/* The poll family's one sequence: the wait, made again for what is left of `timeout` while the
+ * drain alone cut it short. */
+int quiet_wait(wait_once_fn once, void *args, const struct timespec *timeout);
 
 #endif

@@ -3,11 +3,46 @@
 #include "real.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
 
 struct real_functions real;
 int real_resolved;
+static const char *first_missing;
 
-#define RESOLVE(field, symbol) (*(void **)&real.field = dlsym(RTLD_NEXT, symbol))
+/* What a function this libc lacks does: fails, never a call through NULL. Called through a
+ * pointer of the missing function's type: every Linux ABI lets a callee ignore its arguments and
+ * returns -1 (or SIG_ERR) where the caller expects an int, a long or a pointer. */
+static long missing_function(void)
+{
+    errno = ENOSYS;
+    return -1;
+}
+
+/* Optional: symbols newer than the oldest glibc the shim runs on (close_range and closefrom
+ * came with 2.34, fcntl64 with 2.28); a program built for such a libc cannot call them. */
+static void resolve(void **slot, const char *symbol, bool optional)
+{
+    void *function = dlsym(RTLD_NEXT, symbol);
+#ifdef HS_PRETEND_MISSING /* tests/environment.bats builds a shim whose libc lacks this symbol */
+    if (strcmp(symbol, HS_PRETEND_MISSING) == 0)
+        function = NULL;
+#endif
+    if (!function) {
+        function = (void *)missing_function;
+        if (!optional && !first_missing)
+            first_missing = symbol;
+    }
+    *slot = function;
+}
+
+#define RESOLVE(field, symbol) resolve((void **)&real.field, symbol, false)
+#define RESOLVE_OPTIONAL(field, symbol) resolve((void **)&real.field, symbol, true)
+
+const char *real_missing(void)
+{
+    return first_missing;
+}
 
 void real_resolve(void)
 {
@@ -30,10 +65,10 @@ void real_resolve(void)
     RESOLVE(dup2, "dup2");
     RESOLVE(dup3, "dup3");
     RESOLVE(fcntl, "fcntl");
-    RESOLVE(fcntl64, "fcntl64");
+    RESOLVE_OPTIONAL(fcntl64, "fcntl64");
     RESOLVE(ioctl, "ioctl");
-    RESOLVE(close_range, "close_range");
-    RESOLVE(closefrom, "closefrom");
+    RESOLVE_OPTIONAL(close_range, "close_range");
+    RESOLVE_OPTIONAL(closefrom, "closefrom");
     RESOLVE(sigaction, "sigaction");
     RESOLVE(signal, "signal");
     RESOLVE(sysv_signal, "sysv_signal");
@@ -72,7 +107,7 @@ void real_resolve(void)
     RESOLVE(epoll_pwait, "epoll_pwait");
     RESOLVE(nanosleep, "nanosleep");
     RESOLVE(clock_nanosleep, "clock_nanosleep");
-    if (!real.fcntl64)
+    if (real.fcntl64 == (void *)missing_function)
         real.fcntl64 = real.fcntl;
     __atomic_store_n(&real_resolved, 1, __ATOMIC_RELEASE);
 }

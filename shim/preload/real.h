@@ -3,6 +3,7 @@
 #define HOTSWAP_REAL_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -80,6 +81,10 @@ extern struct real_functions real;
 /* Fills `real`. The constructor calls it; every hook calls real_ready() first, because another
  * library's constructor may call a hooked function before ours has run. */
 void real_resolve(void);
+
+/* The first mandatory symbol libc lacks, or NULL. With one missing the shim passes every call
+ * through (mode.c), and a hook whose function is missing fails with ENOSYS. */
+const char *real_missing(void);
 
 static inline void real_ready(void)
 {

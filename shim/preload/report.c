@@ -1,6 +1,7 @@
 /* report.c: messages to the launcher. Every send is one sendmsg(2) of a fixed struct: atomic on
  * SEQPACKET, safe from a signal handler, and shared by all processes of a generation. */
 #define _GNU_SOURCE
+#include "env.h"
 #include "report.h"
 
 #include <errno.h>
@@ -18,7 +19,7 @@
 #include "real.h"
 #include "shimlog.h"
 
-static atomic_int control_fd = -1;
+static atomic_int channel_fd = -1;
 static pid_t main_pid; /* HOTSWAP_PID: the process the launcher started */
 static atomic_bool active;
 static atomic_bool ready_sent;
@@ -28,14 +29,14 @@ bool report_active(void)
     return atomic_load_explicit(&active, memory_order_relaxed);
 }
 
-static bool control_fd_valid(int fd)
+static bool channel_fd_valid(int fd)
 {
     int domain, type;
     socklen_t len = sizeof domain;
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+    if (real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
         return false;
     len = sizeof type;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+    if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
         return false;
     return domain == AF_UNIX && type == SOCK_SEQPACKET;
 }
@@ -67,11 +68,11 @@ static bool send_with_fd(enum hs_msg_type type, int fd, int64_t value, int64_t d
     }
     ssize_t sent;
     do
-        sent = real.sendmsg(control_fd, &header, MSG_NOSIGNAL);
+        sent = real.sendmsg(channel_fd, &header, MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR);
     /* Under the launcher that is news; standalone, the predecessor has simply finished. */
     if (sent < 0 && atomic_exchange(&active, false) && shim_mode == MODE_SUPERVISED)
-        shim_say("the launcher is gone (control socket closed): its drains will not be counted", NULL);
+        shim_say("the launcher is gone (channel closed): its drains will not be counted", NULL);
     errno = saved;
     return sent >= 0;
 }
@@ -109,12 +110,12 @@ void report_ready(int listener)
 
 void report_moved(int from, int to)
 {
-    atomic_compare_exchange_strong(&control_fd, &from, to);
+    atomic_compare_exchange_strong(&channel_fd, &from, to);
 }
 
 void report_keep_across_exec(bool keep)
 {
-    int fd = atomic_load(&control_fd);
+    int fd = atomic_load(&channel_fd);
     if (!report_active() || getpid() != main_pid || fd < 0)
         return;
     int flags = real.fcntl(fd, F_GETFD);
@@ -130,16 +131,16 @@ void report_after_fork(void)
 
 enum channel_status report_open(void)
 {
-    const char *text = getenv(HS_ENV_CONTROL_FD);
+    const char *text = getenv(HS_ENV_CHANNEL_FD);
     long fd, pid;
     if (env_parse_count(getenv(HS_ENV_PID), INT_MAX, &pid))
         main_pid = (pid_t)pid;
     if (!text)
         return CHANNEL_UNSET;
-    if (!env_parse_count(text, FDTABLE_SIZE - 1, &fd) || !control_fd_valid((int)fd))
+    if (!env_parse_count(text, FDTABLE_SIZE - 1, &fd) || !channel_fd_valid((int)fd))
         return CHANNEL_BAD;
-    control_fd = (int)fd;
-    fd_set_kind((int)fd, FD_CONTROL);
+    channel_fd = (int)fd;
+    fd_set_kind((int)fd, FD_CHANNEL);
     /* Programs the server execs must not inherit it; exec by the started process keeps it. */
     int flags = real.fcntl((int)fd, F_GETFD);
     if (flags >= 0)

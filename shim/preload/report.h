@@ -1,15 +1,15 @@
-/* report.h: the shim's side of the control socket to the launcher. */
+/* report.h: the shim's side of the channel to the launcher. */
 #ifndef HOTSWAP_REPORT_H
 #define HOTSWAP_REPORT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "control.h"
+#include "channel.h"
 
 enum channel_status { CHANNEL_OK, CHANNEL_UNSET, CHANNEL_BAD };
 
-/* Reads HOTSWAP_CONTROL_FD and checks it is a Unix SOCK_SEQPACKET socket. Says nothing: the
+/* Reads HOTSWAP_CHANNEL_FD and checks it is a Unix SOCK_SEQPACKET socket. Says nothing: the
  * caller, which knows the mode, does. */
 enum channel_status report_open(void);
 
@@ -41,10 +41,10 @@ void report_ready(int listener);
 /* Readiness has been reported by this process. */
 bool report_ready_done(void);
 
-/* The control socket was moved from fd `from` to `to` (the server wanted its number). */
+/* The channel was moved from fd `from` to `to` (the server wanted its number). */
 void report_moved(int from, int to);
 
-/* exec() by the process the launcher started keeps the control socket (a wrapper script that
+/* exec() by the process the launcher started keeps the channel (a wrapper script that
  * execs the server); anyone else's exec() does not take it along. */
 void report_keep_across_exec(bool keep);
 

@@ -1,11 +1,14 @@
 /* shimlog.c: one-line messages on stderr, assembled without stdio so a signal handler may
  * use them too. */
+#define _GNU_SOURCE
 #include "shimlog.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "real.h"
 
 void shim_say(const char *first, ...)
 {
@@ -23,7 +26,8 @@ void shim_say(const char *first, ...)
     }
     va_end(parts);
     line[used++] = '\n';
-    ssize_t ignored = write(STDERR_FILENO, line, used);
+    real_ready();
+    ssize_t ignored = real.write(STDERR_FILENO, line, used);
     (void)ignored;
     errno = saved;
 }

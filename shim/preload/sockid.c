@@ -8,10 +8,12 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "real.h"
+
 static int getint(int fd, int level, int name, int *out)
 {
     socklen_t len = sizeof *out;
-    return getsockopt(fd, level, name, out, &len);
+    return real.getsockopt(fd, level, name, out, &len);
 }
 
 int sockid_read_kind(int fd, struct sockid *id)
@@ -31,7 +33,7 @@ int sockid_read(int fd, struct sockid *id)
     if (sockid_read_kind(fd, id) < 0)
         return -1;
     id->addrlen = sizeof id->addr;
-    return getsockname(fd, (struct sockaddr *)&id->addr, &id->addrlen);
+    return real.getsockname(fd, (struct sockaddr *)&id->addr, &id->addrlen);
 }
 
 static bool inet_matches(const struct sockaddr_in *have, const struct sockaddr *addr, socklen_t len)

@@ -19,7 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "channel.h"
+#include "env.h"
 #include "drain.h"
 #include "envparse.h"
 #include "fdtable.h"
@@ -100,7 +101,7 @@ static void read_cmdline(void)
     if (fd < 0)
         return;
     ssize_t total = 0, n;
-    while (total < CMDLINE_MAX - 1 && (n = read(fd, cmdline + total, CMDLINE_MAX - 1 - (size_t)total)) > 0)
+    while (total < CMDLINE_MAX - 1 && (n = real.read(fd, cmdline + total, CMDLINE_MAX - 1 - (size_t)total)) > 0)
         total += n;
     real.close(fd);
     int argc = 0;
@@ -140,7 +141,7 @@ static void write_pidfile(pid_t pid)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return;
-    ssize_t written = write(fd, text, (size_t)(end - text));
+    ssize_t written = real.write(fd, text, (size_t)(end - text));
     real.close(fd);
     if (written == end - text)
         rename(tmp, pidfile);
@@ -199,7 +200,7 @@ int standalone_trigger_signal(void)
 __attribute__((no_sanitize_address)) static void __attribute__((noreturn)) exec_new_generation(int their_end)
 {
     static char *envp[ENV_MAX];
-    static char listen_fds[48], control_fd[48], hs_pid[48], owner[48], gen[48];
+    static char listen_fds[48], channel_fd[48], hs_pid[48], owner[48], gen[48];
     int high = atomic_load(&fd_high_water), count = 0;
     int staged[64];
     for (int fd = 0; fd <= high && fd < FDTABLE_SIZE && count < 64; fd++) {
@@ -218,13 +219,13 @@ __attribute__((no_sanitize_address)) static void __attribute__((noreturn)) exec_
     extern char **environ;
     for (char **e = environ; e && *e && n < ENV_MAX - 8; e++)
         if (!env_is(*e, "LISTEN_FDS") && !env_is(*e, "LISTEN_PID") && !env_is(*e, "LISTEN_FDNAMES") &&
-            !env_is(*e, HS_ENV_LISTEN_FDS) && !env_is(*e, HS_ENV_CONTROL_FD) && !env_is(*e, HS_ENV_PID) && !env_is(*e, HS_ENV_GENERATION) &&
+            !env_is(*e, HS_ENV_LISTEN_FDS) && !env_is(*e, HS_ENV_CHANNEL_FD) && !env_is(*e, HS_ENV_PID) && !env_is(*e, HS_ENV_GENERATION) &&
             !env_is(*e, HS_ENV_STANDALONE_PID) && !env_is(*e, HS_ENV_STANDALONE))
             envp[n++] = *e;
     /* The hand-over's own names, never systemd's: a server that reads LISTEN_FDS would adopt
      * the listeners with its own defaults instead of binding them. */
     envp[n++] = env_number(listen_fds, HS_ENV_LISTEN_FDS, count);
-    envp[n++] = env_number(control_fd, HS_ENV_CONTROL_FD, 3 + count);
+    envp[n++] = env_number(channel_fd, HS_ENV_CHANNEL_FD, 3 + count);
     envp[n++] = env_number(hs_pid, HS_ENV_PID, pid);
     envp[n++] = env_number(owner, HS_ENV_STANDALONE_PID, pid);
     envp[n++] = env_number(gen, HS_ENV_GENERATION, generation + 1);

@@ -11,12 +11,6 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define HS_ENV_STANDALONE "HOTSWAP_STANDALONE"         /* set in a process started by an upgrade */
-#define HS_ENV_STANDALONE_PID "HOTSWAP_STANDALONE_PID" /* the process in charge of upgrades */
-#define HS_ENV_TRIGGER_SIGNAL "HOTSWAP_TRIGGER_SIGNAL" /* default SIGHUP */
-#define HS_ENV_STOP_SIGNAL "HOTSWAP_STOP_SIGNAL"       /* default SIGTERM */
-#define HS_ENV_PIDFILE "HOTSWAP_PIDFILE"
-
 /* May this process run standalone? Not if it was exec'd by a standalone server (a CGI child). */
 bool standalone_eligible(void);
 

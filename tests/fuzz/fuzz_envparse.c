@@ -1,4 +1,4 @@
-/* fuzz_envparse.c: libFuzzer harness for the shim's environment parsers (shim/envparse.c).
+/* fuzz_envparse.c: libFuzzer harness for the shim's environment parsers (shim/common/envparse.c).
  *
  * Input layout: byte 0 picks `count` (byte % 65, so 0..64), byte 1 picks `max` (0..127 as is;
  * with the top bit set, an edge value from the table below), the rest is the text (cut at its

@@ -124,6 +124,5 @@ start_backend() {
 teardown() {
     teardown_hotswap
     if [[ -n "${BACKEND_PID:-}" ]]; then kill "$BACKEND_PID" 2>/dev/null || true; fi
-    [[ -n "${CLEANUP_PATTERN:-}" ]] && pkill -KILL -f "$CLEANUP_PATTERN" 2>/dev/null
     true
 }

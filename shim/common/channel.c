@@ -1,6 +1,6 @@
-/* protocol.c: decoding the shim's messages on the launcher's side. A message from a process of
- * the server is input like any other: checked whole before anything is believed. */
-#include "control.h"
+/* channel.c: decoding channel messages on the launcher's side. A message from a process of the
+ * server is input like any other: checked whole before anything is believed. */
+#include "channel.h"
 
 #include <string.h>
 

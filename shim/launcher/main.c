@@ -1,4 +1,4 @@
-/* launcher.c: `hotswap`, the launcher with a stable pid. It holds the listeners, starts each
+/* main.c: `hotswap`, the launcher with a stable pid. It holds the listeners, starts each
  * generation, and runs reloads: start N+1, wait until it is ready, drain N, stop N.
  *
  * Signals are blocked and read from a signalfd inside one poll() loop (as tini does), so no work
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "activation.h"
-#include "control.h"
+#include "channel.h"
 #include "ctl_client.h"
 #include "ctl_server.h"
 #include "generation.h"
@@ -518,9 +518,9 @@ static void run_loop(void)
         int ctl_count = n - ctl_first;
         for (int i = 0; i < L.gen_count; i++) {
             struct generation *g = L.gens[i];
-            if (!g->control_closed) {
+            if (!g->channel_closed) {
                 set.owner[n].g = g, set.owner[n].proc = -1;
-                fds[n++] = (struct pollfd){.fd = g->control_fd, .events = POLLIN};
+                fds[n++] = (struct pollfd){.fd = g->channel_fd, .events = POLLIN};
             }
             for (int p = 0; p < g->proc_count; p++)
                 if (g->procs[p].pidfd >= 0) {

@@ -1,31 +1,18 @@
-/* control.h: the protocol the shim (libhotswap.so) and the launcher (hotswap) share.
+/* channel.h: the channel, the protocol the shim (libhotswap.so) and the launcher (hotswap) share.
  *
- * One Unix SOCK_SEQPACKET socket per generation: the launcher keeps one end, every process of
- * the generation inherits the other (its number in HOTSWAP_CONTROL_FD). Each datagram is one
- * fixed-layout struct hs_msg; a listener travels with its message as SCM_RIGHTS. SEQPACKET keeps
- * message boundaries, so processes forked from one another can share the one socket. */
-#ifndef HOTSWAP_CONTROL_H
-#define HOTSWAP_CONTROL_H
+ * One Unix SOCK_SEQPACKET socket per generation, the channel: the launcher keeps one end, every
+ * process of the generation inherits the other (its number in HOTSWAP_CHANNEL_FD, env.h). Each
+ * datagram is one fixed-layout struct hs_msg; a listener travels with its message as SCM_RIGHTS.
+ * SEQPACKET keeps message boundaries, so processes forked from one another can share the one
+ * socket. */
+#ifndef HOTSWAP_CHANNEL_H
+#define HOTSWAP_CHANNEL_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define HOTSWAP_VERSION "0.1.0"
-
-/* Environment the launcher sets for each generation. */
-#define HS_ENV_CONTROL_FD "HOTSWAP_CONTROL_FD"     /* fd number of the generation's control socket */
-#define HS_ENV_GENERATION "HOTSWAP_GENERATION"     /* 1, 2, ... (informational; servers may print it) */
-#define HS_ENV_DRAIN_SIGNAL "HOTSWAP_DRAIN_SIGNAL" /* signal number that starts a drain */
-#define HS_ENV_HANDOVER_IDLE "HOTSWAP_HANDOVER_IDLE" /* "1": a drain passes idle connections to the
-                                                          next generation instead of closing them */
-#define HS_ENV_PID "HOTSWAP_PID"                   /* the pid the launcher started: the shim's fds
-                                                      survive an exec by this pid only */
-#define HS_ENV_LISTEN_FDS "HOTSWAP_LISTEN_FDS"     /* N: the held listeners are at fds 3..3+N-1, for
-                                                      the process HOTSWAP_PID. Not systemd's
-                                                      LISTEN_FDS, which a server may read and adopt
-                                                      with its own defaults (--socket-activation
-                                                      passes those too) */
 
 /* SIGRTMIN+N is a number only at run time: glibc reserves the first two real-time signals
  * (32, 33) for itself. 34+10 is far from the handful a server plausibly uses (HUP, USR1, USR2,
@@ -53,8 +40,7 @@ enum hs_msg_type {
 /* --handover-idle: a handed-over client waits in the launcher, which makes the next generation's
  * server accept() by connecting to the listener itself (a wake-up connection). The shim knows
  * that connection by its peer address, published in this table, shared read-write between the
- * launcher and every generation (a memfd; its fd number in HOTSWAP_HANDOVER_MAP). */
-#define HS_ENV_HANDOVER_MAP "HOTSWAP_HANDOVER_MAP"
+ * launcher and every generation (a memfd; its fd number in HOTSWAP_HANDOVER_MAP, env.h). */
 #define HS_HANDOVER_SLOTS 128
 
 enum hs_slot_state { HS_SLOT_FREE, HS_SLOT_WAITING, HS_SLOT_CLAIMED };

@@ -1,10 +1,11 @@
-/* fuzz_protocol.c: libFuzzer harness for the launcher's message decoder (shim/protocol.c).
+/* fuzz_channel.c: libFuzzer harness for the launcher's decoder of channel messages
+ * (shim/common/channel.c).
  *
  * The input is the datagram, as received. What hs_msg_decode accepts must be a whole, valid
  * struct hs_msg, copied unchanged; a violation is __builtin_trap(), which libFuzzer reports as a
  * crash. The input is copied to a buffer of exactly its size (libFuzzer's own is too), so a read
  * past it is an ASan report. */
-#include "control.h"
+#include "channel.h"
 
 #include <stdint.h>
 #include <stdio.h>

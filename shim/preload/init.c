@@ -1,0 +1,38 @@
+/* init.c: the shim's constructor and its fork handler: libc's functions resolved, inherited
+ * listeners parsed, the mode chosen once (mode.c), and, when the shim is in charge, the drain,
+ * --handover-idle and standalone upgrades armed. The hooks themselves are in hooks_*.c, one file
+ * per call family. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+
+#include "drain.h"
+#include "handover.h"
+#include "inherit.h"
+#include "mode.h"
+#include "real.h"
+#include "report.h"
+#include "standalone.h"
+
+static void on_fork_child(void)
+{
+    standalone_after_fork();
+    drain_after_fork();
+    report_after_fork();
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+    int saved = errno;
+    real_ready();
+    inherit_init();
+    shim_mode = mode_choose();
+    if (shim_in_charge()) {
+        drain_init();
+        handover_init();
+        if (shim_mode == MODE_STANDALONE)
+            standalone_init();
+        pthread_atfork(NULL, NULL, on_fork_child);
+    }
+    errno = saved;
+}
