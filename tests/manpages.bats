@@ -43,7 +43,7 @@ source_variables() {
 # Variables the two pages document: tags of their ENVIRONMENT sections.
 documented_variables() {
     { section_tags "$MAN1" ENVIRONMENT; section_tags "$MAN7" ENVIRONMENT; } |
-        grep -oE '\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b' | sort -u
+        sed -E 's/^\.[A-Za-z]+ //' | grep -oE '\b[A-Z][A-Z0-9_]+\b' | sort -u
 }
 
 @test "hotswap.1 documents every option that --help prints" {

@@ -43,7 +43,7 @@ PY
     local pid
     pid=$(pid_of_answer "$addr")
     get "$addr" /sleep/1500 >/dev/null &
-    wait_until 5 gen_row_has 1 ' 1$'     # the slow request is one open connection
+    wait_until 5 gen_row_has 1 ' 1 +preload$'     # the slow request is one open connection
     run status_of
     echo "$output"
     [ "$status" -eq 0 ]
@@ -51,19 +51,19 @@ PY
     [[ "$output" == *"control: $HS_CONTROL"* ]]
     [[ "$output" == *"listeners: $addr (gen 1)"* ]]
     [[ "$output" == *"last reload: none"* ]]
-    [[ "$output" =~ "GEN  STATE     PID      PROCS  READY IN  UP       CONNS" ]]
-    [[ "$(row 1)" =~ ^1\ +serving\ +$pid\ +1\ +[0-9]+\ ms\ +[0-9]+(ms|s)\ +1$ ]]
+    [[ "$output" =~ "GEN  STATE     PID      PROCS  READY IN  UP       CONNS  ROUTE" ]]
+    [[ "$(row 1)" =~ ^1\ +serving\ +$pid\ +1\ +[0-9]+\ ms\ +[0-9]+(ms|s)\ +1\ +preload$ ]]
 
     # a reload while it is in flight: gen 1 drains with its connection, gen 2 serves
     reload >"$BATS_TEST_TMPDIR/reload.out" &
     local reloading=$!
-    wait_until 5 gen_row_has 1 '^1 +draining +[0-9]+ +1 .* 1$'
+    wait_until 5 gen_row_has 1 '^1 +draining +[0-9]+ +1 .* 1 +preload$'
     [[ "$(row 2)" =~ ^2\ +serving\ + ]]
     wait "$reloading"
     run status_of
     echo "$output"
     [[ "$output" =~ "last reload: ok "[0-9]+(ms|s)" ago: gen 2 ready in "[0-9]+" ms; gen 1 drained" ]]
-    [[ "$(row 2)" =~ ^2\ +serving\ +[0-9]+\ +1\ +[0-9]+\ ms\ +[0-9]+(ms|s)\ +0$ ]]
+    [[ "$(row 2)" =~ ^2\ +serving\ +[0-9]+\ +1\ +[0-9]+\ ms\ +[0-9]+(ms|s)\ +0\ +preload$ ]]
     [ -z "$(row 1)" ]   # gone, and forgotten
 }
 
@@ -108,7 +108,7 @@ PY
     old=$(pid_of_answer "$addr")
     get "$addr" /sleep/700 >/dev/null &
     get "$addr" /sleep/1400 >/dev/null &
-    wait_until 5 gen_row_has 1 ' 2$'
+    wait_until 5 gen_row_has 1 ' 2 +preload$'
     run reload
     echo "$output"
     [ "$status" -eq 0 ]

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "conncount.h"
+#include "elfkind.h"
+#include "intercept.h"
 #include "listeners.h"
 #include "relay.h"
 #include "log.h"
@@ -72,10 +74,14 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
         errno = ENOMEM;
         return NULL;
     }
+    enum elf_kind kind = elf_kind_of(argv[0]);
+    bool seccomp = settings->intercept == INTERCEPT_SECCOMP ||
+                   (settings->intercept == INTERCEPT_AUTO && (kind == ELF_GO || kind == ELF_STATIC) &&
+                    intercept_available());
     struct spawn_request req = {
         .argv = argv, .shim_path = shim_path, .generation = number, .drain_signal = settings->drain_signal,
         .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1, .members = g->members,
-        .socket_activation = settings->socket_activation,
+        .socket_activation = settings->socket_activation, .seccomp = seccomp,
     };
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {
@@ -88,6 +94,8 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
     g->number = number;
     g->pid = child.pid;
     g->channel_fd = child.channel_fd;
+    g->notify_fd = child.notify_fd;
+    g->seccomp = child.notify_fd >= 0;
     g->settings = settings;
     g->state = GEN_STARTING;
     g->started_ms = now_ms();
@@ -98,6 +106,12 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
     add_proc(g, child.pid);
     hs_log("gen %d pid %d starting (%d listener%s)", number, (int)child.pid, listeners_count(),
            listeners_count() == 1 ? "" : "s");
+    if (g->notify_fd >= 0)
+        hs_log("gen %d pid %d: %s, its socket calls come to the launcher (the seccomp route)", number,
+               (int)child.pid, elf_kind_name(kind));
+    else if (kind == ELF_GO || kind == ELF_STATIC)
+        hs_log("gen %d pid %d: %s, which the preload shim cannot reach, and seccomp user notification "
+               "is not available here: reloads cannot be zero-loss", number, (int)child.pid, elf_kind_name(kind));
     return g;
 }
 
@@ -384,6 +398,10 @@ void gen_drain(struct generation *g)
            (long long)g->settings->drain_timeout_ms);
 }
 
+/* The seccomp route: how long an accept let through may take to return with its connection
+ * (a nonblocking accept4 takes microseconds; a thread on the CPU shows no system call in /proc). */
+#define ACCEPT_SETTLE_MS 50
+
 bool gen_drained(struct generation *g)
 {
     if (g->state != GEN_DRAINING)
@@ -398,6 +416,12 @@ bool gen_drained(struct generation *g)
     } else if (!w->shim_zero_since_ms) {
         w->shim_zero_since_ms = now;
     }
+    /* The seccomp route: an accept let through just before the drain may be about to hand its
+     * thread a connection the kernel does not yet show as the generation's. */
+    if (g->seccomp && (now - g->accept_let_ms < ACCEPT_SETTLE_MS || intercept_accepting(g))) {
+        w->checked_at_shim_zero = false;
+        return false;
+    }
     if (now >= w->next_check_ms || (shim_zero && !w->checked_at_shim_zero))
         look_at_kernel(g, now);
     bool begun = shim_counts(g, &shim_conns, &datagrams); /* the look may have sent the drain on */
@@ -405,6 +429,10 @@ bool gen_drained(struct generation *g)
         return false; /* datagrams owed a reply are work the kernel cannot show */
     if (w->kernel_conns < 0)
         return shim_conns == 0;
+    if (w->kernel_conns > 0 && g->seccomp && now - g->idle_look_ms >= LOOK_INTERVAL_MS) {
+        g->idle_look_ms = now;
+        intercept_end_idle(g);
+    }
     if (w->kernel_conns > 0) {
         if (shim_conns == 0 && w->shim_zero_since_ms && now - w->shim_zero_since_ms >= KERNEL_MOMENT_MS &&
             !w->told_disagreement) {
@@ -729,6 +757,8 @@ void gen_free(struct generation *g)
         if (g->procs[i].pidfd >= 0)
             close(g->procs[i].pidfd);
     close(g->channel_fd);
+    if (g->notify_fd >= 0)
+        close(g->notify_fd);
     members_free(g->members);
     free(g->procs);
     free(g);

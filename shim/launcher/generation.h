@@ -15,6 +15,10 @@
 
 enum gen_state { GEN_STARTING, GEN_READY, GEN_DRAINING, GEN_STOPPING, GEN_GONE };
 
+/* How a generation's socket calls are reached: the preload shim, or a seccomp filter whose
+ * notifications the launcher answers (Go and statically linked programs); auto picks per binary. */
+enum intercept_mode { INTERCEPT_AUTO, INTERCEPT_PRELOAD, INTERCEPT_SECCOMP };
+
 /* A process of the generation the launcher has met: one whose shim spoke, or whose birth a
  * shim reported (fork). */
 struct gen_proc {
@@ -34,6 +38,7 @@ struct gen_settings {
     bool socket_activation;    /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
     bool stop_main_first;      /* --kill-mode mixed: the stop signal to the command's process,
                                   the rest once it has exited */
+    enum intercept_mode intercept; /* --intercept */
 };
 
 /* A draining generation, seen from the kernel's side. */
@@ -54,6 +59,12 @@ struct generation {
     pid_t pid;                 /* the command's process, leader of the process group */
     int channel_fd;
     bool channel_closed;       /* every process closed its end: stop polling it */
+    int notify_fd;             /* the seccomp route's notifications (intercept.h); -1: the shim's */
+    bool seccomp;              /* started on the seccomp route */
+    int64_t accept_let_ms;     /* seccomp: when an accept was last let through */
+    int64_t idle_look_ms;      /* seccomp, draining: the last look for idle connections */
+    pid_t parked[64];          /* seccomp: threads whose accept the drain left unanswered */
+    int parked_count;
     enum gen_state state;
     const struct gen_settings *settings;
     struct members *members;

@@ -22,6 +22,7 @@
 #include "ctl_client.h"
 #include "ctl_server.h"
 #include "generation.h"
+#include "intercept.h"
 #include "listeners.h"
 #include "log.h"
 #include "members.h"
@@ -471,6 +472,20 @@ static int next_timeout(void)
     return soonest <= now ? 0 : (int)(soonest - now);
 }
 
+/* The seccomp route's notification fd in the poll set (proc -1 is the channel). */
+#define OWNER_NOTIFY (-2)
+
+/* A notification to answer; or, once every process of the filter has gone, nothing more. */
+static void notify_ready(struct generation *g, short revents)
+{
+    if (revents & POLLIN)
+        intercept_answer(g);
+    else if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
+        close(g->notify_fd);
+        g->notify_fd = -1;
+    }
+}
+
 /* The poll set: the signalfd, the control socket and its clients, each generation's channel, and
  * a pidfd per process the launcher has met. Grown as needed (a fork-per-connection server has as
  * many processes as connections). */
@@ -505,7 +520,7 @@ static void run_loop(void)
     while (!(L.stopping && L.gen_count == 0)) {
         int needed = 1 + CTL_CLIENTS_MAX + 1;
         for (int i = 0; i < L.gen_count; i++)
-            needed += 1 + L.gens[i]->proc_count;
+            needed += 2 + L.gens[i]->proc_count;
         if (!poll_set_room(&set, needed)) {
             hs_log("out of memory for the poll set");
             break;
@@ -521,6 +536,10 @@ static void run_loop(void)
             if (!g->channel_closed) {
                 set.owner[n].g = g, set.owner[n].proc = -1;
                 fds[n++] = (struct pollfd){.fd = g->channel_fd, .events = POLLIN};
+            }
+            if (g->notify_fd >= 0) {
+                set.owner[n].g = g, set.owner[n].proc = OWNER_NOTIFY;
+                fds[n++] = (struct pollfd){.fd = g->notify_fd, .events = POLLIN};
             }
             for (int p = 0; p < g->proc_count; p++)
                 if (g->procs[p].pidfd >= 0) {
@@ -539,9 +558,12 @@ static void run_loop(void)
             for (int i = ctl_first + ctl_count; i < n; i++)
                 if (fds[i].revents && set.owner[i].proc >= 0)
                     gen_note_proc_exit(set.owner[i].g, set.owner[i].proc);
-            for (int i = ctl_first + ctl_count; i < n; i++)
-                if (fds[i].revents && set.owner[i].proc < 0)
+            for (int i = ctl_first + ctl_count; i < n; i++) {
+                if (fds[i].revents && set.owner[i].proc == OWNER_NOTIFY)
+                    notify_ready(set.owner[i].g, fds[i].revents);
+                else if (fds[i].revents && set.owner[i].proc < 0)
                     gen_read_messages(set.owner[i].g);
+            }
             ctl_server_handle(fds + ctl_first, ctl_count);
         }
         int64_t now = now_ms();
@@ -637,6 +659,7 @@ int main(int argc, char **argv)
         .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
         .drain_signal = L.opt.drain_signal, .handover_idle = L.opt.handover_idle,
         .socket_activation = L.opt.socket_activation, .stop_main_first = L.opt.kill_mode_mixed,
+        .intercept = L.opt.intercept,
     };
     L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
     return run();

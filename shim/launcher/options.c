@@ -35,6 +35,9 @@ void options_usage(void)
           "  --kill-mode MODE     whom the stop signal reaches: control-group (default: every\n"
           "                       process of the generation) or mixed (the command's process; the\n"
           "                       rest once it has exited, as systemd's KillMode=mixed)\n"
+          "  --intercept ROUTE    how the server's socket calls are reached: preload (the shim),\n"
+          "                       seccomp (a filter the launcher answers), or auto (default:\n"
+          "                       seccomp for Go and statically linked programs)\n"
           "  --track HOW          how the launcher knows a generation's processes: cgroup (a\n"
           "                       cgroup v2 group each), tree (/proc), or auto (default: cgroup\n"
           "                       where one can be made)\n"
@@ -207,6 +210,9 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
         opt->drain_signal = parse_signal("--drain-signal", VALUE("--drain-signal"));
     else if (is_option(arg, "--kill-mode"))
         opt->kill_mode_mixed = CHOICE("--kill-mode", VALUE("--kill-mode"), "a mode", "control-group", "mixed") == 1;
+    else if (is_option(arg, "--intercept"))
+        opt->intercept = (enum intercept_mode)CHOICE("--intercept", VALUE("--intercept"), "a route", "auto", "preload",
+                                                     "seccomp");
     else if (is_option(arg, "--track"))
         opt->track = (enum track_mode)CHOICE("--track", VALUE("--track"), "a way to track", "auto", "cgroup", "tree");
     else if (is_option(arg, "--restart-max-backoff"))

@@ -2,6 +2,7 @@
 #ifndef HOTSWAP_OPTIONS_H
 #define HOTSWAP_OPTIONS_H
 
+#include "generation.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@ struct options {
     bool socket_activation;     /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
     enum track_mode track;      /* how a generation's processes are known */
     bool kill_mode_mixed;       /* the stop signal to the command's process first */
+    enum intercept_mode intercept; /* --intercept: auto, preload, seccomp */
     enum restart_policy restart;  /* when a generation that dies outside a reload is replaced */
     int64_t restart_max_backoff_ms;
     bool json;                  /* status --json */

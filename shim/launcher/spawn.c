@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
 #include "env.h"
+#include "intercept.h"
 #include "listeners.h"
 
 #define LISTEN_FDS_START 3
@@ -74,7 +76,34 @@ static int arrange_fds(int channel_fd, int map_fd, int count)
     return LISTEN_FDS_START + count;
 }
 
-static void __attribute__((noreturn)) child(const struct spawn_request *req, int channel_fd, int error_pipe)
+/* In the child, the seccomp route: the filter goes on last, just before exec; its notification
+ * fd goes to the launcher over `notify_pair`. */
+static bool intercept_and_send(int notify_pair)
+{
+    int fd = intercept_install();
+    if (fd < 0)
+        return false;
+    char byte = 0;
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    bool sent = sendmsg(notify_pair, &msg, MSG_NOSIGNAL) == 1;
+    close(fd);
+    return sent;
+}
+
+static void __attribute__((noreturn)) child(const struct spawn_request *req, int channel_fd, int error_pipe,
+                                            int notify_pair)
 {
     /* First: whatever it forks from now on is the generation's. The parent hears if it failed. */
     if (!members_join_child(req->members)) {
@@ -113,8 +142,10 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
             unsetenv(HS_ENV_HANDOVER_IDLE);
             unsetenv(HS_ENV_HANDOVER_MAP);
         }
-        set_preload(req->shim_path);
-        execvp(req->argv[0], req->argv);
+        if (!req->seccomp)
+            set_preload(req->shim_path);
+        if (!req->seccomp || intercept_and_send(notify_pair))
+            execvp(req->argv[0], req->argv);
     }
     int err = errno;
     ssize_t ignored = write(error_pipe, &err, sizeof err);
@@ -122,22 +153,54 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     _exit(127);
 }
 
+/* The seccomp route: the filter's notification fd, from the child (-1 if it sent none). */
+static int receive_notify_fd(int notify_pair)
+{
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    ssize_t n;
+    do
+        n = recvmsg(notify_pair, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+    int fd = -1;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
 int spawn_generation(const struct spawn_request *req, struct spawned *out)
 {
-    int pair[2], error_pipe[2];
+    int pair[2], error_pipe[2], notify_pair[2] = {-1, -1};
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
         return -1;
-    if (pipe2(error_pipe, O_CLOEXEC) < 0) {
+    if (pipe2(error_pipe, O_CLOEXEC) < 0 ||
+        (req->seccomp && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_pair) < 0)) {
+        int saved = errno;
         close(pair[0]);
         close(pair[1]);
+        errno = saved;
         return -1;
     }
     pid_t pid = fork();
     if (pid == 0)
-        child(req, pair[1], error_pipe[1]);
+        child(req, pair[1], error_pipe[1], notify_pair[1]);
     int fork_errno = errno;
     close(pair[1]);
     close(error_pipe[1]);
+    out->notify_fd = -1;
+    if (notify_pair[1] >= 0) {
+        close(notify_pair[1]);
+        if (pid > 0)
+            out->notify_fd = receive_notify_fd(notify_pair[0]);
+        close(notify_pair[0]);
+    }
     if (pid < 0) {
         close(pair[0]);
         close(error_pipe[0]);
@@ -163,6 +226,8 @@ int spawn_generation(const struct spawn_request *req, struct spawned *out)
     if (n == sizeof exec_errno) {
         waitpid(pid, NULL, 0);
         close(pair[0]);
+        if (out->notify_fd >= 0)
+            close(out->notify_fd);
         errno = exec_errno;
         return -1;
     }

@@ -15,12 +15,14 @@ struct spawn_request {
     int handover_map_fd;   /* --handover-idle: the relay's table (relay.h), or -1 */
     const struct members *members; /* the generation's group, which the child joins */
     bool socket_activation; /* also pass LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES (systemd's names) */
+    bool seccomp;           /* the seccomp route (intercept.h) instead of the preload shim */
 };
 
 struct spawned {
     pid_t pid;       /* also the process group id */
     int channel_fd;  /* the launcher's end of the generation's channel */
     bool joined;     /* it joined the generation's cgroup (members.h) */
+    int notify_fd;   /* the seccomp route: the filter's notification fd; -1 otherwise */
 };
 
 /* Forks and execs argv in a new process group, with every held listener at fds 3..

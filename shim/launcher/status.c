@@ -145,7 +145,8 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
     if (v->restarter->pending)
         fprintf(out, "no generation serving: restart due in %lld ms\n",
                 (long long)restart_wait_ms(v->restarter, now));
-    fprintf(out, "\n%-4s %-9s %-8s %-6s %-9s %-8s %s\n", "GEN", "STATE", "PID", "PROCS", "READY IN", "UP", "CONNS");
+    fprintf(out, "\n%-4s %-9s %-8s %-6s %-9s %-8s %-6s %s\n", "GEN", "STATE", "PID", "PROCS", "READY IN", "UP", "CONNS",
+            "ROUTE");
     for (int i = 0; i < count; i++) {
         const struct generation *g = rows[i].g;
         char ready[32] = "-", conns[24] = "?";
@@ -153,8 +154,9 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
             snprintf(ready, sizeof ready, "%lld ms", (long long)(g->ready_ms - g->started_ms));
         if (rows[i].conns >= 0)
             snprintf(conns, sizeof conns, "%ld", rows[i].conns);
-        fprintf(out, "%-4d %-9s %-8d %-6d %-9s %-8s %s\n", g->number, state_name(g, g == v->serving), (int)g->pid,
-                rows[i].alive, ready, human_duration(now - g->started_ms, up, sizeof up), conns);
+        fprintf(out, "%-4d %-9s %-8d %-6d %-9s %-8s %-6s %s\n", g->number, state_name(g, g == v->serving), (int)g->pid,
+                rows[i].alive, ready, human_duration(now - g->started_ms, up, sizeof up), conns,
+                g->seccomp ? "seccomp" : "preload");
     }
 }
 
@@ -217,6 +219,7 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
             fprintf(out, "%ld", rows[i].conns);
         else
             fputs("null", out);
+        fprintf(out, ", \"route\": \"%s\"", g->seccomp ? "seccomp" : "preload");
         if (g->failed) {
             fputs(", \"failure\": ", out);
             json_string(out, g->failure);

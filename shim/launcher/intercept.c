@@ -1,0 +1,484 @@
+/* intercept.c: the seccomp route. See intercept.h. */
+#define _GNU_SOURCE
+#include "intercept.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "generation.h"
+#include "listeners.h"
+#include "log.h"
+
+#if defined(__x86_64__)
+#define FILTER_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define FILTER_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "the seccomp route knows x86_64 and aarch64 only"
+#endif
+
+int intercept_install(void)
+{
+    struct sock_filter code[] = {
+        /* another architecture's calls (a 32-bit program) pass: the launcher could not read them */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FILTER_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 4, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_accept, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_accept4, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+    };
+    struct sock_fprog program = {.len = sizeof code / sizeof code[0], .filter = code};
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
+    if (fd < 0 && errno == EACCES) { /* without CAP_SYS_ADMIN a filter needs no_new_privs */
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            return -1;
+        fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
+    }
+    return (int)fd;
+}
+
+bool intercept_available(void)
+{
+    static int known = -1;
+    if (known >= 0)
+        return known;
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(intercept_install() >= 0 ? 0 : 1);
+    int status = 1;
+    if (pid > 0)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    known = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return known;
+}
+
+/* ---- answering ------------------------------------------------------------------------------ */
+
+/* A pidfd for the process of thread `tid`: a notification names the thread that made the call
+ * (any thread of a Go program), and pidfd_open takes a process. */
+static int pidfd_of(pid_t tid)
+{
+    char path[48], line[96];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "re");
+    pid_t tgid = 0;
+    if (!f)
+        return -1;
+    while (!tgid && fgets(line, sizeof line, f))
+        if (sscanf(line, "Tgid: %d", &tgid) != 1)
+            tgid = 0;
+    fclose(f);
+    return tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
+}
+
+/* A copy of the target's fd `fd`, or -1. */
+static int copy_of(int pidfd, long fd)
+{
+    if (fd < 0 || fd > INT32_MAX)
+        return -1;
+    return (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+}
+
+/* Is the notification still the target's current system call? Everything read from the target
+ * (its memory, its fds) is believed only after this says yes. */
+static bool still_valid(int notify_fd, __u64 id)
+{
+    return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* The held listener that is this very socket (same open file), or NULL. */
+static const struct held_listener *held_same_file(int fd)
+{
+    struct stat mine;
+    if (fstat(fd, &mine) < 0)
+        return NULL;
+    for (int i = 0; i < listeners_count(); i++) {
+        struct stat held;
+        const struct held_listener *l = listeners_get(i);
+        if (fstat(l->fd, &held) == 0 && held.st_ino == mine.st_ino && held.st_dev == mine.st_dev)
+            return l;
+    }
+    return NULL;
+}
+
+static int int_option(int fd, int level, int name)
+{
+    int value = -1;
+    socklen_t len = sizeof value;
+    return getsockopt(fd, level, name, &value, &len) == 0 ? value : -1;
+}
+
+/* Same address and port, and the same kind of socket (family, type, IPV6_V6ONLY). */
+static bool same_identity(int held, int socket_fd, const struct sockaddr_storage *addr, socklen_t len)
+{
+    struct sockaddr_storage have;
+    socklen_t have_len = sizeof have;
+    if (getsockname(held, (struct sockaddr *)&have, &have_len) < 0 || have.ss_family != addr->ss_family)
+        return false;
+    if (int_option(held, SOL_SOCKET, SO_TYPE) != int_option(socket_fd, SOL_SOCKET, SO_TYPE) ||
+        int_option(held, SOL_SOCKET, SO_DOMAIN) != int_option(socket_fd, SOL_SOCKET, SO_DOMAIN))
+        return false;
+    if (addr->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *a = (const void *)&have, *b = (const void *)addr;
+        return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+    }
+    if (addr->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *a = (const void *)&have, *b = (const void *)addr;
+        /* IPV6_V6ONLY tells two wildcard sockets apart; binding a specific address sets it */
+        return a->sin6_port == b->sin6_port && memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0 &&
+               (!IN6_IS_ADDR_UNSPECIFIED(&b->sin6_addr) ||
+                int_option(held, IPPROTO_IPV6, IPV6_V6ONLY) == int_option(socket_fd, IPPROTO_IPV6, IPV6_V6ONLY));
+    }
+    return false;
+}
+
+/* The target's fd `fd` was opened close-on-exec: what the fd put in its place must be too. */
+static unsigned fd_flags_of(pid_t pid, long fd)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/fdinfo/%ld", (int)pid, fd);
+    FILE *f = fopen(path, "re");
+    unsigned flags = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long value;
+        if (sscanf(line, "flags: %lo", &value) == 1 && (value & O_CLOEXEC))
+            flags = O_CLOEXEC;
+    }
+    fclose(f);
+    return flags;
+}
+
+/* Puts `source` on the target's fd number `fd`, as dup2 would. */
+static bool put_on(int notify_fd, const struct seccomp_notif *n, int source, long fd)
+{
+    struct seccomp_notif_addfd add = {
+        .id = n->id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (__u32)source, .newfd = (__u32)fd,
+        .newfd_flags = fd_flags_of((pid_t)n->pid, fd),
+    };
+    return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) == fd;
+}
+
+static void answer_bind(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r,
+                        int pidfd)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = (socklen_t)n->data.args[2];
+    if (len == 0 || len > sizeof addr)
+        return;
+    struct iovec local = {&addr, len}, remote = {(void *)(uintptr_t)n->data.args[1], len};
+    if (process_vm_readv((pid_t)n->pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+        return;
+    int target = copy_of(pidfd, (long)n->data.args[0]);
+    if (target < 0)
+        return;
+    for (int i = 0; i < listeners_count(); i++) {
+        const struct held_listener *l = listeners_get(i);
+        if (!same_identity(l->fd, target, &addr, len))
+            continue;
+        /* the server's socket says how it wants to accept: nonblocking for Go */
+        int status = fcntl(target, F_GETFL);
+        if (status >= 0 && (status & O_NONBLOCK))
+            fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
+        if (still_valid(g->notify_fd, n->id) && put_on(g->notify_fd, n, l->fd, (long)n->data.args[0]))
+            r->flags = 0; /* bound: it is the held listener now */
+        break;
+    }
+    close(target);
+}
+
+static void answer_listen(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r,
+                          int pidfd)
+{
+    int target = copy_of(pidfd, (long)n->data.args[0]);
+    if (target < 0 || !still_valid(g->notify_fd, n->id)) {
+        if (target >= 0)
+            close(target);
+        return;
+    }
+    if (held_same_file(target)) { /* handed over at its bind: listening already */
+        close(target);
+        r->flags = 0;
+        return;
+    }
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    bool named = getsockname(target, (struct sockaddr *)&addr, &len) == 0 &&
+                 ((addr.ss_family == AF_INET && ((struct sockaddr_in *)&addr)->sin_port != 0) ||
+                  (addr.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&addr)->sin6_port != 0));
+    if (!named) { /* port 0 or never bound: the server's own business */
+        close(target);
+        return;
+    }
+    r->flags = 0;
+    if (listen(target, (int)n->data.args[1]) < 0) {
+        r->error = -errno;
+        close(target);
+        return;
+    }
+    if (listeners_add(target, g->number) == 0)
+        hs_log("gen %d pid %d listens on %s: held", g->number, (int)n->pid, listeners_get(listeners_count() - 1)->name);
+}
+
+/* A listening socket nobody can connect to: a drained listener's fd number gets one. */
+static int stand_in(void)
+{
+    static int fd = -1;
+    if (fd >= 0)
+        return fd;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr autobind = {.sa_family = AF_UNIX};
+    if (fd >= 0 && (bind(fd, &autobind, sizeof(sa_family_t)) < 0 || listen(fd, 1) < 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Returns false to leave the call unanswered: a blocking accept of a drained generation waits
+ * there until the stop, as it would on a listener no client reaches. */
+static bool answer_accept(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r,
+                          int pidfd)
+{
+    if (g->state == GEN_STARTING)
+        gen_mark_ready(g);
+    if (g->state != GEN_DRAINING && g->state != GEN_STOPPING)
+        return true;
+    int target = copy_of(pidfd, (long)n->data.args[0]);
+    if (target < 0) { /* cannot tell which socket: a draining generation takes no connection */
+        r->flags = 0;
+        r->error = -EAGAIN;
+        return true;
+    }
+    bool held = held_same_file(target) != NULL;
+    struct stat mine, dummy_stat;
+    bool on_stand_in = stand_in() >= 0 && fstat(target, &mine) == 0 && fstat(stand_in(), &dummy_stat) == 0 &&
+                       mine.st_ino == dummy_stat.st_ino && mine.st_dev == dummy_stat.st_dev;
+    int status = fcntl(target, F_GETFL);
+    close(target);
+    if (on_stand_in) { /* woken by the shared listener it still watches: nothing for it */
+        r->flags = 0;
+        r->error = -EAGAIN;
+        return true;
+    }
+    if (!held) {
+        g->accept_let_ms = now_ms(); /* its own socket: let through, and waited for */
+        return true;
+    }
+    if (!still_valid(g->notify_fd, n->id))
+        return true;
+    int dummy = stand_in();
+    if (dummy >= 0)
+        put_on(g->notify_fd, n, dummy, (long)n->data.args[0]);
+    if (status >= 0 && !(status & O_NONBLOCK))
+        return false;
+    r->flags = 0;
+    r->error = -EAGAIN;
+    return true;
+}
+
+static bool parked(const struct generation *g, pid_t tid)
+{
+    for (int i = 0; i < g->parked_count; i++)
+        if (g->parked[i] == tid)
+            return true;
+    return false;
+}
+
+/* Is thread `tid` of process `pid` inside accept or accept4? (/proc/PID/task/TID/syscall) */
+static bool in_accept(pid_t pid, const char *tid)
+{
+    char path[320], text[32] = "";
+    snprintf(path, sizeof path, "/proc/%d/task/%s/syscall", (int)pid, tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    long nr = strtol(text, NULL, 10);
+    return nr == __NR_accept || nr == __NR_accept4;
+}
+
+bool intercept_accepting(struct generation *g)
+{
+    const pid_t *pids;
+    int count = gen_processes(g, &pids);
+    for (int i = 0; i < count; i++) {
+        char dir[48];
+        snprintf(dir, sizeof dir, "/proc/%d/task", (int)pids[i]);
+        DIR *tasks = opendir(dir);
+        if (!tasks)
+            continue;
+        struct dirent *e;
+        bool found = false;
+        while (!found && (e = readdir(tasks)))
+            found = e->d_name[0] != '.' && in_accept(pids[i], e->d_name) && !parked(g, (pid_t)atoi(e->d_name));
+        closedir(tasks);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+/* How long an answered connection must have been quiet before it counts as idle, in the drain's
+ * first second: an answer sent in pieces with pauses shorter than this is never taken for idle.
+ * A client that sends its next request at once (a closed loop) leaves no such quiet: after the
+ * first second, any moment between an answer and the next request will do. */
+#define IDLE_QUIET_MS 250
+#define IDLE_PATIENCE_MS 1000
+
+/* Is this accepted connection (a copy of the server's fd) on a held listener's port, idle? */
+static bool idle_connection(int fd, unsigned quiet_ms)
+{
+    struct sockaddr_storage mine;
+    socklen_t len = sizeof mine;
+    if (getsockname(fd, (struct sockaddr *)&mine, &len) < 0 ||
+        (mine.ss_family != AF_INET && mine.ss_family != AF_INET6) ||
+        int_option(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM)
+        return false;
+    bool on_held = false;
+    for (int i = 0; !on_held && i < listeners_count(); i++) {
+        struct sockaddr_storage held;
+        socklen_t held_len = sizeof held;
+        if (getsockname(listeners_get(i)->fd, (struct sockaddr *)&held, &held_len) == 0 &&
+            held.ss_family == mine.ss_family)
+            on_held = held.ss_family == AF_INET
+                          ? ((struct sockaddr_in *)&held)->sin_port == ((struct sockaddr_in *)&mine)->sin_port
+                          : ((struct sockaddr_in6 *)&held)->sin6_port == ((struct sockaddr_in6 *)&mine)->sin6_port;
+    }
+    if (!on_held || int_option(fd, SOL_SOCKET, SO_ACCEPTCONN) != 0)
+        return false;
+    struct tcp_info info;
+    socklen_t info_len = sizeof info;
+    int unread = -1, unsent = -1;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_len) < 0 || info.tcpi_state != TCP_ESTABLISHED ||
+        ioctl(fd, SIOCINQ, &unread) < 0 || ioctl(fd, SIOCOUTQ, &unsent) < 0)
+        return false;
+    /* tcpi_last_data_*: milliseconds since; an answer went out after the last request came in */
+    return unread == 0 && unsent == 0 && info.tcpi_last_data_sent <= info.tcpi_last_data_recv &&
+           info.tcpi_last_data_sent >= quiet_ms;
+}
+
+/* The generation's connections on held listeners' ports, as copies (at most `room`). */
+static int gather_connections(struct generation *g, int *copies, int room)
+{
+    const pid_t *pids;
+    int count = gen_processes(g, &pids), found = 0;
+    for (int i = 0; i < count && found < room; i++) {
+        int pidfd = (int)syscall(SYS_pidfd_open, pids[i], 0);
+        char dir[48];
+        snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pids[i]);
+        DIR *fds = pidfd >= 0 ? opendir(dir) : NULL;
+        struct dirent *e;
+        while (fds && found < room && (e = readdir(fds))) {
+            char path[320], target[64];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            ssize_t n = readlink(path, target, sizeof target - 1);
+            if (n <= 0 || strncmp(target, "socket:", 7) != 0)
+                continue;
+            int copy = copy_of(pidfd, strtol(e->d_name, NULL, 10));
+            if (copy >= 0)
+                copies[found++] = copy;
+        }
+        if (fds)
+            closedir(fds);
+        if (pidfd >= 0)
+            close(pidfd);
+    }
+    return found;
+}
+
+/* After the drain's patience, each look watches the connections for this long: a closed-loop
+ * client's connection is idle only for the moment between an answer and its next request. */
+#define IDLE_WATCH_MS 5
+
+void intercept_end_idle(struct generation *g)
+{
+    int64_t start = now_ms();
+    bool patient = start - g->drain_ms < IDLE_PATIENCE_MS;
+    int copies[1024];
+    int count = gather_connections(g, copies, (int)(sizeof copies / sizeof copies[0]));
+    int left = count;
+    do {
+        for (int i = 0; i < count; i++)
+            if (copies[i] >= 0 && idle_connection(copies[i], patient ? IDLE_QUIET_MS : 0)) {
+                shutdown(copies[i], SHUT_RD);
+                close(copies[i]);
+                copies[i] = -1;
+                left--;
+            }
+    } while (!patient && left > 0 && now_ms() - start < IDLE_WATCH_MS);
+    for (int i = 0; i < count; i++)
+        if (copies[i] >= 0)
+            close(copies[i]);
+}
+
+void intercept_answer(struct generation *g)
+{
+    struct seccomp_notif n;
+    memset(&n, 0, sizeof n);
+    if (ioctl(g->notify_fd, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0)
+        return; /* ENOENT: the caller was interrupted, or is gone */
+    /* By default the call goes on as the program made it. */
+    struct seccomp_notif_resp r = {.id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+    bool answer = true;
+    long nr = n.data.nr;
+    if (nr == __NR_accept || nr == __NR_accept4) {
+        if (g->state == GEN_STARTING || g->state == GEN_READY) { /* the hot path: no pidfd */
+            if (g->state == GEN_STARTING)
+                gen_mark_ready(g);
+            g->accept_let_ms = now_ms();
+        } else {
+            int pidfd = pidfd_of((pid_t)n.pid);
+            if (pidfd >= 0) {
+                answer = answer_accept(g, &n, &r, pidfd);
+                close(pidfd);
+            } else { /* cannot look: a draining generation takes no connection */
+                r.flags = 0;
+                r.error = -EAGAIN;
+            }
+        }
+    } else if (nr == __NR_bind || nr == __NR_listen) {
+        int pidfd = pidfd_of((pid_t)n.pid);
+        if (pidfd >= 0) {
+            if (nr == __NR_bind)
+                answer_bind(g, &n, &r, pidfd);
+            else
+                answer_listen(g, &n, &r, pidfd);
+            close(pidfd);
+        }
+    }
+    if (answer)
+        ioctl(g->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: it went meanwhile */
+    else if (g->parked_count < (int)(sizeof g->parked / sizeof g->parked[0]))
+        g->parked[g->parked_count++] = (pid_t)n.pid;
+}

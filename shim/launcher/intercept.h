@@ -1,0 +1,42 @@
+/* intercept.h: the seccomp route, for programs the preload shim cannot reach (Go, static).
+ *
+ * The child installs, before its exec, a filter that sends bind, listen, accept and accept4 to
+ * the launcher (SECCOMP_RET_USER_NOTIF) and lets every other call through untouched. The launcher
+ * answers each (intercept_answer):
+ *   bind    of a held listener's address: the held listener is put on the caller's fd number
+ *           (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SETFD); the bind returns 0;
+ *   listen  on a held listener: 0; on a new socket with an address: the launcher listens on it
+ *           (a copy taken with pidfd_getfd) and holds it from then on;
+ *   accept  the generation's first is its readiness; once it drains, an accept on a held
+ *           listener gets a never-readable stand-in on that fd number and EAGAIN (a blocking
+ *           one is left waiting until the stop).
+ * Everything else about a generation (the drain's end, the stop) is what the kernel shows. */
+#ifndef HOTSWAP_INTERCEPT_H
+#define HOTSWAP_INTERCEPT_H
+
+#include <stdbool.h>
+
+struct generation;
+
+/* In the child, just before exec: installs the filter. Returns the notification fd, or -1 with
+ * errno set (ENOSYS, EINVAL: the kernel has no user notification; EACCES: not allowed here). */
+int intercept_install(void);
+
+/* Can this kernel and this launcher's place (a container's profile) install the filter? Checked
+ * once, in a throwaway child. */
+bool intercept_available(void);
+
+/* A thread of the generation is inside accept() or accept4() (not one the drain left waiting):
+ * it may hold a connection in a moment. */
+bool intercept_accepting(struct generation *g);
+
+/* Draining: ends each connection of the generation that is idle as the kernel shows it (an answer
+ * went out after the last request came in, all of it acknowledged, nothing unread, and quiet
+ * since), by shutting its reading side: the server reads the end of the stream and closes it, as
+ * after a client's close. Go's http.Server would keep such keep-alive connections forever. */
+void intercept_end_idle(struct generation *g);
+
+/* The generation's notification fd is readable: answers one notification. */
+void intercept_answer(struct generation *g);
+
+#endif
