@@ -11,6 +11,10 @@ setup_file() {
     local src="$ROOT/tests/fixtures/go-server/main.go" out="$BATS_FILE_TMPDIR"
     export GOCACHE="$out/gocache" GOPATH="$out/gopath" HOME="${HOME:-$out}"
     (cd "$out" && CGO_ENABLED=0 go build -o go-server-static "$src" && CGO_ENABLED=1 go build -o go-server-cgo "$src")
+    # the C fixture, statically linked with musl: it never loads the shim
+    require_tool musl-gcc musl-tools
+    musl-gcc -static -O2 -std=gnu11 -pthread -Wall -Wextra -Wno-unused-parameter -o "$out/fixture-static" \
+        "$ROOT"/tests/fixtures/{fixture-server,quirks,common}.c
 }
 
 teardown() { teardown_hotswap; }
@@ -116,6 +120,16 @@ reloads_under_load() {
     for model in blocking threads prefork epoll epoll-et poll select; do
         start_hotswap "127.0.0.1:$(free_port)" --intercept seccomp -- --model "$model"
         grep -q "(the seccomp route)" "$HS_LOG"
+        reloads_under_load 10 8 || { echo "model $model"; return 1; }
+        stop_hotswap
+    done
+}
+
+@test "a static C server (musl-gcc -static), auto: the seccomp route; 10 reloads under load in every I/O model, zero failed" {
+    local model
+    for model in blocking threads prefork epoll epoll-et poll select; do
+        HS_SERVER="$BATS_FILE_TMPDIR/fixture-static" start_hotswap "127.0.0.1:$(free_port)" -- --model "$model"
+        grep -q "statically linked, its socket calls come to the launcher (the seccomp route)" "$HS_LOG"
         reloads_under_load 10 8 || { echo "model $model"; return 1; }
         stop_hotswap
     done
