@@ -76,8 +76,9 @@ reloads_under_load() {
     HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)"
     get "$HS_ADDR" "/slow?ms=1500" >"$BATS_TEST_TMPDIR/slow" &
     local slow=$!
-    holds_one() { ss -Htn state established "( sport = :${HS_ADDR##*:} )" | grep -q .; }
-    wait_until 5 holds_one   # gen 1 has accepted it
+    # accepted by gen 1 (a connection still in the listener's queue shows no process)
+    holds_one() { ss -Htnp state established "( sport = :${HS_ADDR##*:} )" | grep -q "pid=$(pgrep -P "$HS_PID")"; }
+    wait_until 5 holds_one
     run reload
     [ "$status" -eq 0 ]
     [[ "$output" == *"gen 1 drained 1 connection"* ]]

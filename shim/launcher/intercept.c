@@ -262,15 +262,11 @@ static int stand_in(void)
     return fd;
 }
 
-/* Returns false to leave the call unanswered: a blocking accept of a drained generation waits
- * there until the stop, as it would on a listener no client reaches. */
+/* A draining (or stopping) generation's accept. Returns false to leave the call unanswered: a
+ * blocking accept waits there until the stop, as it would on a listener no client reaches. */
 static bool answer_accept(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r,
                           int pidfd)
 {
-    if (g->state == GEN_STARTING)
-        gen_mark_ready(g);
-    if (g->state != GEN_DRAINING && g->state != GEN_STOPPING)
-        return true;
     int target = copy_of(pidfd, (long)n->data.args[0]);
     if (target < 0) { /* cannot tell which socket: a draining generation takes no connection */
         r->flags = 0;

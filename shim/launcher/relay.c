@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "fdpass.h"
 #include "log.h"
 
 /* Long enough for a loaded server to come round to accept(); a client that waits longer is
@@ -160,21 +161,7 @@ void relay_claim(int slot, int reply)
         close(reply);
         return;
     }
-    char byte = 0;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof control);
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof control.buf};
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &held[slot].client, sizeof(int));
-    if (sendmsg(reply, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    if (!fdpass_send(reply, held[slot].client, MSG_DONTWAIT))
         hs_log("handover: cannot pass a client on (%s): it is closed", strerror(errno));
     close(reply);
     release(slot);

@@ -15,6 +15,7 @@
 
 #include "channel.h"
 #include "env.h"
+#include "fdpass.h"
 #include "intercept.h"
 #include "listeners.h"
 
@@ -83,21 +84,7 @@ static bool intercept_and_send(int notify_pair)
     int fd = intercept_install();
     if (fd < 0)
         return false;
-    char byte = 0;
-    struct iovec iov = {&byte, 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof control);
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof control.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    bool sent = sendmsg(notify_pair, &msg, MSG_NOSIGNAL) == 1;
+    bool sent = fdpass_send(notify_pair, fd, 0);
     close(fd);
     return sent;
 }
@@ -153,28 +140,6 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     _exit(127);
 }
 
-/* The seccomp route: the filter's notification fd, from the child (-1 if it sent none). */
-static int receive_notify_fd(int notify_pair)
-{
-    char byte;
-    struct iovec iov = {&byte, 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof control.buf};
-    ssize_t n;
-    do
-        n = recvmsg(notify_pair, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
-    int fd = -1;
-    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-        memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    return fd;
-}
-
 int spawn_generation(const struct spawn_request *req, struct spawned *out)
 {
     int pair[2], error_pipe[2], notify_pair[2] = {-1, -1};
@@ -198,7 +163,7 @@ int spawn_generation(const struct spawn_request *req, struct spawned *out)
     if (notify_pair[1] >= 0) {
         close(notify_pair[1]);
         if (pid > 0)
-            out->notify_fd = receive_notify_fd(notify_pair[0]);
+            out->notify_fd = fdpass_receive(notify_pair[0]); /* -1 if it sent none */
         close(notify_pair[0]);
     }
     if (pid < 0) {

@@ -1,0 +1,13 @@
+/* fdpass.h: one fd over a Unix socket (SCM_RIGHTS) with a one-byte message. */
+#ifndef HOTSWAP_FDPASS_H
+#define HOTSWAP_FDPASS_H
+
+#include <stdbool.h>
+
+/* Sends a copy of `fd` on `sock` (flags: sendmsg's, MSG_NOSIGNAL added). */
+bool fdpass_send(int sock, int fd, int flags);
+
+/* Receives one fd (close-on-exec), or -1: none came, the peer closed, or the message was not one. */
+int fdpass_receive(int sock);
+
+#endif
