@@ -8,9 +8,8 @@ load helpers
 
 setup_file() {
     require_tool go golang-go
-    local src="$ROOT/tests/fixtures/go-server/main.go" out="$BATS_FILE_TMPDIR"
-    export GOCACHE="$out/gocache" GOPATH="$out/gopath" HOME="${HOME:-$out}"
-    (cd "$out" && CGO_ENABLED=0 go build -o go-server-static "$src" && CGO_ENABLED=1 go build -o go-server-cgo "$src")
+    local out="$BATS_FILE_TMPDIR"
+    "$ROOT/tests/fixtures/go-server/build" "$out"
     # the C fixture, statically linked with musl: it never loads the shim
     require_tool musl-gcc musl-tools
     musl-gcc -static -O2 -std=gnu11 -pthread -Wall -Wextra -Wno-unused-parameter -o "$out/fixture-static" \
@@ -93,6 +92,25 @@ reloads_under_load() {
     reload_times 5 16 --keep-alive --allow-retryable
     [ "$(field hard "$LOAD_SUMMARY")" = 0 ]
     ! grep -q "drain timeout" "$HS_LOG"
+}
+
+@test "Go: keep-alive clients gone quiet: each ends cleanly, the old generation gone within a second of its last answer" {
+    # Go keeps idle connections forever; the launcher ends each once the kernel shows it quiet
+    HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 20s
+    local out="$BATS_TEST_TMPDIR/idle" answered gone
+    python3 "$ROOT/tests/fixtures/idle-clients.py" 127.0.0.1 "${HS_ADDR##*:}" 8 >"$out" &
+    local client=$!
+    wait_until 10 grep -q "^answered 8 at" "$out"
+    run reload
+    gone=$((${EPOCHREALTIME/./} / 1000)) # the reload's answer comes once gen 1 has exited
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"gen 1 drained 8 connections"* ]]
+    wait_until 5 grep -q "^done" "$out"
+    wait "$client"
+    [ "$(grep -c "^eof at" "$out")" -eq 8 ]
+    answered=$(sed -n "s/^answered 8 at //p" "$out")
+    echo "# gen 1 gone $((gone - answered)) ms after its last answer" >&3
+    [ $((gone - answered)) -lt 1000 ]
 }
 
 @test "Go: rollback: a new binary that exits at start leaves the old one serving under load" {

@@ -27,6 +27,7 @@
 /* Looks at the kernel's tables while draining: this often, or ten times as long as a look took
  * (a host with a great many sockets), so the launcher stays light. */
 #define LOOK_INTERVAL_MS 100
+#define ENDED_SETTLE_MS 10 /* after the seccomp route ended idle connections: look again this soon */
 /* Starting: the first look for a listener the shim never saw, then the interval. */
 #define UNSEEN_FIRST_MS 300
 #define UNSEEN_INTERVAL_MS 1000
@@ -96,6 +97,8 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
     g->channel_fd = child.channel_fd;
     g->notify_fd = child.notify_fd;
     g->seccomp = child.notify_fd >= 0;
+    if (g->seccomp)
+        intercept_wake_in_step(g->notify_fd);
     g->settings = settings;
     g->state = GEN_STARTING;
     g->started_ms = now_ms();
@@ -386,6 +389,7 @@ void gen_drain(struct generation *g)
     g->deadline_ms = g->drain_ms + g->settings->drain_timeout_ms;
     g->drained_conns = 0;
     g->watch = (struct drain_watch){.kernel_conns = -1};
+    g->idle_look_ms = g->drain_ms;
     look_at_kernel(g, g->drain_ms); /* sends the drain signal */
     if (g->watch.kernel_conns < 0) {
         /* No view of the kernel: the whole process group, as the only reach left. */
@@ -429,12 +433,14 @@ bool gen_drained(struct generation *g)
         return false; /* datagrams owed a reply are work the kernel cannot show */
     if (w->kernel_conns < 0)
         return shim_conns == 0;
-    if (w->kernel_conns > 0 && g->seccomp && now - g->idle_look_ms >= LOOK_INTERVAL_MS) {
-        g->idle_look_ms = now;
-        intercept_end_idle(g);
+    if (w->kernel_conns > 0 && g->seccomp && now >= g->idle_look_ms) {
+        /* the server closes an ended connection at once: look at the kernel again soon */
+        if (intercept_end_idle(g) > 0 && w->next_check_ms > now + ENDED_SETTLE_MS)
+            w->next_check_ms = now + ENDED_SETTLE_MS;
+        g->idle_look_ms = now + intercept_idle_look_every(g);
     }
     if (w->kernel_conns > 0) {
-        if (shim_conns == 0 && w->shim_zero_since_ms && now - w->shim_zero_since_ms >= KERNEL_MOMENT_MS &&
+        if (!g->seccomp && shim_conns == 0 && w->shim_zero_since_ms && now - w->shim_zero_since_ms >= KERNEL_MOMENT_MS &&
             !w->told_disagreement) {
             hs_log("gen %d: the shim counts no open connection, the kernel shows %ld (pid %d holds one): "
                    "waiting for them", g->number, w->kernel_conns, (int)w->holder);
@@ -726,8 +732,11 @@ int64_t gen_next_wakeup(const struct generation *g)
 {
     int64_t soonest = g->deadline_ms;
     int64_t other = 0;
-    if (g->state == GEN_DRAINING)
+    if (g->state == GEN_DRAINING) {
         other = g->watch.next_check_ms;
+        if (g->seccomp && g->watch.kernel_conns > 0 && g->idle_look_ms < other)
+            other = g->idle_look_ms;
+    }
     else if (g->state == GEN_STARTING && !g->unseen_listener[0])
         other = g->next_look_ms;
     if (other && (!soonest || other < soonest))

@@ -62,7 +62,7 @@ struct generation {
     int notify_fd;             /* the seccomp route's notifications (intercept.h); -1: the shim's */
     bool seccomp;              /* started on the seccomp route */
     int64_t accept_let_ms;     /* seccomp: when an accept was last let through */
-    int64_t idle_look_ms;      /* seccomp, draining: the last look for idle connections */
+    int64_t idle_look_ms;      /* seccomp, draining: when to look for idle connections next */
     pid_t parked[64];          /* seccomp: threads whose accept the drain left unanswered */
     int parked_count;
     enum gen_state state;

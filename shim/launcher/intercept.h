@@ -26,15 +26,24 @@ int intercept_install(void);
  * once, in a throwaway child. */
 bool intercept_available(void);
 
+/* Asks the kernel to switch to the launcher and back in step for each trapped call (a no-op on
+ * kernels before 6.6). */
+void intercept_wake_in_step(int notify_fd);
+
 /* A thread of the generation is inside accept() or accept4() (not one the drain left waiting):
  * it may hold a connection in a moment. */
 bool intercept_accepting(struct generation *g);
 
 /* Draining: ends each connection of the generation that is idle as the kernel shows it (an answer
- * went out after the last request came in, all of it acknowledged, nothing unread, and quiet
- * since), by shutting its reading side: the server reads the end of the stream and closes it, as
- * after a client's close. Go's http.Server would keep such keep-alive connections forever. */
-void intercept_end_idle(struct generation *g);
+ * went out after the last request came in, nothing unread; in the drain's first second also all
+ * of it acknowledged and quiet since), by shutting its reading side: the server reads the end of
+ * the stream and closes it, as after a client's close. Go's http.Server would keep such
+ * keep-alive connections forever. Returns how many it ended. */
+int intercept_end_idle(struct generation *g);
+
+/* How long until the next look for idle connections, in ms: rare in the drain's first second,
+ * often after it. */
+int intercept_idle_look_every(const struct generation *g);
 
 /* The generation's notification fd is readable: answers one notification. */
 void intercept_answer(struct generation *g);
