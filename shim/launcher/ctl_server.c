@@ -14,6 +14,7 @@
 
 #include "ctl_proto.h"
 #include "log.h"
+#include "sockpath.h"
 
 #define WAITING_STOP -2
 #define WAITING_START -3 /* its reload is being started: it hears the lines that logs */
@@ -78,8 +79,10 @@ void ctl_server_close(void)
         close(clients[i].fd);
     client_count = 0;
     if (listen_fd >= 0) {
+        char why[160];
+        if (sockpath_remove(listen_fd, socket_path, why, sizeof why) > 0)
+            hs_log("control socket %s left in place: %s", socket_path, why);
         close(listen_fd);
-        unlink(socket_path);
         listen_fd = -1;
     }
 }
