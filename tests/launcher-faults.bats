@@ -16,6 +16,127 @@ teardown() {
     teardown_hotswap
 }
 
+# fake_launcher PATH: a control socket at PATH that answers like a launcher, with terminal escape
+# codes in its replies (FAKE_PID); run it under setpriv to make it another user's.
+FAKE_LAUNCHER='
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1])
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    try:
+        request = c.recv(64)
+        if request == b"reload":
+            c.send(b".\x1b]0;owned\x07\x1b[2Jstarting")
+            c.send(b"+gen 2 ready in 1 ms \x1b[32mall good\x1b[0m")
+        elif request == b"status":
+            c.send(b"=gen\tstate\n1\t\x1b[31mserving\x7f\n")
+            c.send(b"+")
+        else:
+            c.send(b"!no \x1b[5mway\x1b[0m\r")
+    except OSError:
+        pass  # a client that would not listen
+    c.close()
+'
+
+# no_control_bytes TEXT: nothing below 0x20 but newline and tab, and no DEL.
+no_control_bytes() { ! LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<<"$1"; }
+
+@test "control directory: another user's, one open to all, or a symlink is refused in one line; nothing starts" {
+    export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    local dir="$XDG_RUNTIME_DIR/hotswap" started="$BATS_TEST_TMPDIR/started"
+    mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+    # another user made it first, open to all, to put a socket of its own in it
+    mkdir -m 777 "$dir"
+    chown 65534:65534 "$dir"
+    run -1 timeout 10 "$HOTSWAP" -- touch "$started"
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == "hotswap: control socket directory $dir belongs to uid 65534, not to uid 0: refusing it ("* ]]
+    [ ! -e "$started" ] && [ -z "$(ls -A "$dir")" ]
+    # the user's own, but open to all
+    chown 0:0 "$dir"
+    run -1 timeout 10 "$HOTSWAP" -- touch "$started"
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == "hotswap: control socket directory $dir is mode 0777, not 0700: refusing it ("* ]]
+    [ ! -e "$started" ] && [ -z "$(ls -A "$dir")" ]
+    # a symlink, even to a directory that would do
+    rmdir "$dir"
+    mkdir -m 700 "$BATS_TEST_TMPDIR/elsewhere"
+    ln -s ../elsewhere "$dir"
+    run -1 timeout 10 "$HOTSWAP" -- touch "$started"
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == "hotswap: control socket directory $dir is a symbolic link, not a directory: refusing it"* ]]
+    [ ! -e "$started" ] && [ -z "$(ls -A "$BATS_TEST_TMPDIR/elsewhere")" ]
+    # missing: made 0700 whatever the umask, and the launcher runs
+    rm "$dir"
+    run -0 bash -c 'umask 0277 && exec timeout 10 "$0" -- touch "$1"' "$HOTSWAP" "$started"
+    [ -e "$started" ]
+    [ "$(stat -c '%a %u %F' "$dir")" = "700 0 directory" ]
+}
+
+@test "hotswap reload believes only a launcher of its own user or root: another user's socket is refused" {
+    EVIL_DIR=$(mktemp -d /tmp/hotswap-evil.XXXXXX)
+    chmod 755 "$EVIL_DIR"
+    chown 65534:65534 "$EVIL_DIR"
+    local sock="$EVIL_DIR/control.sock"
+    setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c "$FAKE_LAUNCHER" "$sock" &
+    FAKE_PID=$!
+    wait_until 5 test -S "$sock"
+    run -69 "$HOTSWAP" reload --control "$sock"
+    [ "$output" = "hotswap: $sock is served by uid 65534, not by you (uid 0) or root: refusing to talk to it" ]
+    run -69 "$HOTSWAP" status --control "$sock"
+    [ "${#lines[@]}" -eq 1 ]
+    # found by looking in the default directory: the same refusal, not a reload "ok"
+    export XDG_RUNTIME_DIR="$EVIL_DIR/run"
+    mkdir -p "$XDG_RUNTIME_DIR/hotswap"
+    ln "$sock" "$XDG_RUNTIME_DIR/hotswap/4194000.sock"
+    run -69 "$HOTSWAP" reload
+    [ "$output" = "hotswap: $XDG_RUNTIME_DIR/hotswap/4194000.sock is served by uid 65534, not by you (uid 0) or root: refusing to talk to it" ]
+}
+
+@test "a launcher's replies reach the terminal as text: control characters become '?'" {
+    local sock="$BATS_TEST_TMPDIR/fake.sock"
+    python3 -c "$FAKE_LAUNCHER" "$sock" &
+    FAKE_PID=$!
+    wait_until 5 test -S "$sock"
+    run -0 "$HOTSWAP" reload --control "$sock"
+    no_control_bytes "$output"
+    [ "${lines[0]}" = "?]0;owned??[2Jstarting" ]
+    [ "${lines[1]}" = "ok: gen 2 ready in 1 ms ?[32mall good?[0m" ]
+    run -0 "$HOTSWAP" status --control "$sock"   # newline and tab stay: the table's own
+    no_control_bytes "$output"
+    [ "$output" = $'gen\tstate\n1\t?[31mserving?' ]
+    run -1 "$HOTSWAP" stop --control "$sock"
+    no_control_bytes "$output"
+    [ "$output" = "hotswap: stop failed: no ?[5mway?[0m?" ]
+}
+
+@test "--control PATH that is not a socket is left alone: one line, exit 1, nothing started" {
+    local started="$BATS_TEST_TMPDIR/started" precious="$BATS_TEST_TMPDIR/precious"
+    echo precious >"$precious"
+    run -1 timeout 10 "$HOTSWAP" --control "$precious" -- touch "$started"
+    [ "$output" = "hotswap: control socket path $precious is a regular file, not a socket: refusing to replace it" ]
+    [ "$(cat "$precious")" = precious ]
+    # a symlink to it: neither the link nor the file it names is touched
+    ln -s "$precious" "$BATS_TEST_TMPDIR/link.sock"
+    run -1 timeout 10 "$HOTSWAP" --control "$BATS_TEST_TMPDIR/link.sock" -- touch "$started"
+    [ "$output" = "hotswap: control socket path $BATS_TEST_TMPDIR/link.sock is a symbolic link, not a socket: refusing to replace it" ]
+    [ -L "$BATS_TEST_TMPDIR/link.sock" ] && [ "$(cat "$precious")" = precious ]
+    mkdir "$BATS_TEST_TMPDIR/a-directory"
+    run -1 timeout 10 "$HOTSWAP" --control "$BATS_TEST_TMPDIR/a-directory" -- touch "$started"
+    [[ "$output" == *" is a directory, not a socket: refusing to replace it" ]]
+    [ -d "$BATS_TEST_TMPDIR/a-directory" ]
+    [ ! -e "$started" ]
+    # a socket left behind (a killed launcher's) is stale: replaced, and the launcher serves
+    python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).bind(sys.argv[1])' \
+        "$BATS_TEST_TMPDIR/control.sock"
+    [ -S "$BATS_TEST_TMPDIR/control.sock" ]
+    start_hotswap "127.0.0.1:$(free_port)" -- --model epoll
+    run -0 status_of
+    [[ "${lines[0]}" == "hotswap pid $HS_PID: running"* ]]
+}
+
 @test "at the stop, a listener's path is removed only while it is the socket held: a symlink swapped in saves root's files" {
     local srv="$BATS_TEST_TMPDIR/srv" victim="$BATS_TEST_TMPDIR/victim"
     mkdir -p "$srv/sock" "$victim"
