@@ -169,3 +169,51 @@ no_control_bytes() { ! LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<<"$1"; }
     stop_hotswap
     [ ! -e "$srv/sock/app.sock" ]
 }
+
+# cpu_ticks PID: the process's user + system time, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+fds_at_least() { (($(fd_count "$1") >= $2)); }
+
+@test "at its fd limit the launcher pauses control accepts instead of spinning, says so once, and serves after" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll
+    local fds limit
+    fds=$(fd_count "$HS_PID")
+    limit=$((fds + 2))
+    prlimit --pid "$HS_PID" --nofile="$limit":
+    # clients that connect and say nothing: two take the last fds, the rest wait in the backlog
+    python3 -c '
+import socket, sys, time
+held = []
+for _ in range(6):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    held.append(s)
+open(sys.argv[2], "w").write("connected\n")
+time.sleep(60)
+' "$HS_CONTROL" "$BATS_TEST_TMPDIR/holding" &
+    HOLDER_PID=$!
+    wait_until 5 test -s "$BATS_TEST_TMPDIR/holding"
+    wait_until 5 fds_at_least "$HS_PID" "$limit"
+    # over a second with connections queued it cannot take: next to no CPU (spinning is ~100 ticks)
+    local before after
+    before=$(cpu_ticks "$HS_PID")
+    sleep 1
+    after=$(cpu_ticks "$HS_PID")
+    echo "launcher CPU over 1 s: $((after - before)) ticks"
+    ((after - before < 20))
+    [ "$(grep -c "^hotswap: control: out of file descriptors (EMFILE): pausing accepts$" "$HS_LOG")" -eq 1 ]
+    # the clients go: the launcher answers again, at the same limit
+    kill -TERM "$HOLDER_PID"
+    wait "$HOLDER_PID" || true
+    HOLDER_PID=
+    wait_until 10 status_of
+    run -0 status_of
+    [[ "${lines[0]}" == "hotswap pid $HS_PID: running"* ]]
+    [ "$(generation_of "$addr")" = 1 ]
+    prlimit --pid "$HS_PID" --nofile=1024:
+    run -0 reload
+    [ "$(generation_of "$addr")" = 2 ]
+}

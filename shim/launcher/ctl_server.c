@@ -30,6 +30,10 @@ static char socket_path[108];
 static struct client clients[CTL_CLIENTS_MAX];
 static int client_count;
 static struct ctl_handlers handlers;
+/* Out of fds (or memory) at accept: the connection stays queued and keeps the socket readable,
+ * so polling it would spin (27,000 polls a second were seen). It is not polled until then. */
+static int64_t accepts_paused_until, accept_pause_ms;
+static bool accepts_paused_said;
 
 void ctl_server_set_handlers(const struct ctl_handlers *h)
 {
@@ -167,7 +171,7 @@ void ctl_server_close(void)
 int ctl_server_pollfds(struct pollfd *fds, int room)
 {
     int n = 0;
-    if (listen_fd >= 0 && n < room)
+    if (listen_fd >= 0 && n < room && now_ms() >= accepts_paused_until)
         fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
     for (int i = 0; i < client_count && n < room; i++)
         fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
@@ -198,11 +202,37 @@ static bool peer_allowed(int fd)
     return cred.uid == 0 || cred.uid == geteuid();
 }
 
+int64_t ctl_server_next_wakeup(void)
+{
+    return accepts_paused_until > now_ms() ? accepts_paused_until : 0;
+}
+
+/* 100 ms, doubling to 1 s while accepts keep failing; said once until one succeeds again. */
+static void pause_accepts(int err)
+{
+    accept_pause_ms = accept_pause_ms ? (accept_pause_ms * 2 < 1000 ? accept_pause_ms * 2 : 1000) : 100;
+    accepts_paused_until = now_ms() + accept_pause_ms;
+    if (accepts_paused_said)
+        return;
+    accepts_paused_said = true;
+    if (err == EMFILE || err == ENFILE)
+        hs_log("control: out of file descriptors (%s): pausing accepts", err == EMFILE ? "EMFILE" : "ENFILE");
+    else
+        hs_log("control: out of memory (%s): pausing accepts", strerror(err));
+}
+
 static void accept_client(void)
 {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            pause_accepts(errno);
         return;
+    }
+    if (accepts_paused_said)
+        hs_log("control: accepting again");
+    accept_pause_ms = 0;
+    accepts_paused_said = false;
     if (!peer_allowed(fd)) {
         send_line(fd, CTL_TAG_ERROR, "permission denied: not the launcher's user");
         close(fd);

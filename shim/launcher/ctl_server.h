@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CTL_CLIENTS_MAX 16
 
@@ -17,6 +18,9 @@ void ctl_server_close(void);
 
 /* Adds the listening socket and clients to a poll set; returns how many were added. */
 int ctl_server_pollfds(struct pollfd *fds, int room);
+
+/* While accepts are paused (the launcher ran out of fds), when they resume; else 0. */
+int64_t ctl_server_next_wakeup(void);
 
 /* Handles whatever poll found on those fds. */
 void ctl_server_handle(const struct pollfd *fds, int count);

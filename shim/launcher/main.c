@@ -464,6 +464,9 @@ static int next_timeout(void)
     int64_t relay_deadline = relay_next_deadline();
     if (relay_deadline && (soonest < 0 || relay_deadline < soonest))
         soonest = relay_deadline;
+    int64_t accepts_resume = ctl_server_next_wakeup();
+    if (accepts_resume && (soonest < 0 || accepts_resume < soonest))
+        soonest = accepts_resume;
     int64_t restart_wait = restart_wait_ms(&L.restarter, now);
     if (restart_wait >= 0 && (soonest < 0 || now + restart_wait < soonest))
         soonest = now + restart_wait;
