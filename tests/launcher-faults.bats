@@ -217,3 +217,35 @@ time.sleep(60)
     run -0 reload
     [ "$(generation_of "$addr")" = 2 ]
 }
+
+@test "signal options refuse signals that would break a server: one line, exit 64" {
+    local option sig
+    for option in --drain-signal --stop-signal; do
+        for sig in PIPE CHLD SEGV BUS FPE ILL KILL STOP TSTP TTIN TTOU SYS TRAP ABRT SIGPIPE 13 11; do
+            run -64 "$HOTSWAP" "$option" "$sig" --control "$BATS_TEST_TMPDIR/c.sock" -- true
+            [ "${#lines[@]}" -eq 1 ]
+            [[ "$output" == "hotswap: $option: '$sig' is not a usable signal: it would break the server (not KILL, STOP, "*") (see hotswap --help)" ]]
+        done
+        run -64 "$HOTSWAP" "$option" NOPE -- true
+        [ "$output" = "hotswap: $option: 'NOPE' is not a signal (like TERM, 15, RTMIN+10) (see hotswap --help)" ]
+    done
+    # the usual choices still are
+    run -0 "$HOTSWAP" --stop-signal QUIT --drain-signal USR2 --control "$BATS_TEST_TMPDIR/c.sock" -- true
+    run -0 "$HOTSWAP" --stop-signal WINCH --drain-signal RTMIN+3 --control "$BATS_TEST_TMPDIR/c.sock" -- true
+}
+
+@test "standalone: a trigger or stop signal that would break the server is refused by the shim, in one line" {
+    local addr="127.0.0.1:$(free_port)" log="$BATS_TEST_TMPDIR/server.log" pidfile="$BATS_TEST_TMPDIR/server.pid"
+    HS_ADDR=$addr
+    HOTSWAP_TRIGGER_SIGNAL=13 HOTSWAP_STOP_SIGNAL=11 HOTSWAP_PIDFILE="$pidfile" LD_PRELOAD="$SHIM" \
+        "$FIXTURE" --listen "$addr" --model poll 2>"$log" &
+    wait_until 10 answers_with_gen "$addr" 0
+    grep -qx "libhotswap: HOTSWAP_TRIGGER_SIGNAL=13 is not a usable signal number (not KILL, STOP, PIPE, CHLD, SEGV...): using the default" "$log"
+    grep -qx "libhotswap: HOTSWAP_STOP_SIGNAL=11 is not a usable signal number (not KILL, STOP, PIPE, CHLD, SEGV...): using the default" "$log"
+    # the defaults: HUP upgrades, and the old process is stopped (TERM), not crashed
+    local old
+    old=$(cat "$pidfile")
+    kill -HUP "$old"
+    wait_until 10 answers_with_gen "$addr" 1
+    wait_until 10 process_gone "$old"
+}

@@ -117,7 +117,8 @@ static int signal_from_env(const char *name, int fallback)
         return fallback;
     int sig = env_parse_signal(text, SIGRTMAX);
     if (sig < 0) {
-        shim_say(name, "=", text, " is not a signal number: using the default", NULL);
+        shim_say(name, "=", text,
+                 " is not a usable signal number (not KILL, STOP, PIPE, CHLD, SEGV...): using the default", NULL);
         return fallback;
     }
     return sig;
