@@ -249,3 +249,20 @@ time.sleep(60)
     wait_until 10 answers_with_gen "$addr" 1
     wait_until 10 process_gone "$old"
 }
+
+@test "standalone: the pidfile is written without following a symlink planted at its temporary name" {
+    local addr="127.0.0.1:$(free_port)" precious="$BATS_TEST_TMPDIR/precious" pidfile="$BATS_TEST_TMPDIR/server.pid"
+    HS_ADDR=$addr
+    echo keep >"$precious"
+    # the temporary name is the pidfile's and the pid: planted by the same process just before
+    # it becomes the server
+    sh -c 'ln -s "$1" "$2.$$" && exec env HOTSWAP_PIDFILE="$2" LD_PRELOAD="$3" "$4" --listen "$5" --model poll' \
+        sh "$precious" "$pidfile" "$SHIM" "$FIXTURE" "$addr" 2>"$BATS_TEST_TMPDIR/server.log" &
+    local server=$!
+    wait_until 10 answers_with_gen "$addr" 0
+    wait_until 5 test -s "$pidfile"
+    [ "$(cat "$precious")" = keep ]
+    [ ! -L "$pidfile" ] && [ -f "$pidfile" ]
+    [ "$(cat "$pidfile")" = "$server" ]
+    [ ! -e "$pidfile.$server" ]
+}
