@@ -49,10 +49,23 @@ bool env_parse_fdnames(const char *text, int count, char (*names)[FDNAME_MAX])
     return index == count;
 }
 
+bool signal_usable(int sig)
+{
+    switch (sig) {
+    case SIGKILL: case SIGSTOP:                  /* cannot be caught: kill or freeze it */
+    case SIGTSTP: case SIGTTIN: case SIGTTOU:    /* stop a server that has no handler */
+    case SIGPIPE: case SIGCHLD:                  /* what a server ignores, or reaps children on */
+    case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGABRT: case SIGTRAP: case SIGSYS:
+        return false;                            /* the kernel's and the runtime's: a crash */
+    default:
+        return sig >= 1;
+    }
+}
+
 int env_parse_signal(const char *text, int max)
 {
     long value = 0;
-    if (!env_parse_count(text, max, &value) || value < 1 || value == SIGKILL || value == SIGSTOP)
+    if (!env_parse_count(text, max, &value) || value < 1 || !signal_usable((int)value))
         return -1;
     return (int)value;
 }

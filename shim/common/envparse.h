@@ -15,7 +15,12 @@ bool env_parse_count(const char *text, long max, long *out);
  * not exactly `count` names. */
 bool env_parse_fdnames(const char *text, int count, char (*names)[FDNAME_MAX]);
 
-/* A signal number from 1 to `max`, not SIGKILL or SIGSTOP; -1 otherwise. */
+/* Whether a server can be sent `sig` to drain, stop or upgrade: not one that cannot be caught
+ * (KILL, STOP), that stops a process (TSTP, TTIN, TTOU), that servers ignore or use for their
+ * children (PIPE, CHLD), or that means a crash (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS). */
+bool signal_usable(int sig);
+
+/* A signal number from 1 to `max` that signal_usable() accepts; -1 otherwise. */
 int env_parse_signal(const char *text, int max);
 
 #endif

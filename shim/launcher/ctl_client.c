@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,23 @@
 
 #include "ctl_proto.h"
 
+/* Who answers on a control socket: the socket's owner as the kernel recorded it when the
+ * launcher made it (SO_PEERCRED), never what the answer says. Only a launcher of this user, or
+ * root's, is believed: anyone else's "ok" could be a lie about a reload that never happened. */
+static uid_t untrusted_uid;
+
+static bool peer_trusted(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len < sizeof cred)
+        return false;
+    untrusted_uid = cred.uid;
+    return cred.uid == geteuid() || cred.uid == 0;
+}
+
+/* The launcher's socket, connected. -1 with errno if it cannot be reached; -2 if it is served by
+ * another user (untrusted_uid). */
 static int connect_control(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -32,7 +50,32 @@ static int connect_control(const char *path)
         errno = saved;
         return -1;
     }
+    if (!peer_trusted(fd)) {
+        close(fd);
+        return -2;
+    }
     return fd;
+}
+
+static void say_untrusted(const char *path)
+{
+    fprintf(stderr, "hotswap: %s is served by uid %u, not by you (uid %u) or root: refusing to talk to it\n", path,
+            (unsigned)untrusted_uid, (unsigned)geteuid());
+}
+
+/* Prints what a launcher sent, with every control character but newline and tab as '?': what
+ * reaches the terminal is text, never an escape sequence (a server's name or output can end up
+ * in a log line). */
+static void print_text(FILE *out, const char *text, size_t n)
+{
+    char clean[CTL_LINE_MAX];
+    if (n > sizeof clean)
+        n = sizeof clean;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        clean[i] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? '?' : (char)c;
+    }
+    fwrite(clean, 1, n, out);
 }
 
 /* No --pid or --control: the one launcher of this user that answers in the default directory
@@ -45,7 +88,7 @@ static int find_the_launcher(char *path, size_t size, int *status)
     *strrchr(dir, '/') = '\0';
     DIR *listing = opendir(dir);
     int found = -1, count = 0;
-    char pids[128] = "";
+    char pids[128] = "", untrusted[sizeof dir + 300] = "";
     for (struct dirent *entry; listing && (entry = readdir(listing));) {
         char *end;
         long pid = strtol(entry->d_name, &end, 10);
@@ -54,6 +97,8 @@ static int find_the_launcher(char *path, size_t size, int *status)
         char candidate[sizeof dir + sizeof entry->d_name + 1];
         snprintf(candidate, sizeof candidate, "%s/%s", dir, entry->d_name);
         int fd = connect_control(candidate); /* a socket left by a killed launcher refuses */
+        if (fd == -2 && !untrusted[0])
+            snprintf(untrusted, sizeof untrusted, "%s", candidate);
         if (fd < 0)
             continue;
         if (++count == 1 && strlen(candidate) < size) {
@@ -71,7 +116,9 @@ static int find_the_launcher(char *path, size_t size, int *status)
         return found;
     if (found >= 0)
         close(found);
-    if (count == 0) {
+    if (count == 0 && untrusted[0]) {
+        say_untrusted(untrusted);
+    } else if (count == 0) {
         fprintf(stderr, "hotswap: no running launcher found in %s (give --pid PID or --control PATH)\n", dir);
         *status = EXIT_UNAVAILABLE;
     } else {
@@ -95,6 +142,10 @@ int ctl_client_run(const struct options *opt)
         if (!path)
             path = default_control_path(opt->target_pid, buf, sizeof buf);
         fd = connect_control(path);
+    }
+    if (fd == -2) {
+        say_untrusted(path);
+        return EXIT_UNAVAILABLE;
     }
     if (fd < 0) {
         fprintf(stderr, "hotswap: cannot reach a launcher at %s: %s\n", path, strerror(errno));
@@ -121,17 +172,23 @@ int ctl_client_run(const struct options *opt)
         }
         line[n] = '\0';
         if (line[0] == CTL_TAG_PROGRESS) {
-            printf("%s\n", line + 1);
+            print_text(stdout, line + 1, (size_t)n - 1);
+            putchar('\n');
             fflush(stdout);
         } else if (line[0] == CTL_TAG_DATA) {
-            fwrite(line + 1, 1, (size_t)n - 1, stdout);
+            print_text(stdout, line + 1, (size_t)n - 1);
         } else if (line[0] == CTL_TAG_OK) {
-            if (opt->command != CMD_STATUS)
-                printf("ok: %s\n", line + 1);
+            if (opt->command != CMD_STATUS) {
+                fputs("ok: ", stdout);
+                print_text(stdout, line + 1, (size_t)n - 1);
+                putchar('\n');
+            }
             close(fd);
             return 0;
         } else {
-            fprintf(stderr, "hotswap: %s failed: %s\n", request, line + 1);
+            fprintf(stderr, "hotswap: %s failed: ", request);
+            print_text(stderr, line + 1, (size_t)n - 1);
+            fputc('\n', stderr);
             close(fd);
             return 1;
         }

@@ -3,6 +3,7 @@
 #include "ctl_server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "ctl_proto.h"
 #include "log.h"
+#include "sockpath.h"
 
 #define WAITING_STOP -2
 #define WAITING_START -3 /* its reload is being started: it hears the lines that logs */
@@ -28,23 +30,96 @@ static char socket_path[108];
 static struct client clients[CTL_CLIENTS_MAX];
 static int client_count;
 static struct ctl_handlers handlers;
+/* Out of fds (or memory) at accept: the connection stays queued and keeps the socket readable,
+ * so polling it would spin (27,000 polls a second were seen). It is not polled until then. */
+static int64_t accepts_paused_until, accept_pause_ms;
+static bool accepts_paused_said;
 
 void ctl_server_set_handlers(const struct ctl_handlers *h)
 {
     handlers = *h;
 }
 
-static int make_parent_dir(const char *path)
+/* What a path names, in words, for a refusal. */
+static const char *kind_of(mode_t mode)
 {
-    char copy[sizeof socket_path];
-    snprintf(copy, sizeof copy, "%s", path);
-    const char *dir = dirname(copy);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
+    return S_ISREG(mode) ? "a regular file" : S_ISDIR(mode) ? "a directory" : S_ISLNK(mode) ? "a symbolic link"
+         : S_ISFIFO(mode) ? "a FIFO" : "a device or other file";
 }
 
-int ctl_server_open(const char *path)
+/* hotswap's own directory sits at a name anyone can guess (/tmp/hotswap-UID) and could have been
+ * made first by another user, to put a socket of its own in it: `hotswap reload` would then
+ * talk to that. So it is made 0700 if missing, and taken if it exists only when it is a real
+ * directory (not a symlink to one), this user's, mode 0700. -1: cannot (errno); -2: refused. */
+static int check_own_dir(const char *dir, char *why, size_t size)
+{
+    bool made = mkdir(dir, 0700) == 0;
+    if (!made && errno != EEXIST)
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) {
+        if ((errno != ELOOP && errno != ENOTDIR) || lstat(dir, &st) < 0)
+            return -1;
+        snprintf(why, size, "control socket directory %s is %s, not a directory: refusing it (give --control PATH)",
+                 dir, kind_of(st.st_mode));
+        return -2;
+    }
+    int rc = 0;
+    if (fstat(fd, &st) < 0) {
+        rc = -1;
+    } else if (st.st_uid != geteuid()) {
+        snprintf(why, size, "control socket directory %s belongs to uid %u, not to uid %u: refusing it "
+                 "(another user could put a socket of its own there; remove it, or give --control PATH)",
+                 dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        rc = -2;
+    } else if ((st.st_mode & 07777) != 0700) {
+        if (made) { /* ours, just made: the umask took bits away */
+            rc = fchmod(fd, 0700);
+        } else {
+            snprintf(why, size, "control socket directory %s is mode %04o, not 0700: refusing it "
+                     "(another user could replace the socket; chmod 700 it, or give --control PATH)",
+                     dir, (unsigned)(st.st_mode & 07777));
+            rc = -2;
+        }
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/* Whatever is at `path` before the bind: nothing, or a socket, removed as stale (a killed
+ * launcher's, or one that had our pid before). Anything else is not ours to remove, whoever
+ * put it there: refused, and left as it is. Looked at and removed in its directory, opened
+ * once, without following the last component. */
+static int clear_stale_socket(const char *path, char *why, size_t size)
+{
+    char copy[sizeof socket_path], base_copy[sizeof socket_path];
+    snprintf(copy, sizeof copy, "%s", path);
+    snprintf(base_copy, sizeof base_copy, "%s", path);
+    const char *base = basename(base_copy);
+    int dirfd = open(dirname(copy), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return -1;
+    struct stat st;
+    int rc = 0;
+    if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        rc = errno == ENOENT ? 0 : -1;
+    } else if (!S_ISSOCK(st.st_mode)) {
+        snprintf(why, size, "control socket path %s is %s, not a socket: refusing to replace it", path,
+                 kind_of(st.st_mode));
+        rc = -2;
+    } else if (unlinkat(dirfd, base, 0) < 0 && errno != ENOENT) {
+        rc = -1;
+    }
+    int saved = errno;
+    close(dirfd);
+    errno = saved;
+    return rc;
+}
+
+int ctl_server_open(const char *path, bool own_dir, char *why, size_t size)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof addr.sun_path) {
@@ -52,14 +127,21 @@ int ctl_server_open(const char *path)
         return -1;
     }
     strcpy(addr.sun_path, path);
-    if (make_parent_dir(path) < 0)
-        return -1;
+    char dir[sizeof socket_path];
+    snprintf(dir, sizeof dir, "%s", path);
+    dirname(dir);
+    int rc;
+    if (own_dir)
+        rc = check_own_dir(dir, why, size);
+    else /* the operator's choice of directory: made owner-only if it is missing */
+        rc = mkdir(dir, 0700) < 0 && errno != EEXIST ? -1 : 0;
+    if (rc < 0 || (rc = clear_stale_socket(path, why, size)) < 0)
+        return rc;
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    unlink(path); /* a stale socket of a launcher that had our pid before */
     mode_t old_mask = umask(0077);
-    int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
     umask(old_mask);
     if (rc < 0 || listen(fd, 8) < 0) {
         int saved = errno;
@@ -78,8 +160,10 @@ void ctl_server_close(void)
         close(clients[i].fd);
     client_count = 0;
     if (listen_fd >= 0) {
+        char why[160];
+        if (sockpath_remove(listen_fd, socket_path, why, sizeof why) > 0)
+            hs_log("control socket %s left in place: %s", socket_path, why);
         close(listen_fd);
-        unlink(socket_path);
         listen_fd = -1;
     }
 }
@@ -87,7 +171,7 @@ void ctl_server_close(void)
 int ctl_server_pollfds(struct pollfd *fds, int room)
 {
     int n = 0;
-    if (listen_fd >= 0 && n < room)
+    if (listen_fd >= 0 && n < room && now_ms() >= accepts_paused_until)
         fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
     for (int i = 0; i < client_count && n < room; i++)
         fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
@@ -118,11 +202,37 @@ static bool peer_allowed(int fd)
     return cred.uid == 0 || cred.uid == geteuid();
 }
 
+int64_t ctl_server_next_wakeup(void)
+{
+    return accepts_paused_until > now_ms() ? accepts_paused_until : 0;
+}
+
+/* 100 ms, doubling to 1 s while accepts keep failing; said once until one succeeds again. */
+static void pause_accepts(int err)
+{
+    accept_pause_ms = accept_pause_ms ? (accept_pause_ms * 2 < 1000 ? accept_pause_ms * 2 : 1000) : 100;
+    accepts_paused_until = now_ms() + accept_pause_ms;
+    if (accepts_paused_said)
+        return;
+    accepts_paused_said = true;
+    if (err == EMFILE || err == ENFILE)
+        hs_log("control: out of file descriptors (%s): pausing accepts", err == EMFILE ? "EMFILE" : "ENFILE");
+    else
+        hs_log("control: out of memory (%s): pausing accepts", strerror(err));
+}
+
 static void accept_client(void)
 {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            pause_accepts(errno);
         return;
+    }
+    if (accepts_paused_said)
+        hs_log("control: accepting again");
+    accept_pause_ms = 0;
+    accepts_paused_said = false;
     if (!peer_allowed(fd)) {
         send_line(fd, CTL_TAG_ERROR, "permission denied: not the launcher's user");
         close(fd);

@@ -4,15 +4,23 @@
 
 #include <poll.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define CTL_CLIENTS_MAX 16
 
-/* Creates the socket at `path` (owner-only; its directory made 0700 if missing). */
-int ctl_server_open(const char *path);
+/* Creates the socket at `path` (owner-only; its directory made 0700 if missing). `own_dir`: the
+ * directory is hotswap's default one, which must be this user's and 0700 if it exists. Returns 0;
+ * -1 with errno if it cannot; -2 if it refuses (a directory someone else could write, a path
+ * that names something other than a socket), having said why in `why`. */
+int ctl_server_open(const char *path, bool own_dir, char *why, size_t size);
 void ctl_server_close(void);
 
 /* Adds the listening socket and clients to a poll set; returns how many were added. */
 int ctl_server_pollfds(struct pollfd *fds, int room);
+
+/* While accepts are paused (the launcher ran out of fds), when they resume; else 0. */
+int64_t ctl_server_next_wakeup(void);
 
 /* Handles whatever poll found on those fds. */
 void ctl_server_handle(const struct pollfd *fds, int count);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "activation.h"
 #include "log.h"
+#include "sockpath.h"
 
 static struct held_listener held[LISTENERS_MAX];
 static int held_count;
@@ -99,9 +101,19 @@ const struct held_listener *listeners_get(int index)
     return index >= 0 && index < held_count ? &held[index] : NULL;
 }
 
+/* Only the socket that was held is removed, never whatever the path names by now: a
+ * generation's process may have swapped a directory on the path for a symlink (sockpath.c). */
 void listeners_remove_paths(void)
 {
-    for (int i = 0; i < held_count; i++)
-        if (strncmp(held[i].name, "unix:/", 6) == 0 && held[i].from_generation != ACTIVATION_GENERATION)
-            unlink(held[i].name + 5); /* a socket-activated path is the service manager's */
+    for (int i = 0; i < held_count; i++) {
+        if (strncmp(held[i].name, "unix:/", 6) != 0 || held[i].from_generation == ACTIVATION_GENERATION)
+            continue; /* a socket-activated path is the service manager's */
+        const char *path = held[i].name + 5;
+        char why[160];
+        int rc = sockpath_remove(held[i].fd, path, why, sizeof why);
+        if (rc > 0)
+            hs_log("%s left in place: %s", path, why);
+        else if (rc < 0)
+            hs_log("cannot remove %s: %s", path, strerror(errno));
+    }
 }

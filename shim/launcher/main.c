@@ -464,6 +464,9 @@ static int next_timeout(void)
     int64_t relay_deadline = relay_next_deadline();
     if (relay_deadline && (soonest < 0 || relay_deadline < soonest))
         soonest = relay_deadline;
+    int64_t accepts_resume = ctl_server_next_wakeup();
+    if (accepts_resume && (soonest < 0 || accepts_resume < soonest))
+        soonest = accepts_resume;
     int64_t restart_wait = restart_wait_ms(&L.restarter, now);
     if (restart_wait >= 0 && (soonest < 0 || now + restart_wait < soonest))
         soonest = now + restart_wait;
@@ -598,20 +601,31 @@ static int run(void)
      * sockets, and no generation may inherit NOTIFY_SOCKET or LISTEN_FDS meant for us. */
     activation_take();
     sdnotify_open();
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-        hs_log("cannot become a child subreaper (%s): daemonizing servers will not be tracked", strerror(errno));
-    if (members_init(L.opt.track) < 0)
-        return 1;
-    if (block_signals() < 0) {
-        perror("hotswap: signalfd");
-        return 1;
-    }
-    char default_path[256];
+    /* The control socket before anything else is made: a refusal leaves nothing behind. */
+    char default_path[256], why[512];
     const char *control = L.opt.control_path ? L.opt.control_path
                                              : default_control_path(getpid(), default_path, sizeof default_path);
     snprintf(L.control_path, sizeof L.control_path, "%s", control);
-    if (ctl_server_open(control) < 0)
-        hs_log("cannot open the control socket %s (%s): reload with SIGHUP only", control, strerror(errno));
+    int opened = ctl_server_open(control, !L.opt.control_path, why, sizeof why);
+    int control_err = errno;
+    if (opened == -2) {
+        fprintf(stderr, "hotswap: %s\n", why);
+        return 1;
+    }
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        hs_log("cannot become a child subreaper (%s): daemonizing servers will not be tracked", strerror(errno));
+    if (members_init(L.opt.track) < 0) {
+        ctl_server_close();
+        return 1;
+    }
+    if (block_signals() < 0) {
+        perror("hotswap: signalfd");
+        ctl_server_close();
+        return 1;
+    }
+    if (opened < 0)
+        hs_log("cannot open the control socket %s (%s): reload with SIGHUP only", control,
+               strerror(control_err));
     struct ctl_handlers handlers = {.reload = begin_reload, .stop = begin_stop, .status = render_status};
     ctl_server_set_handlers(&handlers);
     log_set_tap(tap_log);

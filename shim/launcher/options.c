@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "envparse.h"
 
 void options_usage(void)
 {
@@ -94,6 +95,9 @@ int signal_from_name(const char *name)
         {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
         {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH},
         {"URG", SIGURG}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"CONT", SIGCONT},
+        {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},
+        {"CHLD", SIGCHLD}, {"SEGV", SIGSEGV}, {"BUS", SIGBUS}, {"FPE", SIGFPE}, {"ILL", SIGILL},
+        {"ABRT", SIGABRT}, {"TRAP", SIGTRAP}, {"SYS", SIGSYS},
     };
     if (strncasecmp(name, "SIG", 3) == 0)
         name += 3;
@@ -114,11 +118,16 @@ int signal_from_name(const char *name)
     return -1;
 }
 
+/* A signal the server can be sent; not one that would break it (envparse.c: signal_usable). */
 static int parse_signal(const char *option, const char *text)
 {
     int number = signal_from_name(text);
-    if (number < 0 || number == SIGKILL || number == SIGSTOP)
-        usage_error("%s: '%s' is not a usable signal", option, text);
+    if (number < 0)
+        usage_error("%s: '%s' is not a signal (like TERM, 15, RTMIN+10)", option, text);
+    if (!signal_usable(number))
+        usage_error("%s: '%s' is not a usable signal: it would break the server "
+                    "(not KILL, STOP, TSTP, TTIN, TTOU, PIPE, CHLD, SEGV, BUS, FPE, ILL, ABRT, TRAP or SYS)",
+                    option, text);
     return number;
 }
 

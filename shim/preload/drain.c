@@ -313,7 +313,8 @@ static int drain_signal_from_env(void)
         return fallback;
     int value = env_parse_signal(text, SIGRTMAX);
     if (value < 0) {
-        shim_say(HS_ENV_DRAIN_SIGNAL "=", text, " is not a signal number: using the default", NULL);
+        shim_say(HS_ENV_DRAIN_SIGNAL "=", text,
+                 " is not a usable signal number (not KILL, STOP, PIPE, CHLD, SEGV...): using the default", NULL);
         return fallback;
     }
     return value;

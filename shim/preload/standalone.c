@@ -117,7 +117,8 @@ static int signal_from_env(const char *name, int fallback)
         return fallback;
     int sig = env_parse_signal(text, SIGRTMAX);
     if (sig < 0) {
-        shim_say(name, "=", text, " is not a signal number: using the default", NULL);
+        shim_say(name, "=", text,
+                 " is not a usable signal number (not KILL, STOP, PIPE, CHLD, SEGV...): using the default", NULL);
         return fallback;
     }
     return sig;
@@ -125,7 +126,10 @@ static int signal_from_env(const char *name, int fallback)
 
 /* Writes `pid` to a temporary file and renames it over the pidfile, so a reader never sees a
  * half-written pid. Async-signal-safe: the predecessor writes its successor's pid from the
- * handler that learns it is ready. */
+ * handler that learns it is ready. The temporary file's name is predictable, so it is created,
+ * never opened: O_EXCL and O_NOFOLLOW, so a symlink planted there cannot make a root server
+ * write through it (a leftover is removed, not followed, and the create tried once more); the
+ * rename replaces the pidfile's name, never a file a symlink there points to. */
 static void write_pidfile(pid_t pid)
 {
     if (!pidfile[0])
@@ -138,7 +142,10 @@ static void write_pidfile(pid_t pid)
     char text[32];
     char *end = format_long(text, pid);
     *end++ = '\n';
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = open(tmp, flags, 0644);
+    if (fd < 0 && errno == EEXIST && real.unlink(tmp) == 0)
+        fd = open(tmp, flags, 0644);
     if (fd < 0)
         return;
     ssize_t written = real.write(fd, text, (size_t)(end - text));

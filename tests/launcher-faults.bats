@@ -1,0 +1,268 @@
+#!/usr/bin/env bats
+# Hostile and unlucky conditions around the launcher (docs/design.md, "What hotswap promises under
+# faults"): a control directory or socket another user prepared, replies with terminal escapes,
+# a listener's path swapped for a symlink before the stop, the launcher at its fd limit, signal
+# options that would break the server, a symlink planted at the pidfile's temporary name.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() { require_tool python3 python3; }
+
+teardown() {
+    [[ -n "${FAKE_PID:-}" ]] && kill -TERM "$FAKE_PID" 2>/dev/null
+    [[ -n "${HOLDER_PID:-}" ]] && kill -TERM "$HOLDER_PID" 2>/dev/null
+    [[ -n "${EVIL_DIR:-}" ]] && rm -rf "$EVIL_DIR"
+    teardown_hotswap
+}
+
+# fake_launcher PATH: a control socket at PATH that answers like a launcher, with terminal escape
+# codes in its replies (FAKE_PID); run it under setpriv to make it another user's.
+FAKE_LAUNCHER='
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1])
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    try:
+        request = c.recv(64)
+        if request == b"reload":
+            c.send(b".\x1b]0;owned\x07\x1b[2Jstarting")
+            c.send(b"+gen 2 ready in 1 ms \x1b[32mall good\x1b[0m")
+        elif request == b"status":
+            c.send(b"=gen\tstate\n1\t\x1b[31mserving\x7f\n")
+            c.send(b"+")
+        else:
+            c.send(b"!no \x1b[5mway\x1b[0m\r")
+    except OSError:
+        pass  # a client that would not listen
+    c.close()
+'
+
+# no_control_bytes TEXT: nothing below 0x20 but newline and tab, and no DEL.
+no_control_bytes() { ! LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<<"$1"; }
+
+@test "control directory: another user's, one open to all, or a symlink is refused in one line; nothing starts" {
+    export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    local dir="$XDG_RUNTIME_DIR/hotswap" started="$BATS_TEST_TMPDIR/started"
+    mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+    # another user made it first, open to all, to put a socket of its own in it
+    mkdir -m 777 "$dir"
+    chown 65534:65534 "$dir"
+    run -1 timeout 10 "$HOTSWAP" -- touch "$started"
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == "hotswap: control socket directory $dir belongs to uid 65534, not to uid 0: refusing it ("* ]]
+    [ ! -e "$started" ] && [ -z "$(ls -A "$dir")" ]
+    # the user's own, but open to all
+    chown 0:0 "$dir"
+    run -1 timeout 10 "$HOTSWAP" -- touch "$started"
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == "hotswap: control socket directory $dir is mode 0777, not 0700: refusing it ("* ]]
+    [ ! -e "$started" ] && [ -z "$(ls -A "$dir")" ]
+    # a symlink, even to a directory that would do
+    rmdir "$dir"
+    mkdir -m 700 "$BATS_TEST_TMPDIR/elsewhere"
+    ln -s ../elsewhere "$dir"
+    run -1 timeout 10 "$HOTSWAP" -- touch "$started"
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == "hotswap: control socket directory $dir is a symbolic link, not a directory: refusing it"* ]]
+    [ ! -e "$started" ] && [ -z "$(ls -A "$BATS_TEST_TMPDIR/elsewhere")" ]
+    # missing: made 0700 whatever the umask, and the launcher runs
+    rm "$dir"
+    run -0 bash -c 'umask 0277 && exec timeout 10 "$0" -- touch "$1"' "$HOTSWAP" "$started"
+    [ -e "$started" ]
+    [ "$(stat -c '%a %u %F' "$dir")" = "700 0 directory" ]
+}
+
+@test "hotswap reload believes only a launcher of its own user or root: another user's socket is refused" {
+    EVIL_DIR=$(mktemp -d /tmp/hotswap-evil.XXXXXX)
+    chmod 755 "$EVIL_DIR"
+    chown 65534:65534 "$EVIL_DIR"
+    local sock="$EVIL_DIR/control.sock"
+    setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c "$FAKE_LAUNCHER" "$sock" &
+    FAKE_PID=$!
+    wait_until 5 test -S "$sock"
+    run -69 "$HOTSWAP" reload --control "$sock"
+    [ "$output" = "hotswap: $sock is served by uid 65534, not by you (uid 0) or root: refusing to talk to it" ]
+    run -69 "$HOTSWAP" status --control "$sock"
+    [ "${#lines[@]}" -eq 1 ]
+    # found by looking in the default directory: the same refusal, not a reload "ok"
+    export XDG_RUNTIME_DIR="$EVIL_DIR/run"
+    mkdir -p "$XDG_RUNTIME_DIR/hotswap"
+    ln "$sock" "$XDG_RUNTIME_DIR/hotswap/4194000.sock"
+    run -69 "$HOTSWAP" reload
+    [ "$output" = "hotswap: $XDG_RUNTIME_DIR/hotswap/4194000.sock is served by uid 65534, not by you (uid 0) or root: refusing to talk to it" ]
+}
+
+@test "a launcher's replies reach the terminal as text: control characters become '?'" {
+    local sock="$BATS_TEST_TMPDIR/fake.sock"
+    python3 -c "$FAKE_LAUNCHER" "$sock" &
+    FAKE_PID=$!
+    wait_until 5 test -S "$sock"
+    run -0 "$HOTSWAP" reload --control "$sock"
+    no_control_bytes "$output"
+    [ "${lines[0]}" = "?]0;owned??[2Jstarting" ]
+    [ "${lines[1]}" = "ok: gen 2 ready in 1 ms ?[32mall good?[0m" ]
+    run -0 "$HOTSWAP" status --control "$sock"   # newline and tab stay: the table's own
+    no_control_bytes "$output"
+    [ "$output" = $'gen\tstate\n1\t?[31mserving?' ]
+    run -1 "$HOTSWAP" stop --control "$sock"
+    no_control_bytes "$output"
+    [ "$output" = "hotswap: stop failed: no ?[5mway?[0m?" ]
+}
+
+@test "--control PATH that is not a socket is left alone: one line, exit 1, nothing started" {
+    local started="$BATS_TEST_TMPDIR/started" precious="$BATS_TEST_TMPDIR/precious"
+    echo precious >"$precious"
+    run -1 timeout 10 "$HOTSWAP" --control "$precious" -- touch "$started"
+    [ "$output" = "hotswap: control socket path $precious is a regular file, not a socket: refusing to replace it" ]
+    [ "$(cat "$precious")" = precious ]
+    # a symlink to it: neither the link nor the file it names is touched
+    ln -s "$precious" "$BATS_TEST_TMPDIR/link.sock"
+    run -1 timeout 10 "$HOTSWAP" --control "$BATS_TEST_TMPDIR/link.sock" -- touch "$started"
+    [ "$output" = "hotswap: control socket path $BATS_TEST_TMPDIR/link.sock is a symbolic link, not a socket: refusing to replace it" ]
+    [ -L "$BATS_TEST_TMPDIR/link.sock" ] && [ "$(cat "$precious")" = precious ]
+    mkdir "$BATS_TEST_TMPDIR/a-directory"
+    run -1 timeout 10 "$HOTSWAP" --control "$BATS_TEST_TMPDIR/a-directory" -- touch "$started"
+    [[ "$output" == *" is a directory, not a socket: refusing to replace it" ]]
+    [ -d "$BATS_TEST_TMPDIR/a-directory" ]
+    [ ! -e "$started" ]
+    # a socket left behind (a killed launcher's) is stale: replaced, and the launcher serves
+    python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).bind(sys.argv[1])' \
+        "$BATS_TEST_TMPDIR/control.sock"
+    [ -S "$BATS_TEST_TMPDIR/control.sock" ]
+    start_hotswap "127.0.0.1:$(free_port)" -- --model epoll
+    run -0 status_of
+    [[ "${lines[0]}" == "hotswap pid $HS_PID: running"* ]]
+}
+
+@test "at the stop, a listener's path is removed only while it is the socket held: a symlink swapped in saves root's files" {
+    local srv="$BATS_TEST_TMPDIR/srv" victim="$BATS_TEST_TMPDIR/victim"
+    mkdir -p "$srv/sock" "$victim"
+    echo precious >"$victim/app.sock"
+    start_hotswap "unix:$srv/sock/app.sock" -- --model threads
+    # a compromised worker swaps the directory on the path for a symlink to root's directory
+    mv "$srv/sock" "$srv/sock.moved"
+    ln -s "$victim" "$srv/sock"
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
+    [ "$(cat "$victim/app.sock")" = precious ]
+    grep -q "^hotswap: $srv/sock/app.sock left in place: it is no longer the socket the launcher held (not a socket)$" "$HS_LOG"
+
+    # root's file there is a socket too (another service's): a socket is not enough, it must be ours
+    rm "$srv/sock" "$victim/app.sock"
+    mv "$srv/sock.moved" "$srv/sock"
+    start_hotswap "unix:$srv/sock/app.sock" -- --model threads
+    mv "$srv/sock" "$srv/sock.moved"
+    ln -s "$victim" "$srv/sock"
+    python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).bind(sys.argv[1])' \
+        "$victim/app.sock"
+    stop_hotswap
+    [ -S "$victim/app.sock" ]
+    grep -q "left in place: it is no longer the socket the launcher held (another socket)$" "$HS_LOG"
+
+    # untouched, the path goes at the stop, as before
+    rm "$srv/sock"
+    mv "$srv/sock.moved" "$srv/sock"
+    start_hotswap "unix:$srv/sock/app.sock" -- --model threads
+    stop_hotswap
+    [ ! -e "$srv/sock/app.sock" ]
+}
+
+# cpu_ticks PID: the process's user + system time, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+fds_at_least() { (($(fd_count "$1") >= $2)); }
+
+@test "at its fd limit the launcher pauses control accepts instead of spinning, says so once, and serves after" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll
+    local fds limit
+    fds=$(fd_count "$HS_PID")
+    limit=$((fds + 2))
+    prlimit --pid "$HS_PID" --nofile="$limit":
+    # clients that connect and say nothing: two take the last fds, the rest wait in the backlog
+    python3 -c '
+import socket, sys, time
+held = []
+for _ in range(6):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    held.append(s)
+open(sys.argv[2], "w").write("connected\n")
+time.sleep(60)
+' "$HS_CONTROL" "$BATS_TEST_TMPDIR/holding" &
+    HOLDER_PID=$!
+    wait_until 5 test -s "$BATS_TEST_TMPDIR/holding"
+    wait_until 5 fds_at_least "$HS_PID" "$limit"
+    # over a second with connections queued it cannot take: next to no CPU (spinning is ~100 ticks)
+    local before after
+    before=$(cpu_ticks "$HS_PID")
+    sleep 1
+    after=$(cpu_ticks "$HS_PID")
+    echo "launcher CPU over 1 s: $((after - before)) ticks"
+    ((after - before < 20))
+    [ "$(grep -c "^hotswap: control: out of file descriptors (EMFILE): pausing accepts$" "$HS_LOG")" -eq 1 ]
+    # the clients go: the launcher answers again, at the same limit
+    kill -TERM "$HOLDER_PID"
+    wait "$HOLDER_PID" || true
+    HOLDER_PID=
+    wait_until 10 status_of
+    run -0 status_of
+    [[ "${lines[0]}" == "hotswap pid $HS_PID: running"* ]]
+    [ "$(generation_of "$addr")" = 1 ]
+    prlimit --pid "$HS_PID" --nofile=1024:
+    run -0 reload
+    [ "$(generation_of "$addr")" = 2 ]
+}
+
+@test "signal options refuse signals that would break a server: one line, exit 64" {
+    local option sig
+    for option in --drain-signal --stop-signal; do
+        for sig in PIPE CHLD SEGV BUS FPE ILL KILL STOP TSTP TTIN TTOU SYS TRAP ABRT SIGPIPE 13 11; do
+            run -64 "$HOTSWAP" "$option" "$sig" --control "$BATS_TEST_TMPDIR/c.sock" -- true
+            [ "${#lines[@]}" -eq 1 ]
+            [[ "$output" == "hotswap: $option: '$sig' is not a usable signal: it would break the server (not KILL, STOP, "*") (see hotswap --help)" ]]
+        done
+        run -64 "$HOTSWAP" "$option" NOPE -- true
+        [ "$output" = "hotswap: $option: 'NOPE' is not a signal (like TERM, 15, RTMIN+10) (see hotswap --help)" ]
+    done
+    # the usual choices still are
+    run -0 "$HOTSWAP" --stop-signal QUIT --drain-signal USR2 --control "$BATS_TEST_TMPDIR/c.sock" -- true
+    run -0 "$HOTSWAP" --stop-signal WINCH --drain-signal RTMIN+3 --control "$BATS_TEST_TMPDIR/c.sock" -- true
+}
+
+@test "standalone: a trigger or stop signal that would break the server is refused by the shim, in one line" {
+    local addr="127.0.0.1:$(free_port)" log="$BATS_TEST_TMPDIR/server.log" pidfile="$BATS_TEST_TMPDIR/server.pid"
+    HS_ADDR=$addr
+    HOTSWAP_TRIGGER_SIGNAL=13 HOTSWAP_STOP_SIGNAL=11 HOTSWAP_PIDFILE="$pidfile" LD_PRELOAD="$SHIM" \
+        "$FIXTURE" --listen "$addr" --model poll 2>"$log" &
+    wait_until 10 answers_with_gen "$addr" 0
+    grep -qx "libhotswap: HOTSWAP_TRIGGER_SIGNAL=13 is not a usable signal number (not KILL, STOP, PIPE, CHLD, SEGV...): using the default" "$log"
+    grep -qx "libhotswap: HOTSWAP_STOP_SIGNAL=11 is not a usable signal number (not KILL, STOP, PIPE, CHLD, SEGV...): using the default" "$log"
+    # the defaults: HUP upgrades, and the old process is stopped (TERM), not crashed
+    local old
+    old=$(cat "$pidfile")
+    kill -HUP "$old"
+    wait_until 10 answers_with_gen "$addr" 1
+    wait_until 10 process_gone "$old"
+}
+
+@test "standalone: the pidfile is written without following a symlink planted at its temporary name" {
+    local addr="127.0.0.1:$(free_port)" precious="$BATS_TEST_TMPDIR/precious" pidfile="$BATS_TEST_TMPDIR/server.pid"
+    HS_ADDR=$addr
+    echo keep >"$precious"
+    # the temporary name is the pidfile's and the pid: planted by the same process just before
+    # it becomes the server
+    sh -c 'ln -s "$1" "$2.$$" && exec env HOTSWAP_PIDFILE="$2" LD_PRELOAD="$3" "$4" --listen "$5" --model poll' \
+        sh "$precious" "$pidfile" "$SHIM" "$FIXTURE" "$addr" 2>"$BATS_TEST_TMPDIR/server.log" &
+    local server=$!
+    wait_until 10 answers_with_gen "$addr" 0
+    wait_until 5 test -s "$pidfile"
+    [ "$(cat "$precious")" = keep ]
+    [ ! -L "$pidfile" ] && [ -f "$pidfile" ]
+    [ "$(cat "$pidfile")" = "$server" ]
+    [ ! -e "$pidfile.$server" ]
+}
