@@ -111,3 +111,36 @@ teardown() { teardown_hotswap; }
     grep -Eq "gen 1 pid $old_pid killed by signal 9 " "$HS_LOG"
     process_gone "$old_pid"
 }
+
+@test "a child forked while another thread is in accept() brings no phantom connection to the drain" {
+    # the child has only the forking thread: the parent's accepts in flight are not its own
+    start_hotswap "127.0.0.1:$(free_port)" -- --model threads --quirk fork-while-accepting
+    wait_until 5 grep -q "fixture: forked idle child pid" "$HS_LOG"
+    run reload
+    [ "$status" -eq 0 ]
+    # a phantom in the child's count would disagree with the kernel until the kernel won
+    refute grep -q "the kernel wins\|cutting" "$HS_LOG"
+}
+
+# threads_in_accept PID: how many threads of PID wait in accept() now (accept, accept4; under the
+# shim, the poll or ppoll its accept() waits in)
+threads_in_accept() { cat /proc/"$1"/task/*/syscall 2>/dev/null | awk '$1 == 43 || $1 == 288 || $1 == 7 || $1 == 271' | wc -l; }
+at_least_in_accept() { (($(threads_in_accept "$1") >= $2)); }
+
+@test "300 threads blocked in accept(): every one is woken at the drain, and none takes a connection after it" {
+    start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 5s -- --model thread-pool --workers 300
+    local old
+    old=$(pid_of_answer "$HS_ADDR")
+    wait_until 10 at_least_in_accept "$old" 300
+    # no load: a thread left waiting would count as a connection in flight, against the kernel
+    run reload
+    [ "$status" -eq 0 ]
+    refute grep -q "drain timeout\|cutting\|the kernel wins" "$HS_LOG"
+    start_load "$HS_ADDR" -c 8
+    run reload
+    [ "$status" -eq 0 ]
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    refute grep -q "drain timeout\|cutting\|the kernel wins" "$HS_LOG"
+    [ "$(generation_of "$HS_ADDR")" = 3 ]
+}

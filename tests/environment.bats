@@ -54,7 +54,7 @@ run_server() {
 
 @test "LISTEN_FDS meant for another process (LISTEN_PID) is left alone, silently" {
     run_server LISTEN_FDS=1 LISTEN_PID=1
-    ! grep -q 'LISTEN_FDS' "$SERVER_ERR"
+    refute grep -q 'LISTEN_FDS' "$SERVER_ERR"
 }
 
 @test "a channel fd that is not a socket: one line, and the server serves" {

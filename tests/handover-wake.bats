@@ -51,7 +51,7 @@ reloads_keep_alive() {
     [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
     [ "$(field conns "$LOAD_SUMMARY")" = "$conns" ]
     [[ ",$(field gens "$LOAD_SUMMARY")," == *",$((reloads + 1)),"* ]]
-    ! grep -q "not taken by the next generation" "$HS_LOG"
+    refute grep -q "not taken by the next generation" "$HS_LOG"
     grep -Eq "gen $reloads drained [0-9]+ connections? in [0-9]+ ms, [1-9][0-9]* idle handed over" "$HS_LOG"
 }
 

@@ -9,6 +9,15 @@ FIXTURE="$ROOT/$BUILD/fixture-server"
 PATTERN_SERVER="$ROOT/$BUILD/pattern-server"
 LOADCLIENT="$ROOT/$BUILD/loadclient"
 
+# refute COMMAND...: fails (saying so) if COMMAND succeeds. A bare `! COMMAND` asserts nothing in
+# the middle of a bats test (errexit ignores a negated command); tests/layout.bats forbids it.
+refute() {
+    if "$@"; then
+        echo "expected to fail, but succeeded: $*" >&2
+        return 1
+    fi
+}
+
 # wait_until SECONDS COMMAND...: run COMMAND every 50 ms until it succeeds; fail at the deadline.
 wait_until() {
     local seconds=$1; shift

@@ -42,7 +42,7 @@ ten_reloads_keep_alive() {
         "retryable=$(field retryable "$LOAD_SUMMARY") hard=$(field hard "$LOAD_SUMMARY") conns=$(field conns "$LOAD_SUMMARY")" >&3
     [ "$(field requests "$LOAD_SUMMARY")" -gt 100 ]
     [[ ",$(field gens "$LOAD_SUMMARY")," == *",11,"* ]]
-    ! grep -q "cut" "$HS_LOG"
+    refute grep -q "cut" "$HS_LOG"
 }
 
 # The default: zero non-retryable failures, every old generation gone in seconds.
@@ -118,5 +118,5 @@ long_request_in_flight() {
     [ "$HS_STATUS" -eq 0 ]
     ((SECONDS - started < DRAIN_TIMEOUT / 4))
     grep -Eq "gen 1 drained [0-9]+ connections? in [0-9]+ ms, 0 idle handed over" "$HS_LOG"
-    ! grep -q "not taken by the next generation" "$HS_LOG"
+    refute grep -q "not taken by the next generation" "$HS_LOG"
 }

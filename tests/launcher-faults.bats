@@ -266,3 +266,48 @@ time.sleep(60)
     [ "$(cat "$pidfile")" = "$server" ]
     [ ! -e "$pidfile.$server" ]
 }
+
+@test "the launcher stopped (SIGSTOP) for 2 s: a fork-per-connection server answers on, and reloads after" {
+    # every fork is a message to the launcher: a blocking send would stop the server in fork()
+    # once the channel's buffer is full
+    start_hotswap "127.0.0.1:$(free_port)" -- --model forking
+    start_load "$HS_ADDR" -c 8 --timeout-ms 1500
+    wait_until 5 test -s "$HS_LOG"
+    kill -STOP "$HS_PID"
+    sleep 2 # the fault itself: the launcher stays stopped this long
+    kill -CONT "$HS_PID"
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    (($(field requests "$LOAD_SUMMARY") > 1000))
+    run reload
+    [ "$status" -eq 0 ]
+    [ "$(generation_of "$HS_ADDR")" = 2 ]
+}
+
+@test "the launcher's stderr is a pipe nobody reads: it serves, reloads and says how many lines it dropped" {
+    local fifo="$BATS_TEST_TMPDIR/stderr" addr="127.0.0.1:$(free_port)"
+    mkfifo "$fifo"
+    exec 7<>"$fifo" # a reader that never reads: the pipe fills
+    HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
+    HS_ADDR=$addr
+    # the server's own stderr goes elsewhere: only the launcher's lines meet the full pipe
+    "$HOTSWAP" --control "$HS_CONTROL" -- bash -c 'exec 2>/dev/null; exec "$@"' fixture \
+        "$FIXTURE" --model epoll --listen "$addr" 2>&7 &
+    HS_PID=$!
+    wait_until 10 answers_with_gen "$addr" 1
+    # fill what room is left, through a description of its own (O_NONBLOCK on the launcher's
+    # would make its writes fail instead of block)
+    timeout 5 dd if=/dev/zero of="$fifo" bs=4096 count=64 oflag=nonblock status=none 2>/dev/null || true
+    local gen
+    for gen in 2 3 4 5; do
+        run timeout 10 "$HOTSWAP" reload --control "$HS_CONTROL"
+        [ "$status" -eq 0 ]
+        [ "$(generation_of "$addr")" = "$gen" ]
+    done
+    timeout 2 cat <&7 >/dev/null || true # room again
+    run timeout 10 "$HOTSWAP" reload --control "$HS_CONTROL"
+    [ "$status" -eq 0 ]
+    timeout 2 cat <&7 >"$BATS_TEST_TMPDIR/after" || true
+    grep -Eq "^hotswap: \([0-9]+ log lines? dropped: stderr was full\)" "$BATS_TEST_TMPDIR/after"
+    exec 7>&-
+}

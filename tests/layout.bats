@@ -58,3 +58,8 @@ includes_outside() {
     [ "${#missing[@]}" -eq 0 ] || { echo "not in the map (or more than once): ${missing[*]}"; false; }
     [ "${#stale[@]}" -eq 0 ] || { echo "in the map, not in the tree: ${stale[*]}"; false; }
 }
+
+@test "no test asserts with a bare '! COMMAND' (errexit ignores it mid-test): refute COMMAND instead" {
+    run grep -nE '^\s*! ' "$ROOT"/tests/*.bats "$ROOT"/tests/servers/*.bats
+    [ "$status" -eq 1 ] || { echo "$output"; false; }
+}

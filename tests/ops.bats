@@ -240,7 +240,7 @@ PY
 
     # nothing changed: the same process answers, no reload was started, the launcher still talks
     [ "$(pid_of_answer "$addr")" = "$before" ]
-    ! grep -q "reload: starting" "$HS_LOG"
+    refute grep -q "reload: starting" "$HS_LOG"
     json_is '.last_reload' null
     json_is '.generations | length' 1
     # and a well-formed request after all that works

@@ -110,7 +110,7 @@ answers_from_other_than() { local p; p=$(pid_of_answer "$1") && [[ -n "$p" && "$
     HS_PID=
     [ "$HS_STATUS" -eq 137 ]
     grep -q "gen 1 is gone and no generation is left: exiting" "$HS_LOG"
-    ! grep -q "restarting in" "$HS_LOG"
+    refute grep -q "restarting in" "$HS_LOG"
 }
 
 @test "on-failure does not restart a server that exits 0; always does" {
@@ -122,7 +122,7 @@ answers_from_other_than() { local p; p=$(pid_of_answer "$1") && [[ -n "$p" && "$
     wait "$HS_PID" || HS_STATUS=$?
     HS_PID=
     [ "$HS_STATUS" -eq 0 ]
-    ! grep -q "restarting in" "$HS_LOG"
+    refute grep -q "restarting in" "$HS_LOG"
 
     addr="127.0.0.1:$(free_port)"
     start_hotswap "$addr" --restart always -- --model epoll --quirk own-handlers
@@ -175,7 +175,7 @@ answers_from_other_than() { local p; p=$(pid_of_answer "$1") && [[ -n "$p" && "$
     [ "$reload_status" -eq 0 ]
     grep -Eq "^ok: gen 2 ready in [0-9]+ ms; gen 1 had died before it could drain$" "$BATS_TEST_TMPDIR/reload.out"
     [ "$(generation_of "$addr")" = 2 ]
-    ! grep -q "restarting in" "$HS_LOG"
+    refute grep -q "restarting in" "$HS_LOG"
     process_running "$HS_PID"
 }
 

@@ -91,7 +91,7 @@ reloads_under_load() {
     HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 10s
     reload_times 5 16 --keep-alive --allow-retryable
     [ "$(field hard "$LOAD_SUMMARY")" = 0 ]
-    ! grep -q "drain timeout" "$HS_LOG"
+    refute grep -q "drain timeout" "$HS_LOG"
 }
 
 @test "Go: keep-alive clients gone quiet: each ends cleanly, the old generation gone within a second of its last answer" {

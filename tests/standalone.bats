@@ -23,8 +23,10 @@ start_standalone() {
     PIDFILE="$BATS_TEST_TMPDIR/server.pid"
     SA_LOG="$BATS_TEST_TMPDIR/server.log"
     SA_ADDRS+=("$addr")
-    env "${vars[@]}" HOTSWAP_PIDFILE="$PIDFILE" LD_PRELOAD="$SHIM" "$FIXTURE" --listen "$addr" "$@" \
-        2>"$SA_LOG" &
+    # SA_NOFILE: the fd limit the server gets (ulimit is setrlimit: the kernel's own limit)
+    ( [[ -z "${SA_NOFILE:-}" ]] || ulimit -n "$SA_NOFILE"
+      exec env "${vars[@]}" HOTSWAP_PIDFILE="$PIDFILE" LD_PRELOAD="$SHIM" "$FIXTURE" --listen "$addr" "$@" \
+        2>"$SA_LOG" ) &
     wait_until 10 answers_with_gen "$addr" 0
     wait_until 5 test -s "$PIDFILE"
 }
@@ -108,4 +110,39 @@ upgrades_under_load() {
     upgrade
     wait "$slow"
     grep -q "^gen=0 pid=$old" "$BATS_TEST_TMPDIR/body"
+}
+
+@test "standalone: upgrades under the usual fd limits (256, 1024 as systemd sets, 1025) lose no request" {
+    local limit addr
+    for limit in 256 1024 1025; do
+        addr="127.0.0.1:$(free_port)"
+        SA_NOFILE=$limit start_standalone "$addr" -- --model epoll
+        [ "$(awk '/Max open files/ {print $4}' "/proc/$(cat "$PIDFILE")/limits")" = "$limit" ]
+        start_load "$addr"
+        upgrade
+        upgrade
+        stop_load
+        [ "$(field failed "$LOAD_SUMMARY")" = 0 ] || { echo "limit $limit: $LOAD_SUMMARY"; false; }
+        [ "$(generation_of "$addr")" = 2 ] || { echo "limit $limit: not gen 2"; false; }
+        refute grep -q "not a hotswap control socket\|Address already in use\|cannot move" "$SA_LOG"
+        local last
+        last=$(cat "$PIDFILE")
+        kill -TERM "$last"
+        wait_until 10 process_gone "$last"
+    done
+}
+
+@test "standalone: only the handed-over fds cross into the new process: idle keep-alive clients end cleanly" {
+    # the epoll model accepts without SOCK_CLOEXEC: a connection left open across the exec would
+    # keep its client waiting forever, with no answer and no close
+    local addr="127.0.0.1:$(free_port)" out="$BATS_TEST_TMPDIR/idle"
+    start_standalone "$addr" -- --model epoll --keep-alive
+    python3 "$ROOT/tests/fixtures/idle-clients.py" 127.0.0.1 "${addr##*:}" 4 10 >"$out" &
+    local client=$!
+    wait_until 10 grep -q "^answered 4 at" "$out"
+    upgrade
+    wait_until 15 grep -q "^done" "$out"
+    wait "$client"
+    [ "$(grep -c "^eof at" "$out")" -eq 4 ] || { cat "$out"; false; }
+    [ -z "$(ss -Htn state close-wait "( sport = :${addr##*:} )")" ]
 }

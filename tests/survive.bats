@@ -64,7 +64,7 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
 
 @test "connections closed with close_range(fd, fd): counted out, the drain ends" {
     reloads_under_load "$(tcp)" -- --model blocking --quirk close-range-conns
-    ! grep -q "drain timeout" "$HS_LOG"
+    refute grep -q "drain timeout" "$HS_LOG"
 }
 
 @test "a listener made nonblocking with ioctl(FIONBIO): reloads lose nothing" {
@@ -145,7 +145,7 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
 
 @test "a server that daemonizes (forks, parent exits 0) is tracked by its surviving process" {
     reloads_under_load "$(tcp)" -- --model epoll --quirk daemonize
-    ! grep -q "exited before it was ready" "$HS_LOG"
+    refute grep -q "exited before it was ready" "$HS_LOG"
 }
 
 @test "a thread blocked in accept() at drain time takes no new connection afterwards" {
@@ -196,7 +196,7 @@ unix_path_survives() {
 @test "a server that dups fd 3, closes it and listens on the copy: held once, not once more per reload" {
     reloads_under_load "$(tcp)" -- --model threads --quirk fromfd
     [ "$(grep -c ": held$" "$HS_LOG")" -eq 1 ]
-    ! grep -Eq "starting \([2-9][0-9]* listeners\)" "$HS_LOG"
+    refute grep -Eq "starting \([2-9][0-9]* listeners\)" "$HS_LOG"
 }
 
 @test "getsockname() on a drained listener still names the listener, not the shim's stand-in" {

@@ -111,10 +111,10 @@ line_of() { awk -v text="$1" -v after="${2:-0}" 'NR > after && $0 == text { prin
     local pid
     pid=$(pid_of_answer "$addr")
     grep -qz '^HOTSWAP_GENERATION=1$' "/proc/$pid/environ"   # (the right process)
-    ! grep -qz '^NOTIFY_SOCKET=' "/proc/$pid/environ"
+    refute grep -qz '^NOTIFY_SOCKET=' "/proc/$pid/environ"
     run reload
     pid=$(pid_of_answer "$addr")
-    ! grep -qz '^NOTIFY_SOCKET=' "/proc/$pid/environ"
+    refute grep -qz '^NOTIFY_SOCKET=' "/proc/$pid/environ"
 }
 
 @test "a NOTIFY_SOCKET that is not a socket address: one line, and the launcher runs on" {
@@ -185,13 +185,13 @@ socket_inode() { readlink "/proc/$2/fd/$1" | sed -n 's/^socket:\[\([0-9]*\)\]$/\
     grep -q "socket activation: LISTEN_PID=1 is not this process ($HS_PID): ignored" "$HS_LOG"
     local pid
     pid=$(pid_of_answer "$addr")
-    ! grep -qz '^LISTEN_' "/proc/$pid/environ"   # nothing held before gen 1 listened: none passed
+    refute grep -qz '^LISTEN_' "/proc/$pid/environ"   # nothing held before gen 1 listened: none passed
     run reload
     pid=$(pid_of_answer "$addr")
     # the launcher's own hand-over, to gen 2: under its private names, not systemd's
     grep -qz '^HOTSWAP_LISTEN_FDS=1$' "/proc/$pid/environ"
     grep -qz "^HOTSWAP_PID=$pid$" "/proc/$pid/environ"
-    ! grep -qz '^LISTEN_' "/proc/$pid/environ"
+    refute grep -qz '^LISTEN_' "/proc/$pid/environ"
 }
 
 @test "--socket-activation: each generation also gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES" {
@@ -214,6 +214,6 @@ socket_inode() { readlink "/proc/$2/fd/$1" | sed -n 's/^socket:\[\([0-9]*\)\]$/\
         # the syntax of both, as systemd reads it (the binaries' absence is not this test's concern)
         run systemd-analyze verify "$ROOT/docs/hotswap.socket" "$ROOT/docs/hotswap.service"
         echo "$output"
-        ! grep -Ei "unknown (key|section)|failed to parse|invalid" <<<"$output"
+        refute grep -Ei "unknown (key|section)|failed to parse|invalid" <<<"$output"
     fi
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "log.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,12 +25,27 @@ void hs_log(const char *fmt, ...)
     va_end(args);
     /* One write per line, so lines from the launcher and the server never interleave mid-line;
      * no stdio buffer, so nothing touches the offset or mode of the stderr we share. */
-    char out[1100];
-    int n = snprintf(out, sizeof out, "hotswap: %s\n", line);
-    if (n > (int)sizeof out - 1)
-        n = sizeof out - 1;
-    ssize_t ignored = write(STDERR_FILENO, out, (size_t)n);
-    (void)ignored;
+    /* Never waits: a stderr nobody reads (a full pipe) must not stop the launcher's loop. A pipe
+     * with room for a line (PIPE_BUF) says POLLOUT; without room the line is dropped, and the
+     * next one that goes out says how many were, in the same write. The mode of the stderr we
+     * share with the server stays blocking: O_NONBLOCK on it would be the server's too. */
+    static unsigned long dropped;
+    struct pollfd room = {.fd = STDERR_FILENO, .events = POLLOUT};
+    if (poll(&room, 1, 0) == 1 && (room.revents & POLLOUT)) {
+        char out[1200];
+        int n = 0;
+        if (dropped)
+            n = snprintf(out, sizeof out, "hotswap: (%lu log line%s dropped: stderr was full)\n", dropped,
+                         dropped == 1 ? "" : "s");
+        n += snprintf(out + n, sizeof out - (size_t)n, "hotswap: %s\n", line);
+        if (n > (int)sizeof out - 1)
+            n = sizeof out - 1;
+        ssize_t ignored = write(STDERR_FILENO, out, (size_t)n);
+        (void)ignored;
+        dropped = 0;
+    } else if (!(room.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+        dropped++;
+    }
     if (log_tap)
         log_tap(line);
 }

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -34,7 +36,7 @@
 #include "standalone.h"
 
 #define EPOLL_REGS_MAX 256
-#define ACCEPT_SLOTS_MAX 256
+#define ACCEPT_CHUNK_SLOTS 256
 
 static int drain_signo;
 static atomic_bool draining;
@@ -45,11 +47,37 @@ static struct {
     atomic_int fd;
 } epoll_regs[EPOLL_REGS_MAX];
 
-/* Thread ids inside a real accept() on a listener; 0 marks a free slot. */
-static atomic_int accept_tids[ACCEPT_SLOTS_MAX];
+/* Thread ids inside a real accept() on a listener; 0 marks a free slot. Any number of threads:
+ * chunks of slots, the first static, the others mapped when every slot is busy and never freed
+ * (a chunk is 1 KiB; the most threads that were ever in accept at once decide how many). */
+struct accept_chunk {
+    atomic_int tids[ACCEPT_CHUNK_SLOTS];
+    struct accept_chunk *_Atomic next;
+};
+static struct accept_chunk accept_slots;
 
-/* Serializes "read the count, send it" so the last message the launcher gets is the true count. */
-static atomic_flag count_lock = ATOMIC_FLAG_INIT;
+/* The chunk after `c`, mapped if there is none yet (NULL if no memory). */
+static struct accept_chunk *next_chunk(struct accept_chunk *c)
+{
+    struct accept_chunk *next = atomic_load(&c->next);
+    if (next)
+        return next;
+    struct accept_chunk *fresh = mmap(NULL, sizeof *fresh, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (fresh == MAP_FAILED)
+        return NULL;
+    if (atomic_compare_exchange_strong(&c->next, &next, fresh))
+        return fresh;
+    munmap(fresh, sizeof *fresh); /* another thread added one first */
+    return next;
+}
+
+/* Reports of the count asked for and not yet covered by a send. The first asker sends, and sends
+ * again while others asked meanwhile, so the last message the launcher gets carries a count read
+ * after the last change. No one waits for another: a signal handler that closes a connection
+ * while its thread is sending only adds its request, which the interrupted send then covers (a
+ * lock taken there would spin forever). */
+static atomic_int count_requests;
+static atomic_bool draining_owed; /* the next send says DRAINING, not CONNS */
 
 int drain_signal(void)
 {
@@ -61,14 +89,36 @@ bool drain_begun(void)
     return atomic_load_explicit(&draining, memory_order_relaxed);
 }
 
+/* A count other than 0 goes to the launcher at most every COUNT_EVERY_NS: 300 threads leaving a
+ * drained accept at once would otherwise fill the channel (its messages are never waited for, so
+ * the one that said 0 could be the one dropped). The launcher needs the 0 (it then looks at the
+ * kernel at once) and progress for a waiting `hotswap reload`; what decides is the kernel. */
+#define COUNT_EVERY_NS 20000000L
+static atomic_long last_count_sent_ns;
+
+static bool count_send_due(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now); /* async-signal-safe */
+    long ns = (long)now.tv_sec * 1000000000L + now.tv_nsec, last = atomic_load(&last_count_sent_ns);
+    return ns - last >= COUNT_EVERY_NS && atomic_compare_exchange_strong(&last_count_sent_ns, &last, ns);
+}
+
 static void report_count(enum hs_msg_type type)
 {
-    while (atomic_flag_test_and_set(&count_lock))
-        ;
-    long open_conns = fdtable_open_conns(), datagrams = fdtable_datagrams_owed();
-    report_counts(type, open_conns, datagrams);
-    atomic_flag_clear(&count_lock);
-    standalone_note_drained(open_conns + datagrams);
+    if (type == HS_MSG_DRAINING)
+        atomic_store(&draining_owed, true);
+    if (atomic_fetch_add(&count_requests, 1) == 0) {
+        int covered;
+        do {
+            covered = atomic_load(&count_requests);
+            long open_conns = fdtable_open_conns(), datagrams = fdtable_datagrams_owed();
+            bool draining_now = atomic_exchange(&draining_owed, false);
+            if (draining_now || open_conns + datagrams == 0 || count_send_due())
+                report_counts(draining_now ? HS_MSG_DRAINING : HS_MSG_CONNS, open_conns, datagrams);
+        } while (!atomic_compare_exchange_strong(&count_requests, &covered, 0));
+    }
+    standalone_note_drained(fdtable_open_conns() + fdtable_datagrams_owed());
 }
 
 void drain_note_conns(void)
@@ -99,18 +149,23 @@ int accept_enter(void)
 {
     fdtable_accept_begin();
     int tid = gettid();
-    for (int i = 0; i < ACCEPT_SLOTS_MAX; i++) {
-        int expected = 0;
-        if (atomic_compare_exchange_strong(&accept_tids[i], &expected, tid))
-            return i;
-    }
-    return -1;
+    int base = 0;
+    for (struct accept_chunk *c = &accept_slots; c; c = next_chunk(c), base += ACCEPT_CHUNK_SLOTS)
+        for (int i = 0; i < ACCEPT_CHUNK_SLOTS; i++) {
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&c->tids[i], &expected, tid))
+                return base + i;
+        }
+    return -1; /* no memory for another chunk: this thread is not woken */
 }
 
 void accept_leave(int slot, int conn)
 {
-    if (slot >= 0)
-        atomic_store(&accept_tids[slot], 0);
+    struct accept_chunk *c = &accept_slots;
+    for (int chunk = slot / ACCEPT_CHUNK_SLOTS; slot >= 0 && c && chunk > 0; chunk--)
+        c = atomic_load(&c->next);
+    if (slot >= 0 && c)
+        atomic_store(&c->tids[slot % ACCEPT_CHUNK_SLOTS], 0);
     fdtable_accept_end(conn);
 }
 
@@ -263,11 +318,12 @@ static void put_dummy_on(int fd)
 static void wake_accept_waiters(void)
 {
     int pid = getpid(), self = gettid();
-    for (int i = 0; i < ACCEPT_SLOTS_MAX; i++) {
-        int tid = atomic_load(&accept_tids[i]);
-        if (tid > 0 && tid != self)
-            syscall(SYS_tgkill, pid, tid, drain_signo);
-    }
+    for (struct accept_chunk *c = &accept_slots; c; c = atomic_load(&c->next))
+        for (int i = 0; i < ACCEPT_CHUNK_SLOTS; i++) {
+            int tid = atomic_load(&c->tids[i]);
+            if (tid > 0 && tid != self)
+                syscall(SYS_tgkill, pid, tid, drain_signo);
+        }
 }
 
 /* A datagram socket keeps its number: the server may still be sending replies through it. It
@@ -361,9 +417,10 @@ void drain_after_failed_exec(void)
 
 void drain_after_fork(void)
 {
-    for (int i = 0; i < ACCEPT_SLOTS_MAX; i++)
-        atomic_store(&accept_tids[i], 0);
-    atomic_flag_clear(&count_lock);
+    for (struct accept_chunk *c = &accept_slots; c; c = atomic_load(&c->next))
+        for (int i = 0; i < ACCEPT_CHUNK_SLOTS; i++)
+            atomic_store(&c->tids[i], 0); /* the child has only the forking thread */
+    atomic_store(&count_requests, 0); /* a send in flight was another thread's, not the child's */
     if (drain_begun())
         report_count(HS_MSG_DRAINING);
 }

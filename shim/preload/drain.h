@@ -25,8 +25,8 @@ void drain_note_epoll(int epfd, int fd);
 void drain_forget_epoll(int epfd, int fd);
 
 /* Brackets a real accept() on a listener, so a drain can wake the thread blocked in it and
- * counts the connection it may be taking. Returns a slot for accept_leave (-1 when all slots
- * are busy: that thread is not woken). */
+ * counts the connection it may be taking. Any number of threads. Returns a slot for
+ * accept_leave (-1 only when no memory is left for more slots: that thread is not woken). */
 int accept_enter(void);
 void accept_leave(int slot, int conn);
 

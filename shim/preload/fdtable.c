@@ -28,6 +28,13 @@ void fdtable_accept_begin(void)
     atomic_fetch_add(&accepts_in_flight, 1);
 }
 
+void fdtable_after_fork(void)
+{
+    /* The child has only the thread that forked, which was in no accept(): another thread's
+     * accept in flight is the parent's, and counted there. */
+    atomic_store(&accepts_in_flight, 0);
+}
+
 void fdtable_accept_end(int conn)
 {
     if (conn >= 0)

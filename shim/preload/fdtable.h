@@ -87,6 +87,8 @@ void fdtable_conn_handed(int fd);
  * may be taking counts as open: the kernel can hand it one just as a drain begins. */
 void fdtable_accept_begin(void);
 void fdtable_accept_end(int conn);
+/* In a forked child: no accept of the parent's other threads is in flight here. */
+void fdtable_after_fork(void);
 
 /* Datagrams received and sent on FD_DGRAM sockets: one received and not yet answered is work in
  * flight, like an open connection (a request/response protocol such as DNS is assumed). */

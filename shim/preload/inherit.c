@@ -148,6 +148,17 @@ bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen)
     return claimed;
 }
 
+void inherit_fork_prepare(void)
+{
+    while (__atomic_exchange_n(&claim_lock, 1, __ATOMIC_ACQUIRE))
+        ;
+}
+
+void inherit_fork_done(void)
+{
+    __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);
+}
+
 bool inherit_any_unclaimed(void)
 {
     return atomic_load_explicit(&unclaimed, memory_order_relaxed) > 0;

@@ -33,4 +33,9 @@ void inherit_protect_path_of(int fd);
 /* True if `path` names a Unix listener being handed over: the server must not remove it. */
 bool inherit_path_protected(const char *path);
 
+/* fork(): the claim lock is taken before (pthread_atfork's prepare) and released after, in the
+ * parent and the child, so no child starts with it held by a thread it does not have. */
+void inherit_fork_prepare(void);
+void inherit_fork_done(void);
+
 #endif

@@ -7,16 +7,34 @@
 #include <pthread.h>
 
 #include "drain.h"
+#include "fdtable.h"
 #include "handover.h"
 #include "inherit.h"
+#include "listenaddr.h"
 #include "mode.h"
 #include "real.h"
 #include "report.h"
 #include "standalone.h"
 
+/* Every lock of the shim is held across fork() (taken in the order the hooks nest them), so a
+ * child never starts with one held by a thread it does not have. */
+static void on_fork_prepare(void)
+{
+    inherit_fork_prepare();
+    listenaddr_fork_prepare();
+}
+
+static void on_fork_parent(void)
+{
+    listenaddr_fork_done();
+    inherit_fork_done();
+}
+
 static void on_fork_child(void)
 {
+    on_fork_parent();
     standalone_after_fork();
+    fdtable_after_fork();
     drain_after_fork();
     report_after_fork();
 }
@@ -32,7 +50,7 @@ __attribute__((constructor)) static void shim_init(void)
         handover_init();
         if (shim_mode == MODE_STANDALONE)
             standalone_init();
-        pthread_atfork(NULL, NULL, on_fork_child);
+        pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
     }
     errno = saved;
 }

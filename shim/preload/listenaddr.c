@@ -55,6 +55,17 @@ void listenaddr_note(int fd)
     atomic_flag_clear(&writing);
 }
 
+void listenaddr_fork_prepare(void)
+{
+    while (atomic_flag_test_and_set(&writing))
+        ;
+}
+
+void listenaddr_fork_done(void)
+{
+    atomic_flag_clear(&writing);
+}
+
 bool listenaddr_is_listeners(const struct sockaddr *local, socklen_t len)
 {
     int n = atomic_load(&count);

@@ -5,8 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include "drain.h"
 #include "fdtable.h"
 #include "real.h"
 
@@ -68,10 +72,35 @@ int nonblock_fionbio(int fd, const int *on)
     return 0;
 }
 
+/* The kernel's signal set: what rt_sigprocmask and ppoll take (glibc's sigset_t is larger). */
+#define KERNEL_SIGSET_BYTES (_NSIG / 8)
+
 int nonblock_wait(int fd)
 {
-    struct pollfd readable = {.fd = fd, .events = POLLIN};
-    if (real.poll(&readable, 1, -1) >= 0)
+    /* A drain that comes between the caller's look at the fd and the poll would find this thread
+     * not yet waiting, and its signal would be spent before the poll: the thread would then wait
+     * on a listener it may no longer take from. So the drain signal is blocked for the look, and
+     * ppoll unblocks it atomically: one sent meanwhile is pending and ends the wait at once.
+     * (Raw system calls: the shim's own sigprocmask hook keeps the drain signal from servers.) */
+    int signo = drain_signal();
+    sigset_t block, before;
+    sigemptyset(&block);
+    if (signo > 0)
+        sigaddset(&block, signo);
+    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &block, &before, KERNEL_SIGSET_BYTES) < 0)
+        return -1;
+    int rc = 0;
+    if (fd_awaits_clients(fd_kind(fd))) {
+        struct pollfd readable = {.fd = fd, .events = POLLIN};
+        rc = (int)syscall(SYS_ppoll, &readable, 1, NULL, &before, KERNEL_SIGSET_BYTES);
+    } else {
+        rc = -1;
+        errno = EINTR; /* drained before the wait: as if woken by the drain */
+    }
+    int saved = errno;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &before, NULL, KERNEL_SIGSET_BYTES);
+    errno = saved;
+    if (rc >= 0)
         return 0;
     if (errno != EINTR)
         return 0; /* let accept() report whatever is wrong */

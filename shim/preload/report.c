@@ -66,10 +66,17 @@ static bool send_with_fd(enum hs_msg_type type, int fd, int64_t value, int64_t d
         cmsg->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cmsg), &passed_fd, sizeof(int));
     }
+    /* Never waits: a launcher that stops reading (SIGSTOP, a full stderr) must not stop the
+     * server. A message it has no room for is dropped; what the kernel shows covers it (a count
+     * is superseded by the next, a fork is seen in the process tree), and READY is sent again. */
     ssize_t sent;
     do
-        sent = real.sendmsg(channel_fd, &header, MSG_NOSIGNAL);
+        sent = real.sendmsg(channel_fd, &header, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (sent < 0 && errno == EINTR);
+    if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+        errno = saved;
+        return false;
+    }
     /* Under the launcher that is news; standalone, the predecessor has simply finished. */
     if (sent < 0 && atomic_exchange(&active, false) && shim_mode == MODE_SUPERVISED)
         shim_say("the launcher is gone (channel closed): its drains will not be counted", NULL);
@@ -104,8 +111,9 @@ bool report_ready_done(void)
 
 void report_ready(int listener)
 {
-    if (!atomic_load_explicit(&ready_sent, memory_order_relaxed) && !atomic_exchange(&ready_sent, true))
-        report_send(HS_MSG_READY, listener, 0);
+    if (!atomic_load_explicit(&ready_sent, memory_order_relaxed) && !atomic_exchange(&ready_sent, true) &&
+        !send_with_fd(HS_MSG_READY, listener, 0, 0, -1) && report_active())
+        atomic_store(&ready_sent, false); /* no room now: the next wait for a connection says it */
 }
 
 void report_moved(int from, int to)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -33,7 +34,6 @@
 #define CMDLINE_MAX 65536
 #define ENV_MAX 4096
 #define CHILDREN_MAX 256
-#define FD_STAGING 1024 /* fds are staged above this while being moved to 3.. in the new process */
 
 enum upgrade_state { UPGRADE_IDLE, UPGRADE_STARTING, UPGRADE_DONE };
 
@@ -203,23 +203,48 @@ int standalone_trigger_signal(void)
 
 /* ---- starting the new process (in the trigger handler) -------------------------------------- */
 
-/* In the new process, before exec: only syscalls, on memory that is now our own copy. */
+/* In the new process: closes every fd from `first` up. close_range where the kernel has it (5.9),
+ * else one close per possible fd up to the limit. */
+static void close_from(int first)
+{
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0)
+        return;
+    struct rlimit limit;
+    if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &limit) < 0)
+        return;
+    for (rlim_t fd = (rlim_t)first; fd < limit.rlim_cur && fd <= INT_MAX; fd++)
+        syscall(SYS_close, (int)fd);
+}
+
+/* In the new process, before exec: only syscalls, on memory that is now our own copy. Only the
+ * handed-over fds cross the exec, on 3.. (a connection from a plain accept(), not close-on-exec,
+ * would otherwise stay open in the new program forever); 0, 1 and 2 stay as they are. */
 __attribute__((no_sanitize_address)) static void __attribute__((noreturn)) exec_new_generation(int their_end)
 {
     static char *envp[ENV_MAX];
     static char listen_fds[48], channel_fd[48], hs_pid[48], owner[48], gen[48];
     int high = atomic_load(&fd_high_water), count = 0;
-    int staged[64];
-    for (int fd = 0; fd <= high && fd < FDTABLE_SIZE && count < 64; fd++) {
+    int sources[64];
+    for (int fd = 0; fd <= high && fd < FDTABLE_SIZE && count < 63; fd++) {
         enum fd_kind kind = fd_kind(fd);
         if (kind == FD_LISTENER || kind == FD_DGRAM)
-            if ((staged[count] = real.fcntl(fd, F_DUPFD_CLOEXEC, FD_STAGING)) >= 0)
-                count++;
+            sources[count++] = fd;
     }
-    int staged_channel = real.fcntl(their_end, F_DUPFD_CLOEXEC, FD_STAGING);
-    for (int i = 0; i < count; i++)
-        real.dup2(staged[i], 3 + i);
-    real.dup2(staged_channel, 3 + count);
+    sources[count] = their_end;
+    /* Staged just above their targets 3..3+count (so no copy lands on a target), however low the
+     * fd limit: the lowest free numbers there. A fixed floor failed at systemd's 1024. */
+    int staged[64];
+    for (int i = 0; i <= count; i++)
+        if ((staged[i] = real.fcntl(sources[i], F_DUPFD_CLOEXEC, 3 + count + 1)) < 0) {
+            shim_say("upgrade: cannot move the listeners in the new process (fd limit?): it exits", NULL);
+            _exit(127);
+        }
+    for (int i = 0; i <= count; i++)
+        if (real.dup2(staged[i], 3 + i) < 0) {
+            shim_say("upgrade: cannot move the listeners in the new process: it exits", NULL);
+            _exit(127);
+        }
+    close_from(3 + count + 1);
 
     long pid = syscall(SYS_getpid);
     int n = 0;
