@@ -3,8 +3,10 @@
 # stderr, then plain pass-through. The server must run exactly as it would without the shim.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 teardown() {
+    [[ -n "${SECURE_DIR:-}" ]] && rm -rf "$SECURE_DIR"
     [[ -n "${SERVER_PID:-}" ]] && kill -TERM "$SERVER_PID" 2>/dev/null
     [[ -n "${SERVER_PID:-}" ]] && wait "$SERVER_PID" 2>/dev/null
     stop_leftovers
@@ -126,4 +128,38 @@ run_server() {
     (( (8#$flags & 8#2000) != 0 ))                  # O_APPEND
     flags=$(awk '/^flags:/ {print $2}' "/proc/$pid/fdinfo/2")
     (( (8#$flags & 8#4000) == 0 ))                  # not made O_NONBLOCK
+}
+
+# in_secure_world DIR COMMAND...: COMMAND in a mount namespace of its own whose /etc has an
+# ld.so.preload naming DIR/libhotswap.so (an overlay: the real /etc is not touched). That file
+# reaches setuid programs too, where LD_PRELOAD never does.
+in_secure_world() {
+    local dir=$1; shift
+    unshare -m /bin/sh -c '
+        dir=$1; shift
+        mount -t tmpfs scratch "$dir/ovl" && mkdir "$dir/ovl/up" "$dir/ovl/work" &&
+        mount -t overlay overlay -o "lowerdir=/etc,upperdir=$dir/ovl/up,workdir=$dir/ovl/work" /etc &&
+        echo "$dir/libhotswap.so" >/etc/ld.so.preload && exec "$@"' sh "$dir" "$@"
+}
+
+@test "a setuid program the shim reaches (/etc/ld.so.preload) takes nothing from HOTSWAP_ variables" {
+    local dir
+    dir=$(mktemp -d /tmp/hotswap-secure.XXXXXX)
+    SECURE_DIR=$dir
+    chmod 755 "$dir"
+    mkdir -m 755 "$dir/ovl" "$dir/rootonly"
+    mkdir -m 777 "$dir/open"
+    cp "$SHIM" "$dir/libhotswap.so"
+    cp /bin/true "$dir/plain-true"
+    cp /bin/true "$dir/setuid-true"
+    chmod 4755 "$dir/setuid-true"
+    # (setpriv and env load the shim too, and say so: only the pidfiles tell the two apart)
+    # the same program without the setuid bit, as nobody: the shim acts (standalone, its pidfile)
+    run -0 in_secure_world "$dir" setpriv --reuid=65534 --regid=65534 --clear-groups \
+        env HOTSWAP_PIDFILE="$dir/open/pid" "$dir/plain-true"
+    [ -s "$dir/open/pid" ]
+    # setuid root, run by nobody: no pidfile where only root may write
+    run -0 in_secure_world "$dir" setpriv --reuid=65534 --regid=65534 --clear-groups \
+        env HOTSWAP_PIDFILE="$dir/rootonly/pid" "$dir/setuid-true"
+    [ ! -e "$dir/rootonly/pid" ]
 }

@@ -12,6 +12,7 @@ setup_file() { require_tool python3 python3; }
 teardown() {
     [[ -n "${FAKE_PID:-}" ]] && kill -TERM "$FAKE_PID" 2>/dev/null
     [[ -n "${HOLDER_PID:-}" ]] && kill -TERM "$HOLDER_PID" 2>/dev/null
+    [[ -n "${VICTIM_PID:-}" ]] && kill -TERM "$VICTIM_PID" 2>/dev/null
     [[ -n "${EVIL_DIR:-}" ]] && rm -rf "$EVIL_DIR"
     teardown_hotswap
 }
@@ -310,4 +311,23 @@ time.sleep(60)
     timeout 2 cat <&7 >"$BATS_TEST_TMPDIR/after" || true
     grep -Eq "^hotswap: \([0-9]+ log lines? dropped: stderr was full\)" "$BATS_TEST_TMPDIR/after"
     exec 7>&-
+}
+
+@test "a worker lying on the channel about another process is not believed: that process is not waited for" {
+    # the victim: any process outside the generation (the test's own), its pid known to the worker
+    sleep 600 &
+    VICTIM_PID=$!
+    local addr="127.0.0.1:$(free_port)"
+    FORGE_VICTIM_PID=$VICTIM_PID start_hotswap "$addr" --drain-timeout 20s -- --model epoll --quirk forge-messages
+    wait_until 5 grep -q "forged messages about pid $VICTIM_PID" "$HS_LOG"
+    run -0 timeout 10 "$HOTSWAP" reload --control "$HS_CONTROL"
+    # and gen 1 is gone when its own processes are, while the victim lives on untouched
+    wait_until 10 grep -q "reload done: gen 2 ready in [0-9]* ms; gen 1 drained 0 connections in [0-9]* ms, exited" "$HS_LOG"
+    refute grep -q "cutting" "$HS_LOG"
+    process_running "$VICTIM_PID"
+    grep -q "gen 1 pid [0-9]*: says pid $VICTIM_PID is its child, which it is not: ignored" "$HS_LOG"
+    grep -q "gen 1 pid [0-9]*: sent a message as pid $VICTIM_PID: taken as its own" "$HS_LOG"
+    kill -TERM "$VICTIM_PID"
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
 }

@@ -136,6 +136,21 @@ static void take_listener(struct generation *g, const struct hs_msg *msg, int fd
     hs_log("gen %d pid %d listens on %s: held", g->number, msg->pid, held->name);
 }
 
+/* A FORKED message names a child of its sender, or one the launcher inherited when the sender
+ * exited since (it is the subreaper); a child that is gone already needs no watching. Anything
+ * else is a lie a process could tell to make the launcher wait for, or count, a stranger. */
+static bool forked_by(struct generation *g, pid_t child, pid_t sender)
+{
+    pid_t parent = members_parent_of(child);
+    if (parent == 0 || parent == sender || parent == getpid())
+        return parent != 0;
+    if (!g->told_false_child)
+        hs_log("gen %d pid %d: says pid %d is its child, which it is not: ignored", g->number,
+               (int)sender, (int)child);
+    g->told_false_child = true;
+    return false;
+}
+
 static void handle_message(struct generation *g, const struct hs_msg *msg, int fd)
 {
     struct gen_proc *proc = add_proc(g, msg->pid);
@@ -161,7 +176,8 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
         fd = -1;
         break;
     case HS_MSG_FORKED:
-        add_proc(g, (pid_t)msg->value);
+        if (forked_by(g, (pid_t)msg->value, msg->pid))
+            add_proc(g, (pid_t)msg->value);
         break;
     case HS_MSG_HANDOVER:
         if (fd >= 0 && relay_take(fd))
@@ -197,7 +213,7 @@ void gen_read_messages(struct generation *g)
         char raw[sizeof msg];
         struct iovec iov = {.iov_base = raw, .iov_len = sizeof raw};
         union {
-            char buf[CMSG_SPACE(sizeof(int) * 4)];
+            char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
             struct cmsghdr align;
         } control;
         struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1,
@@ -210,7 +226,14 @@ void gen_read_messages(struct generation *g)
         if (n <= 0)
             return;
         int fd = -1;
+        pid_t sender = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+                c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+                struct ucred cred;
+                memcpy(&cred, CMSG_DATA(c), sizeof cred);
+                sender = cred.pid;
+            }
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
                 continue;
             int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
@@ -223,12 +246,20 @@ void gen_read_messages(struct generation *g)
                     close(passed); /* one fd per message: the rest are not ours to keep */
             }
         }
-        if ((header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || hs_msg_decode(raw, (size_t)n, &msg) < 0) {
+        if ((header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || sender <= 0 || hs_msg_decode(raw, (size_t)n, &msg) < 0) {
             hs_log("gen %d: malformed channel message (%zd bytes) ignored", g->number, n);
             if (fd >= 0)
                 close(fd);
             continue;
         }
+        /* The sender is who the kernel says (a process in a pid namespace of its own also has
+         * its pid as the launcher sees it), whoever the message claims to be from. */
+        if (msg.pid != sender && !g->told_false_sender) {
+            hs_log("gen %d pid %d: sent a message as pid %d: taken as its own", g->number, (int)sender,
+                   (int)msg.pid);
+            g->told_false_sender = true;
+        }
+        msg.pid = sender;
         handle_message(g, &msg, fd);
     }
 }
@@ -380,6 +411,10 @@ static void look_at_kernel(struct generation *g, int64_t now)
     w->checked_at_shim_zero = shim_counts(g, &shim_conns, &datagrams) && shim_conns == 0;
     int64_t took = now_ms() - now;
     w->next_check_ms = now + (took * 10 > LOOK_INTERVAL_MS ? took * 10 : LOOK_INTERVAL_MS);
+    /* The first look that shows nothing left: the one that confirms it ends the drain, so it
+     * comes when the kernel's word can count, however slow the looks are on a busy host. */
+    if (conns == 0 && w->zero_checks == 1 && w->next_check_ms > now + KERNEL_MOMENT_MS)
+        w->next_check_ms = now + KERNEL_MOMENT_MS;
 }
 
 void gen_drain(struct generation *g)

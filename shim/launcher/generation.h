@@ -58,6 +58,8 @@ struct generation {
     int number;
     pid_t pid;                 /* the command's process, leader of the process group */
     int channel_fd;
+    bool told_false_sender;    /* a message claimed another sender: said once */
+    bool told_false_child;     /* a FORKED message named a stranger: said once */
     bool channel_closed;       /* every process closed its end: stop polling it */
     int notify_fd;             /* the seccomp route's notifications (intercept.h); -1: the shim's */
     bool seccomp;              /* started on the seccomp route */

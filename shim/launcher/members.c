@@ -99,6 +99,12 @@ static bool read_stat(pid_t pid, struct proc_entry *out)
     return true;
 }
 
+pid_t members_parent_of(pid_t pid)
+{
+    struct proc_entry entry;
+    return read_stat(pid, &entry) ? entry.ppid : 0;
+}
+
 /* Every live process on the host, read at most once per 20 ms (several generations ask in a row). */
 static const struct pid_list *process_table(void)
 {

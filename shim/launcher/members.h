@@ -39,6 +39,9 @@ void members_started(struct members *m, pid_t leader, bool joined);
  * (owned by `m`, valid until the next call). -1 if they cannot be read. */
 int members_list(struct members *m, pid_t leader, const pid_t **pids);
 
+/* The parent of a live process (from /proc); 0 for a process gone or a zombie. */
+pid_t members_parent_of(pid_t pid);
+
 /* Removes the group (cgroup mode; it must be empty by then) and frees the tracker. */
 void members_free(struct members *m);
 

@@ -145,6 +145,16 @@ int spawn_generation(const struct spawn_request *req, struct spawned *out)
     int pair[2], error_pipe[2], notify_pair[2] = {-1, -1};
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
         return -1;
+    /* Every message then carries its sender's pid as the kernel knows it (SCM_CREDENTIALS):
+     * what a message says about its sender is never taken on trust. */
+    int one = 1;
+    if (setsockopt(pair[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+        int saved = errno;
+        close(pair[0]);
+        close(pair[1]);
+        errno = saved;
+        return -1;
+    }
     if (pipe2(error_pipe, O_CLOEXEC) < 0 ||
         (req->seccomp && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_pair) < 0)) {
         int saved = errno;

@@ -43,7 +43,8 @@ __attribute__((constructor)) static void shim_init(void)
 {
     int saved = errno;
     real_ready();
-    inherit_init();
+    if (!mode_secure_execution())
+        inherit_init();
     shim_mode = mode_choose();
     if (shim_in_charge()) {
         drain_init();

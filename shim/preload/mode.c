@@ -3,6 +3,7 @@
 #include "mode.h"
 
 #include <stdlib.h>
+#include <sys/auxv.h>
 
 #include "channel.h"
 #include "env.h"
@@ -13,8 +14,18 @@
 
 enum shim_mode shim_mode;
 
+/* A setuid or setgid program, or one with file capabilities (the shim reached it through
+ * /etc/ld.so.preload): its environment comes from a less trusted user, so nothing in it (a
+ * pidfile path, fd numbers, signals) may steer what the shim does. Silently, as libc does. */
+bool mode_secure_execution(void)
+{
+    return getauxval(AT_SECURE) != 0;
+}
+
 enum shim_mode mode_choose(void)
 {
+    if (mode_secure_execution())
+        return MODE_PASSTHROUGH;
     if (real_missing()) {
         shim_say("libc has no ", real_missing(), "(): passing calls through", NULL);
         return MODE_PASSTHROUGH;

@@ -12,6 +12,10 @@ enum shim_mode {
 
 extern enum shim_mode shim_mode;
 
+/* The kernel marked this execution secure (AT_SECURE): the shim takes nothing from the
+ * environment and stays out of the way. */
+bool mode_secure_execution(void);
+
 /* Reads the environment and decides; the constructor stores the answer in shim_mode. */
 enum shim_mode mode_choose(void);
 
