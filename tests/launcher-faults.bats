@@ -331,3 +331,49 @@ time.sleep(60)
     stop_hotswap
     [ "$HS_STATUS" -eq 0 ]
 }
+
+# adopting_launcher ADDR MODEL: a launcher started as the killed one was, on the same control
+# socket (HS_PID, its log appended to HS_LOG).
+adopting_launcher() {
+    "$HOTSWAP" --control "$HS_CONTROL" -- "$FIXTURE" --listen "$1" --model "$2" 2>>"$HS_LOG" &
+    HS_PID=$!
+}
+
+# killed_and_adopted MODEL: the launcher SIGKILLed under load, a new one adopts its generation
+# and reloads it 5 times: no request fails, and the adopted generation drains and exits.
+killed_and_adopted() {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model "$1"
+    # a second launcher on a live control socket is refused, and changes nothing
+    run -1 timeout 10 "$HOTSWAP" --control "$HS_CONTROL" -- "$FIXTURE" --listen "$addr" --model "$1"
+    [[ "$output" == *"control socket $HS_CONTROL is served by a running launcher: refusing to start a second one on it" ]]
+    start_load "$addr"
+    local server
+    server=$(sed -n 's/.*gen 1 pid \([0-9]*\) starting.*/\1/p' "$HS_LOG")
+    kill -KILL "$HS_PID"
+    wait "$HS_PID" || true
+    adopting_launcher "$addr" "$1"
+    wait_until 10 grep -q "gen 1 pid $server adopted from launcher pid [0-9]*, which is gone: it serves on" "$HS_LOG"
+    grep -q "1 listener held again, taken from the adopted processes" "$HS_LOG"
+    for gen in $(seq 2 6); do
+        run reload
+        [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; return 1; }
+        [ "$(generation_of "$addr")" = "$gen" ]
+    done
+    wait_until 10 grep -q "gen 1 pid $server exited (adopted" "$HS_LOG"
+    stop_load
+    [ "$LOAD_STATUS" -eq 0 ]
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    [ "$(field requests "$LOAD_SUMMARY")" -gt 100 ]
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
+    [ ! -e "$HS_CONTROL.state" ]   # a clean exit leaves nothing to adopt
+}
+
+@test "the launcher SIGKILLed under load: one started on the same control socket adopts the server; 5 reloads lose nothing" {
+    killed_and_adopted epoll
+}
+
+@test "the same with prefork workers: the listener is taken back from whichever process holds it" {
+    killed_and_adopted prefork
+}

@@ -89,6 +89,20 @@ static int check_own_dir(const char *dir, char *why, size_t size)
     return rc;
 }
 
+/* A launcher accepts on the socket at `path` now: a connection is taken (or queued). A killed
+ * launcher's socket refuses it. */
+static bool served_now(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return false;
+    bool served = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 || errno == EAGAIN;
+    close(fd);
+    return served;
+}
+
 /* Whatever is at `path` before the bind: nothing, or a socket, removed as stale (a killed
  * launcher's, or one that had our pid before). Anything else is not ours to remove, whoever
  * put it there: refused, and left as it is. Looked at and removed in its directory, opened
@@ -109,6 +123,10 @@ static int clear_stale_socket(const char *path, char *why, size_t size)
     } else if (!S_ISSOCK(st.st_mode)) {
         snprintf(why, size, "control socket path %s is %s, not a socket: refusing to replace it", path,
                  kind_of(st.st_mode));
+        rc = -2;
+    } else if (served_now(path)) {
+        snprintf(why, size, "control socket %s is served by a running launcher: refusing to start a second one "
+                 "on it", path);
         rc = -2;
     } else if (unlinkat(dirfd, base, 0) < 0 && errno != ENOENT) {
         rc = -1;

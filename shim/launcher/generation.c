@@ -118,6 +118,28 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
     return g;
 }
 
+struct generation *gen_adopt(int number, pid_t leader, const char *group, const struct gen_settings *settings)
+{
+    struct generation *g = calloc(1, sizeof *g);
+    if (!g || !(g->members = members_adopt(number, leader, group))) {
+        free(g);
+        return NULL;
+    }
+    g->number = number;
+    g->pid = leader;
+    g->adopted = true;
+    g->channel_fd = g->notify_fd = -1;
+    g->channel_closed = true; /* its end died with the launcher that made it */
+    g->settings = settings;
+    g->said_hello = true;
+    g->state = GEN_READY;
+    g->started_ms = g->ready_ms = now_ms();
+    struct gen_proc *proc = add_proc(g, leader);
+    if (proc)
+        proc->said_hello = true;
+    return g;
+}
+
 static void take_listener(struct generation *g, const struct hs_msg *msg, int fd)
 {
     if (fd < 0) {
@@ -333,11 +355,16 @@ static bool catches_signal(pid_t pid, int sig)
 static void drain_process(struct generation *g, pid_t pid)
 {
     struct gen_proc *proc = find_proc(g, pid);
+    if (!proc && g->adopted && catches_signal(pid, g->settings->drain_signal) && (proc = add_proc(g, pid)))
+        proc->said_hello = true; /* its shim spoke to the launcher that died */
     if (proc && (proc->drain_sent || proc->drain_reported || !proc->said_hello))
         return; /* done, or its shim has not spoken (yet): the next look sees it again */
     if (!proc || !catches_signal(pid, g->settings->drain_signal))
         return;
     proc->drain_sent = true;
+    /* An adopted generation's shims cannot report (their channel is gone): the kernel's
+     * tables alone say when it is drained. */
+    proc->drain_reported = g->adopted;
     send_signal(pid, proc->pidfd, g->settings->drain_signal);
 }
 
@@ -572,6 +599,9 @@ void gen_note_proc_exit(struct generation *g, int index)
         close(proc->pidfd);
         proc->pidfd = -1;
     }
+    /* an adopted command's process is not our child: its exit is all we learn of it */
+    if (g->adopted && proc->pid == g->pid)
+        g->leader_reaped = true;
 }
 
 void gen_forget_exited(struct generation *g)
@@ -607,7 +637,9 @@ bool gen_check_gone(struct generation *g)
     g->gone_ms = now_ms();
     char how[128];
     describe_wait_status(g->leader_status, how, sizeof how);
-    if (exited_on_stop(g))
+    if (g->adopted)
+        snprintf(how, sizeof how, "exited (adopted: its parent has its exit status)");
+    else if (exited_on_stop(g))
         snprintf(how + strlen(how), sizeof how - strlen(how), " (128 + %d: its own exit on the stop signal)",
                  g->settings->stop_signal);
     if (g->stop_ms)

@@ -63,6 +63,8 @@ struct generation {
     bool channel_closed;       /* every process closed its end: stop polling it */
     int notify_fd;             /* the seccomp route's notifications (intercept.h); -1: the shim's */
     bool seccomp;              /* started on the seccomp route */
+    bool adopted;              /* left running by a killed launcher, taken over (adopt.c): no
+                                  channel, and not the launcher's child */
     int64_t accept_let_ms;     /* seccomp: when an accept was last let through */
     int64_t idle_look_ms;      /* seccomp, draining: when to look for idle connections next */
     pid_t parked[64];          /* seccomp: threads whose accept the drain left unanswered */
@@ -94,6 +96,11 @@ struct generation {
 
 /* Starts the command; NULL with errno set (ENOENT: not found) when it cannot be executed. */
 struct generation *gen_start(int number, char **argv, const char *shim_path, const struct gen_settings *settings);
+
+/* Takes over a generation a killed launcher left running, its command's process `leader`
+ * (alive, checked by the caller), serving; `group` as members_adopt() takes it. NULL without
+ * memory. */
+struct generation *gen_adopt(int number, pid_t leader, const char *group, const struct gen_settings *settings);
 
 /* Reads and handles every pending message on the generation's channel. */
 void gen_read_messages(struct generation *g);

@@ -21,7 +21,7 @@
 static struct held_listener held[LISTENERS_MAX];
 static int held_count;
 
-static int describe(int fd, char *name, size_t size)
+int listeners_describe(int fd, char *name, size_t size)
 {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
@@ -67,7 +67,7 @@ int listeners_add(int fd, int gen)
         return 1;
     }
     struct held_listener *slot = &held[held_count];
-    if (held_count >= LISTENERS_MAX || describe(fd, slot->name, sizeof slot->name) < 0) {
+    if (held_count >= LISTENERS_MAX || listeners_describe(fd, slot->name, sizeof slot->name) < 0) {
         close(fd);
         return -1;
     }

@@ -3,6 +3,8 @@
 #ifndef HOTSWAP_LISTENERS_H
 #define HOTSWAP_LISTENERS_H
 
+#include <stddef.h>
+
 #define LISTENERS_MAX 64
 
 struct held_listener {
@@ -15,6 +17,10 @@ struct held_listener {
  * socket is held already (the copy is closed); -1 when full or when `fd` is not a bound socket
  * (then closes it). */
 int listeners_add(int fd, int gen);
+
+/* The name a held listener gets ("127.0.0.1:8080", "udp:[::1]:53", "unix:/run/app.sock") of
+ * the bound socket `fd`; -1 if it is not one. */
+int listeners_describe(int fd, char *name, size_t size);
 
 /* A generation that failed: the listeners it created go with it. */
 void listeners_drop_from(int gen);

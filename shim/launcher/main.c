@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "activation.h"
+#include "adopt.h"
 #include "channel.h"
 #include "ctl_client.h"
 #include "ctl_server.h"
@@ -574,6 +575,7 @@ static void run_loop(void)
             gen_on_deadline(L.gens[i], now);
         restart_if_due(now);
         reconcile();
+        adopt_save(L.gens, L.gen_count, L.serving);
     }
 }
 
@@ -634,8 +636,16 @@ static int run(void)
         hs_log("--handover-idle: cannot share the handover table (%s): idle connections will be closed instead",
                strerror(errno));
     L.next_generation = 1;
-    struct generation *first = start_generation();
-    if (!first) {
+    if (opened >= 0)
+        adopt_init(control);
+    /* A launcher killed with this control socket left its generations running: take them over. */
+    struct generation *adopted[GENERATIONS_MAX], *first = NULL;
+    int adopted_count = adopt_take(adopted, GENERATIONS_MAX, &L.settings, &L.next_generation, &first);
+    for (int i = 0; i < adopted_count; i++)
+        L.gens[L.gen_count++] = adopted[i];
+    if (first) {
+        L.ever_ready = true;
+    } else if (!(first = start_generation())) {
         int err = errno;
         fprintf(stderr, "hotswap: %s: %s\n", L.opt.argv[0], err == ENOENT ? "command not found" : strerror(err));
         ctl_server_close();
@@ -644,6 +654,7 @@ static int run(void)
     L.serving = first;
     hs_log("launcher pid %d, control socket %s", (int)getpid(), control);
     run_loop();
+    adopt_forget(); /* every generation is gone: nothing is left to adopt */
     ctl_server_finish_all(true, "stopped");
     listeners_remove_paths();
     ctl_server_close();

@@ -99,6 +99,15 @@ static bool read_stat(pid_t pid, struct proc_entry *out)
     return true;
 }
 
+bool members_start_of(pid_t pid, unsigned long long *start)
+{
+    struct proc_entry entry;
+    if (!read_stat(pid, &entry))
+        return false;
+    *start = entry.start;
+    return true;
+}
+
 pid_t members_parent_of(pid_t pid)
 {
     struct proc_entry entry;
@@ -283,6 +292,35 @@ struct members *members_new(int number)
         hs_log("gen %d: cannot make its cgroup %s/%s (%s): tracking it by the process tree", number, M.root,
                m->name, strerror(errno));
     return m;
+}
+
+struct members *members_adopt(int number, pid_t leader, const char *group)
+{
+    struct members *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->number = number;
+    m->dir_fd = m->procs_fd = -1;
+    if (M.mode == TRACK_CGROUP && group && strncmp(group, "hotswap-", 8) == 0 && !strchr(group, '/')) {
+        snprintf(m->name, sizeof m->name, "%s", group);
+        char path[PATH_MAX + 96];
+        snprintf(path, sizeof path, "%s/%s", M.root, m->name);
+        m->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        m->in_cgroup = m->dir_fd >= 0;
+    }
+    if (!read_stat(leader, &m->leader))
+        m->leader = (struct proc_entry){.pid = leader};
+    return m;
+}
+
+unsigned long long members_leader_start(const struct members *m)
+{
+    return m->leader.start;
+}
+
+const char *members_group(const struct members *m)
+{
+    return m->in_cgroup ? m->name : NULL;
 }
 
 bool members_join_child(const struct members *m)

@@ -39,6 +39,19 @@ void members_started(struct members *m, pid_t leader, bool joined);
  * (owned by `m`, valid until the next call). -1 if they cannot be read. */
 int members_list(struct members *m, pid_t leader, const pid_t **pids);
 
+/* A generation a killed launcher left running (adopt.c): tracked in the cgroup `group` (a name
+ * under the launcher's own group, as members_group() said) where there is one, else by its
+ * process tree from `leader`. NULL without memory. */
+struct members *members_adopt(int number, pid_t leader, const char *group);
+
+/* What identifies the generation for a later launcher: the leader's start time (clock ticks
+ * after boot), and the name of its cgroup (NULL in tree mode). */
+unsigned long long members_leader_start(const struct members *m);
+const char *members_group(const struct members *m);
+
+/* The start time of a live process; false if it is gone (or a zombie). */
+bool members_start_of(pid_t pid, unsigned long long *start);
+
 /* The parent of a live process (from /proc); 0 for a process gone or a zombie. */
 pid_t members_parent_of(pid_t pid);
 
