@@ -1,5 +1,5 @@
 # hotswap: zero-downtime hot restart for unmodified server binaries.
-# make | make test | make demo | make test-asan | make test-servers | make fuzz | make install PREFIX=/usr/local
+# make | make test | make demo | make test-asan | make test-servers | make fuzz | make soak | make install PREFIX=/usr/local
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
@@ -20,7 +20,7 @@ FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadcli
                 $(BUILD)/notify-socket
 FIXTURES_COMMON := tests/fixtures/common.c tests/fixtures/common.h
 
-all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop
+all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop $(BUILD)/libraise-on-count.so
 
 $(BUILD):
 	mkdir -p $@
@@ -35,6 +35,10 @@ $(BUILD)/hotswap: $(LAUNCHER_SRC) $(LAUNCHER_H) Makefile | $(BUILD)
 $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/quirks.h \
                          $(FIXTURES_COMMON) | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/common.c
+
+# A second preload library for drain.bats: a signal in the middle of the shim's count.
+$(BUILD)/libraise-on-count.so: tests/fixtures/raise-on-count.c shim/common/channel.h | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<
@@ -62,6 +66,10 @@ test-servers: all
 
 # Benchmarks (a few minutes): writes docs/bench.md and docs/reload-timeline.png; needs gnuplot
 # for the picture and gawk for the latency windows (installed if missing).
+# Many reloads under load with faults mixed in (tests/soak; SOAK_RELOADS, default 1000): minutes.
+soak: all
+	tests/soak
+
 bench: all
 	command -v gnuplot >/dev/null && command -v gawk >/dev/null || \
 	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends gnuplot-nox gawk; }
@@ -86,4 +94,4 @@ install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-asan asan test-servers bench demo fuzz install clean
+.PHONY: all test test-asan asan test-servers bench demo fuzz soak install clean

@@ -144,3 +144,34 @@ at_least_in_accept() { (($(threads_in_accept "$1") >= $2)); }
     refute grep -q "drain timeout\|cutting\|the kernel wins" "$HS_LOG"
     [ "$(generation_of "$HS_ADDR")" = 3 ]
 }
+
+@test "a server's signal handler that closes a connection while the shim sends a count: the drain goes on" {
+    # libraise-on-count.so, after the shim, raises SIGUSR1 inside each count the shim sends; the
+    # server's handler then closes its newest connection, which enters the shim's close and
+    # count again from inside the count
+    local addr="127.0.0.1:$(free_port)" wrapper="$BATS_TEST_TMPDIR/server"
+    printf '#!/bin/sh\nLD_PRELOAD="%s:%s" exec "%s" "$@"\n' "$SHIM" "$ROOT/$BUILD/libraise-on-count.so" \
+        "$FIXTURE" >"$wrapper"
+    chmod +x "$wrapper"
+    HS_SERVER=$wrapper start_hotswap "$addr" --drain-timeout 8s -- --model threads --quirk close-on-usr1 \
+        --slow-ms 1500
+    local body="$BATS_TEST_TMPDIR/slow.body" old_pid fds
+    old_pid=$(pid_of_answer "$addr")
+    fds=$(ls "/proc/$old_pid/fd" | wc -l)
+    get "$addr" /slow >"$body" &
+    local slow=$!
+    wait_until 5 has_fds "$old_pid" $((fds + 1))
+    # the newest connection: the one the handler closes when the slow one's close is counted
+    get "$addr" /sleep/7000 >/dev/null &
+    local sleeper=$!
+    wait_until 5 has_fds "$old_pid" $((fds + 2))
+    run reload
+    [ "$status" -eq 0 ]
+    wait "$slow"
+    wait "$sleeper" || true
+    grep -q "fixture: closed a connection in a signal handler" "$HS_LOG"
+    # the slow answer is whole, and the drain ended with it, not at its timeout
+    [ "$(tr -cd x <"$body" | wc -c)" -eq 65536 ]
+    [[ "$output" =~ "gen 1 drained "[0-9]+" connections in "[0-9]+" ms" ]]
+    refute grep -q "cutting" "$HS_LOG"
+}
