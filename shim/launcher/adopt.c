@@ -70,15 +70,37 @@ static void write_state(const char *text)
     snprintf(written, sizeof written, "%s", text);
 }
 
+/* What the file says changes only with these: a cheap look first, since the launcher's loop
+ * calls adopt_save() after every event (on the seccomp route, every accept). */
+static unsigned long long fingerprint(struct generation *const *gens, int count, const struct generation *serving)
+{
+    unsigned long long sum = (unsigned long long)count * 1000003u + (unsigned long long)listeners_count();
+    for (int i = 0; i < count; i++) {
+        const struct generation *g = gens[i];
+        unsigned long long one = (unsigned long long)g->number << 40 ^ (unsigned long long)g->pid << 8 ^
+                                 (unsigned long long)g->state << 4 ^ (unsigned long long)(g == serving) << 3 ^
+                                 (unsigned long long)g->failed << 2 ^ (unsigned long long)g->leader_reaped << 1;
+        sum = sum * 31 + one;
+    }
+    return sum;
+}
+
 void adopt_save(struct generation *const *gens, int count, const struct generation *serving)
 {
+    static unsigned long long last_fingerprint, launcher_start;
+    static bool saved_once;
     if (!state_path[0])
         return;
+    unsigned long long now = fingerprint(gens, count, serving);
+    if (saved_once && now == last_fingerprint)
+        return;
+    saved_once = true;
+    last_fingerprint = now;
     static char text[STATE_MAX];
     size_t len = 0;
-    unsigned long long start = 0;
-    members_start_of(getpid(), &start);
-    append(text, &len, STATE_HEADER "\nlauncher %d %llu\n", (int)getpid(), start);
+    if (!launcher_start)
+        members_start_of(getpid(), &launcher_start);
+    append(text, &len, STATE_HEADER "\nlauncher %d %llu\n", (int)getpid(), launcher_start);
     for (int i = 0; i < count; i++) {
         const struct generation *g = gens[i];
         if (g->state == GEN_GONE || g->failed || g->leader_reaped)
