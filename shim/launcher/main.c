@@ -19,6 +19,7 @@
 
 #include "activation.h"
 #include "adopt.h"
+#include "check.h"
 #include "channel.h"
 #include "ctl_client.h"
 #include "ctl_server.h"
@@ -41,6 +42,7 @@ struct reload {
     struct generation *next, *previous;
     int64_t requested_ms;
     bool active;
+    bool checking;         /* --check runs: `next` is not started yet */
     long shown_conns;      /* the old generation's open connections, as last told to the client */
     int64_t shown_ms;
 };
@@ -113,13 +115,19 @@ static struct generation *start_generation(void)
 
 static bool reload_starting(void)
 {
+    for (int i = 0; i < GENERATIONS_MAX; i++)
+        if (L.reloads[i].active && L.reloads[i].checking)
+            return true;
     for (int i = 0; i < L.gen_count; i++)
         if (L.gens[i]->state == GEN_STARTING && L.gens[i] != L.serving)
             return true;
     return false;
 }
 
-/* Starts generation N+1; NULL on success, or why not. */
+static const char *start_next(struct reload *r);
+static void note_event(struct status_event *event, bool ok, const char *text);
+
+/* Starts generation N+1 (after --check, if given); NULL on success, or why not. */
 static const char *begin_reload(int *reload_id)
 {
     static char why[560];
@@ -142,6 +150,31 @@ static const char *begin_reload(int *reload_id)
             r = &L.reloads[i];
     if (!r)
         return "too many reloads in progress";
+    *r = (struct reload){.id = L.next_reload_id++, .previous = L.serving, .requested_ms = now_ms(),
+                         .active = true, .shown_conns = -1};
+    if (reload_id)
+        *reload_id = r->id;
+    if (L.opt.check_command) {
+        if (!check_start(L.opt.check_command, now_ms() + L.opt.ready_timeout_ms)) {
+            snprintf(why, sizeof why, "cannot run the check (%s); gen %d keeps serving", strerror(errno),
+                     L.serving->number);
+            r->active = false;
+            return why;
+        }
+        r->checking = true;
+        hs_log("reload: checking first: %s", L.opt.check_command);
+        return NULL;
+    }
+    const char *failed = start_next(r);
+    if (failed)
+        r->active = false;
+    return failed;
+}
+
+/* The reload's new generation; NULL on success, or why not. */
+static const char *start_next(struct reload *r)
+{
+    static char why[560];
     hs_log("reload: starting gen %d", L.next_generation);
     struct generation *next = start_generation();
     if (!next) {
@@ -150,13 +183,45 @@ static const char *begin_reload(int *reload_id)
         hs_log("%s", why);
         return why;
     }
-    *r = (struct reload){.id = L.next_reload_id++, .next = next, .previous = L.serving,
-                         .requested_ms = now_ms(), .active = true, .shown_conns = -1};
+    r->next = next;
     sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: gen %d starting, gen %d serving",
              sdnotify_monotonic_usec(), next->number, L.serving->number);
-    if (reload_id)
-        *reload_id = r->id;
     return NULL;
+}
+
+/* A reload that ends before its generation started: refused, and nothing changed. */
+static void refuse_reload(struct reload *r, const char *text)
+{
+    hs_log("reload refused: %s", text);
+    ctl_server_finish(r->id, false, text);
+    note_event(&L.last_reload, false, text);
+    r->active = false;
+}
+
+/* The check of a reload has finished: its output goes to the log (and to the waiting client),
+ * then the generation starts, or the reload is refused. */
+static void after_check(struct reload *r)
+{
+    bool passed;
+    char verdict[128], output[CHECK_OUTPUT_MAX], text[720];
+    if (!check_finished(&passed, verdict, sizeof verdict, output, sizeof output))
+        return;
+    r->checking = false;
+    char *save = NULL;
+    for (char *line = strtok_r(output, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        hs_log("check: %s", line);
+    if (!passed) {
+        snprintf(text, sizeof text, "the check %s; gen %d keeps serving", verdict, r->previous->number);
+        refuse_reload(r, text);
+        return;
+    }
+    hs_log("reload: the check passed");
+    const char *failed = L.stopping ? "the launcher is stopping" : !L.serving ? "no generation is serving" : start_next(r);
+    if (failed) {
+        ctl_server_finish(r->id, false, failed);
+        note_event(&L.last_reload, false, failed);
+        r->active = false;
+    }
 }
 
 static const char *begin_stop(void)
@@ -165,6 +230,11 @@ static const char *begin_stop(void)
         return NULL;
     L.stopping = true;
     relay_set_accepting(false); /* no next generation will take idle clients: they are closed */
+    for (int i = 0; i < GENERATIONS_MAX; i++)
+        if (L.reloads[i].active && L.reloads[i].checking) {
+            check_cancel();
+            refuse_reload(&L.reloads[i], "the launcher is stopping");
+        }
     hs_log("stopping: draining every generation");
     sdnotify("STOPPING=1\nSTATUS=stopping: draining");
     if (L.restarter.pending)
@@ -216,6 +286,10 @@ static void finish_reloads(void)
         struct reload *r = &L.reloads[i];
         if (!r->active)
             continue;
+        if (r->checking) {
+            after_check(r);
+            continue;
+        }
         char text[720];
         if (r->next->failed) {
             snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure,
@@ -389,7 +463,7 @@ static void reap_children(void)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-        for (int i = 0; i < L.gen_count; i++)
+        for (int i = 0; i < L.gen_count && !check_note_reaped(pid, status); i++)
             if (gen_note_reaped(L.gens[i], pid, status))
                 break;
 }
@@ -468,6 +542,9 @@ static int next_timeout(void)
     int64_t accepts_resume = ctl_server_next_wakeup();
     if (accepts_resume && (soonest < 0 || accepts_resume < soonest))
         soonest = accepts_resume;
+    int64_t check_ends = check_deadline();
+    if (check_ends && (soonest < 0 || check_ends < soonest))
+        soonest = check_ends;
     int64_t restart_wait = restart_wait_ms(&L.restarter, now);
     if (restart_wait >= 0 && (soonest < 0 || now + restart_wait < soonest))
         soonest = now + restart_wait;
@@ -522,7 +599,7 @@ static void run_loop(void)
 {
     static struct poll_set set;
     while (!(L.stopping && L.gen_count == 0)) {
-        int needed = 1 + CTL_CLIENTS_MAX + 1;
+        int needed = 1 + CTL_CLIENTS_MAX + 1 + 1;
         for (int i = 0; i < L.gen_count; i++)
             needed += 2 + L.gens[i]->proc_count;
         if (!poll_set_room(&set, needed)) {
@@ -551,6 +628,8 @@ static void run_loop(void)
                     fds[n++] = (struct pollfd){.fd = g->procs[p].pidfd, .events = POLLIN};
                 }
         }
+        int gens_end = n;
+        n += check_pollfd(fds + n);
         relay_expire(now_ms());
         int ready = poll(fds, (nfds_t)n, next_timeout());
         if (ready < 0 && errno != EINTR)
@@ -559,10 +638,12 @@ static void run_loop(void)
             if (fds[0].revents)
                 handle_signal();
             /* pidfds first: a message read below may add processes, and move none */
-            for (int i = ctl_first + ctl_count; i < n; i++)
+            for (int i = ctl_first + ctl_count; i < gens_end; i++)
                 if (fds[i].revents && set.owner[i].proc >= 0)
                     gen_note_proc_exit(set.owner[i].g, set.owner[i].proc);
-            for (int i = ctl_first + ctl_count; i < n; i++) {
+            if (n > gens_end && fds[gens_end].revents)
+                check_read();
+            for (int i = ctl_first + ctl_count; i < gens_end; i++) {
                 if (fds[i].revents && set.owner[i].proc == OWNER_NOTIFY)
                     notify_ready(set.owner[i].g, fds[i].revents);
                 else if (fds[i].revents && set.owner[i].proc < 0)
@@ -573,6 +654,7 @@ static void run_loop(void)
         int64_t now = now_ms();
         for (int i = 0; i < L.gen_count; i++)
             gen_on_deadline(L.gens[i], now);
+        check_on_deadline(now);
         restart_if_due(now);
         reconcile();
         adopt_save(L.gens, L.gen_count, L.serving);

@@ -45,6 +45,8 @@ void options_usage(void)
           "  --restart POLICY     replace a generation that dies outside a reload: on-failure\n"
           "                       (default; not after exit 0), always, or never (the launcher exits)\n"
           "  --restart-max-backoff DUR  restarts in a row wait 100ms, doubling up to DUR (default 10s)\n"
+          "  --check 'CMD ...'    run CMD (sh -c) before each reload; the reload goes on only if\n"
+          "                       it exits 0 within --ready-timeout (nginx -t, haproxy -c ...)\n"
           "  --control PATH       control socket (default $XDG_RUNTIME_DIR/hotswap/PID.sock,\n"
           "                       /run/hotswap/PID.sock for root, else /tmp/hotswap-UID/PID.sock)\n"
           "  --pid PID            (reload, stop, status) the launcher to talk to (default: the\n"
@@ -231,6 +233,8 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
                                                          restart_policy_names, RESTART_POLICIES);
     else if (is_option(arg, "--control"))
         opt->control_path = VALUE("--control");
+    else if (is_option(arg, "--check"))
+        opt->check_command = VALUE("--check");
     else if (is_option(arg, "--shim"))
         opt->shim_path = VALUE("--shim");
     else if (is_option(arg, "--pid"))
@@ -254,6 +258,8 @@ static void check_combination(int argc, char **argv, int rest, struct options *o
         opt->argv = argv + rest;
     } else if (restart_given) {
         usage_error("--restart and --restart-max-backoff are for running a server");
+    } else if (opt->check_command) {
+        usage_error("--check is for running a server");
     } else if (rest < argc) {
         usage_error("'hotswap %s' takes no command", argv[1]);
     } else if (opt->target_pid && opt->control_path) {

@@ -32,6 +32,7 @@ struct options {
     int64_t restart_max_backoff_ms;
     bool json;                  /* status --json */
     const char *control_path;   /* NULL: the default for this launcher's pid */
+    const char *check_command;  /* --check: run before each reload (sh -c); NULL: none */
     const char *shim_path;      /* NULL: beside the hotswap binary */
     int target_pid;             /* reload/stop/status --pid */
     char **argv;                /* the server command */
