@@ -70,3 +70,37 @@ SCRIPT
     run -64 "$HOTSWAP" reload --check true
     [ "$output" = "hotswap: --check is for running a server (see hotswap --help)" ]
 }
+
+# cut_total LOG: the connections every cut in the log cut, added up.
+cut_total() { sed -n 's/.*: cutting \([0-9]*\) open connections*$/\1/p' "$1" | awk '{n += $1} END {print n + 0}'; }
+
+@test "--max-draining 2: 10 reloads back to back, each old generation with a slow request; only what the bound cut fails" {
+    local addr="127.0.0.1:$(free_port)" slow_dir="$BATS_TEST_TMPDIR/slow"
+    mkdir "$slow_dir"
+    start_hotswap "$addr" --max-draining 2 -- --model threads
+    start_load "$addr"
+    local server fds slow=()
+    for gen in $(seq 2 11); do
+        # a slow request on the serving generation, then the reload: it drains for 4 s
+        server=$(pid_of_answer "$addr")
+        fds=$(ls "/proc/$server/fd" | wc -l)
+        "$LOADCLIENT" --connect "$addr" --get /sleep/4000 --timeout-ms 8000 >"$slow_dir/$gen" 2>&1 &
+        slow+=($!)
+        wait_until 5 has_fds "$server" $((fds + 1))
+        kill -HUP "$HS_PID"
+        wait_until 10 grep -q "gen $gen pid [0-9]* ready in" "$HS_LOG"
+    done
+    # never more than 2 draining: the 8 oldest were cut as the next ones began to drain
+    wait_until 20 bash -c '[ "$(grep -c "reload done" "$0")" -eq 10 ]' "$HS_LOG"
+    [ "$(grep -c "is one draining generation too many (--max-draining 2): cutting" "$HS_LOG")" -eq 8 ]
+    [ "$(grep -c "(--max-draining 2: connections cut)" "$HS_LOG")" -eq 8 ]
+    wait "${slow[@]}" || true
+    stop_load
+    local slow_failed cut
+    slow_failed=$(grep -L "^gen=" "$slow_dir"/* | wc -l)
+    cut=$(cut_total "$HS_LOG")
+    echo "cut $cut; failed: $(field failed "$LOAD_SUMMARY") of the load, $slow_failed of the 10 slow requests"
+    [ "$slow_failed" -eq 8 ]   # the two newest old generations answered theirs
+    (($(field failed "$LOAD_SUMMARY") + slow_failed <= cut))
+    [ "$(generation_of "$addr")" = 11 ]
+}

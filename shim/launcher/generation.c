@@ -565,6 +565,15 @@ void gen_stop_rest(struct generation *g)
         gen_signal(g, g->settings->stop_signal);
 }
 
+void gen_cut(struct generation *g, const char *why, const char *reason)
+{
+    long open = gen_open_conns(g);
+    g->cut = true;
+    snprintf(g->cut_why, sizeof g->cut_why, "%s", why);
+    hs_log("gen %d %s: cutting %ld open connection%s", g->number, reason, open, open == 1 ? "" : "s");
+    gen_stop(g);
+}
+
 void gen_fail(struct generation *g, const char *why)
 {
     snprintf(g->failure, sizeof g->failure, "%s", why);
@@ -776,11 +785,9 @@ void gen_on_deadline(struct generation *g, int64_t now)
         gen_fail(g, why);
         break;
     case GEN_DRAINING: {
-        long open = gen_open_conns(g);
-        g->cut = true;
-        hs_log("gen %d drain timeout after %lld ms: cutting %ld open connection%s", g->number,
-               (long long)(now - g->drain_ms), open, open == 1 ? "" : "s");
-        gen_stop(g);
+        char reason[64];
+        snprintf(reason, sizeof reason, "drain timeout after %lld ms", (long long)(now - g->drain_ms));
+        gen_cut(g, "drain timeout", reason);
         break;
     }
     case GEN_STOPPING:

@@ -85,7 +85,8 @@ struct generation {
     long drained_conns;        /* open at the start of the drain (the shim's reports, then the
                                   kernel's figure where higher) */
     long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
-    bool cut;                  /* the drain timed out */
+    bool cut;                  /* stopped before its drain ended */
+    char cut_why[48];          /* "drain timeout", "--max-draining 2" */
     char failure[560];
     char unseen_listener[480]; /* a listener the kernel shows and the shim never reported, said */
     struct drain_watch watch;
@@ -110,6 +111,10 @@ void gen_mark_ready(struct generation *g);
 void gen_drain(struct generation *g);
 void gen_stop(struct generation *g);
 void gen_fail(struct generation *g, const char *why);
+/* A draining generation stopped before its drain ended: `why` in a word or two ("drain timeout",
+ * for the reload's summary), `reason` in full for the log line, which counts the connections
+ * that cuts. */
+void gen_cut(struct generation *g, const char *why, const char *reason);
 
 /* --kill-mode mixed: once the command's process has exited, the stop signal goes to whatever
  * of the generation is left. */

@@ -309,10 +309,11 @@ static void finish_reloads(void)
         } else if (r->previous->state == GEN_GONE && r->next->ready_ms) {
             struct generation *n = r->next, *p = r->previous;
             snprintf(text, sizeof text,
-                     "gen %d ready in %lld ms; gen %d drained %ld connection%s in %lld ms%s, exited %lld ms later",
+                     "gen %d ready in %lld ms; gen %d drained %ld connection%s in %lld ms%s%s%s, exited %lld ms later",
                      n->number, (long long)(n->ready_ms - n->started_ms), p->number, p->drained_conns,
                      p->drained_conns == 1 ? "" : "s", (long long)(p->stop_ms - p->drain_ms),
-                     p->cut ? " (drain timeout: connections cut)" : "", (long long)(p->gone_ms - p->stop_ms));
+                     p->cut ? " (" : "", p->cut ? p->cut_why : "", p->cut ? ": connections cut)" : "",
+                     (long long)(p->gone_ms - p->stop_ms));
             hs_log("reload done: %s", text);
             ctl_server_finish(r->id, true, text);
             note_event(&L.last_reload, true, text);
@@ -411,6 +412,31 @@ static void announce_serving(void)
 }
 
 /* After any event: move every generation along, then settle the reloads. */
+/* --max-draining: reloads back to back leave generations draining side by side, each holding
+ * its processes and memory; past the bound the oldest is cut at once, as HAProxy's
+ * mworker-max-reloads does. */
+static void bound_draining(void)
+{
+    for (;;) {
+        struct generation *oldest = NULL;
+        int draining = 0;
+        for (int i = 0; i < L.gen_count; i++)
+            if (L.gens[i]->state == GEN_DRAINING) {
+                draining++;
+                if (!oldest || L.gens[i]->number < oldest->number)
+                    oldest = L.gens[i];
+            }
+        if (draining <= L.opt.max_draining)
+            return;
+        char reason[96];
+        snprintf(reason, sizeof reason, "is one draining generation too many (--max-draining %d)",
+                 L.opt.max_draining);
+        char why[48];
+        snprintf(why, sizeof why, "--max-draining %d", L.opt.max_draining);
+        gen_cut(oldest, why, reason);
+    }
+}
+
 static void reconcile(void)
 {
     for (int i = 0; i < L.gen_count; i++) {
@@ -432,6 +458,7 @@ static void reconcile(void)
             L.serving_daemonized = false;
             if (old && (old->state == GEN_READY || old->state == GEN_STARTING))
                 gen_drain(old);
+            bound_draining();
         }
         if (gen_drained(g))
             gen_stop(g);

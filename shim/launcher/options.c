@@ -26,6 +26,8 @@ void options_usage(void)
           "options:\n"
           "  --ready-timeout DUR  a new generation must be ready within DUR (default 30s)\n"
           "  --drain-timeout DUR  an old generation may drain for DUR, then is stopped (default 30s)\n"
+          "  --max-draining N     generations draining at once, at most (default 2): past it\n"
+          "                       the oldest is cut (reloads back to back)\n"
           "  --kill-timeout DUR   SIGKILL a generation DUR after its stop signal (default 10s)\n"
           "  --stop-signal SIG    signal that stops a drained generation (default TERM)\n"
           "  --drain-signal SIG   signal the shim drains on (default RTMIN+10)\n"
@@ -133,6 +135,14 @@ static int parse_signal(const char *option, const char *text)
     return number;
 }
 
+static int parse_count(const char *option, const char *text, long low, long high)
+{
+    long value;
+    if (!env_parse_count(text, high, &value) || value < low)
+        usage_error("%s: '%s' is not a whole number from %ld to %ld", option, text, low, high);
+    return (int)value;
+}
+
 static int parse_pid(const char *text)
 {
     char *end;
@@ -233,6 +243,8 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
                                                          restart_policy_names, RESTART_POLICIES);
     else if (is_option(arg, "--control"))
         opt->control_path = VALUE("--control");
+    else if (is_option(arg, "--max-draining"))
+        opt->max_draining = parse_count("--max-draining", VALUE("--max-draining"), 1, MAX_DRAINING_LIMIT);
     else if (is_option(arg, "--check"))
         opt->check_command = VALUE("--check");
     else if (is_option(arg, "--shim"))
@@ -272,6 +284,7 @@ void options_parse(int argc, char **argv, struct options *opt)
     *opt = (struct options){
         .command = CMD_RUN,
         .ready_timeout_ms = 30000,
+        .max_draining = 2,
         .drain_timeout_ms = 30000,
         .kill_timeout_ms = 10000,
         .stop_signal = SIGTERM,

@@ -16,11 +16,15 @@
 
 enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_STATUS, CMD_HELP, CMD_VERSION };
 
+/* --max-draining at most this: with one serving and one starting, within the launcher's 16. */
+#define MAX_DRAINING_LIMIT 14
+
 struct options {
     enum command command;
     int64_t ready_timeout_ms;
     int64_t drain_timeout_ms;
     int64_t kill_timeout_ms;
+    int max_draining;           /* --max-draining: generations draining at once, at most */
     int stop_signal;
     int drain_signal;
     bool handover_idle;         /* pass idle keep-alive connections to the new generation */
