@@ -104,3 +104,53 @@ cut_total() { sed -n 's/.*: cutting \([0-9]*\) open connections*$/\1/p' "$1" | a
     (($(field failed "$LOAD_SUMMARY") + slow_failed <= cut))
     [ "$(generation_of "$addr")" = 11 ]
 }
+
+# cmdline_of ADDR: the command line of the process that answers, spaces between arguments.
+cmdline_of() { tr '\0' ' ' <"/proc/$(pid_of_answer "$1")/cmdline"; }
+
+# env_of ADDR NAME: NAME's value in the environment of the process that answers.
+env_of() { tr '\0' '\n' <"/proc/$(pid_of_answer "$1")/environ" | sed -n "s/^$2=//p"; }
+
+@test "reload -- COMMAND: the new command line serves, later reloads and crash restarts keep it; one that fails changes nothing" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll
+    start_load "$addr"
+    run -0 "$HOTSWAP" reload --control "$HS_CONTROL" -- "$FIXTURE" --listen "$addr" --model threads
+    [[ "$output" == *"reload: with a new command line: $FIXTURE --listen $addr --model threads"* ]]
+    [[ "$(cmdline_of "$addr")" == *"--model threads "* ]]
+    run -0 reload                                   # a plain reload keeps it
+    [ "$(generation_of "$addr")" = 3 ]
+    [[ "$(cmdline_of "$addr")" == *"--model threads "* ]]
+    run -0 status_of --json
+    [[ "$output" == *'"command": ["'"$FIXTURE"'", "--listen", "'"$addr"'", "--model", "threads"]'* ]]
+    run -1 "$HOTSWAP" reload --control "$HS_CONTROL" -- "$BATS_TEST_TMPDIR/no-such-server" --listen "$addr"
+    [[ "$output" == *"cannot start gen 4: No such file or directory; gen 3 keeps serving"* ]]
+    [ "$(generation_of "$addr")" = 3 ]
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    # a crash restart runs the command line that served last, not the failed one
+    kill -KILL "$(pid_of_answer "$addr")"
+    wait_until 10 answers_with_gen "$addr" 4   # (the one that could not start took no number)
+    [[ "$(cmdline_of "$addr")" == *"--model threads "* ]]
+}
+
+@test "--env-file is read again at each reload: the new generation gets the new values; a malformed line refuses the reload" {
+    local addr="127.0.0.1:$(free_port)" envfile="$BATS_TEST_TMPDIR/env"
+    printf '# the greeting\nGREETING=one\n\nHOTSWAP_GENERATION=99\n' >"$envfile"
+    start_hotswap "$addr" --env-file "$envfile" -- --model epoll
+    [ "$(env_of "$addr" GREETING)" = one ]
+    [ "$(env_of "$addr" HOTSWAP_GENERATION)" = 1 ]   # hotswap's own variables win
+    printf 'GREETING=two words = fine\n' >"$envfile"
+    run -0 reload
+    [ "$(env_of "$addr" GREETING)" = "two words = fine" ]
+    printf 'GREETING=three\nthis is not a variable\n' >"$envfile"
+    run -1 reload
+    [[ "$output" == *"reload failed: --env-file $envfile line 2: not KEY=VALUE" ]]
+    refute grep -q "gen 3" "$HS_LOG"
+    [ "$(env_of "$addr" GREETING)" = "two words = fine" ]
+}
+
+@test "--env-file that cannot be read at start: one line, exit 1, nothing started" {
+    run -1 "$HOTSWAP" --env-file "$BATS_TEST_TMPDIR/missing" -- "$FIXTURE" --listen "127.0.0.1:$(free_port)" --model epoll
+    [ "$output" = "hotswap: --env-file $BATS_TEST_TMPDIR/missing: No such file or directory" ]
+}

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl_command.h"
 #include "ctl_proto.h"
 
 /* Who answers on a control socket: the socket's owner as the kernel recorded it when the
@@ -151,11 +152,19 @@ int ctl_client_run(const struct options *opt)
         fprintf(stderr, "hotswap: cannot reach a launcher at %s: %s\n", path, strerror(errno));
         return EXIT_UNAVAILABLE;
     }
-    const char *request = opt->command == CMD_RELOAD ? CTL_REQ_RELOAD
-                          : opt->command == CMD_STOP ? CTL_REQ_STOP
-                          : opt->json                ? CTL_REQ_STATUS_JSON
-                                                     : CTL_REQ_STATUS;
-    if (send(fd, request, strlen(request), MSG_NOSIGNAL) < 0) {
+    static char request[CTL_COMMAND_MAX];
+    size_t request_len = (size_t)snprintf(request, sizeof request, "%s",
+                                          opt->command == CMD_RELOAD ? CTL_REQ_RELOAD
+                                          : opt->command == CMD_STOP ? CTL_REQ_STOP
+                                          : opt->json                ? CTL_REQ_STATUS_JSON
+                                                                     : CTL_REQ_STATUS);
+    if (opt->command == CMD_RELOAD && opt->argv && !ctl_command_encode(opt->argv, request, &request_len)) {
+        fprintf(stderr, "hotswap: the new command line is too long (at most %d bytes, %d arguments) or holds "
+                        "control characters\n", CTL_COMMAND_MAX, CTL_COMMAND_ARGS_MAX);
+        close(fd);
+        return EXIT_USAGE;
+    }
+    if (send(fd, request, request_len, MSG_NOSIGNAL) < 0) {
         fprintf(stderr, "hotswap: cannot send to %s: %s\n", path, strerror(errno));
         close(fd);
         return EXIT_UNAVAILABLE;
@@ -186,7 +195,7 @@ int ctl_client_run(const struct options *opt)
             close(fd);
             return 0;
         } else {
-            fprintf(stderr, "hotswap: %s failed: ", request);
+            fprintf(stderr, "hotswap: %s failed: ", opt->command == CMD_RELOAD ? "reload" : request);
             print_text(stderr, line + 1, (size_t)n - 1);
             fputc('\n', stderr);
             close(fd);

@@ -1,5 +1,6 @@
 /* ctl_proto.h: the launcher's control socket (SOCK_SEQPACKET, owner-only, peer uid checked).
- * A request is one message of printable ASCII (at most CTL_REQUEST_MAX - 1 bytes, no fds); each
+ * A request is one message of printable ASCII (at most CTL_REQUEST_MAX - 1 bytes, no fds), but
+ * for "reload with" and its command line (below); each
  * reply message is a tag byte and one line of text, or for status a chunk of the document. */
 #ifndef HOTSWAP_CTL_PROTO_H
 #define HOTSWAP_CTL_PROTO_H
@@ -8,6 +9,11 @@
 #define CTL_REQ_STOP "stop"
 #define CTL_REQ_STATUS "status"
 #define CTL_REQ_STATUS_JSON "status json"
+/* "reload with", a NUL, then the new command line's arguments, each ended by a NUL; at most
+ * CTL_COMMAND_MAX bytes in all, no control characters but tab. */
+#define CTL_REQ_RELOAD_WITH "reload with"
+#define CTL_COMMAND_MAX 16384
+#define CTL_COMMAND_ARGS_MAX 256
 
 #define CTL_REQUEST_MAX 64
 

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl_command.h"
 #include "ctl_proto.h"
 #include "log.h"
 #include "sockpath.h"
@@ -282,16 +283,21 @@ static void send_document(int fd, const char *text)
     send_line(fd, CTL_TAG_OK, "");
 }
 
-/* A request is a short printable word or two; anything else is refused before it is read as one. */
+/* A request is a short printable word or two, or "reload with" and a command line; anything
+ * else is refused before it is read as one. */
 static const char *malformed(const char *request, ssize_t n, int flags)
 {
     static char why[96];
-    if (flags & MSG_TRUNC) {
-        snprintf(why, sizeof why, "request too long (%zd bytes; at most %d)", n, CTL_REQUEST_MAX - 1);
+    int command = ctl_command_is(request, (size_t)n);
+    if ((flags & MSG_TRUNC) || (!command && n >= CTL_REQUEST_MAX)) {
+        snprintf(why, sizeof why, "request too long (%zd bytes; at most %d)", n,
+                 command ? CTL_COMMAND_MAX : CTL_REQUEST_MAX - 1);
         return why;
     }
     if (flags & MSG_CTRUNC)
         return "malformed request: file descriptors or other ancillary data are not accepted";
+    if (command)
+        return command < 0 ? "malformed request: a command line with no program, or with control characters" : NULL;
     for (ssize_t i = 0; i < n; i++)
         if (request[i] < 0x20 || request[i] > 0x7e)
             return "malformed request: not printable text";
@@ -301,7 +307,7 @@ static const char *malformed(const char *request, ssize_t n, int flags)
 static void handle_request(int index)
 {
     struct client *client = &clients[index];
-    char request[CTL_REQUEST_MAX];
+    static char request[CTL_COMMAND_MAX + 1];
     struct iovec iov = {.iov_base = request, .iov_len = sizeof request - 1};
     struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1};
     /* MSG_TRUNC: the real length of an oversized message. Without a control buffer the kernel
@@ -322,11 +328,17 @@ static void handle_request(int index)
     request[n] = '\0';
     if (client->reload_id != -1) {
         refusal = "one request per connection";
-    } else if (strcmp(request, CTL_REQ_RELOAD) == 0 && handlers.reload) {
+    } else if ((strcmp(request, CTL_REQ_RELOAD) == 0 || ctl_command_is(request, (size_t)n) > 0) &&
+               handlers.reload) {
         int id = -1;
-        client->reload_id = WAITING_START;
-        refusal = handlers.reload(&id);
-        client->reload_id = refusal ? -1 : id;
+        char **argv = NULL;
+        if (ctl_command_is(request, (size_t)n) > 0 && !(argv = ctl_command_decode(request, (size_t)n))) {
+            refusal = "out of memory";
+        } else {
+            client->reload_id = WAITING_START;
+            refusal = handlers.reload(&id, argv); /* takes argv */
+            client->reload_id = refusal ? -1 : id;
+        }
     } else if (strcmp(request, CTL_REQ_STOP) == 0 && handlers.stop) {
         refusal = handlers.stop();
         if (!refusal)

@@ -28,7 +28,7 @@ void ctl_server_handle(const struct pollfd *fds, int count);
 /* What the launcher does with a request: reload and stop return NULL if accepted, or why not;
  * status returns the document (malloc'd; the caller frees it), or NULL if it cannot. */
 struct ctl_handlers {
-    const char *(*reload)(int *reload_id);
+    const char *(*reload)(int *reload_id, char **argv); /* argv: a new command line (owned), or NULL */
     const char *(*stop)(void);
     char *(*status)(bool json);
 };

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "conncount.h"
+#include "ctl_command.h"
 #include "elfkind.h"
 #include "intercept.h"
 #include "listeners.h"
@@ -67,7 +68,8 @@ static struct gen_proc *add_proc(struct generation *g, pid_t pid)
     return proc;
 }
 
-struct generation *gen_start(int number, char **argv, const char *shim_path, const struct gen_settings *settings)
+struct generation *gen_start(int number, char **argv, char **env, const char *shim_path,
+                             const struct gen_settings *settings)
 {
     struct generation *g = calloc(1, sizeof *g);
     if (!g || !(g->members = members_new(number))) {
@@ -80,7 +82,7 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
                    (settings->intercept == INTERCEPT_AUTO && (kind == ELF_GO || kind == ELF_STATIC) &&
                     intercept_available());
     struct spawn_request req = {
-        .argv = argv, .shim_path = shim_path, .generation = number, .drain_signal = settings->drain_signal,
+        .argv = argv, .env = env, .shim_path = shim_path, .generation = number, .drain_signal = settings->drain_signal,
         .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1, .members = g->members,
         .socket_activation = settings->socket_activation, .seccomp = seccomp,
     };
@@ -93,6 +95,7 @@ struct generation *gen_start(int number, char **argv, const char *shim_path, con
         return NULL;
     }
     g->number = number;
+    g->argv = argv_copy(argv);
     g->pid = child.pid;
     g->channel_fd = child.channel_fd;
     g->notify_fd = child.notify_fd;
@@ -844,5 +847,6 @@ void gen_free(struct generation *g)
         close(g->notify_fd);
     members_free(g->members);
     free(g->procs);
+    free(g->argv);
     free(g);
 }

@@ -56,6 +56,7 @@ struct drain_watch {
 
 struct generation {
     int number;
+    char **argv;               /* its command line (NULL: not known, an adopted one) */
     pid_t pid;                 /* the command's process, leader of the process group */
     int channel_fd;
     bool told_false_sender;    /* a message claimed another sender: said once */
@@ -96,7 +97,8 @@ struct generation {
 };
 
 /* Starts the command; NULL with errno set (ENOENT: not found) when it cannot be executed. */
-struct generation *gen_start(int number, char **argv, const char *shim_path, const struct gen_settings *settings);
+struct generation *gen_start(int number, char **argv, char **env, const char *shim_path,
+                             const struct gen_settings *settings);
 
 /* Takes over a generation a killed launcher left running, its command's process `leader`
  * (alive, checked by the caller), serving; `group` as members_adopt() takes it. NULL without

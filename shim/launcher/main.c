@@ -20,6 +20,8 @@
 #include "activation.h"
 #include "adopt.h"
 #include "check.h"
+#include "ctl_command.h"
+#include "envfile.h"
 #include "channel.h"
 #include "ctl_client.h"
 #include "ctl_server.h"
@@ -43,12 +45,17 @@ struct reload {
     int64_t requested_ms;
     bool active;
     bool checking;         /* --check runs: `next` is not started yet */
+    char **argv;           /* `hotswap reload -- COMMAND...`: the new command line (owned); NULL:
+                              the current one */
+    char **env;            /* --env-file as read for this reload (owned) */
     long shown_conns;      /* the old generation's open connections, as last told to the client */
     int64_t shown_ms;
 };
 
 static struct {
     struct options opt;
+    char **command;            /* the command line of the next start: the last one that served */
+    char **env;                /* --env-file's variables for it (NULL: none) */
     struct gen_settings settings;
     char shim_path[PATH_MAX];
     struct generation *gens[GENERATIONS_MAX];
@@ -99,18 +106,27 @@ static int find_shim(void)
 
 /* ---- generations ------------------------------------------------------------------------ */
 
-static struct generation *start_generation(void)
+static struct generation *start_generation(char **argv, char **env)
 {
     if (L.gen_count >= GENERATIONS_MAX) {
         errno = EAGAIN;
         return NULL;
     }
-    struct generation *g = gen_start(L.next_generation, L.opt.argv, L.shim_path, &L.settings);
+    struct generation *g = gen_start(L.next_generation, argv, env, L.shim_path, &L.settings);
     if (!g)
         return NULL;
     L.next_generation++;
     L.gens[L.gen_count++] = g;
     return g;
+}
+
+/* A command line as one line of text, for the log and status. */
+static void describe_command(char *const *argv, char *out, size_t size)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (char *const *arg = argv; arg && *arg && at + 1 < size; arg++)
+        at += (size_t)snprintf(out + at, size - at, "%s%s", arg == argv ? "" : " ", *arg);
 }
 
 static bool reload_starting(void)
@@ -125,35 +141,44 @@ static bool reload_starting(void)
 }
 
 static const char *start_next(struct reload *r);
+static const char *reload_refusal(char *why, size_t size);
+static void describe_command(char *const *argv, char *out, size_t size);
 static void note_event(struct status_event *event, bool ok, const char *text);
 
 /* Starts generation N+1 (after --check, if given); NULL on success, or why not. */
-static const char *begin_reload(int *reload_id)
+static const char *begin_reload(int *reload_id, char **argv)
 {
     static char why[560];
-    if (L.stopping)
-        return "the launcher is stopping";
-    if (!L.serving && L.restarter.pending)
-        return "no generation is serving: a crash restart is pending";
-    if (!L.serving || L.serving->state != GEN_READY) {
-        const char *unseen = L.serving ? gen_unseen_listener(L.serving) : "";
-        if (!unseen[0])
-            return "the current generation is not ready yet";
-        snprintf(why, sizeof why, "the current generation is not ready yet: %s", unseen);
-        return why;
+    const char *refused = reload_refusal(why, sizeof why);
+    if (refused) {
+        free(argv);
+        return refused;
     }
-    if (reload_starting())
-        return "a reload is already in progress";
     struct reload *r = NULL;
     for (int i = 0; i < GENERATIONS_MAX && !r; i++)
         if (!L.reloads[i].active)
             r = &L.reloads[i];
-    if (!r)
+    if (!r) {
+        free(argv);
         return "too many reloads in progress";
+    }
+    char **env = NULL;
+    if (L.opt.env_file && envfile_read(L.opt.env_file, &env, why, sizeof why) < 0) {
+        free(argv);
+        hs_log("reload refused: %s", why);
+        return why;
+    }
+    free(r->argv); /* a finished reload's, not taken */
+    free(r->env);
     *r = (struct reload){.id = L.next_reload_id++, .previous = L.serving, .requested_ms = now_ms(),
-                         .active = true, .shown_conns = -1};
+                         .active = true, .shown_conns = -1, .argv = argv, .env = env};
     if (reload_id)
         *reload_id = r->id;
+    if (argv) {
+        char line[600];
+        describe_command(argv, line, sizeof line);
+        hs_log("reload: with a new command line: %s", line);
+    }
     if (L.opt.check_command) {
         if (!check_start(L.opt.check_command, now_ms() + L.opt.ready_timeout_ms)) {
             snprintf(why, sizeof why, "cannot run the check (%s); gen %d keeps serving", strerror(errno),
@@ -171,12 +196,31 @@ static const char *begin_reload(int *reload_id)
     return failed;
 }
 
+/* Why a reload cannot begin now, or NULL. */
+static const char *reload_refusal(char *why, size_t size)
+{
+    if (L.stopping)
+        return "the launcher is stopping";
+    if (!L.serving && L.restarter.pending)
+        return "no generation is serving: a crash restart is pending";
+    if (!L.serving || L.serving->state != GEN_READY) {
+        const char *unseen = L.serving ? gen_unseen_listener(L.serving) : "";
+        if (!unseen[0])
+            return "the current generation is not ready yet";
+        snprintf(why, size, "the current generation is not ready yet: %s", unseen);
+        return why;
+    }
+    if (reload_starting())
+        return "a reload is already in progress";
+    return NULL;
+}
+
 /* The reload's new generation; NULL on success, or why not. */
 static const char *start_next(struct reload *r)
 {
     static char why[560];
     hs_log("reload: starting gen %d", L.next_generation);
-    struct generation *next = start_generation();
+    struct generation *next = start_generation(r->argv ? r->argv : L.command, r->env);
     if (!next) {
         snprintf(why, sizeof why, "cannot start gen %d: %s; gen %d keeps serving", L.next_generation,
                  strerror(errno), L.serving->number);
@@ -381,7 +425,7 @@ static void restart_if_due(int64_t now)
     if (L.stopping || !restart_due(&L.restarter, now))
         return;
     restart_cancel(&L.restarter);
-    struct generation *g = start_generation();
+    struct generation *g = start_generation(L.command, L.env);
     if (!g) {
         int err = errno;
         int64_t delay = restart_schedule(&L.restarter, now, 0);
@@ -412,6 +456,25 @@ static void announce_serving(void)
 }
 
 /* After any event: move every generation along, then settle the reloads. */
+/* A reload's generation with a new command line serves: that command line is the one later
+ * reloads and crash restarts run. */
+static void take_command_of(const struct generation *g)
+{
+    for (int i = 0; i < GENERATIONS_MAX; i++) {
+        struct reload *r = &L.reloads[i];
+        if (r->active && r->next == g && r->argv) {
+            free(L.command);
+            L.command = r->argv;
+            r->argv = NULL;
+        }
+        if (r->active && r->next == g && r->env) {
+            free(L.env);
+            L.env = r->env;
+            r->env = NULL;
+        }
+    }
+}
+
 /* --max-draining: reloads back to back leave generations draining side by side, each holding
  * its processes and memory; past the bound the oldest is cut at once, as HAProxy's
  * mworker-max-reloads does. */
@@ -455,6 +518,7 @@ static void reconcile(void)
             /* a reload's new generation is ready: it serves, the one before drains */
             struct generation *old = L.serving;
             L.serving = g;
+            take_command_of(g);
             L.serving_daemonized = false;
             if (old && (old->state == GEN_READY || old->state == GEN_STARTING))
                 gen_drain(old);
@@ -506,7 +570,7 @@ static void handle_signal(void)
         case SIGHUP:
             hs_log("SIGHUP: reload");
             {
-                const char *why = begin_reload(NULL);
+                const char *why = begin_reload(NULL, NULL);
                 if (why)
                     hs_log("reload refused: %s", why);
             }
@@ -754,7 +818,7 @@ static int run(void)
         L.gens[L.gen_count++] = adopted[i];
     if (first) {
         L.ever_ready = true;
-    } else if (!(first = start_generation())) {
+    } else if (!(first = start_generation(L.command, L.env))) {
         int err = errno;
         fprintf(stderr, "hotswap: %s: %s\n", L.opt.argv[0], err == ENOENT ? "command not found" : strerror(err));
         ctl_server_close();
@@ -787,6 +851,15 @@ int main(int argc, char **argv)
         return ctl_client_run(&L.opt);
     default:
         break;
+    }
+    if (!(L.command = argv_copy(L.opt.argv))) {
+        perror("hotswap");
+        return 1;
+    }
+    char why[300];
+    if (L.opt.env_file && envfile_read(L.opt.env_file, &L.env, why, sizeof why) < 0) {
+        fprintf(stderr, "hotswap: %s\n", why);
+        return 1;
     }
     L.settings = (struct gen_settings){
         .ready_timeout_ms = L.opt.ready_timeout_ms, .drain_timeout_ms = L.opt.drain_timeout_ms,

@@ -19,7 +19,8 @@
 void options_usage(void)
 {
     fputs("usage: hotswap [OPTIONS] -- COMMAND [ARGS...]   run COMMAND, reload it on SIGHUP\n"
-          "       hotswap reload [--pid PID | --control PATH]  start a new generation, drain the old\n"
+          "       hotswap reload [--pid PID | --control PATH] [-- COMMAND [ARGS...]]\n"
+          "                       start a new generation (with a new command line), drain the old\n"
           "       hotswap stop   [--pid PID | --control PATH]  drain and stop, the launcher exits\n"
           "       hotswap status [--json] [--pid PID | --control PATH]  generations, connections, listeners\n"
           "\n"
@@ -49,6 +50,8 @@ void options_usage(void)
           "  --restart-max-backoff DUR  restarts in a row wait 100ms, doubling up to DUR (default 10s)\n"
           "  --check 'CMD ...'    run CMD (sh -c) before each reload; the reload goes on only if\n"
           "                       it exits 0 within --ready-timeout (nginx -t, haproxy -c ...)\n"
+          "  --env-file FILE      KEY=VALUE lines set for each generation, read again at every\n"
+          "                       reload (a malformed line refuses the reload)\n"
           "  --control PATH       control socket (default $XDG_RUNTIME_DIR/hotswap/PID.sock,\n"
           "                       /run/hotswap/PID.sock for root, else /tmp/hotswap-UID/PID.sock)\n"
           "  --pid PID            (reload, stop, status) the launcher to talk to (default: the\n"
@@ -245,6 +248,8 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
         opt->control_path = VALUE("--control");
     else if (is_option(arg, "--max-draining"))
         opt->max_draining = parse_count("--max-draining", VALUE("--max-draining"), 1, MAX_DRAINING_LIMIT);
+    else if (is_option(arg, "--env-file"))
+        opt->env_file = VALUE("--env-file");
     else if (is_option(arg, "--check"))
         opt->check_command = VALUE("--check");
     else if (is_option(arg, "--shim"))
@@ -270,8 +275,10 @@ static void check_combination(int argc, char **argv, int rest, struct options *o
         opt->argv = argv + rest;
     } else if (restart_given) {
         usage_error("--restart and --restart-max-backoff are for running a server");
-    } else if (opt->check_command) {
-        usage_error("--check is for running a server");
+    } else if (opt->check_command || opt->env_file) {
+        usage_error("%s is for running a server", opt->check_command ? "--check" : "--env-file");
+    } else if (rest < argc && opt->command == CMD_RELOAD) {
+        opt->argv = argv + rest; /* the next generation's new command line */
     } else if (rest < argc) {
         usage_error("'hotswap %s' takes no command", argv[1]);
     } else if (opt->target_pid && opt->control_path) {

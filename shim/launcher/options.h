@@ -37,6 +37,7 @@ struct options {
     bool json;                  /* status --json */
     const char *control_path;   /* NULL: the default for this launcher's pid */
     const char *check_command;  /* --check: run before each reload (sh -c); NULL: none */
+    const char *env_file;       /* --env-file: KEY=VALUE lines, read again at each reload */
     const char *shim_path;      /* NULL: beside the hotswap binary */
     int target_pid;             /* reload/stop/status --pid */
     char **argv;                /* the server command */

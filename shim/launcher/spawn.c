@@ -102,6 +102,8 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL); /* the launcher blocks signals for its signalfd */
+    for (char **var = req->env; var && *var; var++)
+        putenv(*var); /* first: what hotswap sets below is its own */
     int count = listeners_count();
     int child_channel = arrange_fds(channel_fd, req->handover_map_fd, count);
     if (child_channel >= 0) {

@@ -9,6 +9,8 @@
 
 struct spawn_request {
     char **argv;
+    char **env;            /* --env-file: KEY=VALUE set for the command (the launcher's own
+                              variables still win), or NULL */
     const char *shim_path;
     int generation;
     int drain_signal;

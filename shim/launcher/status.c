@@ -158,6 +158,14 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
                 rows[i].alive, ready, human_duration(now - g->started_ms, up, sizeof up), conns,
                 g->seccomp ? "seccomp" : "preload");
     }
+    fprintf(out, "\n");
+    for (int i = 0; i < count; i++) {
+        const struct generation *g = rows[i].g;
+        fprintf(out, "gen %d:", g->number);
+        for (char *const *arg = g->argv; arg && *arg; arg++)
+            fprintf(out, " %s", *arg);
+        fprintf(out, "%s\n", g->argv ? "" : " (adopted: its command line was the killed launcher's)");
+    }
 }
 
 static void json_event(FILE *out, const struct status_event *e, int64_t now)
@@ -219,7 +227,17 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
             fprintf(out, "%ld", rows[i].conns);
         else
             fputs("null", out);
-        fprintf(out, ", \"route\": \"%s\"", g->seccomp ? "seccomp" : "preload");
+        fprintf(out, ", \"route\": \"%s\", \"command\": ", g->seccomp ? "seccomp" : "preload");
+        if (g->argv) {
+            fputs("[", out);
+            for (char *const *arg = g->argv; *arg; arg++) {
+                fputs(arg == g->argv ? "" : ", ", out);
+                json_string(out, *arg);
+            }
+            fputs("]", out);
+        } else {
+            fputs("null", out);
+        }
         if (g->failed) {
             fputs(", \"failure\": ", out);
             json_string(out, g->failure);

@@ -1,0 +1,22 @@
+/* ctl_command.h: a command line over the control socket ("reload with", ctl_proto.h). */
+#ifndef HOTSWAP_CTL_COMMAND_H
+#define HOTSWAP_CTL_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Replaces the request in `buf` (CTL_COMMAND_MAX bytes) by "reload with" and `argv`; false if
+ * it does not fit or an argument holds a control character other than tab. */
+bool ctl_command_encode(char *const *argv, char *buf, size_t *len);
+
+/* The request is a "reload with": 1; not one: 0; one that is malformed: -1. */
+int ctl_command_is(const char *buf, size_t len);
+
+/* The command line of a well-formed "reload with" request, as one allocation (free() it);
+ * NULL without memory. */
+char **ctl_command_decode(const char *buf, size_t len);
+
+/* A copy of `argv` in one allocation (free() it); NULL without memory. */
+char **argv_copy(char *const *argv);
+
+#endif
