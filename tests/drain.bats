@@ -175,3 +175,94 @@ at_least_in_accept() { (($(threads_in_accept "$1") >= $2)); }
     [[ "$output" =~ "gen 1 drained "[0-9]+" connections in "[0-9]+" ms" ]]
     refute grep -q "cutting" "$HS_LOG"
 }
+
+# fds past 65536: a server may raise RLIMIT_NOFILE up to fs.nr_open at any time, and serve from
+# any number it gets (or dup2s to). The high-fd quirks use the fds just below the limit.
+
+# holds_connection PID ADDR: PID holds an established connection on ADDR's port, as ss shows it
+holds_connection() { ss -Htnp state established "( sport = :${2##*:} )" | grep -q "pid=$1,"; }
+
+@test "a connection served from an fd above 65536: a slow request in flight completes whole, and the drain counts it" {
+    local limit
+    limit=$(high_fd_limit)
+    # blocking: one thread, serving the slow request, so no accept() is in flight to count too
+    HS_NOFILE=$limit start_hotswap "127.0.0.1:$(free_port)" -- --model blocking --slow-ms 1500 --quirk high-fd-conns
+    local body="$BATS_TEST_TMPDIR/slow.body" old
+    old=$(pid_of_answer "$HS_ADDR")
+    get "$HS_ADDR" /slow >"$body" &
+    local slow=$!
+    wait_until 5 has_fd_above "$old" $((limit - 300))   # gen 1 serves the slow request up there
+    run reload
+    [ "$status" -eq 0 ]
+    wait "$slow"
+    grep -q "^gen=1 pid=$old" "$body"
+    [ "$(tr -cd x <"$body" | wc -c)" -eq 65536 ]
+    [[ "$output" == *"gen 1 drained 1 connection in"* ]]
+    # counted by the shim: no disagreement with the kernel to settle
+    refute grep -q "the kernel shows\|the kernel wins\|cutting" "$HS_LOG"
+}
+
+@test "a listener at an fd above 65536 is drained: the old generation takes no connection after the drain" {
+    local limit
+    limit=$(high_fd_limit)
+    HS_NOFILE=$limit start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 20s -- --model threads --quirk high-fd-listener
+    grep -q "fixture: listener moved to fd $((limit - 1))" "$HS_LOG"
+    local old
+    old=$(pid_of_answer "$HS_ADDR")
+    "$LOADCLIENT" --connect "$HS_ADDR" --get /sleep/3000 --timeout-ms 15000 >"$BATS_TEST_TMPDIR/held" &
+    local held=$!
+    wait_until 5 holds_connection "$old" "$HS_ADDR"   # gen 1 has taken it: it stays while it runs
+    reload >"$BATS_TEST_TMPDIR/reload.out" &
+    local reloading=$!
+    wait_until 10 grep -q "gen 1 pid $old draining" "$HS_LOG"
+    # every thread of gen 1 that waited in accept() on the high fd is out of it, and gen 2 answers
+    # everything from now on
+    local i
+    for i in $(seq 40); do
+        [ "$(generation_of "$HS_ADDR")" = 2 ] || { echo "request $i not answered by gen 2"; false; }
+    done
+    wait "$held"
+    grep -q "^gen=1 pid=$old" "$BATS_TEST_TMPDIR/held"
+    wait "$reloading"
+    # (the held request, and the accept() the main thread was in when the drain began)
+    grep -Eq "gen 1 drained [12] connections? in" "$BATS_TEST_TMPDIR/reload.out"
+    refute grep -q "the kernel shows\|the kernel wins\|cutting" "$HS_LOG"
+    wait_until 10 process_gone "$old"
+}
+
+# listener_inode ADDR: the inode of the TCP listener on ADDR's port (hex, as epoll's fdinfo shows it)
+listener_inode() {
+    local port_hex
+    printf -v port_hex '%04X' "${1##*:}"
+    awk -v port=":$port_hex" '$4 == "0A" && substr($2, length($2) - 4) == port { printf "%x\n", $10; exit }' /proc/net/tcp
+}
+# epoll_sets_holding PID INODE: how many epoll sets of PID hold the socket INODE (hex), as the
+# kernel shows them (/proc/PID/fdinfo: "tfd: N events: E data: D pos:0 ino:INODE ...")
+epoll_sets_holding() { cat /proc/"$1"/fdinfo/* 2>/dev/null | grep -c "^tfd: .* ino:$2 " || true; }
+sets_holding_at_least() { (($(epoll_sets_holding "$1" "$2") >= $3)); }
+sets_holding_none() { process_running "$1" && (($(epoll_sets_holding "$1" "$2") == 0)); }
+
+@test "300 epoll sets hold the listener (an event loop per thread): the drain takes it out of every one" {
+    start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 20s -- --model epoll-threads --workers 300
+    local old inode
+    old=$(pid_of_answer "$HS_ADDR")
+    inode=$(listener_inode "$HS_ADDR")
+    [ -n "$inode" ]
+    wait_until 10 sets_holding_at_least "$old" "$inode" 300
+    "$LOADCLIENT" --connect "$HS_ADDR" --get /sleep/5000 --timeout-ms 15000 >"$BATS_TEST_TMPDIR/held" &
+    local held=$!
+    wait_until 5 holds_connection "$old" "$HS_ADDR"
+    reload >"$BATS_TEST_TMPDIR/reload.out" &
+    local reloading=$!
+    wait_until 10 grep -q "gen 1 pid $old draining" "$HS_LOG"
+    # a set still holding the shared listener would wake gen 1 for every connection queued on it
+    # (looked at while gen 1 is there: its held request runs for 5 s)
+    wait_until 3 sets_holding_none "$old" "$inode" ||
+        { echo "$(epoll_sets_holding "$old" "$inode") epoll sets of gen 1 still hold the listener"; false; }
+    [ "$(generation_of "$HS_ADDR")" = 2 ]
+    wait "$held"
+    grep -q "^gen=1 pid=$old" "$BATS_TEST_TMPDIR/held"
+    wait "$reloading"
+    grep -q "gen 1 drained 1 connection in" "$BATS_TEST_TMPDIR/reload.out"
+    refute grep -q "the kernel shows\|the kernel wins\|cutting" "$HS_LOG"
+}

@@ -113,7 +113,8 @@ answers_with_gen() { [[ "$(generation_of "$1")" == "$2" ]]; }
 
 # start_hotswap ADDR [hotswap options...] -- fixture options...: starts the launcher in the
 # background (HS_PID), its log in HS_LOG; waits until generation 1 answers on ADDR. The server is
-# the fixture server, or HS_SERVER (the pattern server).
+# the fixture server, or HS_SERVER (the pattern server). HS_NOFILE=N: the launcher, and so every
+# generation, runs with an fd limit of N (prlimit: the kernel's own limit, soft and hard).
 start_hotswap() {
     local addr=$1; shift
     local opts=() fixture_args=()
@@ -123,7 +124,9 @@ start_hotswap() {
     HS_ADDR=$addr
     HS_LOG="$BATS_TEST_TMPDIR/hotswap.log"
     HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
-    "$HOTSWAP" --control "$HS_CONTROL" "${opts[@]}" -- "${HS_SERVER:-$FIXTURE}" --listen "$addr" \
+    local limit=()
+    [[ -z "${HS_NOFILE:-}" ]] || limit=(prlimit --nofile="$HS_NOFILE" --)
+    "${limit[@]}" "$HOTSWAP" --control "$HS_CONTROL" "${opts[@]}" -- "${HS_SERVER:-$FIXTURE}" --listen "$addr" \
         "${fixture_args[@]}" 2>"$HS_LOG" &
     HS_PID=$!
     wait_until 10 answers_with_gen "$addr" 1 || { cat "$HS_LOG" >&2; return 1; }
@@ -196,6 +199,21 @@ pid_of_answer() { get "$1" | sed -n 's/.* pid=\([0-9]*\).*/\1/p'; }
 # has_threads PID N, has_fds PID N: the process has at least N threads / open fds.
 has_threads() { (($(ls "/proc/$1/task" | wc -l) >= $2)); }
 has_fds() { (($(ls "/proc/$1/fd" | wc -l) >= $2)); }
+
+# high_fd_limit: an fd limit far past 65536 (200000) where this machine lets it be raised (root
+# with CAP_SYS_RESOURCE), else the hard limit as it is, said on the test's output. The high-fd
+# quirks put fds just below the limit: past the shim's static tables (1024 fds) either way.
+high_fd_limit() {
+    if prlimit --nofile=200000 true 2>/dev/null; then
+        echo 200000
+    else
+        echo "# note: the fd limit cannot be raised here; fds up to $(ulimit -Hn) only" >&3
+        ulimit -Hn
+    fi
+}
+
+# has_fd_above PID N: the process has an fd numbered above N open.
+has_fd_above() { ls "/proc/$1/fd" | awk -v n="$2" '$1 > n { found = 1 } END { exit !found }'; }
 
 # require_tool COMMAND PACKAGE: installs Debian's PACKAGE (apt-get) when COMMAND is missing.
 require_tool() {

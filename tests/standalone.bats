@@ -112,6 +112,21 @@ upgrades_under_load() {
     grep -q "^gen=0 pid=$old" "$BATS_TEST_TMPDIR/body"
 }
 
+@test "standalone: a slow request on a connection served from an fd above 65536 completes on the old process" {
+    local addr="127.0.0.1:$(free_port)" body="$BATS_TEST_TMPDIR/body" limit
+    limit=$(high_fd_limit)
+    SA_NOFILE=$limit start_standalone "$addr" -- --model threads --slow-ms 1500 --quirk high-fd-conns
+    local old
+    old=$(cat "$PIDFILE")
+    get "$addr" /slow >"$body" &
+    local slow=$!
+    wait_until 5 has_fd_above "$old" $((limit - 300))   # served from just below the limit
+    upgrade   # no launcher here: the old process stops itself once its own count says drained
+    wait "$slow"
+    grep -q "^gen=0 pid=$old" "$body"
+    [ "$(tr -cd x <"$body" | wc -c)" -eq 65536 ]
+}
+
 @test "standalone: upgrades under the usual fd limits (256, 1024 as systemd sets, 1025) lose no request" {
     local limit addr
     for limit in 256 1024 1025; do

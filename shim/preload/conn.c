@@ -26,37 +26,57 @@
 #include "listenaddr.h"
 #include "real.h"
 
-static _Atomic unsigned char states[FDTABLE_SIZE];
-static atomic_int last_writers[FDTABLE_SIZE];
+/* Per fd, for any fd number (fdslots.h). */
+static _Atomic unsigned char states[FDSLOTS_STATIC];
+static struct fdslots states_above;
+static atomic_int last_writers[FDSLOTS_STATIC];
+static struct fdslots last_writers_above;
+
+/* Records are made only to write something other than zero: a record never made reads as
+ * CONN_FRESH, written by nobody. */
+static _Atomic unsigned char *state_slot(int fd, bool make)
+{
+    if ((unsigned)fd < FDSLOTS_STATIC)
+        return &states[fd];
+    return fdslots_at(&states_above, fd, sizeof states[0], make);
+}
+
+static atomic_int *last_writer_slot(int fd, bool make)
+{
+    if ((unsigned)fd < FDSLOTS_STATIC)
+        return &last_writers[fd];
+    return fdslots_at(&last_writers_above, fd, sizeof last_writers[0], make);
+}
 
 enum conn_state conn_state(int fd)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
-        return CONN_FRESH;
-    return (enum conn_state)atomic_load_explicit(&states[fd], memory_order_relaxed);
+    _Atomic unsigned char *state = state_slot(fd, false);
+    return state ? (enum conn_state)atomic_load_explicit(state, memory_order_relaxed) : CONN_FRESH;
 }
 
 bool conn_transition(int fd, enum conn_state from, enum conn_state to)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
+    _Atomic unsigned char *state = state_slot(fd, true);
+    if (!state)
         return false;
     unsigned char expected = (unsigned char)from;
-    return atomic_compare_exchange_strong(&states[fd], &expected, (unsigned char)to);
+    return atomic_compare_exchange_strong(state, &expected, (unsigned char)to);
 }
 
 int conn_last_writer(int fd)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
-        return 0;
-    return atomic_load_explicit(&last_writers[fd], memory_order_relaxed);
+    atomic_int *writer = last_writer_slot(fd, false);
+    return writer ? atomic_load_explicit(writer, memory_order_relaxed) : 0;
 }
 
 void conn_note_accepted(int fd)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
-        return;
-    atomic_store_explicit(&states[fd], CONN_FRESH, memory_order_relaxed);
-    atomic_store_explicit(&last_writers[fd], 0, memory_order_relaxed);
+    _Atomic unsigned char *state = state_slot(fd, false);
+    if (state)
+        atomic_store_explicit(state, CONN_FRESH, memory_order_relaxed);
+    atomic_int *writer = last_writer_slot(fd, false);
+    if (writer)
+        atomic_store_explicit(writer, 0, memory_order_relaxed);
     frame_reset(fd);
     handover_note_accepted(fd);
 }
@@ -130,8 +150,11 @@ static void after_write(int fd)
         return;
     }
     /* The writer is only asked for by --handover-idle; gettid() is a syscall on every answer. */
-    if (conn_transition(fd, CONN_BUSY, CONN_ANSWERED) && handover_enabled())
-        atomic_store_explicit(&last_writers[fd], gettid(), memory_order_relaxed);
+    if (conn_transition(fd, CONN_BUSY, CONN_ANSWERED) && handover_enabled()) {
+        atomic_int *writer = last_writer_slot(fd, true);
+        if (writer)
+            atomic_store_explicit(writer, gettid(), memory_order_relaxed);
+    }
     if (drain_begun() && !handover_enabled())
         conn_close_if_idle(fd);
 }
@@ -169,7 +192,7 @@ void conn_drain_begin(void)
     if (handover_enabled())
         return; /* idle connections are moved at the server's next wait instead (handover.c) */
     int high = atomic_load(&fd_high_water);
-    for (int fd = 0; fd <= high && fd < FDTABLE_SIZE; fd++)
+    for (int fd = fd_walk_from(0); fd >= 0 && fd <= high; fd = fd_walk_from(fd + 1))
         if (fd_kind(fd) == FD_CONN)
             conn_close_if_idle(fd);
 }

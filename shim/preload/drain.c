@@ -35,40 +35,53 @@
 #include "shimlog.h"
 #include "standalone.h"
 
-#define EPOLL_REGS_MAX 256
+#define EPOLL_CHUNK_REGS 256
 #define ACCEPT_CHUNK_SLOTS 256
 
 static int drain_signo;
 static atomic_bool draining;
 
-/* (epfd + 1, fd) pairs; 0 marks a free slot. */
-static struct {
-    atomic_int epfd_plus_one;
-    atomic_int fd;
-} epoll_regs[EPOLL_REGS_MAX];
-
-/* Thread ids inside a real accept() on a listener; 0 marks a free slot. Any number of threads:
- * chunks of slots, the first static, the others mapped when every slot is busy and never freed
- * (a chunk is 1 KiB; the most threads that were ever in accept at once decide how many). */
-struct accept_chunk {
-    atomic_int tids[ACCEPT_CHUNK_SLOTS];
-    struct accept_chunk *_Atomic next;
-};
-static struct accept_chunk accept_slots;
-
-/* The chunk after `c`, mapped if there is none yet (NULL if no memory). */
-static struct accept_chunk *next_chunk(struct accept_chunk *c)
+/* The chunk after the one whose link is `next`, mapped if there is none yet (NULL if no memory).
+ * Chunks are never freed: the most slots ever in use at once decide how many there are. */
+static void *chunk_after(void *_Atomic *next, size_t size)
 {
-    struct accept_chunk *next = atomic_load(&c->next);
-    if (next)
-        return next;
-    struct accept_chunk *fresh = mmap(NULL, sizeof *fresh, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *linked = atomic_load(next);
+    if (linked)
+        return linked;
+    void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (fresh == MAP_FAILED)
         return NULL;
-    if (atomic_compare_exchange_strong(&c->next, &next, fresh))
+    if (atomic_compare_exchange_strong(next, &linked, fresh))
         return fresh;
-    munmap(fresh, sizeof *fresh); /* another thread added one first */
-    return next;
+    munmap(fresh, size); /* another thread added one first */
+    return linked;
+}
+
+/* Listeners in epoll sets, as (epfd + 1, fd) pairs; 0 marks a free slot. Any number of them
+ * (a thread per core, each with an epoll set of its own, has one per thread): chunks of slots,
+ * the first static, the others mapped when every slot is taken (2 KiB each). */
+struct epoll_chunk {
+    struct {
+        atomic_int epfd_plus_one;
+        atomic_int fd;
+    } regs[EPOLL_CHUNK_REGS];
+    void *_Atomic next;
+};
+static struct epoll_chunk epoll_regs;
+static atomic_bool told_epoll_unrecorded;
+
+/* Thread ids inside a real accept() on a listener; 0 marks a free slot. Any number of threads:
+ * chunks of slots, the first static, the others mapped when every slot is busy (1 KiB each). */
+struct accept_chunk {
+    atomic_int tids[ACCEPT_CHUNK_SLOTS];
+    void *_Atomic next;
+};
+static struct accept_chunk accept_slots;
+static atomic_bool told_accept_unrecorded;
+
+static struct accept_chunk *next_chunk(struct accept_chunk *c)
+{
+    return chunk_after(&c->next, sizeof *c);
 }
 
 /* Reports of the count asked for and not yet covered by a send. The first asker sends, and sends
@@ -129,20 +142,31 @@ void drain_note_conns(void)
 
 void drain_note_epoll(int epfd, int fd)
 {
-    for (int i = 0; i < EPOLL_REGS_MAX; i++) {
-        int expected = 0;
-        if (atomic_compare_exchange_strong(&epoll_regs[i].epfd_plus_one, &expected, epfd + 1)) {
-            atomic_store(&epoll_regs[i].fd, fd);
-            return;
+    /* The kernel took the ADD, so this pair, if recorded, is left from a set closed without a DEL
+     * whose number came back: the record stands for the new set too. */
+    for (struct epoll_chunk *c = &epoll_regs; c; c = atomic_load(&c->next))
+        for (int i = 0; i < EPOLL_CHUNK_REGS; i++)
+            if (atomic_load(&c->regs[i].epfd_plus_one) == epfd + 1 && atomic_load(&c->regs[i].fd) == fd)
+                return;
+    for (struct epoll_chunk *c = &epoll_regs; c; c = chunk_after(&c->next, sizeof *c))
+        for (int i = 0; i < EPOLL_CHUNK_REGS; i++) {
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&c->regs[i].epfd_plus_one, &expected, epfd + 1)) {
+                atomic_store(&c->regs[i].fd, fd);
+                return;
+            }
         }
-    }
+    if (!atomic_exchange(&told_epoll_unrecorded, true))
+        shim_say("no memory to record a listener's epoll set (mmap failed): after a drain, that set "
+                 "may still wake this process for connections it no longer takes", NULL);
 }
 
 void drain_forget_epoll(int epfd, int fd)
 {
-    for (int i = 0; i < EPOLL_REGS_MAX; i++)
-        if (atomic_load(&epoll_regs[i].epfd_plus_one) == epfd + 1 && atomic_load(&epoll_regs[i].fd) == fd)
-            atomic_store(&epoll_regs[i].epfd_plus_one, 0);
+    for (struct epoll_chunk *c = &epoll_regs; c; c = atomic_load(&c->next))
+        for (int i = 0; i < EPOLL_CHUNK_REGS; i++)
+            if (atomic_load(&c->regs[i].epfd_plus_one) == epfd + 1 && atomic_load(&c->regs[i].fd) == fd)
+                atomic_store(&c->regs[i].epfd_plus_one, 0);
 }
 
 int accept_enter(void)
@@ -156,7 +180,10 @@ int accept_enter(void)
             if (atomic_compare_exchange_strong(&c->tids[i], &expected, tid))
                 return base + i;
         }
-    return -1; /* no memory for another chunk: this thread is not woken */
+    if (!atomic_exchange(&told_accept_unrecorded, true))
+        shim_say("no memory to record a thread in accept() (mmap failed): a drain may not wake it, "
+                 "and it may take a connection after the drain (the kernel's view then decides)", NULL);
+    return -1;
 }
 
 void accept_leave(int slot, int conn)
@@ -210,13 +237,14 @@ int accept_wait_forever(int fd)
  * shared socket would keep waking this process for connections it must not take. */
 static void leave_epoll_sets(int fd)
 {
-    for (int i = 0; i < EPOLL_REGS_MAX; i++) {
-        int epfd = atomic_load(&epoll_regs[i].epfd_plus_one) - 1;
-        if (epfd >= 0 && atomic_load(&epoll_regs[i].fd) == fd) {
-            real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-            atomic_store(&epoll_regs[i].epfd_plus_one, 0);
+    for (struct epoll_chunk *c = &epoll_regs; c; c = atomic_load(&c->next))
+        for (int i = 0; i < EPOLL_CHUNK_REGS; i++) {
+            int epfd = atomic_load(&c->regs[i].epfd_plus_one) - 1;
+            if (epfd >= 0 && atomic_load(&c->regs[i].fd) == fd) {
+                real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+                atomic_store(&c->regs[i].epfd_plus_one, 0);
+            }
         }
-    }
 }
 
 /* A listening Unix socket with an autobound abstract name nobody knows: never readable, so
@@ -338,7 +366,7 @@ static void stop_receiving(int fd)
 static void drain_begin(void)
 {
     int high = atomic_load(&fd_high_water);
-    for (int fd = 0; fd <= high && fd < FDTABLE_SIZE; fd++) {
+    for (int fd = fd_walk_from(0); fd >= 0 && fd <= high; fd = fd_walk_from(fd + 1)) {
         enum fd_kind kind = fd_kind(fd);
         if (kind == FD_LISTENER)
             put_dummy_on(fd);

@@ -88,19 +88,20 @@ int fdguard_close_range(unsigned first, unsigned last, int flags)
     bool closing = !(flags & CLOSE_RANGE_CLOEXEC);
     unsigned segment = first;
     int rc = 0;
-    for (unsigned fd = first; fd <= walk_end && fd < FDTABLE_SIZE; fd++) {
-        enum fd_kind kind = fd_kind((int)fd);
+    int fd = first <= walk_end ? fd_walk_from((int)first) : -1;
+    for (; fd >= 0 && (unsigned)fd <= walk_end; fd = fd_walk_from(fd + 1)) {
+        enum fd_kind kind = fd_kind(fd);
         if (fd_is_protected(kind)) {
             /* "closed" as far as the server knows; the shim keeps it */
-            if (fd > segment && close_segment(segment, fd - 1, flags) < 0)
+            if ((unsigned)fd > segment && close_segment(segment, (unsigned)fd - 1, flags) < 0)
                 rc = -1;
-            segment = fd + 1;
+            segment = (unsigned)fd + 1;
         } else if (closing && kind == FD_CONN) {
-            fdtable_forget_conn((int)fd);
+            fdtable_forget_conn(fd);
         } else if (closing && kind != FD_OTHER) {
             if (kind == FD_HANDED)
-                handover_forget((int)fd);
-            fd_set_kind((int)fd, FD_OTHER);
+                handover_forget(fd);
+            fd_set_kind(fd, FD_OTHER);
         }
     }
     if (segment <= last && close_segment(segment, last, flags) < 0)

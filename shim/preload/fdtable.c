@@ -5,7 +5,8 @@
 #include "drain.h"
 #include "inherit.h"
 
-_Atomic unsigned char fd_kinds[FDTABLE_SIZE];
+_Atomic unsigned char fd_kinds[FDSLOTS_STATIC];
+struct fdslots fd_kinds_above;
 atomic_int fd_high_water;
 static atomic_long open_conns;
 static atomic_long accepts_in_flight;
@@ -13,13 +14,14 @@ static atomic_long datagrams_unanswered;
 
 void fdtable_note_conn(int conn)
 {
-    if ((unsigned)conn >= FDTABLE_SIZE)
-        return;
+    _Atomic unsigned char *kind = fd_kind_slot(conn, true);
+    if (!kind)
+        return; /* no memory for its record (said once): the kernel's view counts it */
     /* An fd closed behind our back (fclose, a raw syscall) may come back from accept: it was
      * already counted, so count it once. */
     fd_raise_high_water(conn);
     conn_note_accepted(conn);
-    if (atomic_exchange(&fd_kinds[conn], FD_CONN) != FD_CONN)
+    if (atomic_exchange(kind, FD_CONN) != FD_CONN)
         atomic_fetch_add(&open_conns, 1);
 }
 
@@ -45,10 +47,9 @@ void fdtable_accept_end(int conn)
 
 void fdtable_forget_conn(int fd)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
-        return;
+    _Atomic unsigned char *kind = fd_kind_slot(fd, false);
     unsigned char expected = FD_CONN;
-    if (!atomic_compare_exchange_strong(&fd_kinds[fd], &expected, FD_OTHER))
+    if (!kind || !atomic_compare_exchange_strong(kind, &expected, FD_OTHER))
         return;
     atomic_fetch_sub(&open_conns, 1);
     drain_note_conns();
@@ -56,10 +57,9 @@ void fdtable_forget_conn(int fd)
 
 void fdtable_conn_handed(int fd)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
-        return;
+    _Atomic unsigned char *kind = fd_kind_slot(fd, false);
     unsigned char expected = FD_CONN;
-    if (!atomic_compare_exchange_strong(&fd_kinds[fd], &expected, FD_HANDED))
+    if (!kind || !atomic_compare_exchange_strong(kind, &expected, FD_HANDED))
         return;
     atomic_fetch_sub(&open_conns, 1);
     drain_note_conns();

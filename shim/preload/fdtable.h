@@ -4,6 +4,9 @@
 #define HOTSWAP_FDTABLE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
+
+#include "fdslots.h"
 
 enum fd_kind {
     FD_OTHER = 0,  /* not ours: pass straight through */
@@ -24,17 +27,25 @@ enum fd_kind {
                        that picked its own port (its first send says so: a DNS resolver) */
 };
 
-/* Servers past this many fds are not tracked above it (their connections are not counted). */
-#define FDTABLE_SIZE 65536
-
-extern _Atomic unsigned char fd_kinds[FDTABLE_SIZE];
+/* The kinds: fds below FDSLOTS_STATIC in the static array (the hot path), the rest in mapped
+ * buckets (fdslots.h), so any fd number the process may have is tracked. */
+extern _Atomic unsigned char fd_kinds[FDSLOTS_STATIC];
+extern struct fdslots fd_kinds_above;
 extern atomic_int fd_high_water; /* no fd above it has ever had a kind: walks stop there */
+
+/* Where the kind of `fd` is kept; NULL if it was never written (it is FD_OTHER) or, with `make`,
+ * there is no memory for it. */
+static inline _Atomic unsigned char *fd_kind_slot(int fd, bool make)
+{
+    if ((unsigned)fd < FDSLOTS_STATIC)
+        return &fd_kinds[fd];
+    return fdslots_at(&fd_kinds_above, fd, sizeof fd_kinds[0], make);
+}
 
 static inline enum fd_kind fd_kind(int fd)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
-        return FD_OTHER;
-    return (enum fd_kind)atomic_load_explicit(&fd_kinds[fd], memory_order_relaxed);
+    _Atomic unsigned char *slot = fd_kind_slot(fd, false);
+    return slot ? (enum fd_kind)atomic_load_explicit(slot, memory_order_relaxed) : FD_OTHER;
 }
 
 static inline void fd_raise_high_water(int fd)
@@ -46,11 +57,19 @@ static inline void fd_raise_high_water(int fd)
 
 static inline void fd_set_kind(int fd, enum fd_kind kind)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
+    _Atomic unsigned char *slot = fd_kind_slot(fd, kind != FD_OTHER);
+    if (!slot)
         return;
     if (kind != FD_OTHER)
         fd_raise_high_water(fd);
-    atomic_store_explicit(&fd_kinds[fd], (unsigned char)kind, memory_order_relaxed);
+    atomic_store_explicit(slot, (unsigned char)kind, memory_order_relaxed);
+}
+
+/* Walks every fd that may have a kind, skipping buckets never made:
+ *     for (int fd = fd_walk_from(0); fd >= 0 && fd <= high; fd = fd_walk_from(fd + 1)) */
+static inline int fd_walk_from(int fd)
+{
+    return fd < FDSLOTS_STATIC ? fd : fdslots_next_made(&fd_kinds_above, fd);
 }
 
 static inline int fd_is_protected(enum fd_kind kind)

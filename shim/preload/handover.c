@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -35,6 +36,7 @@
 #include "env.h"
 #include "drain.h"
 #include "envparse.h"
+#include "fdslots.h"
 #include "fdtable.h"
 #include "mode.h"
 #include "real.h"
@@ -51,11 +53,14 @@ static int drain_efd = -1;                 /* readable from the moment the drain
 static struct hs_handover_map *map;
 static int map_fd = -1;
 
-/* The epoll set each connection is in: epfd + 1, 0 none, -1 more than one (never moved). */
-static atomic_int conn_epfd[FDTABLE_SIZE];
-static struct epoll_event conn_event[FDTABLE_SIZE];
-/* The stand-in's peer on a handed-over fd number, + 1: closed with it. */
-static atomic_int stand_in_peer[FDTABLE_SIZE];
+/* Per fd, for any fd number (fdslots.h); a record never made reads as all zero. */
+struct conn_record {
+    atomic_int epfd;            /* the epoll set it is in: epfd + 1, 0 none, -1 more than one (never moved) */
+    struct epoll_event event;   /* its event there */
+    atomic_int stand_in_peer;   /* on a handed-over fd number, the stand-in's peer + 1: closed with it */
+};
+static struct conn_record records[FDSLOTS_STATIC];
+static struct fdslots records_above;
 /* epoll sets the eventfd was added to, + 1. */
 static atomic_int wake_epfds[WAKE_EPFDS_MAX];
 
@@ -64,10 +69,17 @@ bool handover_enabled(void)
     return enabled;
 }
 
+static struct conn_record *record_of(int fd, bool make)
+{
+    if ((unsigned)fd < FDSLOTS_STATIC)
+        return &records[fd];
+    return fdslots_at(&records_above, fd, sizeof records[0], make);
+}
+
 static void open_map(void)
 {
     long fd;
-    if (!env_parse_count(getenv(HS_ENV_HANDOVER_MAP), FDTABLE_SIZE - 1, &fd))
+    if (!env_parse_count(getenv(HS_ENV_HANDOVER_MAP), INT_MAX, &fd))
         return;
     struct stat st;
     if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof *map)
@@ -139,26 +151,30 @@ void handover_drain_begin(void)
 
 void handover_note_accepted(int fd)
 {
-    if ((unsigned)fd < FDTABLE_SIZE)
-        atomic_store_explicit(&conn_epfd[fd], 0, memory_order_relaxed);
+    struct conn_record *r = record_of(fd, false);
+    if (r)
+        atomic_store_explicit(&r->epfd, 0, memory_order_relaxed);
 }
 
 void handover_note_epoll(int epfd, int op, int fd, const struct epoll_event *event)
 {
-    if (!enabled || (unsigned)fd >= FDTABLE_SIZE)
+    if (!enabled)
         return;
-    int current = atomic_load(&conn_epfd[fd]);
+    struct conn_record *r = record_of(fd, true);
+    if (!r)
+        return; /* no memory to remember its set (said once): it is never moved, only closed */
+    int current = atomic_load(&r->epfd);
     if (op == EPOLL_CTL_ADD) {
         if (current != 0 && current != epfd + 1) {
-            atomic_store(&conn_epfd[fd], -1);
+            atomic_store(&r->epfd, -1);
             return;
         }
-        conn_event[fd] = *event;
-        atomic_store(&conn_epfd[fd], epfd + 1);
+        r->event = *event;
+        atomic_store(&r->epfd, epfd + 1);
     } else if (op == EPOLL_CTL_MOD && current == epfd + 1) {
-        conn_event[fd] = *event;
+        r->event = *event;
     } else if (op == EPOLL_CTL_DEL && current == epfd + 1) {
-        atomic_store(&conn_epfd[fd], 0);
+        atomic_store(&r->epfd, 0);
     }
 }
 
@@ -166,7 +182,8 @@ void handover_note_epoll(int epfd, int op, int fd, const struct epoll_event *eve
  * connecting to the listener, which it does for IPv4 and IPv6. */
 static bool movable(int fd)
 {
-    if (!map || !atomic_load(&map->accepting) || atomic_load(&conn_epfd[fd]) < 0)
+    struct conn_record *r = record_of(fd, true);
+    if (!map || !atomic_load(&map->accepting) || !r || atomic_load(&r->epfd) < 0)
         return false;
     struct sockaddr_storage local;
     socklen_t len = sizeof local;
@@ -214,16 +231,17 @@ static bool move_conn(int fd)
     /* The launcher has the client now. The server's epoll entry names the socket itself, so it
      * leaves before the number changes hands, and the stand-in takes its place, same event. */
     int fd_flags = real.fcntl(fd, F_GETFD);
-    int epfd = atomic_load(&conn_epfd[fd]) - 1;
+    struct conn_record *r = record_of(fd, true); /* made by movable() */
+    int epfd = atomic_load(&r->epfd) - 1;
     /* (only a set the DEL found it in: the epoll fd number may have been closed and reused) */
     if (epfd >= 0 && real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
         epfd = -1;
     fdtable_conn_handed(fd);
     real.dup3(stand_in, fd, (fd_flags >= 0 && (fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
     real.close(stand_in);
-    atomic_store(&stand_in_peer[fd], peer + 1);
+    atomic_store(&r->stand_in_peer, peer + 1);
     if (epfd >= 0) {
-        struct epoll_event event = conn_event[fd];
+        struct epoll_event event = r->event;
         real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
     }
     errno = saved;
@@ -232,9 +250,10 @@ static bool move_conn(int fd)
 
 void handover_forget(int fd)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
+    struct conn_record *r = record_of(fd, false);
+    if (!r)
         return;
-    int peer = atomic_exchange(&stand_in_peer[fd], 0) - 1;
+    int peer = atomic_exchange(&r->stand_in_peer, 0) - 1;
     if (peer >= 0)
         real.close(peer);
 }
@@ -245,7 +264,7 @@ void handover_at_wait(void)
         return;
     int self = gettid();
     int high = atomic_load(&fd_high_water);
-    for (int fd = 0; fd <= high && fd < FDTABLE_SIZE; fd++)
+    for (int fd = fd_walk_from(0); fd >= 0 && fd <= high; fd = fd_walk_from(fd + 1))
         if (fd_kind(fd) == FD_CONN && conn_state(fd) == CONN_ANSWERED && conn_last_writer(fd) == self)
             move_conn(fd);
 }

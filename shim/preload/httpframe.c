@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fdtable.h"
+#include "fdslots.h"
 
 enum frame_state {
     FRAME_BETWEEN = 0, /* no answer under way: the next byte starts one */
@@ -52,11 +52,20 @@ struct frame {
     uint64_t remaining;
 };
 
-static struct frame frames[FDTABLE_SIZE];
+/* Per fd, for any fd number (fdslots.h); a record never made reads as {0}: between answers. */
+static struct frame frames[FDSLOTS_STATIC];
+static struct fdslots frames_above;
+
+static struct frame *frame_at(int fd, bool make)
+{
+    if ((unsigned)fd < FDSLOTS_STATIC)
+        return &frames[fd];
+    return fdslots_at(&frames_above, fd, sizeof frames[0], make);
+}
 
 static struct frame *frame_of(int fd)
 {
-    return (unsigned)fd < FDTABLE_SIZE ? &frames[fd] : NULL;
+    return frame_at(fd, true);
 }
 
 void frame_reset(int fd)

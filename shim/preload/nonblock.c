@@ -11,10 +11,13 @@
 #include <unistd.h>
 
 #include "drain.h"
+#include "fdslots.h"
 #include "fdtable.h"
 #include "real.h"
 
-static atomic_bool wants_nonblock[FDTABLE_SIZE];
+/* Per fd, for any fd number (fdslots.h); a record never made reads as false. */
+static atomic_bool wants_nonblock[FDSLOTS_STATIC];
+static struct fdslots wants_nonblock_above;
 static atomic_bool interrupting_handler_seen;
 
 static void make_shared_nonblocking(int fd)
@@ -24,23 +27,38 @@ static void make_shared_nonblocking(int fd)
         real.fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+static atomic_bool *wanted_slot(int fd, bool make)
+{
+    if ((unsigned)fd < FDSLOTS_STATIC)
+        return &wants_nonblock[fd];
+    return fdslots_at(&wants_nonblock_above, fd, sizeof wants_nonblock[0], make);
+}
+
+static void set_wanted(int fd, bool wanted)
+{
+    atomic_bool *slot = wanted_slot(fd, wanted);
+    if (slot)
+        atomic_store(slot, wanted);
+}
+
 void nonblock_adopt(int fd, bool wanted)
 {
-    if ((unsigned)fd >= FDTABLE_SIZE)
+    if (fd < 0)
         return;
-    atomic_store(&wants_nonblock[fd], wanted);
+    set_wanted(fd, wanted);
     make_shared_nonblocking(fd);
 }
 
 bool nonblock_wanted(int fd)
 {
-    return (unsigned)fd < FDTABLE_SIZE && atomic_load(&wants_nonblock[fd]);
+    atomic_bool *slot = wanted_slot(fd, false);
+    return slot && atomic_load(slot);
 }
 
 void nonblock_copy(int from, int to)
 {
-    if ((unsigned)from < FDTABLE_SIZE && (unsigned)to < FDTABLE_SIZE)
-        atomic_store(&wants_nonblock[to], atomic_load(&wants_nonblock[from]));
+    if (to >= 0)
+        set_wanted(to, nonblock_wanted(from));
 }
 
 int nonblock_getfl(int fd, int real_flags)
@@ -53,8 +71,8 @@ int nonblock_getfl(int fd, int real_flags)
 int nonblock_setfl(int fd, int flags)
 {
     int rc = real.fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    if (rc == 0 && (unsigned)fd < FDTABLE_SIZE)
-        atomic_store(&wants_nonblock[fd], (flags & O_NONBLOCK) != 0);
+    if (rc == 0)
+        set_wanted(fd, (flags & O_NONBLOCK) != 0);
     return rc;
 }
 
@@ -67,8 +85,7 @@ int nonblock_fionbio(int fd, const int *on)
         errno = EFAULT;
         return -1;
     }
-    if ((unsigned)fd < FDTABLE_SIZE)
-        atomic_store(&wants_nonblock[fd], *on != 0);
+    set_wanted(fd, *on != 0);
     return 0;
 }
 

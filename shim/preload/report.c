@@ -145,7 +145,7 @@ enum channel_status report_open(void)
         main_pid = (pid_t)pid;
     if (!text)
         return CHANNEL_UNSET;
-    if (!env_parse_count(text, FDTABLE_SIZE - 1, &fd) || !channel_fd_valid((int)fd))
+    if (!env_parse_count(text, INT_MAX, &fd) || !channel_fd_valid((int)fd))
         return CHANNEL_BAD;
     channel_fd = (int)fd;
     fd_set_kind((int)fd, FD_CHANNEL);

@@ -225,7 +225,7 @@ __attribute__((no_sanitize_address)) static void __attribute__((noreturn)) exec_
     static char listen_fds[48], channel_fd[48], hs_pid[48], owner[48], gen[48];
     int high = atomic_load(&fd_high_water), count = 0;
     int sources[64];
-    for (int fd = 0; fd <= high && fd < FDTABLE_SIZE && count < 63; fd++) {
+    for (int fd = fd_walk_from(0); fd >= 0 && fd <= high && count < 63; fd = fd_walk_from(fd + 1)) {
         enum fd_kind kind = fd_kind(fd);
         if (kind == FD_LISTENER || kind == FD_DGRAM)
             sources[count++] = fd;
