@@ -91,6 +91,16 @@ answers_from_other_than() { local p; p=$(pid_of_answer "$1") && [[ -n "$p" && "$
       "restarting in 0 ms;restarting in 100 ms;restarting in 0 ms;" ]
 }
 
+@test "a reload between two crashes resets the back-off: the server started and served since" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll
+    kill_serving KILL "$addr"                       # gen 1: at once
+    run reload                                      # gen 3, by a reload, serves
+    [ "$status" -eq 0 ]
+    kill_serving KILL "$addr"                       # a new crash, not a loop: at once again
+    [ "$(grep -o 'restarting in [0-9]* ms' "$HS_LOG" | tr '\n' ';')" = "restarting in 0 ms;restarting in 0 ms;" ]
+}
+
 @test "a restarted generation that misses its ready timeout is killed and backed off" {
     local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/hang"
     start_hotswap "$addr" --ready-timeout 500ms -- --model epoll --hang-if-exists "$trigger"

@@ -519,6 +519,7 @@ static void reconcile(void)
             struct generation *old = L.serving;
             L.serving = g;
             take_command_of(g);
+            restart_note_reload(&L.restarter); /* (a crash restart's generation serves at once) */
             L.serving_daemonized = false;
             if (old && (old->state == GEN_READY || old->state == GEN_STARTING))
                 gen_drain(old);

@@ -69,3 +69,8 @@ void restart_cancel(struct restarter *r)
     r->pending = false;
 }
 
+void restart_note_reload(struct restarter *r)
+{
+    r->streak = 0;
+}
+

@@ -46,5 +46,9 @@ int64_t restart_wait_ms(const struct restarter *r, int64_t now);
 
 void restart_cancel(struct restarter *r);
 
+/* A reload's new generation serves: whatever died before, the server starts and serves now, so
+ * the next crash is not part of a loop (the back-off starts again from nothing). */
+void restart_note_reload(struct restarter *r);
+
 
 #endif
