@@ -154,3 +154,25 @@ env_of() { tr '\0' '\n' <"/proc/$(pid_of_answer "$1")/environ" | sed -n "s/^$2=/
     run -1 "$HOTSWAP" --env-file "$BATS_TEST_TMPDIR/missing" -- "$FIXTURE" --listen "127.0.0.1:$(free_port)" --model epoll
     [ "$output" = "hotswap: --env-file $BATS_TEST_TMPDIR/missing: No such file or directory" ]
 }
+
+@test "a port the new configuration drops is released once its generation served 2 s alone; one it adds is held" {
+    local old="127.0.0.1:$(free_port)" new="127.0.0.1:$(free_port)"
+    start_hotswap "$old" -- --model prefork
+    # the same configuration: after 2 s, nothing is released
+    run -0 reload
+    sleep 2.5
+    refute grep -q "released" "$HS_LOG"
+    answers_with_gen "$old" 2
+    # the new configuration listens elsewhere: the new port is held, the old one released
+    run -0 "$HOTSWAP" reload --control "$HS_CONTROL" -- "$FIXTURE" --listen "$new" --model prefork
+    grep -q "gen 3 pid [0-9]* listens on $new: held" "$HS_LOG"
+    answers_with_gen "$new" 3
+    wait_until 5 grep -q "listener $old: no process of gen 3 uses it (its configuration no longer binds it): released" \
+        "$HS_LOG"
+    run -1 "$LOADCLIENT" --connect "$old" --get / --timeout-ms 2000
+    [[ "$output" == *"refused"* ]]
+    # from now on only the new port is handed over, and it stays
+    run -0 reload
+    grep -q "gen 4 pid [0-9]* starting (1 listener)" "$HS_LOG"
+    answers_with_gen "$new" 4
+}

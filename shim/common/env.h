@@ -17,6 +17,7 @@
                                                     LISTEN_FDS, which a server may read and adopt
                                                     with its own defaults (--socket-activation
                                                     passes those too) */
+#define HS_LISTEN_FDS_START 3                  /* where the hand-over puts the first listener (as systemd) */
 
 /* Standalone mode (no launcher): read by the shim, set by the user or by an upgrade. */
 #define HS_ENV_STANDALONE "HOTSWAP_STANDALONE"         /* set in a process started by an upgrade */

@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "envparse.h"
 #include "listeners.h"
 #include "log.h"
 
-#define LISTEN_FDS_START 3
 
 static bool is_socket(int fd)
 {
@@ -37,7 +37,7 @@ int activation_take(void)
         hs_log("socket activation: LISTEN_PID=%ld is not this process (%d): ignored", for_pid, (int)getpid());
         goto done;
     }
-    for (int fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + count; fd++) {
+    for (int fd = HS_LISTEN_FDS_START; fd < HS_LISTEN_FDS_START + count; fd++) {
         if (!is_socket(fd)) {
             hs_log("socket activation: fd %d is not a socket: skipped", fd);
             continue;

@@ -87,6 +87,7 @@ struct generation {
                                   kernel's figure where higher) */
     long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
     bool cut;                  /* stopped before its drain ended */
+    bool listeners_checked;    /* release.c has looked for listeners it does not use */
     char cut_why[48];          /* "drain timeout", "--max-draining 2" */
     char failure[560];
     char unseen_listener[480]; /* a listener the kernel shows and the shim never reported, said */

@@ -103,17 +103,35 @@ const struct held_listener *listeners_get(int index)
 
 /* Only the socket that was held is removed, never whatever the path names by now: a
  * generation's process may have swapped a directory on the path for a symlink (sockpath.c). */
+static void remove_path(const struct held_listener *l)
+{
+    if (strncmp(l->name, "unix:/", 6) != 0 || l->from_generation == ACTIVATION_GENERATION)
+        return; /* a socket-activated path is the service manager's */
+    const char *path = l->name + 5;
+    char why[160];
+    int rc = sockpath_remove(l->fd, path, why, sizeof why);
+    if (rc > 0)
+        hs_log("%s left in place: %s", path, why);
+    else if (rc < 0)
+        hs_log("cannot remove %s: %s", path, strerror(errno));
+}
+
 void listeners_remove_paths(void)
 {
-    for (int i = 0; i < held_count; i++) {
-        if (strncmp(held[i].name, "unix:/", 6) != 0 || held[i].from_generation == ACTIVATION_GENERATION)
-            continue; /* a socket-activated path is the service manager's */
-        const char *path = held[i].name + 5;
-        char why[160];
-        int rc = sockpath_remove(held[i].fd, path, why, sizeof why);
-        if (rc > 0)
-            hs_log("%s left in place: %s", path, why);
-        else if (rc < 0)
-            hs_log("cannot remove %s: %s", path, strerror(errno));
-    }
+    for (int i = 0; i < held_count; i++)
+        remove_path(&held[i]);
+}
+
+void listeners_release(int index)
+{
+    if (index < 0 || index >= held_count)
+        return;
+    struct held_listener *l = &held[index];
+    remove_path(l);
+    /* The socket, not just our fd: a process of the generation may still hold a copy it was
+     * handed and never used, which would keep the port bound and queueing for nobody. */
+    shutdown(l->fd, SHUT_RDWR);
+    close(l->fd);
+    memmove(l, l + 1, (size_t)(held_count - index - 1) * sizeof *l);
+    held_count--;
 }

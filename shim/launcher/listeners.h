@@ -28,6 +28,10 @@ void listeners_drop_from(int gen);
 int listeners_count(void);
 const struct held_listener *listeners_get(int index);
 
+/* A listener no generation uses any more (release.c): its path goes, the socket is shut down
+ * (whoever still holds a copy) and it is no longer handed over. Later indexes move down. */
+void listeners_release(int index);
+
 /* At the final stop: Unix listeners' paths go, as the server's own clean-up would have done. */
 void listeners_remove_paths(void);
 

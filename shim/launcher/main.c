@@ -32,6 +32,7 @@
 #include "members.h"
 #include "options.h"
 #include "relay.h"
+#include "release.h"
 #include "restart.h"
 #include "sdnotify.h"
 #include "status.h"
@@ -500,6 +501,17 @@ static void bound_draining(void)
     }
 }
 
+/* Once a reload is over and its generation has served a while, alone: when to look for the
+ * listeners its configuration no longer binds (0: not now). */
+static int64_t release_due(void)
+{
+    struct generation *g = L.serving;
+    if (!g || L.stopping || L.gen_count != 1 || g->state != GEN_READY || g->number == 1 || g->adopted ||
+        g->listeners_checked || L.opt.socket_activation || reload_starting())
+        return 0;
+    return g->ready_ms + RELEASE_AFTER_MS;
+}
+
 static void reconcile(void)
 {
     for (int i = 0; i < L.gen_count; i++) {
@@ -546,6 +558,9 @@ static void reconcile(void)
         L.serving = NULL;
     }
     forget_gone();
+    int64_t release_at = release_due();
+    if (release_at && now_ms() >= release_at)
+        release_unused_listeners(L.serving);
 }
 
 /* ---- signals and children --------------------------------------------------------------- */
@@ -634,6 +649,9 @@ static int next_timeout(void)
     int64_t accepts_resume = ctl_server_next_wakeup();
     if (accepts_resume && (soonest < 0 || accepts_resume < soonest))
         soonest = accepts_resume;
+    int64_t release_at = release_due();
+    if (release_at && (soonest < 0 || release_at < soonest))
+        soonest = release_at;
     int64_t check_ends = check_deadline();
     if (check_ends && (soonest < 0 || check_ends < soonest))
         soonest = check_ends;

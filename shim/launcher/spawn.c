@@ -19,7 +19,6 @@
 #include "intercept.h"
 #include "listeners.h"
 
-#define LISTEN_FDS_START 3
 #define CGROUP_NOT_JOINED (-1) /* on the error pipe: not an errno */
 
 static void set_env_int(const char *name, long value)
@@ -62,7 +61,7 @@ static void set_fdnames(int count)
 static int arrange_fds(int channel_fd, int map_fd, int count)
 {
     int total = count + 1 + (map_fd >= 0);
-    int high = LISTEN_FDS_START + total;
+    int high = HS_LISTEN_FDS_START + total;
     int copies[LISTENERS_MAX + 2];
     for (int i = 0; i < count; i++)
         if ((copies[i] = fcntl(listeners_get(i)->fd, F_DUPFD_CLOEXEC, high)) < 0)
@@ -72,9 +71,9 @@ static int arrange_fds(int channel_fd, int map_fd, int count)
     if (map_fd >= 0 && (copies[count + 1] = fcntl(map_fd, F_DUPFD_CLOEXEC, high)) < 0)
         return -1;
     for (int i = 0; i < total; i++) /* dup2 clears FD_CLOEXEC on the target: it survives exec */
-        if (dup2(copies[i], LISTEN_FDS_START + i) < 0)
+        if (dup2(copies[i], HS_LISTEN_FDS_START + i) < 0)
             return -1;
-    return LISTEN_FDS_START + count;
+    return HS_LISTEN_FDS_START + count;
 }
 
 /* In the child, the seccomp route: the filter goes on last, just before exec; its notification

@@ -20,7 +20,6 @@
 #include "shimlog.h"
 #include "sockid.h"
 
-#define LISTEN_FDS_START 3
 #define INHERIT_MAX 64
 #define PROTECTED_PATHS_MAX 64
 
@@ -87,7 +86,7 @@ void inherit_init(void)
     const char *names_text = systemd_names ? getenv("LISTEN_FDNAMES") : NULL;
     if (names_text && !env_parse_fdnames(names_text, (int)count, names))
         shim_say("ignoring LISTEN_FDNAMES: not one valid name per fd", NULL);
-    for (int fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + count; fd++) {
+    for (int fd = HS_LISTEN_FDS_START; fd < HS_LISTEN_FDS_START + count; fd++) {
         struct inherited *slot = &inherited[inherited_count];
         if (sockid_read(fd, &slot->id) < 0) {
             shim_say("ignoring an inherited fd that is not a bound socket (", fds_name, ")", NULL);
