@@ -60,8 +60,10 @@ SCRIPT
     local status=0
     wait "$waiting" || status=$?
     [ "$status" -eq 1 ]
-    grep -q "reload failed: the check did not finish within 2[0-9][0-9][0-9] ms: killed; gen 1 keeps serving" \
-        "$BATS_TEST_TMPDIR/reload.out"
+    local killed_after
+    killed_after=$(sed -n 's/.*reload failed: the check did not finish within \([0-9]*\) ms: killed; gen 1 keeps serving$/\1/p' \
+        "$BATS_TEST_TMPDIR/reload.out")
+    ((killed_after >= 2000 && killed_after < 8000))   # at --ready-timeout (late only on a busy host)
     ((SECONDS - started < 10))
     [ "$(generation_of "$addr")" = 1 ]
 }
