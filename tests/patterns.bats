@@ -142,6 +142,14 @@ drains_within() {
     [ "$(grep -c 'adopting fd 3 from LISTEN_FDS, serving HTTP' "$HS_LOG")" -eq 3 ]
 }
 
+@test "processes of one server connected over a Unix listener of its own do not hold up the drain" {
+    LOAD_ARGS=(-c 8)
+    pattern_reloads 4 "$(tcp)" --drain-timeout 20s -- --pattern unix-ipc --ipc "$BATS_TEST_TMPDIR/ipc"
+    # each generation's hub holds a connection from its own server on a held listener's path
+    [ "$(grep -c ': hub pid [0-9]* on ' "$HS_LOG")" -eq 5 ]
+    drains_within 1500
+}
+
 @test "a server that makes its own socket system calls: the reload says the shim never saw its listener" {
     local addr port
     addr=$(tcp)

@@ -1,6 +1,6 @@
 /* conncount.c: matching the socket inodes in /proc/PID/fd against the kernel's socket tables:
  * TCP from a sock_diag netlink dump (the text of /proc/net/tcp if that fails), Unix from
- * /proc/net/unix. */
+ * /proc/net/unix, with each Unix connection's peer from a sock_diag dump. */
 #define _GNU_SOURCE
 #include "conncount.h"
 
@@ -8,7 +8,9 @@
 #include <dirent.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,6 +32,7 @@
                             (1u << 9) | (1u << 11))
 #define TCP_STATES_LISTEN (1u << TCP_LISTEN)
 #define UNIX_CONNECTED 3
+#define UNIX_ESTABLISHED 1     /* sock_diag gives a Unix socket's state in TCP's numbers */
 #define UNIX_ACCEPTCON 0x10000 /* __SO_ACCEPTCON: a listening socket */
 
 struct listener_key {
@@ -45,9 +48,15 @@ struct inode_set {
     size_t count, room;
 };
 
+struct unix_peer {
+    unsigned long inode, peer;
+};
+
 struct conn_sockets {
     struct inode_set conns;     /* connections on held listeners' addresses */
     struct inode_set listeners; /* the held listening sockets themselves */
+    struct unix_peer *peers;    /* the other end of each Unix one among them, sorted by inode */
+    size_t peer_count;
     bool unreadable;
 };
 
@@ -274,6 +283,64 @@ static void load_unix(struct conn_sockets *s, const struct listener_key *keys, i
     fclose(f);
 }
 
+static int compare_peers(const void *a, const void *b)
+{
+    const struct unix_peer *x = a, *y = b;
+    return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+/* The peer of every connection in s->conns that is a Unix socket, from a sock_diag dump (no
+ * table shows it as text). Without it every Unix connection counts, as before it was read. */
+static void load_unix_peers(struct conn_sockets *s)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return;
+    struct {
+        struct nlmsghdr header;
+        struct unix_diag_req request;
+    } dump = {
+        .header = {.nlmsg_len = sizeof dump, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                   .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
+        .request = {.sdiag_family = AF_UNIX, .udiag_states = 1u << UNIX_ESTABLISHED, .udiag_show = UDIAG_SHOW_PEER},
+    };
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    size_t room = 0;
+    if (sendto(fd, &dump, sizeof dump, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+        goto done;
+    static long buf[8192]; /* 64 KiB, aligned for nlmsghdr */
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            goto done;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+                goto done;
+            const struct unix_diag_msg *msg = NLMSG_DATA(h);
+            if (h->nlmsg_len < NLMSG_LENGTH(sizeof *msg) || !contains(&s->conns, msg->udiag_ino))
+                continue;
+            int attrs_len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+            for (struct rtattr *a = (struct rtattr *)(msg + 1); RTA_OK(a, attrs_len); a = RTA_NEXT(a, attrs_len)) {
+                if (a->rta_type != UNIX_DIAG_PEER || RTA_PAYLOAD(a) < sizeof(uint32_t))
+                    continue;
+                if (s->peer_count == room) {
+                    size_t grown_room = room ? room * 2 : 64;
+                    struct unix_peer *grown = realloc(s->peers, grown_room * sizeof *grown);
+                    if (!grown)
+                        goto done;
+                    s->peers = grown;
+                    room = grown_room;
+                }
+                s->peers[s->peer_count++] = (struct unix_peer){msg->udiag_ino, *(uint32_t *)RTA_DATA(a)};
+            }
+        }
+    }
+done:
+    close(fd);
+    if (s->peer_count > 1)
+        qsort(s->peers, s->peer_count, sizeof *s->peers, compare_peers);
+}
+
 struct conn_sockets *conncount_load(bool connections)
 {
     struct conn_sockets *s = calloc(1, sizeof *s);
@@ -294,6 +361,8 @@ struct conn_sockets *conncount_load(bool connections)
     free(keys);
     settle(&s->conns);
     settle(&s->listeners);
+    if (connections)
+        load_unix_peers(s);
     return s;
 }
 
@@ -302,6 +371,7 @@ void conncount_free(struct conn_sockets *s)
     if (s) {
         free(s->conns.inodes);
         free(s->listeners.inodes);
+        free(s->peers);
         free(s);
     }
 }
@@ -334,19 +404,38 @@ static bool socket_inodes_of(pid_t pid, struct inode_set *found)
     return true;
 }
 
+/* A Unix connection whose other end is open in one of the processes too (`own`): the server
+ * talking to itself, a master and its helpers (dovecot's anvil), which ends only with them. */
+static bool between_own_processes(const struct conn_sockets *sockets, const struct inode_set *own, unsigned long inode)
+{
+    struct unix_peer key = {.inode = inode};
+    const struct unix_peer *found =
+        sockets->peer_count ? bsearch(&key, sockets->peers, sockets->peer_count, sizeof key, compare_peers) : NULL;
+    return found && contains(own, found->peer);
+}
+
 long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, int count, struct proc_sockets *each)
 {
     if (!sockets || sockets->unreadable)
         return -1;
-    struct inode_set all = {0}, mine = {0};
+    struct inode_set *held = calloc((size_t)count, sizeof *held);
+    if (!held && count > 0)
+        return -1;
+    struct inode_set all = {0}, own = {0};
     for (int i = 0; i < count; i++) {
-        mine.count = 0;
-        bool readable = socket_inodes_of(pids[i], &mine); /* a process that just exited holds nothing */
+        bool readable = socket_inodes_of(pids[i], &held[i]); /* a process that just exited holds nothing */
         if (each)
             each[i] = (struct proc_sockets){.readable = readable};
-        for (size_t k = 0; k < mine.count; k++) {
-            unsigned long inode = mine.inodes[k];
+        for (size_t k = 0; k < held[i].count; k++)
+            add_inode(&own, held[i].inodes[k]);
+    }
+    settle(&own);
+    for (int i = 0; i < count; i++) {
+        for (size_t k = 0; k < held[i].count; k++) {
+            unsigned long inode = held[i].inodes[k];
             if (contains(&sockets->conns, inode)) {
+                if (between_own_processes(sockets, &own, inode))
+                    continue;
                 add_inode(&all, inode);
                 if (each)
                     each[i].conns++;
@@ -354,11 +443,13 @@ long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, in
                 each[i].holds_listener = true;
             }
         }
+        free(held[i].inodes);
     }
     settle(&all); /* a socket shared by forked processes, or dup'ed, counts once */
     long total = (long)all.count;
     free(all.inodes);
-    free(mine.inodes);
+    free(own.inodes);
+    free(held);
     return total;
 }
 
