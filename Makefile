@@ -20,7 +20,8 @@ FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadcli
                 $(BUILD)/notify-socket
 FIXTURES_COMMON := tests/fixtures/common.c tests/fixtures/common.h
 
-all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop $(BUILD)/libraise-on-count.so
+all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop $(BUILD)/libraise-on-count.so \
+     $(BUILD)/libslow-claim.so
 
 $(BUILD):
 	mkdir -p $@
@@ -38,6 +39,10 @@ $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c
 
 # A second preload library for drain.bats: a signal in the middle of the shim's count.
 $(BUILD)/libraise-on-count.so: tests/fixtures/raise-on-count.c shim/common/channel.h | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+
+# ... and one for survive.bats: a fork while the shim holds its claim lock.
+$(BUILD)/libslow-claim.so: tests/fixtures/slow-claim.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)

@@ -208,3 +208,18 @@ unix_path_survives() {
     wait_until 5 grep -q "fixture: listener at exit:" "$HS_LOG"
     grep -q "fixture: listener at exit: inet$" "$HS_LOG"
 }
+
+@test "a fork while the shim claims an inherited listener (its lock held): the child binds, and the server serves" {
+    # libslow-claim.so, after the shim, holds the shim in its claim for 300 ms and tells a thread
+    # of the server, which forks then; the child's own bind() goes through the same lock
+    local addr="127.0.0.1:$(free_port)" wrapper="$BATS_TEST_TMPDIR/server"
+    printf '#!/bin/sh\nLD_PRELOAD="%s:%s" exec "%s" "$@"\n' "$SHIM" "$ROOT/$BUILD/libslow-claim.so" \
+        "$FIXTURE" >"$wrapper"
+    chmod +x "$wrapper"
+    HS_SERVER=$wrapper start_hotswap "$addr" -- --model epoll --quirk fork-during-claim
+    run reload    # gen 2 claims the held listener: the fork comes in the middle
+    [ "$status" -eq 0 ]
+    wait_until 5 grep -q "fixture: gen 2: the child forked during the claim" "$HS_LOG"
+    grep -q "fixture: gen 2: the child forked during the claim bound and exited (status 0)" "$HS_LOG"
+    answers_with_gen "$addr" 2
+}
