@@ -17,7 +17,7 @@ PRELOAD_H    := $(wildcard shim/preload/*.h) $(COMMON_H)
 LAUNCHER_SRC := $(wildcard shim/launcher/*.c) $(COMMON_SRC)
 LAUNCHER_H   := $(wildcard shim/launcher/*.h) $(COMMON_H)
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadclient $(BUILD)/udp-server \
-                $(BUILD)/notify-socket
+                $(BUILD)/notify-socket $(BUILD)/libstallrecv.so
 FIXTURES_COMMON := tests/fixtures/common.c tests/fixtures/common.h
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop
@@ -38,6 +38,10 @@ $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c
 
 $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<
+
+# libstallrecv.so: preloaded after the shim by the UDP tests, it stalls a receive (stallrecv.c).
+$(BUILD)/libstallrecv.so: tests/fixtures/stallrecv.c | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 # The other fixtures: one file each, plus what the fixtures share (tests/fixtures/common.c).
 $(BUILD)/%: tests/fixtures/%.c $(FIXTURES_COMMON) | $(BUILD)

@@ -47,9 +47,10 @@ static struct {
     atomic_int fd;
 } epoll_regs[EPOLL_REGS_MAX];
 
-/* Thread ids inside a real accept() on a listener; 0 marks a free slot. Any number of threads:
- * chunks of slots, the first static, the others mapped when every slot is busy and never freed
- * (a chunk is 1 KiB; the most threads that were ever in accept at once decide how many). */
+/* Thread ids inside a real accept() on a listener, or a receive on a datagram socket of ours; 0
+ * marks a free slot. Any number of threads: chunks of slots, the first static, the others mapped
+ * when every slot is busy and never freed (a chunk is 1 KiB; the most threads that were ever in
+ * accept at once decide how many). */
 struct accept_chunk {
     atomic_int tids[ACCEPT_CHUNK_SLOTS];
     struct accept_chunk *_Atomic next;
@@ -145,9 +146,8 @@ void drain_forget_epoll(int epfd, int fd)
             atomic_store(&epoll_regs[i].epfd_plus_one, 0);
 }
 
-int accept_enter(void)
+int drain_wake_register(void)
 {
-    fdtable_accept_begin();
     int tid = gettid();
     int base = 0;
     for (struct accept_chunk *c = &accept_slots; c; c = next_chunk(c), base += ACCEPT_CHUNK_SLOTS)
@@ -159,13 +159,24 @@ int accept_enter(void)
     return -1; /* no memory for another chunk: this thread is not woken */
 }
 
-void accept_leave(int slot, int conn)
+void drain_wake_unregister(int slot)
 {
     struct accept_chunk *c = &accept_slots;
     for (int chunk = slot / ACCEPT_CHUNK_SLOTS; slot >= 0 && c && chunk > 0; chunk--)
         c = atomic_load(&c->next);
     if (slot >= 0 && c)
         atomic_store(&c->tids[slot % ACCEPT_CHUNK_SLOTS], 0);
+}
+
+int accept_enter(void)
+{
+    fdtable_accept_begin();
+    return drain_wake_register();
+}
+
+void accept_leave(int slot, int conn)
+{
+    drain_wake_unregister(slot);
     fdtable_accept_end(conn);
 }
 
