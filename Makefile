@@ -17,7 +17,7 @@ PRELOAD_H    := $(wildcard shim/preload/*.h) $(COMMON_H)
 LAUNCHER_SRC := $(wildcard shim/launcher/*.c) $(COMMON_SRC)
 LAUNCHER_H   := $(wildcard shim/launcher/*.h) $(COMMON_H)
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadclient $(BUILD)/udp-server \
-                $(BUILD)/notify-socket
+                $(BUILD)/notify-socket $(BUILD)/libstallrecv.so
 FIXTURES_COMMON := tests/fixtures/common.c tests/fixtures/common.h
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop $(BUILD)/libraise-on-count.so \
@@ -47,6 +47,10 @@ $(BUILD)/libslow-claim.so: tests/fixtures/slow-claim.c | $(BUILD)
 
 $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<
+
+# libstallrecv.so: preloaded after the shim by the UDP tests, it stalls a receive (stallrecv.c).
+$(BUILD)/libstallrecv.so: tests/fixtures/stallrecv.c | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 # The other fixtures: one file each, plus what the fixtures share (tests/fixtures/common.c).
 $(BUILD)/%: tests/fixtures/%.c $(FIXTURES_COMMON) | $(BUILD)

@@ -19,9 +19,11 @@ void dgram_note_bound(int fd, const struct sockaddr *addr);
 enum fd_kind dgram_settle(int fd, bool receives);
 
 /* A receive on a datagram socket of ours. `receive` does the real call with the flags given;
- * returns its result, as a blocking or nonblocking receive would for this process. */
+ * returns its result, as a blocking or nonblocking receive would for this process. What it
+ * returns is a number of datagrams if `returns_count` (recvmmsg), else the length of one. Each
+ * datagram received counts as owed a reply (so does the receive while it is under way). */
 typedef ssize_t (*receive_fn)(int fd, void *ctx, int flags);
-ssize_t dgram_receive(int fd, int flags, receive_fn receive, void *ctx);
+ssize_t dgram_receive(int fd, int flags, receive_fn receive, void *ctx, bool returns_count);
 
 /* `count` datagrams went out on a datagram socket of ours. */
 void dgram_sent(long count);

@@ -70,8 +70,9 @@ struct epoll_chunk {
 static struct epoll_chunk epoll_regs;
 static atomic_bool told_epoll_unrecorded;
 
-/* Thread ids inside a real accept() on a listener; 0 marks a free slot. Any number of threads:
- * chunks of slots, the first static, the others mapped when every slot is busy (1 KiB each). */
+/* Thread ids inside a real accept() on a listener, or a receive on a datagram socket of ours; 0
+ * marks a free slot. Any number of threads: chunks of slots, the first static, the others mapped
+ * when every slot is busy (1 KiB each). */
 struct accept_chunk {
     atomic_int tids[ACCEPT_CHUNK_SLOTS];
     void *_Atomic next;
@@ -169,9 +170,8 @@ void drain_forget_epoll(int epfd, int fd)
                 atomic_store(&c->regs[i].epfd_plus_one, 0);
 }
 
-int accept_enter(void)
+int drain_wake_register(void)
 {
-    fdtable_accept_begin();
     int tid = gettid();
     int base = 0;
     for (struct accept_chunk *c = &accept_slots; c; c = next_chunk(c), base += ACCEPT_CHUNK_SLOTS)
@@ -186,13 +186,24 @@ int accept_enter(void)
     return -1;
 }
 
-void accept_leave(int slot, int conn)
+void drain_wake_unregister(int slot)
 {
     struct accept_chunk *c = &accept_slots;
     for (int chunk = slot / ACCEPT_CHUNK_SLOTS; slot >= 0 && c && chunk > 0; chunk--)
         c = atomic_load(&c->next);
     if (slot >= 0 && c)
         atomic_store(&c->tids[slot % ACCEPT_CHUNK_SLOTS], 0);
+}
+
+int accept_enter(void)
+{
+    fdtable_accept_begin();
+    return drain_wake_register();
+}
+
+void accept_leave(int slot, int conn)
+{
+    drain_wake_unregister(slot);
     fdtable_accept_end(conn);
 }
 

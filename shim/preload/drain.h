@@ -24,9 +24,14 @@ void drain_note_event_loop(void);
 void drain_note_epoll(int epfd, int fd);
 void drain_forget_epoll(int epfd, int fd);
 
-/* Brackets a real accept() on a listener, so a drain can wake the thread blocked in it and
- * counts the connection it may be taking. Any number of threads. Returns a slot for
- * accept_leave (-1 only when no memory is left for more slots: that thread is not woken). */
+/* Brackets a wait on a shared socket, so that a drain wakes the thread blocked in it (with the
+ * drain signal). Any number of threads. Returns a slot for drain_wake_unregister (-1 only when no
+ * memory is left for more slots: that thread is not woken). */
+int drain_wake_register(void);
+void drain_wake_unregister(int slot);
+
+/* Brackets a real accept() on a listener: drain_wake_register, and counts the connection it may
+ * be taking (fdtable_accept_begin). */
 int accept_enter(void);
 void accept_leave(int slot, int conn);
 

@@ -11,6 +11,7 @@ atomic_int fd_high_water;
 static atomic_long open_conns;
 static atomic_long accepts_in_flight;
 static atomic_long datagrams_unanswered;
+static atomic_long datagram_receives;
 
 void fdtable_note_conn(int conn)
 {
@@ -35,6 +36,7 @@ void fdtable_after_fork(void)
     /* The child has only the thread that forked, which was in no accept(): another thread's
      * accept in flight is the parent's, and counted there. */
     atomic_store(&accepts_in_flight, 0);
+    atomic_store(&datagram_receives, 0);
 }
 
 void fdtable_accept_end(int conn)
@@ -82,9 +84,26 @@ long fdtable_open_conns(void)
     return atomic_load(&open_conns) + atomic_load(&accepts_in_flight);
 }
 
+void fdtable_dgram_receive_begin(void)
+{
+    atomic_fetch_add(&datagram_receives, 1);
+}
+
+void fdtable_dgram_receive_end(long received)
+{
+    /* Owed first, out of the receive after: at no moment is the datagram in neither count. */
+    if (received > 0)
+        fdtable_note_datagrams(received, 0);
+    atomic_fetch_sub(&datagram_receives, 1);
+    drain_note_conns();
+}
+
 long fdtable_datagrams_owed(void)
 {
-    return atomic_load(&datagrams_unanswered);
+    /* Receives first: a datagram leaves them only after it is counted unanswered, so read in this
+     * order (both seq_cst) it is seen in one or the other, however a thread moves it meanwhile. */
+    long receiving = atomic_load(&datagram_receives);
+    return receiving + atomic_load(&datagrams_unanswered);
 }
 
 enum fd_kind fd_kind_claiming(int fd)

@@ -116,7 +116,14 @@ void fdtable_note_datagrams(long received, long sent);
 /* Connections accepted and not yet closed by this process, plus accepts in flight. */
 long fdtable_open_conns(void);
 
-/* Datagrams received on FD_DGRAM sockets and not answered. */
+/* A thread enters / leaves a real receive on an FD_DGRAM socket, having received `received`
+ * datagrams. Until it leaves, the datagram it may be taking counts as owed a reply: the kernel
+ * may have handed it one as a drain begins, and shows nothing of it (unlike an accepted
+ * connection), so only this count keeps its process from being stopped before it answers. */
+void fdtable_dgram_receive_begin(void);
+void fdtable_dgram_receive_end(long received);
+
+/* Datagrams received on FD_DGRAM sockets and not answered, plus receives in flight. */
 long fdtable_datagrams_owed(void);
 
 #endif

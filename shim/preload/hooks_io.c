@@ -191,7 +191,7 @@ HS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sock
     if (!is_ours(fd))
         return real.recvfrom(fd, buf, len, flags, addr, addrlen);
     report_ready(fd);
-    return dgram_receive(fd, flags, do_recvfrom, &args);
+    return dgram_receive(fd, flags, do_recvfrom, &args, false);
 }
 
 HS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -203,7 +203,7 @@ HS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
     if (!is_ours(fd))
         return real.recv(fd, buf, len, flags);
     report_ready(fd);
-    return dgram_receive(fd, flags, do_recvfrom, &args);
+    return dgram_receive(fd, flags, do_recvfrom, &args, false);
 }
 
 /* _FORTIFY_SOURCE builds call these where the buffer size is known; glibc's own then receive
@@ -234,7 +234,7 @@ HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     if (!is_ours(fd))
         return real.recvmsg(fd, msg, flags);
     report_ready(fd);
-    return dgram_receive(fd, flags, do_recvmsg, msg);
+    return dgram_receive(fd, flags, do_recvmsg, msg, false);
 }
 
 HS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags, struct timespec *timeout)
@@ -244,13 +244,7 @@ HS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flag
         return real.recvmmsg(fd, vec, count, flags, timeout);
     report_ready(fd);
     struct recvmmsg_args args = {vec, count, timeout};
-    ssize_t got = dgram_receive(fd, flags, do_recvmmsg, &args);
-    if (got > 1) { /* dgram_receive counted one */
-        int saved = errno;
-        fdtable_note_datagrams(got - 1, 0);
-        errno = saved;
-    }
-    return (int)got;
+    return (int)dgram_receive(fd, flags, do_recvmmsg, &args, true);
 }
 
 /* Sends pass through; on our datagram sockets each one answers a request. */
