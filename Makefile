@@ -1,5 +1,6 @@
 # hotswap: zero-downtime hot restart for unmodified server binaries.
-# make | make test | make demo | make test-asan | make test-servers | make fuzz | make soak | make install PREFIX=/usr/local
+# make | make test | make demo | make test-asan | make test-servers | make test-mutants | make fuzz
+# make soak | make install PREFIX=/usr/local
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
@@ -73,6 +74,11 @@ test-servers: all
 	tests/servers/install
 	tests/run tests/servers/*.bats
 
+# Each mechanism disabled in turn, on a scratch copy of the tree (tests/mutants/list): its test
+# must then fail. About 3 minutes on 2 idle cores (CI runs it).
+test-mutants:
+	tests/mutants/run
+
 # Benchmarks (a few minutes): writes docs/bench.md and docs/reload-timeline.png; needs gnuplot
 # for the picture and gawk for the latency windows (installed if missing).
 # Many reloads under load with faults mixed in (tests/soak; SOAK_RELOADS, default 1000): minutes.
@@ -103,4 +109,4 @@ install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-asan asan test-servers bench demo fuzz soak install clean
+.PHONY: all test test-asan asan test-servers test-mutants bench demo fuzz soak install clean

@@ -45,6 +45,25 @@ teardown() { teardown_hotswap; }
     wait_until 10 process_gone "$old_pid"
 }
 
+@test "epoll: a draining generation does not spin on the listener while connections wait in its queue" {
+    # generation 2 stopped and a connection queued: the shared listener stays readable. An old
+    # generation that still watched it in its epoll set would wake at once, every time, and find
+    # nothing it may accept: a busy loop at a whole core for the rest of its drain.
+    start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 30s -- --model epoll
+    OLD_PID=$(pid_of_answer "$HS_ADDR")
+    hold_request_open "$HS_ADDR"
+    only_the_old_generation_accepts "$HS_ADDR" 1
+    local busy
+    busy=$(busy_percent "$OLD_PID" 1)
+    echo "gen 1 busy ${busy}% of a second with a connection queued"
+    [ "$busy" -lt 20 ]
+    untaken "$HS_ADDR"   # and took nothing
+    release_new_generation
+    finish_held_request >"$BATS_TEST_TMPDIR/held.answer"
+    grep -q "^gen=1 pid=$OLD_PID" "$BATS_TEST_TMPDIR/held.answer"   # the held request: answered by gen 1
+    wait "$RELOADING"
+}
+
 @test "an old generation holding a connection open is stopped at the drain timeout" {
     local addr="127.0.0.1:$(free_port)"
     start_hotswap "$addr" --drain-timeout 700ms -- --model threads

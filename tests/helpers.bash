@@ -166,6 +166,7 @@ stop_hotswap() {
 
 # teardown for every suite: nothing may outlive a test.
 teardown_hotswap() {
+    if [[ -n "${STOPPED_PID:-}" ]]; then kill -CONT "$STOPPED_PID" 2>/dev/null || true; fi
     if [[ -n "${LOAD_PID:-}" ]] && process_running "$LOAD_PID"; then kill -TERM "$LOAD_PID" 2>/dev/null || true; fi
     if [[ -n "${HS_PID:-}" ]] && process_running "$HS_PID"; then
         kill -TERM "$HS_PID" 2>/dev/null || true
@@ -225,3 +226,90 @@ require_tool() {
 
 # status_of [--json]: `hotswap status` of the launcher start_hotswap started.
 status_of() { "$HOTSWAP" status "$@" --control "$HS_CONTROL"; }
+
+# runnable_ns PID: how long PID's threads have been running or ready to run (waiting for a CPU)
+# so far, in ns (/proc/PID/task/*/schedstat: time on a CPU, time waiting on a run queue).
+runnable_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1 + $2} END {printf "%d\n", n}'; }
+
+# busy_percent PID SECONDS: the share of the next SECONDS that PID's threads spend running or
+# ready to run, in whole percent of one core. A busy loop scores about 100 per spinning thread
+# however few CPU cycles a loaded machine leaves it (utime + stime would not say: a spinning
+# loop that waits for a CPU most of the time uses little); a process asleep in its waits, about
+# 0. (A measurement over a fixed window: the one sleep that waits for no condition.)
+busy_percent() {
+    local before after start end
+    before=$(runnable_ns "$1") start=$EPOCHREALTIME
+    sleep "$2"
+    after=$(runnable_ns "$1") end=$EPOCHREALTIME
+    awk -v ns=$((after - before)) -v start="$start" -v end="$end" 'BEGIN { printf "%d\n", ns / 1e7 / (end - start) }'
+}
+
+# accept_queue ADDR: connections waiting in the accept queue of the listener on ADDR's port.
+accept_queue() { ss -Hltn "( sport = :${1##*:} )" | awk '{n += $2} END {print n + 0}'; }
+queued() { (($(accept_queue "$1") >= $2)); }
+
+# serving PID ADDR N: PID holds at least N established connections on ADDR's port (kernel's view).
+serving() { (($(ss -Htnp state established "( sport = :${2##*:} )" | grep -c "pid=$1,") >= $3)); }
+
+# hold_request_open ADDR: connects to ADDR (IPv4) and sends half a request, which keeps the
+# generation that accepted it draining, however long a loaded machine takes, until
+# finish_held_request sends the rest; that prints the answer.
+hold_request_open() {
+    exec {HELD_FD}<>"/dev/tcp/${1%:*}/${1##*:}"
+    printf 'GET /held HTTP/1.0\r\n' >&"$HELD_FD"
+}
+finish_held_request() {
+    printf '\r\n' >&"$HELD_FD"
+    timeout 10 cat <&"$HELD_FD"
+    exec {HELD_FD}>&-
+}
+
+# holds_listener PID ADDR: the kernel shows PID holding the listening socket on ADDR's port;
+# lets_go_of_listener: it does not (a drained process has the dummy on the listener's fd number).
+holds_listener() { ss -Hltnp "( sport = :${2##*:} )" | grep -q "pid=$1,"; }
+lets_go_of_listener() { if holds_listener "$@"; then return 1; fi; }
+
+# only_the_old_generation_accepts ADDR N: reload with N requests in flight on generation 1
+# (OLD_PID, set by the caller, which started the requests and keeps them open: hold_request_open),
+# then, once its drain has run, stop (SIGSTOP) generation 2 and queue one connection on the shared
+# listener: from then on, a drained generation 1 is the only process that could take it. Sets
+# NEW_PID (stopped: release_new_generation), QUEUED (the queued client; its answer in
+# $BATS_TEST_TMPDIR/queued.body) and RELOADING.
+only_the_old_generation_accepts() {
+    local addr=$1 in_flight=$2
+    wait_until 10 serving "$OLD_PID" "$addr" "$in_flight"
+    reload >"$BATS_TEST_TMPDIR/reload.out" &
+    RELOADING=$!
+    wait_until 10 grep -q "gen 1 pid $OLD_PID draining" "$HS_LOG"
+    wait_until 5 lets_go_of_listener "$OLD_PID" "$addr"
+    NEW_PID=$(sed -n 's/.*gen 2 pid \([0-9]*\) ready in.*/\1/p' "$HS_LOG")
+    [[ -n "$NEW_PID" ]]
+    kill -STOP "$NEW_PID"
+    STOPPED_PID=$NEW_PID
+    "$LOADCLIENT" --connect "$addr" --get / --timeout-ms 30000 >"$BATS_TEST_TMPDIR/queued.body" &
+    QUEUED=$!
+    wait_until 5 queued_or_answered "$addr"
+}
+
+# queued_or_answered ADDR: the queued client's connection waits in the queue, or was answered
+# (by generation 1: generation 2 is stopped).
+queued_or_answered() { queued "$1" 1 || [[ -s "$BATS_TEST_TMPDIR/queued.body" ]]; }
+
+# untaken ADDR: the queued connection is still in the queue, for generation 2 to take; what
+# generation 1 answered, if it took it.
+untaken() {
+    if [[ -s "$BATS_TEST_TMPDIR/queued.body" ]]; then
+        echo "generation 1 took the queued connection after its drain: $(cat "$BATS_TEST_TMPDIR/queued.body")"
+        return 1
+    fi
+    queued "$1" 1
+}
+
+# release_new_generation: SIGCONT to the generation 2 only_the_old_generation_accepts stopped,
+# which answers the queued client.
+release_new_generation() {
+    kill -CONT "$STOPPED_PID"
+    STOPPED_PID=
+    wait "$QUEUED"
+    grep -q "^gen=2 pid=$NEW_PID" "$BATS_TEST_TMPDIR/queued.body"
+}

@@ -63,6 +63,26 @@ drains_within() {
     refute grep -q 'helper killed' "$HS_LOG"
 }
 
+@test "a helper exec'd past the shim's exec hooks (a raw execve) is never sent the drain signal" {
+    # its handlers were reset by the exec, so the drain signal's default action would kill it
+    # mid-request: the launcher signals only a process with a handler for it (SigCgt)
+    # (every answer waits for its helper: 2 s, well within get's 3 s)
+    HS_SERVER=$PATTERN_SERVER start_hotswap "$(tcp)" -- --pattern cgi --helper-ms 2000 --raw-exec
+    local server
+    server=$(sed -n 's/.*gen 1 pid \([0-9]*\) ready in.*/\1/p' "$HS_LOG")
+    "$LOADCLIENT" --connect "$HS_ADDR" --get / --timeout-ms 15000 >"$BATS_TEST_TMPDIR/body" &
+    local slow=$!
+    helper_running() { ps -o args= --ppid "$server" | grep -q -- '--helper'; }
+    wait_until 5 helper_running
+    run reload
+    [ "$status" -eq 0 ]
+    local answered=0
+    wait "$slow" || answered=$?
+    echo "answer: $(cat "$BATS_TEST_TMPDIR/body")"   # a 500 "helper killed by signal N" if it was sent
+    [ "$answered" -eq 0 ]
+    grep -q "^gen=1 pid=$server helper=ok" "$BATS_TEST_TMPDIR/body"
+}
+
 @test "one large write per answer, never resumed when short: no download is cut (per-connection child)" {
     LOAD_ARGS=(-c 4 --path /big --timeout-ms 20000)
     pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern big-write --body-bytes 16777216

@@ -149,22 +149,23 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
 }
 
 @test "a thread blocked in accept() at drain time takes no new connection afterwards" {
-    local addr
-    addr=$(tcp)
-    start_hotswap "$addr" -- --model threads
-    local old_pid
-    old_pid=$(pid_of_answer "$addr")
-    get "$addr" /sleep/1500 >/dev/null &   # keeps generation 1 draining for a while
-    local slow=$!
-    wait_until 5 has_threads "$old_pid" 2
-    reload >/dev/null &
-    local reloading=$!
-    wait_until 10 grep -q "gen 1 pid $old_pid draining" "$HS_LOG"
-    for _ in $(seq 30); do
-        [ "$(pid_of_answer "$addr")" != "$old_pid" ]
-    done
-    wait "$slow"
-    wait "$reloading"
+    # thread-pool: the drain signal sent to the process lands on the main thread (in pause());
+    # the idle workers wait in accept(), and while generation 2 is stopped they alone could take
+    # the connection queued on the shared listener
+    start_hotswap "$(tcp)" --drain-timeout 30s -- --model thread-pool --workers 4
+    OLD_PID=$(pid_of_answer "$HS_ADDR")
+    hold_request_open "$HS_ADDR"
+    only_the_old_generation_accepts "$HS_ADDR" 1
+    # a second with a connection there for the taking: it stays queued, and no woken thread spins
+    local busy
+    busy=$(busy_percent "$OLD_PID" 1)
+    echo "gen 1 busy ${busy}% of a second with a connection queued"
+    untaken "$HS_ADDR"
+    [ "$busy" -lt 20 ]
+    release_new_generation
+    finish_held_request >"$BATS_TEST_TMPDIR/held.answer"
+    grep -q "^gen=1 pid=$OLD_PID" "$BATS_TEST_TMPDIR/held.answer"   # the held request: answered by gen 1
+    wait "$RELOADING"
 }
 
 # ---- paths ------------------------------------------------------------------------------------
