@@ -178,3 +178,15 @@ env_of() { tr '\0' '\n' <"/proc/$(pid_of_answer "$1")/environ" | sed -n "s/^$2=/
     grep -q "gen 4 pid [0-9]* starting (1 listener)" "$HS_LOG"
     answers_with_gen "$new" 4
 }
+
+@test "a listener a program took at its hand-over number (a wrapper exec'ing its worker on fd 3) is never released" {
+    local addr="127.0.0.1:$(free_port)"
+    HS_SERVER=$PATTERN_SERVER start_hotswap "$addr" -- --pattern port0
+    # from gen 2 on: bind, move the listener onto fd 3, exec the worker that serves it there
+    run -0 "$HOTSWAP" reload --control "$HS_CONTROL" -- "$PATTERN_SERVER" --listen "$addr" --pattern exec-fd3
+    run -0 reload
+    answers_with_gen "$addr" 3
+    sleep 2.5    # past the moment unused listeners are released
+    refute grep -q "released" "$HS_LOG"
+    answers_with_gen "$addr" 3
+}

@@ -224,3 +224,11 @@ unix_path_survives() {
     grep -q "fixture: gen 2: the child forked during the claim bound and exited (status 0)" "$HS_LOG"
     answers_with_gen "$addr" 2
 }
+
+@test "a server that moves its listener onto the channel's fd, then execs its worker: the worker finds the channel" {
+    # gen 1 has no listener handed over, so its channel is fd 3: exec-fd3 dup2s over it
+    local addr="127.0.0.1:$(free_port)"
+    HS_SERVER=$PATTERN_SERVER start_hotswap "$addr" -- --pattern exec-fd3
+    grep -q "pattern-server: gen 1 pid [0-9]* pattern exec-fd3" "$HS_LOG"
+    refute grep -q "is not a hotswap channel" "$HS_LOG"
+}

@@ -20,7 +20,7 @@
 #define HS_DEFAULT_DRAIN_SIGNAL_OFFSET 10
 
 #define HS_MAGIC 0x48535750u /* "HSWP" */
-#define HS_PROTOCOL 2
+#define HS_PROTOCOL 3
 
 enum hs_msg_type {
     HS_MSG_HELLO = 1, /* a process of the generation started (exec or fork); value: parent pid */
@@ -34,7 +34,9 @@ enum hs_msg_type {
                          for the next generation */
     HS_MSG_CLAIM,     /* the next generation accepted the wake-up connection of handover slot
                          `value`; a reply socket rides as SCM_RIGHTS, the client comes back on it */
-    HS_MSG_LAST = HS_MSG_CLAIM,
+    HS_MSG_CLAIMED,   /* the server bound (or took as it is) a handed-over listener; value: its
+                         index in HOTSWAP_LISTEN_FDS (0..63) */
+    HS_MSG_LAST = HS_MSG_CLAIMED,
 };
 
 /* --handover-idle: a handed-over client waits in the launcher, which makes the next generation's

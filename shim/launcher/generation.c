@@ -214,6 +214,9 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
             relay_claim((int)msg->value, fd);
         fd = -1;
         break;
+    case HS_MSG_CLAIMED:
+        g->claimed_listeners |= 1ULL << msg->value;
+        break;
     case HS_MSG_DRAINING:
     case HS_MSG_CONNS:
         if (proc) {

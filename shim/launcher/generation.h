@@ -88,6 +88,8 @@ struct generation {
     long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
     bool cut;                  /* stopped before its drain ended */
     bool listeners_checked;    /* release.c has looked for listeners it does not use */
+    uint64_t claimed_listeners; /* the handed-over listeners its shims said they took (bit i:
+                                   HOTSWAP_LISTEN_FDS index i) */
     char cut_why[48];          /* "drain timeout", "--max-draining 2" */
     char failure[560];
     char unseen_listener[480]; /* a listener the kernel shows and the shim never reported, said */

@@ -6,11 +6,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "channel.h"
 #include "drain.h"
+#include "env.h"
 #include "export.h"
 #include "handover.h"
 #include "mode.h"
@@ -51,6 +55,44 @@ static void prepare_exec(bool before)
     errno = saved;
 }
 
+/* The environment a program the shim execs gets: `envp` itself, or, when the channel has moved
+ * since the shim started (a server that dup2s its listener onto fd 3, where the channel was),
+ * a copy in `copy` (room for `room` entries, from channel_env_size) whose HOTSWAP_CHANNEL_FD
+ * names where it is now, so that the program finds it. No allocation: the copy is on the
+ * caller's stack (an exec may follow a fork in a threaded server). */
+static size_t channel_env_size(char *const envp[])
+{
+    static const char name[] = HS_ENV_CHANNEL_FD "=";
+    int now = report_channel_fd();
+    if (now < 0 || !envp)
+        return 0;
+    size_t count = 0;
+    bool stale = false;
+    for (; envp[count]; count++)
+        if (strncmp(envp[count], name, sizeof name - 1) == 0 && atoi(envp[count] + sizeof name - 1) != now)
+            stale = true;
+    return stale ? count : 0;
+}
+
+static char *const *channel_env(char *const envp[], char **copy, size_t room, char *entry, size_t size)
+{
+    static const char name[] = HS_ENV_CHANNEL_FD "=";
+    if (!room)
+        return envp;
+    snprintf(entry, size, "%s%d", name, report_channel_fd());
+    for (size_t i = 0; i < room; i++)
+        copy[i] = strncmp(envp[i], name, sizeof name - 1) == 0 ? entry : envp[i];
+    copy[room] = NULL;
+    return copy;
+}
+
+/* `env`: envp, or a copy that names where the channel is now (channel_env). */
+#define CHANNEL_ENV(env, envp)                                                    \
+    size_t env##_room = channel_env_size(envp);                                   \
+    char *env##_copy[env##_room + 1];                                             \
+    char env##_entry[48];                                                         \
+    char *const *env = channel_env(envp, env##_copy, env##_room, env##_entry, sizeof env##_entry)
+
 /* Runs an exec prepared; on failure everything goes back as it was. */
 #define EXEC_KEEPING_FDS(call) \
     do {                       \
@@ -63,31 +105,40 @@ static void prepare_exec(bool before)
 HS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     real_ready();
-    EXEC_KEEPING_FDS(real.execve(path, argv, envp));
+    CHANNEL_ENV(env, envp);
+    EXEC_KEEPING_FDS(real.execve(path, argv, env));
 }
 
 HS_EXPORT int execv(const char *path, char *const argv[])
 {
     real_ready();
+    CHANNEL_ENV(env, environ);
+    if (env != environ)
+        EXEC_KEEPING_FDS(real.execve(path, argv, env));
     EXEC_KEEPING_FDS(real.execv(path, argv));
 }
 
 HS_EXPORT int execvp(const char *file, char *const argv[])
 {
     real_ready();
+    CHANNEL_ENV(env, environ);
+    if (env != environ)
+        EXEC_KEEPING_FDS(real.execvpe(file, argv, env));
     EXEC_KEEPING_FDS(real.execvp(file, argv));
 }
 
 HS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     real_ready();
-    EXEC_KEEPING_FDS(real.execvpe(file, argv, envp));
+    CHANNEL_ENV(env, envp);
+    EXEC_KEEPING_FDS(real.execvpe(file, argv, env));
 }
 
 HS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     real_ready();
-    EXEC_KEEPING_FDS(real.fexecve(fd, argv, envp));
+    CHANNEL_ENV(env, envp);
+    EXEC_KEEPING_FDS(real.fexecve(fd, argv, env));
 }
 
 /* The execl family: gather the arguments, then the vector form. */

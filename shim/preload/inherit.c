@@ -15,8 +15,10 @@
 #include "envparse.h"
 #include "fdtable.h"
 #include "listenaddr.h"
+#include "mode.h"
 #include "nonblock.h"
 #include "real.h"
+#include "report.h"
 #include "shimlog.h"
 #include "sockid.h"
 
@@ -103,6 +105,15 @@ void inherit_init(void)
     atomic_store(&unclaimed, inherited_count);
 }
 
+/* Under the launcher: the server took handed-over listener `listener` (the launcher releases,
+ * after a reload, only listeners no process took; what the kernel shows cannot tell a listener
+ * taken in place at its hand-over number from one never taken). */
+static void say_claimed(const struct inherited *listener)
+{
+    if (shim_mode == MODE_SUPERVISED && listener->fd >= HS_LISTEN_FDS_START)
+        report_send(HS_MSG_CLAIMED, listener->fd, listener->fd - HS_LISTEN_FDS_START);
+}
+
 static struct inherited *find_match(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct sockid want;
@@ -123,6 +134,7 @@ static bool put_on(int fd, struct inherited *listener)
         return false;
     if (real.dup3(listener->fd, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
         return false;
+    say_claimed(listener);
     nonblock_adopt(fd, (status & O_NONBLOCK) != 0);
     fd_set_kind(listener->fd, FD_OTHER);
     real.close(listener->fd);
@@ -174,6 +186,7 @@ int inherit_claim_in_place(int fd)
             continue;
         listener->claimed = true;
         atomic_fetch_sub(&unclaimed, 1);
+        say_claimed(listener);
         nonblock_adopt(fd, false); /* as handed over: a fresh socket's blocking mode */
         fd_set_kind(fd, listener->id.type == SOCK_DGRAM ? FD_DGRAM : FD_LISTENER);
         listenaddr_note(fd);

@@ -116,6 +116,11 @@ void report_ready(int listener)
         atomic_store(&ready_sent, false); /* no room now: the next wait for a connection says it */
 }
 
+int report_channel_fd(void)
+{
+    return report_active() ? atomic_load(&channel_fd) : -1;
+}
+
 void report_moved(int from, int to)
 {
     atomic_compare_exchange_strong(&channel_fd, &from, to);

@@ -42,6 +42,9 @@ void report_ready(int listener);
 bool report_ready_done(void);
 
 /* The channel was moved from fd `from` to `to` (the server wanted its number). */
+/* The channel's fd now (it may have been moved off a number the server took), or -1. */
+int report_channel_fd(void);
+
 void report_moved(int from, int to);
 
 /* exec() by the process the launcher started keeps the channel (a wrapper script that

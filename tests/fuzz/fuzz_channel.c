@@ -44,6 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(msg.value >= 0);
         if (msg.type == HS_MSG_FORKED)
             CHECK(msg.value > 0 && msg.value <= INT32_MAX);
+        if (msg.type == HS_MSG_CLAIMED)
+            CHECK(msg.value >= 0 && msg.value < 64);
     }
     free(buf);
     return 0;
