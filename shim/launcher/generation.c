@@ -402,11 +402,45 @@ static long inspect_and_drain(struct generation *g, const pid_t *pids, int count
     for (int i = 0; conns >= 0 && i < count; i++) {
         if (each[i].conns > 0 && !g->watch.holder)
             g->watch.holder = pids[i];
+        if (each[i].holds_listener && g->watch.unshimmed_count < 32 && !g->watch.frozen &&
+            !catches_signal(pids[i], g->settings->drain_signal))
+            g->watch.unshimmed[g->watch.unshimmed_count++] = pids[i];
         if (each[i].holds_listener || each[i].conns > 0)
             drain_process(g, pids[i]);
     }
     free(each);
     return conns;
+}
+
+/* A worker the server exec'd (no shim in charge there) keeps accepting from the shared listener
+ * through the drain: the kernel may show the generation holding nothing, and it takes a
+ * connection just before the stop. So, when the drain looks over, such processes are stopped
+ * (SIGSTOP: they take nothing more, and the other generation gets what queues) and the kernel is
+ * looked at once more; a connection one took meanwhile lets them go on (SIGCONT) and the drain
+ * waits for it. True while that last look is pending. */
+static bool freeze_for_last_look(struct generation *g, int64_t now)
+{
+    struct drain_watch *w = &g->watch;
+    if (w->frozen || g->seccomp || w->unshimmed_count == 0)
+        return false;
+    for (int i = 0; i < w->unshimmed_count; i++)
+        kill(w->unshimmed[i], SIGSTOP);
+    w->frozen = true;
+    w->zero_checks = 0;
+    w->zero_since_ms = 0;
+    w->checked_at_shim_zero = false;
+    w->next_check_ms = now + ENDED_SETTLE_MS;
+    return true;
+}
+
+static void thaw(struct generation *g)
+{
+    struct drain_watch *w = &g->watch;
+    if (!w->frozen)
+        return;
+    for (int i = 0; i < w->unshimmed_count; i++)
+        kill(w->unshimmed[i], SIGCONT);
+    w->frozen = false;
 }
 
 /* One look at the kernel's tables: the generation's processes, which of them need the drain
@@ -419,6 +453,8 @@ static void look_at_kernel(struct generation *g, int64_t now)
     int count = gen_processes(g, &pids);
     long conns = count == 0 ? 0 : -1;
     w->holder = 0;
+    if (!w->frozen)
+        w->unshimmed_count = 0;
     if (count > 0) {
         struct conn_sockets *listeners = conncount_load(false);
         inspect_and_drain(g, pids, count, listeners);
@@ -432,6 +468,8 @@ static void look_at_kernel(struct generation *g, int64_t now)
         w->told_disagreement = true;
     }
     w->kernel_conns = conns;
+    if (conns != 0 && w->frozen)
+        thaw(g); /* one took a connection before it stopped: it serves it, the drain waits */
     if (conns == 0) {
         if (!w->zero_since_ms)
             w->zero_since_ms = now;
@@ -517,8 +555,10 @@ bool gen_drained(struct generation *g)
         return false;
     }
     if (shim_conns == 0)
-        return w->checked_at_shim_zero;
+        return w->checked_at_shim_zero && !freeze_for_last_look(g, now);
     if (w->zero_checks >= 2 && now - w->zero_since_ms >= KERNEL_MOMENT_MS) {
+        if (freeze_for_last_look(g, now))
+            return false;
         hs_log("gen %d: the shim counts %ld open connection%s, the kernel shows none for %lld ms: the kernel wins",
                g->number, shim_conns, shim_conns == 1 ? "" : "s", (long long)(now - w->zero_since_ms));
         return true;
@@ -558,6 +598,8 @@ void gen_stop(struct generation *g)
         g->stop_spread = true;
         gen_signal(g, g->settings->stop_signal);
     }
+    if (g->stop_spread)
+        thaw(g); /* the stop signal is pending in them: it is the first thing they see */
     hs_log("gen %d pid %d sent signal %d to stop", g->number, (int)g->pid, g->settings->stop_signal);
 }
 
@@ -569,6 +611,7 @@ void gen_stop_rest(struct generation *g)
     const pid_t *pids;
     if (gen_processes(g, &pids) > 0 || kill(-g->pid, 0) == 0)
         gen_signal(g, g->settings->stop_signal);
+    thaw(g);
 }
 
 void gen_cut(struct generation *g, const char *why, const char *reason)

@@ -52,6 +52,10 @@ struct drain_watch {
     bool checked_at_shim_zero; /* a look has followed the shim's count reaching zero */
     int64_t shim_zero_since_ms; /* since when the shim has counted none (0: it counts some) */
     bool told_disagreement;    /* the log has said the two disagree */
+    pid_t unshimmed[32];       /* at the last look: processes holding a listener with no shim in
+                                  charge (a worker the server exec'd), which keep accepting */
+    int unshimmed_count;
+    bool frozen;               /* those are stopped (SIGSTOP) for the last look before the stop */
 };
 
 struct generation {

@@ -9,8 +9,8 @@
 #
 # dovecot refuses to start while the pid in base_dir/master.pid is alive, so each generation gets
 # its own base_dir (-o base_dir=.../gen$HOTSWAP_GENERATION), and so new Unix socket paths: the
-# launcher keeps holding the old generations' ones (it never lets a held listener go), and says
-# it cannot hold more past 64.
+# launcher lets the old generations' ones go once no process takes them, but holds both
+# generations' during a reload, and says it cannot hold more past 64.
 
 load helpers
 
