@@ -74,6 +74,7 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
 @test "generations that alternate blocking and nonblocking accept on the shared listener" {
     # gen 1, 3, 5: blocking accept(); gen 2, 4, 6: nonblocking, edge-triggered epoll
     reloads_under_load "$(tcp)" -- --model-by-generation blocking,epoll-et
+    stop_hotswap   # (its control socket: a second launcher on it would be refused)
     reloads_under_load "$(tcp)" -- --model-by-generation epoll,threads
 }
 
