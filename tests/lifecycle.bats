@@ -190,3 +190,111 @@ env_of() { tr '\0' '\n' <"/proc/$(pid_of_answer "$1")/environ" | sed -n "s/^$2=/
     refute grep -q "released" "$HS_LOG"
     answers_with_gen "$addr" 3
 }
+
+# ---- --ready notify --------------------------------------------------------------------------
+# The fixture's warm-up quirk answers 503 for FIXTURE_WARM_MS after listen, then sends READY=1 to
+# $NOTIFY_SOCKET: a request the new generation took before that fails in the load client.
+
+# ready_ms GEN: how long the log says generation GEN took to be ready.
+ready_ms() { sed -n "s/.*gen $1 pid [0-9]* ready in \([0-9]*\) ms.*/\1/p" "$HS_LOG" | head -1; }
+
+@test "--ready notify: until READY=1 the old generation serves alone, in every I/O model; 0 failed" {
+    local model
+    for model in blocking threads thread-pool prefork forking epoll epoll-et epoll-threads poll select; do
+        local addr="127.0.0.1:$(free_port)"
+        FIXTURE_WARM_MS=1000 start_hotswap "$addr" --ready notify -- --model "$model" --workers 4 --quirk warm-up
+        start_load "$addr"
+        run -0 reload
+        [[ "$output" == *"ok: gen 2 ready in"* ]]
+        grep -q "gen 2 pid [0-9]* ready in [0-9]* ms (READY=1 from pid [0-9]*)" "$HS_LOG"
+        (($(ready_ms 2) >= 1000))
+        [ "$(generation_of "$addr")" = 2 ]
+        stop_load
+        [ "$(field failed "$LOAD_SUMMARY")" = 0 ] || { echo "model $model: $LOAD_SUMMARY"; return 1; }
+        [ "$(field gens "$LOAD_SUMMARY")" = 1,2 ]
+        stop_hotswap
+    done
+}
+
+@test "--ready accept (the default): a server warming up after listen is taken at its first accept, and clients get its 503s" {
+    local addr="127.0.0.1:$(free_port)"
+    FIXTURE_WARM_MS=1000 start_hotswap "$addr" -- --model epoll --quirk warm-up
+    start_load "$addr"
+    run -0 reload
+    (($(ready_ms 2) < 1000))
+    sleep 1.2   # past the warm-up
+    stop_load
+    (($(field bad "$LOAD_SUMMARY") > 0))   # what --ready notify spares the clients
+}
+
+@test "--ready notify: a generation that never sends READY=1 rolls back at --ready-timeout; 0 failed" {
+    local addr="127.0.0.1:$(free_port)" env_file="$BATS_TEST_TMPDIR/env"
+    echo FIXTURE_WARM_MS=300 >"$env_file"
+    start_hotswap "$addr" --ready notify --ready-timeout 2s --env-file "$env_file" -- --model epoll --quirk warm-up
+    start_load "$addr"
+    echo FIXTURE_WARM_MS=never >"$env_file"
+    run -1 reload
+    [[ "$output" == *"not ready within 2000 ms (--ready notify: it never sent READY=1 to NOTIFY_SOCKET)"* ]]
+    [ "$(generation_of "$addr")" = 1 ]
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    [ "$(field gens "$LOAD_SUMMARY")" = 1 ]
+}
+
+@test "--ready notify: READY=1 from a process outside the generation is ignored, and said once" {
+    local addr="127.0.0.1:$(free_port)" env_file="$BATS_TEST_TMPDIR/env"
+    echo FIXTURE_WARM_MS=300 >"$env_file"
+    start_hotswap "$addr" --ready notify --ready-timeout 3s --env-file "$env_file" -- --model epoll --quirk warm-up
+    echo FIXTURE_WARM_MS=never >"$env_file"
+    reload >"$BATS_TEST_TMPDIR/reload.out" 2>&1 &
+    local reloading=$! pid socket
+    wait_until 5 grep -q "gen 2 pid [0-9]* starting" "$HS_LOG"
+    pid=$(sed -n 's/.*gen 2 pid \([0-9]*\) starting.*/\1/p' "$HS_LOG")
+    wait_until 5 grep -qz '^NOTIFY_SOCKET=@' "/proc/$pid/environ"
+    socket=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^NOTIFY_SOCKET=@//p')
+    /usr/bin/python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for _ in range(2): s.sendto(b"READY=1\n", "\0" + sys.argv[1])' "$socket"
+    local status=0
+    wait "$reloading" || status=$?
+    [ "$status" -eq 1 ]
+    grep -q "never sent READY=1" "$BATS_TEST_TMPDIR/reload.out"
+    [ "$(grep -c "gen 2: READY=1 on its NOTIFY_SOCKET from pid [0-9]*, not one of its processes: ignored" "$HS_LOG")" = 1 ]
+    [ "$(generation_of "$addr")" = 1 ]
+}
+
+@test "--ready notify: an event loop waiting for READY=1 does not spin on its hidden listener while connections wait" {
+    # gen 1 stopped and a connection queued: the shared listener stays readable. Had gen 2's
+    # level-triggered epoll set held it, each wait would wake at once to an accept() the gate
+    # refuses: a busy loop at a whole core for as long as the server warms up.
+    local addr="127.0.0.1:$(free_port)" env_file="$BATS_TEST_TMPDIR/env"
+    echo FIXTURE_WARM_MS=300 >"$env_file"
+    start_hotswap "$addr" --ready notify --ready-timeout 5s --env-file "$env_file" -- --model epoll --quirk warm-up
+    local old_pid new_pid
+    old_pid=$(pid_of_answer "$addr")
+    echo FIXTURE_WARM_MS=never >"$env_file"
+    reload >"$BATS_TEST_TMPDIR/reload.out" 2>&1 &
+    RELOADING=$!
+    wait_until 5 grep -q "fixture: gen 2 pid [0-9]* model epoll listening on" "$HS_LOG"
+    new_pid=$(sed -n 's/.*fixture: gen 2 pid \([0-9]*\) model epoll listening on.*/\1/p' "$HS_LOG")
+    kill -STOP "$old_pid"
+    STOPPED_PID=$old_pid
+    get "$addr" / >"$BATS_TEST_TMPDIR/queued.answer" 2>&1 &
+    local queued_get=$!
+    wait_until 5 queued "$addr" 1
+    local busy
+    busy=$(busy_percent "$new_pid" 1)
+    echo "gen 2 busy ${busy}% of a second before READY=1, a connection queued"
+    [ "$busy" -lt 20 ]
+    kill -CONT "$old_pid"
+    STOPPED_PID=
+    wait "$queued_get"
+    grep -q "^gen=1 pid=$old_pid" "$BATS_TEST_TMPDIR/queued.answer"   # taken by gen 1, after all
+    wait "$RELOADING" || true
+    grep -q "never sent READY=1" "$BATS_TEST_TMPDIR/reload.out"
+}
+
+@test "--ready with a bad value: one line, exit 64" {
+    run -64 "$HOTSWAP" --ready maybe -- true
+    [ "$output" = "hotswap: --ready: 'maybe' is not a readiness (accept, notify) (see hotswap --help)" ]
+}

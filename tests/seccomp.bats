@@ -5,6 +5,7 @@
 # (CGO_ENABLED=0) and with cgo (dynamic, still bypassing libc's socket calls).
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup_file() {
     require_tool go golang-go
@@ -158,4 +159,33 @@ reloads_under_load() {
     run "$HOTSWAP" --intercept ptrace -- true
     [ "$status" -eq 64 ]
     [ "$output" = "hotswap: --intercept: 'ptrace' is not a route (auto, preload, seccomp) (see hotswap --help)" ]
+}
+
+@test "--ready notify on the seccomp route: Go (static, cgo) and static C (blocking, epoll-et) serve from the old generation until READY=1; 0 failed" {
+    local server args
+    for server in "$(GO_STATIC) --warm-ms 1000" "$(GO_CGO) --warm-ms 1000" \
+        "$BATS_FILE_TMPDIR/fixture-static --model blocking --quirk warm-up" \
+        "$BATS_FILE_TMPDIR/fixture-static --model epoll-et --quirk warm-up"; do
+        read -ra args <<<"$server"
+        FIXTURE_WARM_MS=1000 HS_SERVER=${args[0]} start_hotswap "127.0.0.1:$(free_port)" --ready notify -- "${args[@]:1}"
+        grep -q "(the seccomp route)" "$HS_LOG"
+        reloads_under_load 2 8 || { echo "server $server"; return 1; }
+        local ready
+        ready=$(sed -n 's/.*gen 3 pid [0-9]* ready in \([0-9]*\) ms (READY=1 from pid [0-9]*)$/\1/p' "$HS_LOG")
+        ((ready >= 1000))
+        stop_hotswap
+    done
+}
+
+@test "--ready notify, seccomp route: a connection queued before READY=1 is served right after it, with no other traffic" {
+    # Go's accept got EAGAIN before READY=1 and waits for the next connection's wake-up: the
+    # launcher's own short connection is that wake-up, or the queued client would wait for another
+    local addr="127.0.0.1:$(free_port)"
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log" HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
+    "$HOTSWAP" --control "$HS_CONTROL" --ready notify -- "$(GO_STATIC)" --listen "$addr" --warm-ms 1500 2>"$HS_LOG" &
+    HS_PID=$!
+    wait_until 5 grep -q "listens on $addr: held" "$HS_LOG"
+    run -0 get "$addr"   # queued now, 1.5 s before READY=1; the client waits 3 s at most
+    [[ "$output" == "gen=1 pid="* ]]
+    grep -q "gen 1 pid [0-9]* ready in [0-9]* ms (READY=1 from pid" "$HS_LOG"
 }

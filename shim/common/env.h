@@ -10,6 +10,10 @@
 #define HS_ENV_HANDOVER_IDLE "HOTSWAP_HANDOVER_IDLE" /* "1": a drain passes idle connections to the
                                                         next generation instead of closing them */
 #define HS_ENV_HANDOVER_MAP "HOTSWAP_HANDOVER_MAP" /* fd number of the handover map (channel.h) */
+#define HS_ENV_READY_GATE "HOTSWAP_READY_GATE" /* --ready notify: fd number of an eventfd that
+                                                    turns readable once the generation said
+                                                    READY=1; until then its listeners take no
+                                                    connection (gate.h) */
 #define HS_ENV_PID "HOTSWAP_PID"                 /* the pid the launcher started: the shim's fds
                                                     survive an exec by this pid only */
 #define HS_ENV_LISTEN_FDS "HOTSWAP_LISTEN_FDS"   /* N: the held listeners are at fds 3..3+N-1, for

@@ -77,6 +77,10 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
         errno = ENOMEM;
         return NULL;
     }
+    g->ready = (struct ready_notify){.socket_fd = -1, .gate_fd = -1};
+    if (settings->ready_notify && !ready_notify_open(number, &g->ready))
+        hs_log("gen %d: cannot make its NOTIFY_SOCKET (%s): it is ready at its first wait for "
+               "connections instead", number, strerror(errno));
     enum elf_kind kind = elf_kind_of(argv[0]);
     bool seccomp = settings->intercept == INTERCEPT_SECCOMP ||
                    (settings->intercept == INTERCEPT_AUTO && (kind == ELF_GO || kind == ELF_STATIC) &&
@@ -85,10 +89,12 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
         .argv = argv, .env = env, .shim_path = shim_path, .generation = number, .drain_signal = settings->drain_signal,
         .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1, .members = g->members,
         .socket_activation = settings->socket_activation, .seccomp = seccomp,
+        .ready_gate_fd = g->ready.gate_fd, .notify_socket = g->ready.name,
     };
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {
         int saved = errno;
+        ready_notify_close(&g->ready);
         members_free(g->members);
         free(g);
         errno = saved;
@@ -132,6 +138,7 @@ struct generation *gen_adopt(int number, pid_t leader, const char *group, const 
     g->pid = leader;
     g->adopted = true;
     g->channel_fd = g->notify_fd = -1;
+    g->ready = (struct ready_notify){.socket_fd = -1, .gate_fd = -1};
     g->channel_closed = true; /* its end died with the launcher that made it */
     g->settings = settings;
     g->said_hello = true;
@@ -193,7 +200,7 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
         break;
     case HS_MSG_READY:
         g->said_hello = true;
-        if (g->state == GEN_STARTING)
+        if (g->state == GEN_STARTING && !gen_waits_for_notify(g))
             gen_mark_ready(g);
         break;
     case HS_MSG_LISTENER:
@@ -297,6 +304,38 @@ int gen_processes(struct generation *g, const pid_t **pids)
     return members_list(g->members, g->pid, pids);
 }
 
+bool gen_waits_for_notify(const struct generation *g)
+{
+    return g->ready.gate_fd >= 0;
+}
+
+static bool is_member(void *ctx, pid_t pid)
+{
+    struct generation *g = ctx;
+    if (find_proc(g, pid))
+        return true;
+    const pid_t *pids;
+    int count = gen_processes(g, &pids);
+    for (int i = 0; i < count; i++)
+        if (pids[i] == pid)
+            return true;
+    return false;
+}
+
+void gen_read_notify(struct generation *g)
+{
+    pid_t refused = 0, ready = ready_notify_read(g->ready.socket_fd, is_member, g, &refused);
+    if (refused && !g->told_stranger_ready) {
+        hs_log("gen %d: READY=1 on its NOTIFY_SOCKET from pid %d, not one of its processes: ignored",
+               g->number, (int)refused);
+        g->told_stranger_ready = true;
+    }
+    if (ready && g->state == GEN_STARTING) {
+        g->ready_by = ready;
+        gen_mark_ready(g);
+    }
+}
+
 static void send_signal(pid_t pid, int pidfd, int sig)
 {
     if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
@@ -328,7 +367,13 @@ void gen_mark_ready(struct generation *g)
     g->state = GEN_READY;
     g->ready_ms = now_ms();
     g->deadline_ms = 0;
-    if (g->hello_ms)
+    if (gen_waits_for_notify(g)) { /* its listeners take connections from now on */
+        ready_notify_open_gate(g->ready.gate_fd);
+        if (g->seccomp)
+            intercept_open_gate(g);
+        hs_log("gen %d pid %d ready in %lld ms (READY=1 from pid %d)", g->number, (int)g->pid,
+               (long long)(g->ready_ms - g->started_ms), (int)g->ready_by);
+    } else if (g->hello_ms)
         hs_log("gen %d pid %d ready in %lld ms (%lld ms to the shim's hello, %lld ms of the server's own start-up)",
                g->number, (int)g->pid, (long long)(g->ready_ms - g->started_ms),
                (long long)(g->hello_ms - g->started_ms), (long long)(g->ready_ms - g->hello_ms));
@@ -807,13 +852,16 @@ static void explain_not_ready(struct generation *g, char *why, size_t size)
         return;
     }
     pid_t bare = proc_without_shim(g);
-    if (!g->said_hello || bare) {
+    if (!g->seccomp && (!g->said_hello || bare)) {
         char exe[256];
         exe_of(bare ? bare : g->pid, exe, sizeof exe);
         snprintf(why, size,
                  "never said hello within %ld ms: the shim is not loaded in it (pid %d, %s: "
                  "statically linked? setuid? LD_PRELOAD cleared?)",
                  timeout, (int)(bare ? bare : g->pid), exe);
+    } else if (gen_waits_for_notify(g)) {
+        snprintf(why, size, "not ready within %ld ms (--ready notify: it never sent READY=1 to NOTIFY_SOCKET)",
+                 timeout);
     } else {
         snprintf(why, size, "not ready within %ld ms (it never waited for connections on a listener)", timeout);
     }
@@ -891,6 +939,7 @@ void gen_free(struct generation *g)
     close(g->channel_fd);
     if (g->notify_fd >= 0)
         close(g->notify_fd);
+    ready_notify_close(&g->ready);
     members_free(g->members);
     free(g->procs);
     free(g->argv);

@@ -12,6 +12,7 @@
 
 #include "channel.h"
 #include "members.h"
+#include "readynotify.h"
 
 enum gen_state { GEN_STARTING, GEN_READY, GEN_DRAINING, GEN_STOPPING, GEN_GONE };
 
@@ -35,6 +36,7 @@ struct gen_settings {
     int64_t ready_timeout_ms, drain_timeout_ms, kill_timeout_ms;
     int stop_signal, drain_signal;
     bool handover_idle;
+    bool ready_notify;         /* --ready notify: READY=1 on the generation's own NOTIFY_SOCKET */
     bool socket_activation;    /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
     bool stop_main_first;      /* --kill-mode mixed: the stop signal to the command's process,
                                   the rest once it has exited */
@@ -74,6 +76,12 @@ struct generation {
     int64_t idle_look_ms;      /* seccomp, draining: when to look for idle connections next */
     pid_t parked[64];          /* seccomp: threads whose accept the drain left unanswered */
     int parked_count;
+    struct ready_notify ready; /* --ready notify: its NOTIFY_SOCKET and gate (socket_fd -1: not) */
+    pid_t ready_by;            /* --ready notify: the process that said READY=1 */
+    bool told_stranger_ready;  /* a READY=1 from outside the generation: said once */
+    uint64_t gated[64];        /* seccomp, --ready notify: blocking accepts held until READY=1 */
+    int gated_count;
+    bool gate_refused;         /* seccomp, --ready notify: an accept got EAGAIN before READY=1 */
     enum gen_state state;
     const struct gen_settings *settings;
     struct members *members;
@@ -114,6 +122,12 @@ struct generation *gen_adopt(int number, pid_t leader, const char *group, const 
 
 /* Reads and handles every pending message on the generation's channel. */
 void gen_read_messages(struct generation *g);
+
+/* --ready notify: reads what its processes sent to its NOTIFY_SOCKET (READY=1 makes it ready). */
+void gen_read_notify(struct generation *g);
+
+/* --ready notify: does it wait for READY=1, its listeners shut until then? */
+bool gen_waits_for_notify(const struct generation *g);
 
 /* Transitions. */
 void gen_mark_ready(struct generation *g);

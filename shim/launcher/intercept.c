@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -456,6 +459,86 @@ int intercept_end_idle(struct generation *g)
     return ended;
 }
 
+/* --ready notify, before READY=1: an accept takes nothing yet. On a nonblocking listener it says
+ * EAGAIN (the server waits for the next connection's wake-up, then tries again); on a blocking
+ * one it is held unanswered until the gate opens (intercept_open_gate). True: answer now. */
+static bool answer_gated_accept(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r)
+{
+    int pidfd = pidfd_of((pid_t)n->pid), target = pidfd >= 0 ? copy_of(pidfd, (long)n->data.args[0]) : -1;
+    int status = target >= 0 ? fcntl(target, F_GETFL) : -1;
+    if (target >= 0)
+        close(target);
+    if (pidfd >= 0)
+        close(pidfd);
+    bool blocking = status >= 0 && !(status & O_NONBLOCK);
+    if (blocking && g->gated_count < (int)(sizeof g->gated / sizeof g->gated[0])) {
+        g->gated[g->gated_count++] = n->id;
+        return false;
+    }
+    if (!blocking) {
+        r->flags = 0;
+        r->error = -EAGAIN;
+        g->gate_refused = true;
+    } /* (a blocking one past the table's room goes on: better served early than failed) */
+    return true;
+}
+
+/* Where to connect to reach listener `fd`: its own address, loopback for a wildcard one. */
+static socklen_t reach_of(int fd, struct sockaddr_storage *addr)
+{
+    socklen_t len = sizeof *addr;
+    if (getsockname(fd, (struct sockaddr *)addr, &len) < 0)
+        return 0;
+    if (addr->ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)addr;
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (addr->ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+            in6->sin6_addr = in6addr_loopback;
+    } else if (addr->ss_family != AF_UNIX || len <= offsetof(struct sockaddr_un, sun_path)) {
+        return 0;
+    }
+    return len;
+}
+
+/* An accept the gate refused with EAGAIN waits, in an edge-triggered loop (Go's netpoller), for
+ * the next connection's wake-up: a connection already queued when the gate opens would wait for
+ * another to arrive. A connection of the launcher's own, closed at once, is that wake-up (the
+ * server reads its end and closes it). Only where connections wait. */
+static void wake_queued_listeners(void)
+{
+    for (int i = 0; i < listeners_count(); i++) {
+        int fd = listeners_get(i)->fd;
+        struct pollfd queued = {.fd = fd, .events = POLLIN};
+        struct sockaddr_storage addr;
+        socklen_t len;
+        if (int_option(fd, SOL_SOCKET, SO_ACCEPTCONN) != 1 || poll(&queued, 1, 0) != 1 || !(len = reach_of(fd, &addr)))
+            continue;
+        int wake = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct timeval brief = {.tv_usec = 100000}; /* a full backlog must not stall the launcher */
+        if (wake < 0)
+            continue;
+        setsockopt(wake, SOL_SOCKET, SO_SNDTIMEO, &brief, sizeof brief);
+        if (connect(wake, (struct sockaddr *)&addr, len) < 0)
+            hs_log("--ready notify: cannot wake the server on %s (%s): a connection queued now waits "
+                   "for the next one", listeners_get(i)->name, strerror(errno));
+        close(wake);
+    }
+}
+
+void intercept_open_gate(struct generation *g)
+{
+    for (int i = 0; i < g->gated_count; i++) {
+        struct seccomp_notif_resp r = {.id = g->gated[i], .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+        ioctl(g->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: it went meanwhile */
+    }
+    g->gated_count = 0;
+    if (g->gate_refused)
+        wake_queued_listeners();
+}
+
 void intercept_answer(struct generation *g)
 {
     struct seccomp_notif n;
@@ -466,7 +549,11 @@ void intercept_answer(struct generation *g)
     struct seccomp_notif_resp r = {.id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
     bool answer = true;
     long nr = n.data.nr;
-    if (nr == __NR_accept || nr == __NR_accept4) {
+    bool held_back = false;
+    if ((nr == __NR_accept || nr == __NR_accept4) && g->state == GEN_STARTING && gen_waits_for_notify(g)) {
+        answer = answer_gated_accept(g, &n, &r);
+        held_back = !answer;
+    } else if (nr == __NR_accept || nr == __NR_accept4) {
         if (g->state == GEN_STARTING || g->state == GEN_READY) { /* the hot path: no pidfd */
             if (g->state == GEN_STARTING)
                 gen_mark_ready(g);
@@ -493,6 +580,6 @@ void intercept_answer(struct generation *g)
     }
     if (answer)
         ioctl(g->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: it went meanwhile */
-    else if (g->parked_count < (int)(sizeof g->parked / sizeof g->parked[0]))
+    else if (!held_back && g->parked_count < (int)(sizeof g->parked / sizeof g->parked[0]))
         g->parked[g->parked_count++] = (pid_t)n.pid;
 }

@@ -45,6 +45,9 @@ int intercept_end_idle(struct generation *g);
  * often after it. */
 int intercept_idle_look_every(const struct generation *g);
 
+/* --ready notify: the generation said READY=1; the accepts held back until then go on. */
+void intercept_open_gate(struct generation *g);
+
 /* The generation's notification fd is readable: answers one notification. */
 void intercept_answer(struct generation *g);
 

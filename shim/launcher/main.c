@@ -663,8 +663,10 @@ static int next_timeout(void)
     return soonest <= now ? 0 : (int)(soonest - now);
 }
 
-/* The seccomp route's notification fd in the poll set (proc -1 is the channel). */
+/* The seccomp route's notification fd in the poll set (proc -1 is the channel), and a
+ * generation's own NOTIFY_SOCKET (--ready notify). */
 #define OWNER_NOTIFY (-2)
+#define OWNER_READY (-3)
 
 /* A notification to answer; or, once every process of the filter has gone, nothing more. */
 static void notify_ready(struct generation *g, short revents)
@@ -711,7 +713,7 @@ static void run_loop(void)
     while (!(L.stopping && L.gen_count == 0)) {
         int needed = 1 + CTL_CLIENTS_MAX + 1 + 1;
         for (int i = 0; i < L.gen_count; i++)
-            needed += 2 + L.gens[i]->proc_count;
+            needed += 3 + L.gens[i]->proc_count;
         if (!poll_set_room(&set, needed)) {
             hs_log("out of memory for the poll set");
             break;
@@ -731,6 +733,10 @@ static void run_loop(void)
             if (g->notify_fd >= 0) {
                 set.owner[n].g = g, set.owner[n].proc = OWNER_NOTIFY;
                 fds[n++] = (struct pollfd){.fd = g->notify_fd, .events = POLLIN};
+            }
+            if (g->ready.socket_fd >= 0) {
+                set.owner[n].g = g, set.owner[n].proc = OWNER_READY;
+                fds[n++] = (struct pollfd){.fd = g->ready.socket_fd, .events = POLLIN};
             }
             for (int p = 0; p < g->proc_count; p++)
                 if (g->procs[p].pidfd >= 0) {
@@ -756,6 +762,8 @@ static void run_loop(void)
             for (int i = ctl_first + ctl_count; i < gens_end; i++) {
                 if (fds[i].revents && set.owner[i].proc == OWNER_NOTIFY)
                     notify_ready(set.owner[i].g, fds[i].revents);
+                else if (fds[i].revents && set.owner[i].proc == OWNER_READY)
+                    gen_read_notify(set.owner[i].g);
                 else if (fds[i].revents && set.owner[i].proc < 0)
                     gen_read_messages(set.owner[i].g);
             }
@@ -885,7 +893,7 @@ int main(int argc, char **argv)
         .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
         .drain_signal = L.opt.drain_signal, .handover_idle = L.opt.handover_idle,
         .socket_activation = L.opt.socket_activation, .stop_main_first = L.opt.kill_mode_mixed,
-        .intercept = L.opt.intercept,
+        .intercept = L.opt.intercept, .ready_notify = L.opt.ready_notify,
     };
     L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
     return run();

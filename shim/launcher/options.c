@@ -26,6 +26,9 @@ void options_usage(void)
           "\n"
           "options:\n"
           "  --ready-timeout DUR  a new generation must be ready within DUR (default 30s)\n"
+          "  --ready HOW          when a generation is ready: accept (default: its first wait for\n"
+          "                       connections) or notify (it sends READY=1 to its NOTIFY_SOCKET;\n"
+          "                       until then its listeners take no connection)\n"
           "  --drain-timeout DUR  an old generation may drain for DUR, then is stopped (default 30s)\n"
           "  --max-draining N     generations draining at once, at most (default 2): past it\n"
           "                       the oldest is cut (reloads back to back)\n"
@@ -224,6 +227,8 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
 #define VALUE(name) option_value(argc, argv, i, name)
     if (is_option(arg, "--ready-timeout"))
         opt->ready_timeout_ms = parse_duration("--ready-timeout", VALUE("--ready-timeout"));
+    else if (is_option(arg, "--ready"))
+        opt->ready_notify = CHOICE("--ready", VALUE("--ready"), "a readiness", "accept", "notify") == 1;
     else if (is_option(arg, "--drain-timeout"))
         opt->drain_timeout_ms = parse_duration("--drain-timeout", VALUE("--drain-timeout"));
     else if (is_option(arg, "--kill-timeout"))

@@ -28,6 +28,7 @@ struct options {
     int stop_signal;
     int drain_signal;
     bool handover_idle;         /* pass idle keep-alive connections to the new generation */
+    bool ready_notify;          /* --ready notify: ready at READY=1 on its own NOTIFY_SOCKET */
     bool socket_activation;     /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
     enum track_mode track;      /* how a generation's processes are known */
     bool kill_mode_mixed;       /* the stop signal to the command's process first */

@@ -58,17 +58,19 @@ static void set_fdnames(int count)
 /* In the child: listeners to 3.., the channel right after, then the handover table if
  * any. Everything is first copied above the target range, because a source may sit on a target
  * number. */
-static int arrange_fds(int channel_fd, int map_fd, int count)
+static int arrange_fds(int channel_fd, int map_fd, int gate_fd, int count)
 {
-    int total = count + 1 + (map_fd >= 0);
+    int total = count + 1 + (map_fd >= 0) + (gate_fd >= 0);
     int high = HS_LISTEN_FDS_START + total;
-    int copies[LISTENERS_MAX + 2];
+    int copies[LISTENERS_MAX + 3];
     for (int i = 0; i < count; i++)
         if ((copies[i] = fcntl(listeners_get(i)->fd, F_DUPFD_CLOEXEC, high)) < 0)
             return -1;
     if ((copies[count] = fcntl(channel_fd, F_DUPFD_CLOEXEC, high)) < 0)
         return -1;
     if (map_fd >= 0 && (copies[count + 1] = fcntl(map_fd, F_DUPFD_CLOEXEC, high)) < 0)
+        return -1;
+    if (gate_fd >= 0 && (copies[total - 1] = fcntl(gate_fd, F_DUPFD_CLOEXEC, high)) < 0)
         return -1;
     for (int i = 0; i < total; i++) /* dup2 clears FD_CLOEXEC on the target: it survives exec */
         if (dup2(copies[i], HS_LISTEN_FDS_START + i) < 0)
@@ -104,7 +106,7 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     for (char **var = req->env; var && *var; var++)
         putenv(*var); /* first: what hotswap sets below is its own */
     int count = listeners_count();
-    int child_channel = arrange_fds(channel_fd, req->handover_map_fd, count);
+    int child_channel = arrange_fds(channel_fd, req->handover_map_fd, req->ready_gate_fd, count);
     if (child_channel >= 0) {
         if (count > 0)
             set_env_int(HS_ENV_LISTEN_FDS, count);
@@ -129,6 +131,12 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
         } else {
             unsetenv(HS_ENV_HANDOVER_IDLE);
             unsetenv(HS_ENV_HANDOVER_MAP);
+        }
+        if (req->ready_gate_fd >= 0) {
+            set_env_int(HS_ENV_READY_GATE, child_channel + 1 + (req->handover_map_fd >= 0));
+            setenv("NOTIFY_SOCKET", req->notify_socket, 1);
+        } else {
+            unsetenv(HS_ENV_READY_GATE);
         }
         if (!req->seccomp)
             set_preload(req->shim_path);

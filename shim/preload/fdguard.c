@@ -7,6 +7,7 @@
 #include <linux/close_range.h>
 
 #include "fdtable.h"
+#include "gate.h"
 #include "handover.h"
 #include "inherit.h"
 #include "nonblock.h"
@@ -49,6 +50,7 @@ static int move_shim_fd(int fd, enum fd_kind kind)
     if (kind == FD_CHANNEL) {
         report_moved(fd, moved);
         handover_moved(fd, moved);
+        gate_moved(fd, moved);
     }
     else
         inherit_moved(fd, moved);

@@ -10,6 +10,7 @@
 #include "drain.h"
 #include "export.h"
 #include "fdguard.h"
+#include "gate.h"
 #include "fdtable.h"
 #include "handover.h"
 #include "inherit.h"
@@ -41,6 +42,10 @@ HS_EXPORT int close(int fd)
     case FD_DUMMY:
     case FD_DUMMY_BLOCKING:
         drain_forget_identity(fd);
+        fd_set_kind(fd, FD_OTHER);
+        return real.close(fd);
+    case FD_LISTENER:
+        gate_forget(fd);
         fd_set_kind(fd, FD_OTHER);
         return real.close(fd);
     default:

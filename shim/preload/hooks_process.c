@@ -16,6 +16,7 @@
 #include "drain.h"
 #include "env.h"
 #include "export.h"
+#include "gate.h"
 #include "handover.h"
 #include "mode.h"
 #include "inherit.h"
@@ -46,6 +47,7 @@ static void prepare_exec(bool before)
     report_keep_across_exec(before);
     inherit_keep_across_exec(before);
     handover_keep_across_exec(before);
+    gate_keep_across_exec(before);
     if (shim_in_charge()) {
         if (before)
             drain_before_exec();

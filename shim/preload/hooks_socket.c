@@ -11,6 +11,7 @@
 #include "dgram.h"
 #include "drain.h"
 #include "export.h"
+#include "gate.h"
 #include "fdtable.h"
 #include "handover.h"
 #include "inherit.h"
@@ -121,6 +122,14 @@ static int accept_on_listener(int fd, struct sockaddr *addr, socklen_t *len, int
 {
     socklen_t room = len ? *len : 0; /* accept() rewrites *len: the caller's buffer size is lost */
     report_ready(fd);
+    if (gate_closed()) { /* --ready notify, before READY=1: the old generation's connections */
+        if (nonblock_wanted(fd)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (gate_wait_open() < 0)
+            return -1;
+    }
     int slot = accept_enter();
     int conn;
     for (;;) {

@@ -12,6 +12,7 @@
 #include "dgram.h"
 #include "drain.h"
 #include "export.h"
+#include "gate.h"
 #include "fdtable.h"
 #include "handover.h"
 #include "inherit.h"
@@ -30,7 +31,9 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
     enum fd_kind kind = fd_kind_claiming(fd);
     if (kind == FD_DGRAM_BOUND && op == EPOLL_CTL_ADD && event && (event->events & EPOLLIN))
         kind = dgram_settle(fd, true);
-    int rc = real.epoll_ctl(epfd, op, fd, event);
+    int rc; /* --ready notify: a listener joins the set once the server said READY=1 */
+    if (kind != FD_LISTENER || !gate_defer_epoll(epfd, op, fd, event, &rc))
+        rc = real.epoll_ctl(epfd, op, fd, event);
     /* The drain took a listener out of the server's epoll sets; the server's own removal later
      * must not fail for it (lighttpd logs "event_del failed"). */
     if (rc < 0 && errno == ENOENT && op == EPOLL_CTL_DEL &&
@@ -84,10 +87,17 @@ static int epoll_once(void *args, const struct timespec *timeout)
 {
     struct epoll_args *a = args;
     int ms = timespec_to_ms(timeout);
-    if (handover_enabled())
-        return handover_epoll_wait(a->epfd, a->events, a->max, ms, a->mask);
-    return a->mask ? real.epoll_pwait(a->epfd, a->events, a->max, ms, a->mask)
-                   : real.epoll_wait(a->epfd, a->events, a->max, ms);
+    for (;;) {
+        int got = handover_enabled() ? handover_epoll_wait(a->epfd, a->events, a->max, ms, a->mask)
+                  : a->mask          ? real.epoll_pwait(a->epfd, a->events, a->max, ms, a->mask)
+                                     : real.epoll_wait(a->epfd, a->events, a->max, ms);
+        if (got <= 0)
+            return got;
+        int kept = gate_strip_events(a->events, got);
+        if (kept > 0)
+            return kept;
+        /* only the gate woke it, and the listeners are in the set now: round again */
+    }
 }
 
 static int epoll_quietly(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
@@ -187,12 +197,57 @@ static int poll_once(void *args, const struct timespec *timeout)
                               : real.ppoll(a->fds, a->count, timeout, a->mask);
 }
 
+/* Before READY=1 (--ready notify, gate.h): the listeners hidden (a negative fd is ignored) and
+ * the gate's eventfd watched, on a copy of the set. GATE_OPEN: the gate is open, or opened
+ * during this wait with nothing else to report: the caller waits as usual. */
+#define GATE_OPEN (-2)
+
+static bool has_listener(const struct pollfd *fds, nfds_t count)
+{
+    for (nfds_t i = 0; i < count; i++)
+        if (fds[i].fd >= 0 && (fds[i].events & POLLIN) && fd_kind(fds[i].fd) == FD_LISTENER)
+            return true;
+    return false;
+}
+
+static int poll_gated(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
+{
+    if (gate_fd() < 0 || count >= MASK_MAX || !has_listener(fds, count) || !gate_closed())
+        return GATE_OPEN;
+    struct pollfd hidden[count + 1];
+    for (nfds_t i = 0; i < count; i++) {
+        hidden[i] = fds[i];
+        if (fds[i].fd >= 0 && (fd_kind(fds[i].fd) == FD_LISTENER || fd_kind(fds[i].fd) == FD_DGRAM_DRAINED))
+            hidden[i].fd = ~fds[i].fd;
+    }
+    hidden[count] = (struct pollfd){.fd = gate_fd(), .events = POLLIN};
+    if (hidden[count].fd < 0)
+        return GATE_OPEN;
+    struct poll_args args = {.fds = hidden, .count = count + 1, .mask = mask};
+    int rc = quiet_wait(poll_once, &args, timeout);
+    if (rc <= 0)
+        return rc;
+    for (nfds_t i = 0; i < count; i++)
+        fds[i].revents = hidden[i].fd < 0 ? 0 : hidden[i].revents;
+    if (hidden[count].revents) {
+        int saved = errno;
+        gate_closed(); /* it is open: this process's side opens */
+        errno = saved;
+        if (--rc == 0)
+            return GATE_OPEN;
+    }
+    return rc;
+}
+
 /* The poll family's one body: readiness noted, drained datagram sockets hidden, the drain signal
  * kept out of the mask and its EINTR out of the result. `timeout` NULL: none. */
 static int poll_quietly(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
 {
     note_poll(fds, count);
     sigset_t copy;
+    int gated = poll_gated(fds, count, timeout, sigguard_strip(mask, &copy));
+    if (gated != GATE_OPEN)
+        return gated;
     struct poll_args args = {.fds = fds, .count = count, .mask = sigguard_strip(mask, &copy)};
     struct poll_mask hidden;
     mask_drained(fds, count, &hidden);
@@ -280,6 +335,49 @@ static int select_once(void *args, const struct timespec *timeout)
     return rc;
 }
 
+/* select()'s side of poll_gated(): the listeners leave the read set, the gate's eventfd joins. */
+static int select_gated(struct select_args *a, const struct timespec *timeout)
+{
+    int gate = gate_fd();
+    if (gate < 0 || gate >= FD_SETSIZE || !a->readfds || !gate_closed())
+        return GATE_OPEN;
+    fd_set reads = *a->readfds, writes, excepts;
+    bool any = false;
+    for (int fd = 0; fd < a->nfds && fd < FD_SETSIZE; fd++)
+        if (FD_ISSET(fd, a->readfds) && fd_kind(fd) == FD_LISTENER) {
+            FD_CLR(fd, a->readfds);
+            any = true;
+        }
+    if (!any)
+        return GATE_OPEN;
+    if (a->writefds)
+        writes = *a->writefds;
+    if (a->exceptfds)
+        excepts = *a->exceptfds;
+    FD_SET(gate, a->readfds);
+    struct select_args widened = *a;
+    if (widened.nfds <= gate)
+        widened.nfds = gate + 1;
+    int rc = quiet_wait(select_once, &widened, timeout);
+    bool opened = rc > 0 && FD_ISSET(gate, a->readfds);
+    if (rc > 0)
+        FD_CLR(gate, a->readfds);
+    if (opened) {
+        int saved = errno;
+        gate_closed(); /* it is open: this process's side opens */
+        errno = saved;
+        rc--;
+    }
+    if (rc < 0 || (opened && rc == 0)) { /* waited for nothing the server asked: its sets back */
+        *a->readfds = reads;
+        if (a->writefds)
+            *a->writefds = writes;
+        if (a->exceptfds)
+            *a->exceptfds = excepts;
+    }
+    return opened && rc == 0 ? GATE_OPEN : rc;
+}
+
 HS_EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, struct timeval *timeout)
 {
     real_ready();
@@ -288,6 +386,9 @@ HS_EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *except
     struct timespec limit;
     if (timeout)
         limit = (struct timespec){.tv_sec = timeout->tv_sec, .tv_nsec = timeout->tv_usec * 1000};
+    int gated = select_gated(&args, timeout ? &limit : NULL);
+    if (gated != GATE_OPEN)
+        return gated;
     return quiet_wait(select_once, &args, timeout ? &limit : NULL);
 }
 
@@ -298,6 +399,9 @@ HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *excep
     note_select(nfds, readfds);
     sigset_t copy;
     struct select_args args = {nfds, readfds, writefds, exceptfds, NULL, sigguard_strip(mask, &copy)};
+    int gated = select_gated(&args, timeout);
+    if (gated != GATE_OPEN)
+        return gated;
     return quiet_wait(select_once, &args, timeout);
 }
 

@@ -8,6 +8,7 @@
 
 #include "drain.h"
 #include "fdtable.h"
+#include "gate.h"
 #include "handover.h"
 #include "inherit.h"
 #include "listenaddr.h"
@@ -49,6 +50,7 @@ __attribute__((constructor)) static void shim_init(void)
     if (shim_in_charge()) {
         drain_init();
         handover_init();
+        gate_init();
         if (shim_mode == MODE_STANDALONE)
             standalone_init();
         pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
