@@ -19,6 +19,10 @@
  * WINCH, TERM, INT, QUIT, URG, PIPE, and SIGRTMIN itself for timers). */
 #define HS_DEFAULT_DRAIN_SIGNAL_OFFSET 10
 
+/* The drain signal sent with sigqueue(3) and this value is not a drain: it re-arms a drained
+ * (parked, --keep-old) process, which takes connections again (hotswap rollback). */
+#define HS_SIGVAL_REARM 0x48535241 /* "HSRA" */
+
 #define HS_MAGIC 0x48535750u /* "HSWP" */
 #define HS_PROTOCOL 3
 

@@ -156,6 +156,7 @@ int ctl_client_run(const struct options *opt)
     size_t request_len = (size_t)snprintf(request, sizeof request, "%s",
                                           opt->command == CMD_RELOAD ? CTL_REQ_RELOAD
                                           : opt->command == CMD_STOP ? CTL_REQ_STOP
+                                          : opt->command == CMD_ROLLBACK ? CTL_REQ_ROLLBACK
                                           : opt->json                ? CTL_REQ_STATUS_JSON
                                                                      : CTL_REQ_STATUS);
     if (opt->command == CMD_RELOAD && opt->argv && !ctl_command_encode(opt->argv, request, &request_len)) {

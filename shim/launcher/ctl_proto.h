@@ -7,6 +7,7 @@
 
 #define CTL_REQ_RELOAD "reload"
 #define CTL_REQ_STOP "stop"
+#define CTL_REQ_ROLLBACK "rollback"
 #define CTL_REQ_STATUS "status"
 #define CTL_REQ_STATUS_JSON "status json"
 /* "reload with", a NUL, then the new command line's arguments, each ended by a NUL; at most

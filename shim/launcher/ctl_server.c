@@ -343,6 +343,14 @@ static void handle_request(int index)
         refusal = handlers.stop();
         if (!refusal)
             client->reload_id = WAITING_STOP;
+    } else if (strcmp(request, CTL_REQ_ROLLBACK) == 0 && handlers.rollback) {
+        char done[CTL_LINE_MAX - 1];
+        refusal = handlers.rollback(done, sizeof done);
+        if (!refusal) {
+            send_line(client->fd, CTL_TAG_OK, done);
+            drop_client(index);
+            return;
+        }
     } else if ((strcmp(request, CTL_REQ_STATUS) == 0 || strcmp(request, CTL_REQ_STATUS_JSON) == 0) &&
                handlers.status) {
         char *document = handlers.status(strcmp(request, CTL_REQ_STATUS_JSON) == 0);
@@ -354,7 +362,7 @@ static void handle_request(int index)
         }
         refusal = "cannot build the status (out of memory)";
     } else {
-        refusal = "unknown request (expected 'reload', 'stop', 'status' or 'status json')";
+        refusal = "unknown request (expected 'reload', 'stop', 'rollback', 'status' or 'status json')";
     }
     if (refusal) {
         send_line(client->fd, CTL_TAG_ERROR, refusal);

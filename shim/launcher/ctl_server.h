@@ -30,6 +30,7 @@ void ctl_server_handle(const struct pollfd *fds, int count);
 struct ctl_handlers {
     const char *(*reload)(int *reload_id, char **argv); /* argv: a new command line (owned), or NULL */
     const char *(*stop)(void);
+    const char *(*rollback)(char *done, size_t size); /* NULL, `done` said; or the refusal */
     char *(*status)(bool json);
 };
 void ctl_server_set_handlers(const struct ctl_handlers *handlers);

@@ -90,6 +90,7 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
         .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1, .members = g->members,
         .socket_activation = settings->socket_activation, .seccomp = seccomp,
         .ready_gate_fd = g->ready.gate_fd, .notify_socket = g->ready.name,
+        .keep_listeners = settings->keep_old_ms > 0 && !seccomp,
     };
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {
@@ -659,6 +660,47 @@ void gen_stop_rest(struct generation *g)
     thaw(g);
 }
 
+bool gen_can_park(const struct generation *g)
+{
+    return g->settings->keep_old_ms > 0 && !g->seccomp && !g->adopted && !g->unparkable && !g->cut &&
+           g->state == GEN_DRAINING;
+}
+
+void gen_park(struct generation *g)
+{
+    int64_t now = now_ms();
+    if (g->watch.at_start > g->drained_conns)
+        g->drained_conns = g->watch.at_start;
+    hs_log("gen %d drained %ld connection%s in %lld ms: parked for %lld ms (hotswap rollback brings it back)",
+           g->number, g->drained_conns, g->drained_conns == 1 ? "" : "s", (long long)(now - g->drain_ms),
+           (long long)g->settings->keep_old_ms);
+    g->state = GEN_PARKED;
+    g->park_ms = now;
+    g->deadline_ms = now + g->settings->keep_old_ms;
+}
+
+void gen_rearm(struct generation *g)
+{
+    union sigval rearm = {.sival_int = HS_SIGVAL_REARM};
+    int sent = 0;
+    for (int i = 0; i < g->proc_count; i++) {
+        struct gen_proc *proc = &g->procs[i];
+        if (proc->pidfd < 0 || !proc->said_hello)
+            continue;
+        if (sigqueue(proc->pid, g->settings->drain_signal, rearm) == 0)
+            sent++;
+        proc->drain_sent = proc->drain_reported = false; /* a later drain signals it again */
+        proc->conns = proc->datagrams = 0;
+    }
+    g->state = GEN_READY;
+    g->deadline_ms = 0;
+    g->drain_ms = g->park_ms = 0;
+    g->drained_conns = 0;
+    g->watch = (struct drain_watch){.kernel_conns = -1};
+    hs_log("gen %d pid %d re-armed (%d process%s): it takes connections again", g->number, (int)g->pid, sent,
+           sent == 1 ? "" : "es");
+}
+
 void gen_cut(struct generation *g, const char *why, const char *reason)
 {
     long open = gen_open_conns(g);
@@ -887,6 +929,11 @@ void gen_on_deadline(struct generation *g, int64_t now)
         gen_cut(g, "drain timeout", reason);
         break;
     }
+    case GEN_PARKED:
+        hs_log("gen %d parked for %lld ms, and no rollback came: stopping it", g->number,
+               (long long)(now - g->park_ms));
+        gen_stop(g);
+        break;
     case GEN_STOPPING:
         hs_log("gen %d pid %d still running %lld ms after its stop signal: SIGKILL", g->number,
                (int)g->pid, (long long)(now - g->stop_ms));

@@ -14,7 +14,9 @@
 #include "members.h"
 #include "readynotify.h"
 
-enum gen_state { GEN_STARTING, GEN_READY, GEN_DRAINING, GEN_STOPPING, GEN_GONE };
+/* PARKED (--keep-old): drained, its processes kept, its listeners hidden in them, until
+ * hotswap rollback re-arms it (READY again) or its time is up (STOPPING). */
+enum gen_state { GEN_STARTING, GEN_READY, GEN_DRAINING, GEN_PARKED, GEN_STOPPING, GEN_GONE };
 
 /* How a generation's socket calls are reached: the preload shim, or a seccomp filter whose
  * notifications the launcher answers (Go and statically linked programs); auto picks per binary. */
@@ -37,6 +39,7 @@ struct gen_settings {
     int stop_signal, drain_signal;
     bool handover_idle;
     bool ready_notify;         /* --ready notify: READY=1 on the generation's own NOTIFY_SOCKET */
+    int64_t keep_old_ms;       /* --keep-old: a drained generation is parked this long (0: never) */
     bool socket_activation;    /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
     bool stop_main_first;      /* --kill-mode mixed: the stop signal to the command's process,
                                   the rest once it has exited */
@@ -86,7 +89,8 @@ struct generation {
     const struct gen_settings *settings;
     struct members *members;
 
-    int64_t started_ms, hello_ms, ready_ms, drain_ms, stop_ms, gone_ms;
+    int64_t started_ms, hello_ms, ready_ms, drain_ms, park_ms, stop_ms, gone_ms;
+    bool unparkable;           /* drained by a rollback or cut: stopped, never parked */
     int64_t deadline_ms;       /* of the current state; 0: none */
     int64_t next_look_ms;      /* starting: the next look for a listener the shim never saw */
     bool said_hello;
@@ -132,6 +136,11 @@ bool gen_waits_for_notify(const struct generation *g);
 /* Transitions. */
 void gen_mark_ready(struct generation *g);
 void gen_drain(struct generation *g);
+/* --keep-old: drained, it is kept for settings->keep_old_ms instead of stopped. */
+bool gen_can_park(const struct generation *g);
+void gen_park(struct generation *g);
+/* hotswap rollback: a parked generation takes connections again (READY). */
+void gen_rearm(struct generation *g);
 void gen_stop(struct generation *g);
 void gen_fail(struct generation *g, const char *why);
 /* A draining generation stopped before its drain ended: `why` in a word or two ("drain timeout",

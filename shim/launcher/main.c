@@ -142,6 +142,7 @@ static bool reload_starting(void)
 }
 
 static const char *start_next(struct reload *r);
+static void take_command_of(const struct generation *g);
 static const char *reload_refusal(char *why, size_t size);
 static void describe_command(char *const *argv, char *out, size_t size);
 static void note_event(struct status_event *event, bool ok, const char *text);
@@ -291,7 +292,69 @@ static const char *begin_stop(void)
             gen_fail(g, "the launcher is stopping");
         else if (g->state == GEN_STARTING || g->state == GEN_READY)
             gen_drain(g);
+        else if (g->state == GEN_PARKED)
+            gen_stop(g);
     }
+    return NULL;
+}
+
+/* The parked generation (--keep-old), if any: at most one, the last to drain. */
+static struct generation *parked_generation(void)
+{
+    for (int i = 0; i < L.gen_count; i++)
+        if (L.gens[i]->state == GEN_PARKED)
+            return L.gens[i];
+    return NULL;
+}
+
+/* Drained from serving: parked, in place of any older parked one, or stopped. */
+static void park_or_stop(struct generation *g)
+{
+    if (L.stopping || !gen_can_park(g) || !L.serving || L.serving == g) {
+        if (g->seccomp && L.settings.keep_old_ms > 0 && !L.stopping && !g->unparkable)
+            hs_log("gen %d runs on the seccomp route, which cannot re-arm it: stopped, not parked", g->number);
+        gen_stop(g);
+        return;
+    }
+    struct generation *older = parked_generation();
+    if (older) {
+        hs_log("gen %d: gen %d is parked now: stopping this one", older->number, g->number);
+        gen_stop(older);
+    }
+    gen_park(g);
+}
+
+/* The parked generation serves again and `from` (the one serving) drains to its stop. */
+static void bring_back(struct generation *parked, struct generation *from)
+{
+    gen_rearm(parked);
+    L.serving = parked;
+    take_command_of(parked);
+    L.serving_daemonized = false;
+    if (from && (from->state == GEN_READY || from->state == GEN_STARTING)) {
+        from->unparkable = true;
+        gen_drain(from);
+    }
+}
+
+static const char *begin_rollback(char *done, size_t size)
+{
+    struct generation *parked = parked_generation(), *from = L.serving;
+    if (L.stopping)
+        return "the launcher is stopping";
+    if (!parked)
+        return L.settings.keep_old_ms > 0 ? "no parked generation to roll back to (none has drained since "
+                                            "the last reload, or its --keep-old time is up)"
+                                          : "no parked generation to roll back to: run the launcher with "
+                                            "--keep-old DUR to keep the old one after each reload";
+    if (reload_starting())
+        return "a reload is in progress";
+    hs_log("rollback: gen %d serves again, gen %d drains", parked->number, from ? from->number : 0);
+    long long parked_for = (long long)(now_ms() - parked->park_ms);
+    bring_back(parked, from);
+    snprintf(done, size, "gen %d serves again (re-armed after %lld ms parked); gen %d %s", parked->number,
+             parked_for, from ? from->number : 0, from && from->state == GEN_DRAINING ? "drains" : "was not serving");
+    sdnotify("STATUS=rolled back to gen %d", parked->number);
     return NULL;
 }
 
@@ -351,6 +414,17 @@ static void finish_reloads(void)
             ctl_server_finish(r->id, true, text);
             note_event(&L.last_reload, true, text);
             r->active = false;
+        } else if (r->previous->state == GEN_PARKED && r->next->ready_ms) {
+            struct generation *n = r->next, *p = r->previous;
+            snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d drained %ld connection%s in %lld ms, parked "
+                     "for %lld ms (hotswap rollback brings it back)", n->number,
+                     (long long)(n->ready_ms - n->started_ms), p->number, p->drained_conns,
+                     p->drained_conns == 1 ? "" : "s", (long long)(p->park_ms - p->drain_ms),
+                     (long long)p->settings->keep_old_ms);
+            hs_log("reload done: %s", text);
+            ctl_server_finish(r->id, true, text);
+            note_event(&L.last_reload, true, text);
+            r->active = false;
         } else if (r->previous->state == GEN_GONE && r->next->ready_ms) {
             struct generation *n = r->next, *p = r->previous;
             snprintf(text, sizeof text,
@@ -399,6 +473,23 @@ static void check_crash(void)
         return; /* during a reload, its new generation takes over once ready */
     bool clean = !g->failed && !L.serving_daemonized && WIFEXITED(g->leader_status) &&
                  WEXITSTATUS(g->leader_status) == 0;
+    struct generation *parked = parked_generation();
+    if (parked && !clean) { /* the old one, kept: back at once instead of a cold restart */
+        char how[sizeof g->failure], line[sizeof L.last_restart.text];
+        if (g->failed)
+            snprintf(how, sizeof how, "%s", g->failure);
+        else
+            describe_wait_status(g->leader_status, how, sizeof how);
+        snprintf(line, sizeof line, "gen %d pid %d %s: gen %d, parked, serves again", g->number, (int)g->pid, how,
+                 parked->number);
+        hs_log("%s", line);
+        note_event(&L.last_restart, true, line);
+        sdnotify("STATUS=%s", line);
+        if (g->state == GEN_READY || g->state == GEN_STARTING)
+            gen_stop(g);
+        bring_back(parked, NULL);
+        return;
+    }
     if (!L.ever_ready || !restart_wanted(&L.restarter, clean))
         return;
     int64_t now = now_ms();
@@ -538,7 +629,7 @@ static void reconcile(void)
             bound_draining();
         }
         if (gen_drained(g))
-            gen_stop(g);
+            park_or_stop(g);
         gen_stop_rest(g);
         gen_check_gone(g);
         gen_forget_exited(g);
@@ -828,7 +919,8 @@ static int run(void)
     if (opened < 0)
         hs_log("cannot open the control socket %s (%s): reload with SIGHUP only", control,
                strerror(control_err));
-    struct ctl_handlers handlers = {.reload = begin_reload, .stop = begin_stop, .status = render_status};
+    struct ctl_handlers handlers = {.reload = begin_reload, .stop = begin_stop, .rollback = begin_rollback,
+                                    .status = render_status};
     ctl_server_set_handlers(&handlers);
     log_set_tap(tap_log);
 
@@ -874,6 +966,7 @@ int main(int argc, char **argv)
         return 0;
     case CMD_RELOAD:
     case CMD_STOP:
+    case CMD_ROLLBACK:
     case CMD_STATUS:
         return ctl_client_run(&L.opt);
     default:
@@ -893,7 +986,7 @@ int main(int argc, char **argv)
         .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
         .drain_signal = L.opt.drain_signal, .handover_idle = L.opt.handover_idle,
         .socket_activation = L.opt.socket_activation, .stop_main_first = L.opt.kill_mode_mixed,
-        .intercept = L.opt.intercept, .ready_notify = L.opt.ready_notify,
+        .intercept = L.opt.intercept, .ready_notify = L.opt.ready_notify, .keep_old_ms = L.opt.keep_old_ms,
     };
     L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
     return run();

@@ -22,6 +22,8 @@ void options_usage(void)
           "       hotswap reload [--pid PID | --control PATH] [-- COMMAND [ARGS...]]\n"
           "                       start a new generation (with a new command line), drain the old\n"
           "       hotswap stop   [--pid PID | --control PATH]  drain and stop, the launcher exits\n"
+          "       hotswap rollback [--pid PID | --control PATH]  the parked generation (--keep-old)\n"
+          "                       serves again, the one serving drains\n"
           "       hotswap status [--json] [--pid PID | --control PATH]  generations, connections, listeners\n"
           "\n"
           "options:\n"
@@ -30,6 +32,9 @@ void options_usage(void)
           "                       connections) or notify (it sends READY=1 to its NOTIFY_SOCKET;\n"
           "                       until then its listeners take no connection)\n"
           "  --drain-timeout DUR  an old generation may drain for DUR, then is stopped (default 30s)\n"
+          "  --keep-old DUR       keep the drained old generation parked for DUR after a reload\n"
+          "                       (default 0: stopped), for hotswap rollback; a new generation\n"
+          "                       that dies meanwhile brings it back at once\n"
           "  --max-draining N     generations draining at once, at most (default 2): past it\n"
           "                       the oldest is cut (reloads back to back)\n"
           "  --kill-timeout DUR   SIGKILL a generation DUR after its stop signal (default 10s)\n"
@@ -213,6 +218,8 @@ static int parse_command(int argc, char **argv, struct options *opt)
         opt->command = CMD_RELOAD;
     else if (strcmp(argv[1], "stop") == 0)
         opt->command = CMD_STOP;
+    else if (strcmp(argv[1], "rollback") == 0)
+        opt->command = CMD_ROLLBACK;
     else if (strcmp(argv[1], "status") == 0)
         opt->command = CMD_STATUS;
     else
@@ -229,6 +236,8 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
         opt->ready_timeout_ms = parse_duration("--ready-timeout", VALUE("--ready-timeout"));
     else if (is_option(arg, "--ready"))
         opt->ready_notify = CHOICE("--ready", VALUE("--ready"), "a readiness", "accept", "notify") == 1;
+    else if (is_option(arg, "--keep-old"))
+        opt->keep_old_ms = parse_duration("--keep-old", VALUE("--keep-old"));
     else if (is_option(arg, "--drain-timeout"))
         opt->drain_timeout_ms = parse_duration("--drain-timeout", VALUE("--drain-timeout"));
     else if (is_option(arg, "--kill-timeout"))

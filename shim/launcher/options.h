@@ -14,7 +14,7 @@
 #define EXIT_NOT_FOUND 127   /* the server command does not exist */
 #define EXIT_NOT_EXECUTABLE 126
 
-enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_STATUS, CMD_HELP, CMD_VERSION };
+enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_ROLLBACK, CMD_STATUS, CMD_HELP, CMD_VERSION };
 
 /* --max-draining at most this: with one serving and one starting, within the launcher's 16. */
 #define MAX_DRAINING_LIMIT 14
@@ -29,6 +29,7 @@ struct options {
     int drain_signal;
     bool handover_idle;         /* pass idle keep-alive connections to the new generation */
     bool ready_notify;          /* --ready notify: ready at READY=1 on its own NOTIFY_SOCKET */
+    int64_t keep_old_ms;        /* --keep-old: a drained generation is parked this long */
     bool socket_activation;     /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
     enum track_mode track;      /* how a generation's processes are known */
     bool kill_mode_mixed;       /* the stop signal to the command's process first */

@@ -138,6 +138,10 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
         } else {
             unsetenv(HS_ENV_READY_GATE);
         }
+        if (req->keep_listeners)
+            setenv(HS_ENV_KEEP_OLD, "1", 1);
+        else
+            unsetenv(HS_ENV_KEEP_OLD);
         if (!req->seccomp)
             set_preload(req->shim_path);
         if (!req->seccomp || intercept_and_send(notify_pair))

@@ -20,6 +20,7 @@ struct spawn_request {
     bool seccomp;           /* the seccomp route (intercept.h) instead of the preload shim */
     int ready_gate_fd;      /* --ready notify: the gate's eventfd (readynotify.h), or -1 */
     const char *notify_socket; /* --ready notify: the generation's NOTIFY_SOCKET, or NULL */
+    bool keep_listeners;    /* --keep-old: a drain keeps the listeners hidden, for a re-arm */
 };
 
 struct spawned {

@@ -28,6 +28,7 @@ static const char *state_name(const struct generation *g, bool serving)
     case GEN_STARTING: return g->failed ? "failed" : "starting";
     case GEN_READY: return serving ? "serving" : "ready";
     case GEN_DRAINING: return "draining";
+    case GEN_PARKED: return "parked";
     case GEN_STOPPING: return g->failed ? "failed" : "stopping";
     case GEN_GONE: default: return "gone";
     }
@@ -158,6 +159,10 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
                 rows[i].alive, ready, human_duration(now - g->started_ms, up, sizeof up), conns,
                 g->seccomp ? "seccomp" : "preload");
     }
+    for (int i = 0; i < count; i++)
+        if (rows[i].g->state == GEN_PARKED)
+            fprintf(out, "gen %d parked: %s left for hotswap rollback\n", rows[i].g->number,
+                    human_duration(rows[i].g->deadline_ms - now, up, sizeof up));
     fprintf(out, "\n");
     for (int i = 0; i < count; i++) {
         const struct generation *g = rows[i].g;
@@ -227,6 +232,8 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
             fprintf(out, "%ld", rows[i].conns);
         else
             fputs("null", out);
+        if (g->state == GEN_PARKED)
+            fprintf(out, ", \"parked_left_ms\": %lld", (long long)(g->deadline_ms - now));
         fprintf(out, ", \"route\": \"%s\", \"command\": ", g->seccomp ? "seccomp" : "preload");
         if (g->argv) {
             fputs("[", out);

@@ -1,8 +1,13 @@
 /* drain.c: what the drain signal does, in every process of the old generation.
  *
  * Everything here runs in a signal handler, so it is made of syscalls and atomics only (see
- * docs/design.md, "Drain"): epoll_ctl, socket, bind, listen, fcntl, dup3, close, sendmsg, tgkill,
- * ioctl(FIONREAD), shutdown, write (an eventfd). */
+ * docs/design.md, "Drain"): epoll_ctl, socket, bind, listen, connect, getsockname, fcntl, dup3,
+ * close, sendmsg, tgkill, ioctl(FIONREAD), shutdown, read and write (an eventfd).
+ *
+ * With --keep-old (HOTSWAP_KEEP_OLD=1) the drain keeps each listener under a hidden fd number, and
+ * the same signal sent with the value HS_SIGVAL_REARM undoes the drain (hotswap rollback): the
+ * listeners back on their numbers and in the epoll sets they left, the threads waiting on the
+ * dummies woken. */
 #define _GNU_SOURCE
 #include "drain.h"
 
@@ -17,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +46,7 @@
 
 static int drain_signo;
 static atomic_bool draining;
+static bool keep_listeners; /* --keep-old: a drained listener stays, hidden, for a re-arm */
 
 /* The chunk after the one whose link is `next`, mapped if there is none yet (NULL if no memory).
  * Chunks are never freed: the most slots ever in use at once decide how many there are. */
@@ -64,6 +71,8 @@ struct epoll_chunk {
     struct {
         atomic_int epfd_plus_one;
         atomic_int fd;
+        struct epoll_event event; /* as the server made it: a re-arm adds it again */
+        atomic_bool left;         /* the drain took it out of the set (kept for a re-arm) */
     } regs[EPOLL_CHUNK_REGS];
     void *_Atomic next;
 };
@@ -141,18 +150,24 @@ void drain_note_conns(void)
         report_count(HS_MSG_CONNS);
 }
 
-void drain_note_epoll(int epfd, int fd)
+void drain_note_epoll(int epfd, int fd, const struct epoll_event *event)
 {
+    struct epoll_event made = event ? *event : (struct epoll_event){.events = EPOLLIN};
     /* The kernel took the ADD, so this pair, if recorded, is left from a set closed without a DEL
      * whose number came back: the record stands for the new set too. */
     for (struct epoll_chunk *c = &epoll_regs; c; c = atomic_load(&c->next))
         for (int i = 0; i < EPOLL_CHUNK_REGS; i++)
-            if (atomic_load(&c->regs[i].epfd_plus_one) == epfd + 1 && atomic_load(&c->regs[i].fd) == fd)
+            if (atomic_load(&c->regs[i].epfd_plus_one) == epfd + 1 && atomic_load(&c->regs[i].fd) == fd) {
+                c->regs[i].event = made;
+                atomic_store(&c->regs[i].left, false);
                 return;
+            }
     for (struct epoll_chunk *c = &epoll_regs; c; c = chunk_after(&c->next, sizeof *c))
         for (int i = 0; i < EPOLL_CHUNK_REGS; i++) {
             int expected = 0;
             if (atomic_compare_exchange_strong(&c->regs[i].epfd_plus_one, &expected, epfd + 1)) {
+                c->regs[i].event = made;
+                atomic_store(&c->regs[i].left, false);
                 atomic_store(&c->regs[i].fd, fd);
                 return;
             }
@@ -234,13 +249,18 @@ int accept_wait_forever(int fd)
         return -1;
     }
     struct pollfd never = {.fd = fd, .events = POLLIN};
-    int rc;
-    do
-        rc = real.poll(&never, 1, -1);
-    while (rc > 0 && !(never.revents & POLLIN)); /* never readable; the loop is belt and braces */
-    if (rc < 0)
-        return -1;
-    return real.accept4(fd, NULL, NULL, 0);
+    for (;;) {
+        int rc = real.poll(&never, 1, -1); /* readable only when a re-arm knocks (rearm()) */
+        if (fd_kind(fd) == FD_LISTENER)
+            return ACCEPT_REARMED;
+        if (rc < 0)
+            return -1;
+        if (rc > 0 && (never.revents & POLLIN)) { /* a knock this process's re-arm has not seen yet */
+            int knock = real.accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+            if (knock >= 0)
+                real.close(knock);
+        }
+    }
 }
 
 /* Before the fd number changes hands: epoll keys its entries by (fd number, open file), so once
@@ -251,9 +271,25 @@ static void leave_epoll_sets(int fd)
     for (struct epoll_chunk *c = &epoll_regs; c; c = atomic_load(&c->next))
         for (int i = 0; i < EPOLL_CHUNK_REGS; i++) {
             int epfd = atomic_load(&c->regs[i].epfd_plus_one) - 1;
-            if (epfd >= 0 && atomic_load(&c->regs[i].fd) == fd) {
-                real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-                atomic_store(&c->regs[i].epfd_plus_one, 0);
+            if (epfd >= 0 && atomic_load(&c->regs[i].fd) == fd && !atomic_load(&c->regs[i].left)) {
+                bool was_in = real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0;
+                if (keep_listeners && was_in)
+                    atomic_store(&c->regs[i].left, true); /* for a re-arm */
+                else
+                    atomic_store(&c->regs[i].epfd_plus_one, 0);
+            }
+        }
+}
+
+/* A re-arm: `fd` back in every set the drain took it out of, as the server had made it. */
+static void rejoin_epoll_sets(int fd)
+{
+    for (struct epoll_chunk *c = &epoll_regs; c; c = atomic_load(&c->next))
+        for (int i = 0; i < EPOLL_CHUNK_REGS; i++) {
+            int epfd = atomic_load(&c->regs[i].epfd_plus_one) - 1;
+            if (epfd >= 0 && atomic_load(&c->regs[i].fd) == fd && atomic_exchange(&c->regs[i].left, false)) {
+                struct epoll_event event = c->regs[i].event;
+                real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
             }
         }
 }
@@ -332,6 +368,55 @@ void drain_forget_identity(int fd)
     }
 }
 
+/* --keep-old: the listener each dummy stands in for, under a number of the shim's own (protected
+ * like the channel), until a re-arm puts it back or the process ends. */
+#define KEPT_MAX 64
+#define KEPT_FLOOR 600 /* out of the range servers dup2 over */
+static struct {
+    atomic_int fd_plus_one; /* the server's number, now the dummy's; 0: free slot */
+    atomic_int kept;        /* where the listener is */
+} kept[KEPT_MAX];
+
+static void keep_listener(int fd)
+{
+    for (int i = 0; i < KEPT_MAX; i++) {
+        int expected = 0;
+        if (!atomic_compare_exchange_strong(&kept[i].fd_plus_one, &expected, -1))
+            continue;
+        int copy = real.fcntl(fd, F_DUPFD_CLOEXEC, KEPT_FLOOR);
+        if (copy < 0) {
+            atomic_store(&kept[i].fd_plus_one, 0);
+            return;
+        }
+        fd_set_kind(copy, FD_CHANNEL);
+        atomic_store(&kept[i].kept, copy);
+        atomic_store(&kept[i].fd_plus_one, fd + 1);
+        return;
+    }
+}
+
+void drain_forget_kept(int fd)
+{
+    for (int i = 0; i < KEPT_MAX; i++) {
+        int expected = fd + 1;
+        if (atomic_compare_exchange_strong(&kept[i].fd_plus_one, &expected, -1)) {
+            int copy = atomic_load(&kept[i].kept);
+            fd_set_kind(copy, FD_OTHER);
+            real.close(copy);
+            atomic_store(&kept[i].fd_plus_one, 0);
+        }
+    }
+}
+
+void drain_kept_moved(int from, int to)
+{
+    for (int i = 0; i < KEPT_MAX; i++) {
+        int expected = from;
+        if (atomic_load(&kept[i].fd_plus_one) > 0)
+            atomic_compare_exchange_strong(&kept[i].kept, &expected, to);
+    }
+}
+
 static void put_dummy_on(int fd)
 {
     int fd_flags = real.fcntl(fd, F_GETFD);
@@ -339,6 +424,8 @@ static void put_dummy_on(int fd)
         return;
     leave_epoll_sets(fd);
     remember_identity(fd);
+    if (keep_listeners)
+        keep_listener(fd);
     int dummy = make_dummy();
     if (dummy < 0)
         return;
@@ -390,12 +477,64 @@ static void drain_begin(void)
     handover_drain_begin();
 }
 
-static void on_drain_signal(int signo)
+/* A thread waiting on a dummy (poll, select, accept_wait_forever) holds the dummy itself: a
+ * connection to it, never accepted, makes it readable once, for every waiter. */
+static void wake_dummy_waiters(const struct sockaddr_un *name, socklen_t len)
+{
+    int knock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (knock < 0)
+        return;
+    connect(knock, (const struct sockaddr *)name, len); /* (the shim hooks no connect) */
+    real.close(knock);
+}
+
+/* hotswap rollback: this process takes connections again, as before the drain. */
+static void rearm(void)
+{
+    for (int i = 0; i < KEPT_MAX; i++) {
+        int fd = atomic_load(&kept[i].fd_plus_one) - 1;
+        if (fd < 0 || !atomic_compare_exchange_strong(&kept[i].fd_plus_one, &(int){fd + 1}, -1))
+            continue;
+        int copy = atomic_load(&kept[i].kept);
+        enum fd_kind kind = fd_kind(fd);
+        struct sockaddr_un dummy;
+        socklen_t len = sizeof dummy;
+        int fd_flags = real.fcntl(fd, F_GETFD);
+        bool named = real.getsockname(fd, (struct sockaddr *)&dummy, &len) == 0 && dummy.sun_family == AF_UNIX;
+        if ((kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING) && fd_flags >= 0 &&
+            real.dup3(copy, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd) {
+            fd_set_kind(fd, FD_LISTENER);
+            drain_forget_identity(fd);
+            rejoin_epoll_sets(fd);
+            if (named)
+                wake_dummy_waiters(&dummy, len);
+        }
+        fd_set_kind(copy, FD_OTHER);
+        real.close(copy);
+        atomic_store(&kept[i].fd_plus_one, 0);
+    }
+    int high = atomic_load(&fd_high_water);
+    for (int fd = fd_walk_from(0); fd >= 0 && fd <= high; fd = fd_walk_from(fd + 1))
+        if (fd_kind(fd) == FD_DGRAM_DRAINED) {
+            fd_set_kind(fd, FD_DGRAM);
+            rejoin_epoll_sets(fd);
+        }
+    atomic_store(&draining, false);
+    handover_after_rearm();
+}
+
+static void on_drain_signal(int signo, siginfo_t *info, void *context)
 {
     (void)signo;
+    (void)context;
     int saved = errno;
     drain_interruptions++; /* a write this thread was in may have come back short: resume.h */
-    if (shim_in_charge() && !atomic_exchange(&draining, true))
+    bool rearming = info && info->si_code == SI_QUEUE && info->si_value.sival_int == HS_SIGVAL_REARM;
+    if (!shim_in_charge())
+        ;
+    else if (rearming && keep_listeners && atomic_load(&draining))
+        rearm();
+    else if (!rearming && !atomic_exchange(&draining, true))
         drain_begin();
     errno = saved;
 }
@@ -419,14 +558,16 @@ static void install_handler(void)
 {
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = on_drain_signal;
-    action.sa_flags = SA_RESTART;
+    action.sa_sigaction = on_drain_signal;
+    action.sa_flags = SA_RESTART | SA_SIGINFO;
     sigfillset(&action.sa_mask); /* one drain at a time, whatever else arrives */
     real.sigaction(drain_signo, &action, NULL);
 }
 
 void drain_init(void)
 {
+    const char *keep = getenv(HS_ENV_KEEP_OLD);
+    keep_listeners = keep && strcmp(keep, "1") == 0;
     drain_signo = drain_signal_from_env();
     install_handler();
     sigset_t just_drain;

@@ -3,6 +3,7 @@
 #define HOTSWAP_DRAIN_H
 
 #include <stdbool.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 /* Installs the drain handler for HOTSWAP_DRAIN_SIGNAL (default SIGRTMIN+10). */
@@ -21,7 +22,7 @@ void drain_note_conns(void);
 void drain_note_event_loop(void);
 
 /* `fd` (a listener) was added to epoll set `epfd`: a drain must take it out again. */
-void drain_note_epoll(int epfd, int fd);
+void drain_note_epoll(int epfd, int fd, const struct epoll_event *event);
 void drain_forget_epoll(int epfd, int fd);
 
 /* Brackets a wait on a shared socket, so that a drain wakes the thread blocked in it (with the
@@ -38,6 +39,7 @@ void accept_leave(int slot, int conn);
 /* accept() on a drained listener whose server expects blocking: wait for nothing until a signal
  * arrives, then fail with EINTR, as a blocked accept() interrupted by a handler would. */
 int accept_wait_forever(int fd);
+#define ACCEPT_REARMED (-2) /* ...or this: a re-arm put the listener back on `fd` (hotswap rollback) */
 
 /* Waits until a signal handler runs, then fails with EINTR (a blocking receive on a drained
  * datagram socket: nothing more will ever arrive for this process). */
@@ -46,6 +48,11 @@ int wait_for_a_signal(void);
 /* The identity of the listener drained from `fd` (now a dummy): 0, or -1 if none. */
 int drain_identity(int fd, struct sockaddr *addr, socklen_t *addrlen, int *domain, int *protocol);
 void drain_forget_identity(int fd);
+
+/* --keep-old: the server closed the dummy on `fd`; the listener kept for it goes too. */
+void drain_forget_kept(int fd);
+/* A kept listener's number moved (fdguard.c). */
+void drain_kept_moved(int from, int to);
 
 /* Around an exec: the drain signal is ignored across it (never the default action, which would
  * kill the new program), and handled again if the exec failed. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 
+#include "drain.h"
 #include "fdtable.h"
 #include "gate.h"
 #include "handover.h"
@@ -51,6 +52,7 @@ static int move_shim_fd(int fd, enum fd_kind kind)
         report_moved(fd, moved);
         handover_moved(fd, moved);
         gate_moved(fd, moved);
+        drain_kept_moved(fd, moved);
     }
     else
         inherit_moved(fd, moved);

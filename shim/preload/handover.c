@@ -138,6 +138,15 @@ void handover_keep_across_exec(bool keep)
         real.fcntl(map_fd, F_SETFD, keep ? (flags & ~FD_CLOEXEC) : (flags | FD_CLOEXEC));
 }
 
+void handover_after_rearm(void)
+{
+    if (!enabled)
+        return;
+    uint64_t count;
+    ssize_t ignored = real.read(drain_efd, &count, sizeof count); /* unreadable again */
+    (void)ignored;
+}
+
 void handover_drain_begin(void)
 {
     if (!enabled)

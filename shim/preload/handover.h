@@ -30,6 +30,8 @@ void handover_at_wait(void);
 void handover_note_epoll(int epfd, int op, int fd, const struct epoll_event *event);
 
 /* The drain began (signal handler): wake the threads waiting, so each moves its own. */
+/* A re-arm (hotswap rollback) undid the drain: the eventfd is reset. Signal handler. */
+void handover_after_rearm(void);
 void handover_drain_begin(void);
 
 /* The server closes `fd`, a connection that was handed over: closes the stand-in's peer too. */

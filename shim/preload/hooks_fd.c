@@ -42,6 +42,7 @@ HS_EXPORT int close(int fd)
     case FD_DUMMY:
     case FD_DUMMY_BLOCKING:
         drain_forget_identity(fd);
+        drain_forget_kept(fd);
         fd_set_kind(fd, FD_OTHER);
         return real.close(fd);
     case FD_LISTENER:

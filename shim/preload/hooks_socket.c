@@ -142,10 +142,24 @@ static int accept_on_listener(int fd, struct sockaddr *addr, socklen_t *len, int
     }
     int saved = errno;
     accept_leave(slot, conn);
-    if (conn < 0 && (saved == EAGAIN || saved == EINTR) && fd_kind(fd) == FD_DUMMY_BLOCKING)
-        return accept_wait_forever(fd); /* drained while we were in accept() */
+    if (conn < 0 && (saved == EAGAIN || saved == EINTR) && fd_kind(fd) == FD_DUMMY_BLOCKING) {
+        conn = accept_wait_forever(fd); /* drained while we were in accept() */
+        return conn == ACCEPT_REARMED ? accept_on_listener(fd, addr, len, flags) : conn;
+    }
     errno = saved;
     return handover_claim(conn, addr, len, room, flags);
+}
+
+/* accept() on a drained listener: nothing, as a dummy has (the server sees the EAGAIN an empty
+ * nonblocking listener gives, or waits where it expects blocking), until a re-arm. */
+static int accept_on_dummy(int fd, struct sockaddr *addr, socklen_t *len, int flags, enum fd_kind kind)
+{
+    if (kind == FD_DUMMY) {
+        errno = EAGAIN;
+        return -1;
+    }
+    int conn = accept_wait_forever(fd);
+    return conn == ACCEPT_REARMED ? accept_on_listener(fd, addr, len, flags) : conn;
 }
 
 HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -154,8 +168,9 @@ HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     switch (fd_kind_claiming(fd)) {
     case FD_LISTENER:
         return accept_on_listener(fd, addr, len, flags);
+    case FD_DUMMY:
     case FD_DUMMY_BLOCKING:
-        return accept_wait_forever(fd);
+        return accept_on_dummy(fd, addr, len, flags, fd_kind(fd));
     default:
         return real.accept4(fd, addr, len, flags);
     }
@@ -167,8 +182,9 @@ HS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
     switch (fd_kind_claiming(fd)) {
     case FD_LISTENER:
         return accept_on_listener(fd, addr, len, 0);
+    case FD_DUMMY:
     case FD_DUMMY_BLOCKING:
-        return accept_wait_forever(fd);
+        return accept_on_dummy(fd, addr, len, 0, fd_kind(fd));
     default:
         return real.accept(fd, addr, len);
     }

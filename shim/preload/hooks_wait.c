@@ -45,8 +45,8 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         handover_note_epoll(epfd, op, fd, event);
     if (rc == 0 && fd_awaits_clients(kind)) {
         int saved = errno;
-        if (op == EPOLL_CTL_ADD) {
-            drain_note_epoll(epfd, fd);
+        if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
+            drain_note_epoll(epfd, fd, event);
             drain_note_event_loop();
         }
         else if (op == EPOLL_CTL_DEL)
