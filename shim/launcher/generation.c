@@ -528,6 +528,11 @@ static void look_at_kernel(struct generation *g, int64_t now)
     w->checked_at_shim_zero = shim_counts(g, &shim_conns, &datagrams) && shim_conns == 0;
     int64_t took = now_ms() - now;
     w->next_check_ms = now + (took * 10 > LOOK_INTERVAL_MS ? took * 10 : LOOK_INTERVAL_MS);
+    /* The shim counts none and the kernel still shows some: a close in flight, which settles in
+     * a moment. A slow look (a loaded host) must not put the next one ten looks away: the drain
+     * would wait seconds for a connection long gone. */
+    if (w->checked_at_shim_zero && conns > 0 && w->next_check_ms > now + KERNEL_MOMENT_MS + took * 2)
+        w->next_check_ms = now + KERNEL_MOMENT_MS + took * 2;
     /* The first look that shows nothing left: the one that confirms it ends the drain, so it
      * comes when the kernel's word can count, however slow the looks are on a busy host. */
     if (conns == 0 && w->zero_checks == 1 && w->next_check_ms > now + KERNEL_MOMENT_MS)
