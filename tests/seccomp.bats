@@ -189,3 +189,18 @@ reloads_under_load() {
     [[ "$output" == "gen=1 pid="* ]]
     grep -q "gen 1 pid [0-9]* ready in [0-9]* ms (READY=1 from pid" "$HS_LOG"
 }
+
+@test "Go: no accept is trapped; a draining generation lets go of its listener at a signal, within a second, 0 failed" {
+    HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)"
+    local old_pid drained_ms
+    old_pid=$(pid_of_answer "$HS_ADDR")
+    start_load "$HS_ADDR" -c 16
+    run -0 reload
+    drained_ms=$(sed -n 's/.*gen 1 drained [0-9]* connections\{0,1\} in \([0-9]*\) ms$/\1/p' "$HS_LOG")
+    echo "gen 1 drained in $drained_ms ms"
+    ((drained_ms < 1000))   # the stand-in took its listener at once (or the drain timeout would)
+    refute grep -q "drain timeout" "$HS_LOG"
+    process_gone "$old_pid"
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+}

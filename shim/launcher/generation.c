@@ -91,6 +91,7 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
         .socket_activation = settings->socket_activation, .seccomp = seccomp,
         .ready_gate_fd = g->ready.gate_fd, .notify_socket = g->ready.name,
         .keep_listeners = settings->keep_old_ms > 0 && !seccomp,
+        .signal_drain = seccomp && kind == ELF_GO && !settings->ready_notify,
     };
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {
@@ -107,6 +108,7 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
     g->channel_fd = child.channel_fd;
     g->notify_fd = child.notify_fd;
     g->seccomp = child.notify_fd >= 0;
+    g->signal_drain = g->seccomp && req.signal_drain;
     if (g->seccomp)
         intercept_wake_in_step(g->notify_fd);
     g->settings = settings;
@@ -445,7 +447,15 @@ static long inspect_and_drain(struct generation *g, const pid_t *pids, int count
 {
     struct proc_sockets *each = calloc((size_t)count, sizeof *each);
     long conns = each ? conncount_inspect(sockets, pids, count, each) : -1;
+    if (conns >= 0)
+        g->watch.listener_holders = 0;
     for (int i = 0; conns >= 0 && i < count; i++) {
+        if (g->signal_drain && each[i].holds_listener) {
+            /* Go catches SIGURG (its preemption signal) and returns through a trapped
+             * rt_sigreturn, where the launcher takes the listeners from it (intercept.c) */
+            g->watch.listener_holders++;
+            kill(pids[i], SIGURG);
+        }
         if (each[i].conns > 0 && !g->watch.holder)
             g->watch.holder = pids[i];
         if (each[i].holds_listener && g->watch.unshimmed_count < 32 && !g->watch.frozen &&
@@ -576,6 +586,14 @@ bool gen_drained(struct generation *g)
         w->shim_zero_since_ms = 0;
     } else if (!w->shim_zero_since_ms) {
         w->shim_zero_since_ms = now;
+    }
+    /* A Go program still holding a listener takes connections: not drained until it lets go. */
+    if (g->signal_drain && w->listener_holders > 0) {
+        if (now >= w->next_check_ms)
+            look_at_kernel(g, now);
+        w->checked_at_shim_zero = false;
+        if (w->listener_holders > 0)
+            return false;
     }
     /* The seccomp route: an accept let through just before the drain may be about to hand its
      * thread a connection the kernel does not yet show as the generation's. */

@@ -61,6 +61,7 @@ struct drain_watch {
                                   charge (a worker the server exec'd), which keep accepting */
     int unshimmed_count;
     bool frozen;               /* those are stopped (SIGSTOP) for the last look before the stop */
+    int listener_holders;      /* signal_drain: processes still holding a held listener, at the last look */
 };
 
 struct generation {
@@ -73,6 +74,8 @@ struct generation {
     bool channel_closed;       /* every process closed its end: stop polling it */
     int notify_fd;             /* the seccomp route's notifications (intercept.h); -1: the shim's */
     bool seccomp;              /* started on the seccomp route */
+    bool signal_drain;         /* ...a Go program: no accept trapped; ready at listen, drained at a
+                                  trapped rt_sigreturn after SIGURG (intercept.h) */
     bool adopted;              /* left running by a killed launcher, taken over (adopt.c): no
                                   channel, and not the launcher's child */
     int64_t accept_let_ms;     /* seccomp: when an accept was last let through */

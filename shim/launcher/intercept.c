@@ -40,8 +40,11 @@
 #error "the seccomp route knows x86_64 and aarch64 only"
 #endif
 
-int intercept_install(void)
+int intercept_install(bool trap_accept)
 {
+    /* Either accept and accept4, or (a Go program: intercept.h) rt_sigreturn in their place. */
+    unsigned third = trap_accept ? __NR_accept : __NR_rt_sigreturn;
+    unsigned fourth = trap_accept ? __NR_accept4 : __NR_rt_sigreturn;
     struct sock_filter code[] = {
         /* another architecture's calls (a 32-bit program) pass: the launcher could not read them */
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -50,8 +53,8 @@ int intercept_install(void)
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 4, 0),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_accept, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_accept4, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, third, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, fourth, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
     };
@@ -90,7 +93,7 @@ bool intercept_available(void)
         return known;
     pid_t pid = fork();
     if (pid == 0)
-        _exit(intercept_install() >= 0 ? 0 : 1);
+        _exit(intercept_install(true) >= 0 ? 0 : 1);
     int status = 1;
     if (pid > 0)
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -266,6 +269,53 @@ static void answer_listen(struct generation *g, const struct seccomp_notif *n, s
     }
     if (listeners_add(target, g->number) == 0)
         hs_log("gen %d pid %d listens on %s: held", g->number, (int)n->pid, listeners_get(listeners_count() - 1)->name);
+}
+
+static int stand_in(void);
+
+#define ACCEPT_SETTLE_GRACE_MS 60 /* past generation.c's ACCEPT_SETTLE_MS */
+
+/* A Go program accepts as soon as it listens (net/http's Serve): with no accept trapped, its
+ * listen on a held listener is its readiness. */
+static void ready_at_listen(struct generation *g, const struct seccomp_notif_resp *r)
+{
+    if (g->signal_drain && g->state == GEN_STARTING && r->flags == 0 && r->error == 0 && !gen_waits_for_notify(g))
+        gen_mark_ready(g);
+}
+
+/* A Go program of a draining generation returns from a signal handler (SIGURG, which the drain
+ * sends it): each held listener open in it gets the stand-in on its fd number, so it takes no
+ * connection from now on. Its netpoller still hears the shared listener's wake-ups and finds
+ * EAGAIN on the stand-in. An accept already inside the kernel may still return a connection. */
+static void stand_in_for_listeners(struct generation *g, const struct seccomp_notif *n)
+{
+    int pidfd = pidfd_of((pid_t)n->pid), dummy = stand_in();
+    char dir[48];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)n->pid); /* a thread's view: its process's table */
+    DIR *fds = pidfd >= 0 && dummy >= 0 ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (fds && (e = readdir(fds))) {
+        char path[320], target[64];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t len = readlink(path, target, sizeof target - 1);
+        if (len <= 0 || strncmp(target, "socket:", 7) != 0)
+            continue;
+        long fd = strtol(e->d_name, NULL, 10);
+        int copy = copy_of(pidfd, fd);
+        if (copy < 0)
+            continue;
+        if (held_same_file(copy) && still_valid(g->notify_fd, n->id))
+            put_on(g->notify_fd, n, dummy, fd);
+        close(copy);
+    }
+    if (fds)
+        closedir(fds);
+    if (pidfd >= 0)
+        close(pidfd);
+    g->accept_let_ms = now_ms();
+    /* the next look at the kernel finds it let go, once those accepts have returned */
+    if (g->watch.next_check_ms > g->accept_let_ms + ACCEPT_SETTLE_GRACE_MS)
+        g->watch.next_check_ms = g->accept_let_ms + ACCEPT_SETTLE_GRACE_MS;
 }
 
 /* A listening socket nobody can connect to: a drained listener's fd number gets one. */
@@ -568,13 +618,18 @@ void intercept_answer(struct generation *g)
                 r.error = -EAGAIN;
             }
         }
+    } else if (nr == __NR_rt_sigreturn) { /* a Go program's (signal_drain): hot only under CPU load */
+        if (g->state == GEN_DRAINING)
+            stand_in_for_listeners(g, &n);
     } else if (nr == __NR_bind || nr == __NR_listen) {
         int pidfd = pidfd_of((pid_t)n.pid);
         if (pidfd >= 0) {
-            if (nr == __NR_bind)
+            if (nr == __NR_bind) {
                 answer_bind(g, &n, &r, pidfd);
-            else
+            } else {
                 answer_listen(g, &n, &r, pidfd);
+                ready_at_listen(g, &r);
+            }
             close(pidfd);
         }
     }

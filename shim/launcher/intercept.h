@@ -10,6 +10,10 @@
  *   accept  the generation's first is its readiness; once it drains, an accept on a held
  *           listener gets a never-readable stand-in on that fd number and EAGAIN (a blocking
  *           one is left waiting until the stop).
+ * A Go program (without --ready notify) has rt_sigreturn trapped instead of accept, so that no
+ * accept pays a round trip: its listen is its readiness, and its drain is SIGURG (Go's own
+ * preemption signal, caught by its runtime), whose rt_sigreturn is where the launcher puts the
+ * stand-in on its listeners' fd numbers.
  * Everything else about a generation (the drain's end, the stop) is what the kernel shows. */
 #ifndef HOTSWAP_INTERCEPT_H
 #define HOTSWAP_INTERCEPT_H
@@ -20,7 +24,7 @@ struct generation;
 
 /* In the child, just before exec: installs the filter. Returns the notification fd, or -1 with
  * errno set (ENOSYS, EINVAL: the kernel has no user notification; EACCES: not allowed here). */
-int intercept_install(void);
+int intercept_install(bool trap_accept);
 
 /* Can this kernel and this launcher's place (a container's profile) install the filter? Checked
  * once, in a throwaway child. */

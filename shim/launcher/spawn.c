@@ -80,9 +80,9 @@ static int arrange_fds(int channel_fd, int map_fd, int gate_fd, int count)
 
 /* In the child, the seccomp route: the filter goes on last, just before exec; its notification
  * fd goes to the launcher over `notify_pair`. */
-static bool intercept_and_send(int notify_pair)
+static bool intercept_and_send(int notify_pair, bool trap_accept)
 {
-    int fd = intercept_install();
+    int fd = intercept_install(trap_accept);
     if (fd < 0)
         return false;
     bool sent = fdpass_send(notify_pair, fd, 0);
@@ -144,7 +144,7 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
             unsetenv(HS_ENV_KEEP_OLD);
         if (!req->seccomp)
             set_preload(req->shim_path);
-        if (!req->seccomp || intercept_and_send(notify_pair))
+        if (!req->seccomp || intercept_and_send(notify_pair, !req->signal_drain))
             execvp(req->argv[0], req->argv);
     }
     int err = errno;

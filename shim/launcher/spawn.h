@@ -18,6 +18,7 @@ struct spawn_request {
     const struct members *members; /* the generation's group, which the child joins */
     bool socket_activation; /* also pass LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES (systemd's names) */
     bool seccomp;           /* the seccomp route (intercept.h) instead of the preload shim */
+    bool signal_drain;      /* ...for a Go program: rt_sigreturn trapped instead of accept */
     int ready_gate_fd;      /* --ready notify: the gate's eventfd (readynotify.h), or -1 */
     const char *notify_socket; /* --ready notify: the generation's NOTIFY_SOCKET, or NULL */
     bool keep_listeners;    /* --keep-old: a drain keeps the listeners hidden, for a re-arm */
