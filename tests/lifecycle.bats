@@ -311,7 +311,7 @@ rollback() { "$HOTSWAP" rollback --control "$HS_CONTROL"; }
         old_pid=$(pid_of_answer "$addr")
         start_load "$addr"
         run -0 reload
-        [[ "$output" == *"ok: gen 2 ready in"*"gen 1 drained "*", parked for 30000 ms (hotswap rollback brings it back)" ]]
+        [[ "$output" == *"ok: gen 2 ready in"*"gen 1 drained "*", parked for 30000 ms (hotswap rollback brings it back); kernel: "* ]]
         [ "$(generation_of "$addr")" = 2 ]
         run -0 status_of
         [[ "$output" == *"gen 1 parked: "*" left for hotswap rollback"* ]]
@@ -351,7 +351,7 @@ rollback() { "$HOTSWAP" rollback --control "$HS_CONTROL"; }
     local addr="127.0.0.1:$(free_port)"
     start_hotswap "$addr" --keep-old 1s -- --model threads
     run -0 reload
-    [[ "$output" == *"parked for 1000 ms (hotswap rollback brings it back)" ]]
+    [[ "$output" == *"parked for 1000 ms (hotswap rollback brings it back); kernel: "* ]]
     wait_until 5 grep -q "gen 1 parked for [0-9]* ms, and no rollback came: stopping it" "$HS_LOG"
     wait_until 5 grep -q "gen 1 pid [0-9]* killed by signal 15" "$HS_LOG"
     run -1 rollback

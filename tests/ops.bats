@@ -248,3 +248,45 @@ PY
     [ "$status" -eq 0 ]
     [ "$(generation_of "$addr")" = 2 ]
 }
+
+# ---- what the kernel saw during a reload -------------------------------------------------------
+
+@test "each reload says what the kernel saw: no overflow or drop under load, in its line and in status --json" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll
+    start_load "$addr"
+    run -0 reload
+    [[ "$output" == *"; kernel: 0 listen overflows, 0 listen drops, "*" sent (the whole network namespace's counters, other traffic included); accept queue peak $addr "*/128 ]]
+    grep -q "reload done: gen 2 ready in .*; kernel: 0 listen overflows" "$HS_LOG"
+    json_is '.last_reload.kernel.may_have_dropped' false
+    json_is '.last_reload.kernel.listen_overflows' 0
+    json_is '.last_reload.kernel.accept_queue_peaks[0].limit' 128
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+}
+
+@test "a reload during which the accept queue overflowed says connections may have been dropped" {
+    local addr="127.0.0.1:$(free_port)" old_pid
+    start_hotswap "$addr" -- --model epoll
+    old_pid=$(pid_of_answer "$addr")
+    # the next generation takes 2 s to start; meanwhile gen 1 accepts nothing and 300 clients come
+    "$HOTSWAP" reload --control "$HS_CONTROL" -- sh -c "sleep 2; exec '$FIXTURE' --listen $addr --model epoll" \
+        >"$BATS_TEST_TMPDIR/reload.out" 2>&1 &
+    local reloading=$!
+    kill -STOP "$old_pid"
+    STOPPED_PID=$old_pid
+    /usr/bin/python3 -c 'import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+clients = [socket.socket() for _ in range(300)]
+for c in clients:
+    c.setblocking(False)
+    c.connect_ex((host, int(port)))
+time.sleep(1)' "$addr"
+    kill -CONT "$old_pid"
+    STOPPED_PID=
+    wait "$reloading"
+    grep -q "; kernel: [1-9][0-9]* listen overflows\{0,1\}, [1-9][0-9]* listen drops\{0,1\}: connections may have been dropped" \
+        "$BATS_TEST_TMPDIR/reload.out"
+    grep -Eq "accept queue peak $addr (129|128)/128" "$BATS_TEST_TMPDIR/reload.out"
+    json_is '.last_reload.kernel.may_have_dropped' true
+}

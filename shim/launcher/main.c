@@ -33,6 +33,7 @@
 #include "options.h"
 #include "relay.h"
 #include "release.h"
+#include "reloadproof.h"
 #include "restart.h"
 #include "sdnotify.h"
 #include "status.h"
@@ -51,6 +52,7 @@ struct reload {
     char **env;            /* --env-file as read for this reload (owned) */
     long shown_conns;      /* the old generation's open connections, as last told to the client */
     int64_t shown_ms;
+    struct reload_proof proof; /* what the kernel saw meanwhile */
 };
 
 static struct {
@@ -174,6 +176,7 @@ static const char *begin_reload(int *reload_id, char **argv)
     free(r->env);
     *r = (struct reload){.id = L.next_reload_id++, .previous = L.serving, .requested_ms = now_ms(),
                          .active = true, .shown_conns = -1, .argv = argv, .env = env};
+    proof_begin(&r->proof);
     if (reload_id)
         *reload_id = r->id;
     if (argv) {
@@ -388,6 +391,24 @@ static void show_drain_progress(struct reload *r)
     r->shown_ms = now;
 }
 
+/* A reload that started a generation is over: its outcome, with what the kernel saw meanwhile,
+ * to the log, the waiting client and the status. */
+static void end_reload(struct reload *r, bool ok, const char *outcome)
+{
+    char kernel[400], text[sizeof L.last_reload.text];
+    proof_end(&r->proof, kernel, sizeof kernel);
+    snprintf(text, sizeof text, "%s; %s", outcome, kernel);
+    if (ok)
+        hs_log("reload done: %s", text);
+    else
+        hs_log("reload failed: %s", text);
+    ctl_server_finish(r->id, ok, text);
+    note_event(&L.last_reload, ok, text);
+    L.last_reload.proof = r->proof;
+    L.last_reload.has_proof = true;
+    r->active = false;
+}
+
 static void finish_reloads(void)
 {
     for (int i = 0; i < GENERATIONS_MAX; i++) {
@@ -402,18 +423,13 @@ static void finish_reloads(void)
         if (r->next->failed) {
             snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure,
                      r->previous->number, gen_dead(r->previous) ? "has died meanwhile" : "keeps serving");
-            ctl_server_finish(r->id, false, text);
-            note_event(&L.last_reload, false, text);
+            end_reload(r, false, text);
             sdnotify("READY=1\nSTATUS=reload failed: %s", text);
-            r->active = false;
         } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->next->ready_ms) {
             snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d %s", r->next->number,
                      (long long)(r->next->ready_ms - r->next->started_ms), r->previous->number,
                      r->previous->drain_ms ? "died while draining" : "had died before it could drain");
-            hs_log("reload done: %s", text);
-            ctl_server_finish(r->id, true, text);
-            note_event(&L.last_reload, true, text);
-            r->active = false;
+            end_reload(r, true, text);
         } else if (r->previous->state == GEN_PARKED && r->next->ready_ms) {
             struct generation *n = r->next, *p = r->previous;
             snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d drained %ld connection%s in %lld ms, parked "
@@ -421,10 +437,7 @@ static void finish_reloads(void)
                      (long long)(n->ready_ms - n->started_ms), p->number, p->drained_conns,
                      p->drained_conns == 1 ? "" : "s", (long long)(p->park_ms - p->drain_ms),
                      (long long)p->settings->keep_old_ms);
-            hs_log("reload done: %s", text);
-            ctl_server_finish(r->id, true, text);
-            note_event(&L.last_reload, true, text);
-            r->active = false;
+            end_reload(r, true, text);
         } else if (r->previous->state == GEN_GONE && r->next->ready_ms) {
             struct generation *n = r->next, *p = r->previous;
             snprintf(text, sizeof text,
@@ -433,10 +446,7 @@ static void finish_reloads(void)
                      p->drained_conns == 1 ? "" : "s", (long long)(p->stop_ms - p->drain_ms),
                      p->cut ? " (" : "", p->cut ? p->cut_why : "", p->cut ? ": connections cut)" : "",
                      (long long)(p->gone_ms - p->stop_ms));
-            hs_log("reload done: %s", text);
-            ctl_server_finish(r->id, true, text);
-            note_event(&L.last_reload, true, text);
-            r->active = false;
+            end_reload(r, true, text);
         } else {
             show_drain_progress(r);
         }
@@ -722,33 +732,33 @@ static int block_signals(void)
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
+/* `at` (0: none) if it comes before *soonest (-1: nothing yet). */
+static void sooner(int64_t *soonest, int64_t at)
+{
+    if (at && (*soonest < 0 || at < *soonest))
+        *soonest = at;
+}
+
 static int next_timeout(void)
 {
     int64_t now = now_ms(), soonest = -1;
     for (int i = 0; i < L.gen_count; i++) {
         struct generation *g = L.gens[i];
-        int64_t wakeup = gen_next_wakeup(g);
-        if (wakeup && (soonest < 0 || wakeup < soonest))
-            soonest = wakeup;
+        sooner(&soonest, gen_next_wakeup(g));
         /* processes without the shim leave no pidfd: look at the group again now and then */
-        if (g->state == GEN_STOPPING && (soonest < 0 || now + 100 < soonest))
-            soonest = now + 100;
+        if (g->state == GEN_STOPPING)
+            sooner(&soonest, now + 100);
     }
-    int64_t relay_deadline = relay_next_deadline();
-    if (relay_deadline && (soonest < 0 || relay_deadline < soonest))
-        soonest = relay_deadline;
-    int64_t accepts_resume = ctl_server_next_wakeup();
-    if (accepts_resume && (soonest < 0 || accepts_resume < soonest))
-        soonest = accepts_resume;
-    int64_t release_at = release_due();
-    if (release_at && (soonest < 0 || release_at < soonest))
-        soonest = release_at;
-    int64_t check_ends = check_deadline();
-    if (check_ends && (soonest < 0 || check_ends < soonest))
-        soonest = check_ends;
+    for (int i = 0; i < GENERATIONS_MAX; i++)
+        if (L.reloads[i].active && !L.reloads[i].checking)
+            sooner(&soonest, now + PROOF_SAMPLE_MS); /* its accept queues are sampled */
+    sooner(&soonest, relay_next_deadline());
+    sooner(&soonest, ctl_server_next_wakeup());
+    sooner(&soonest, release_due());
+    sooner(&soonest, check_deadline());
     int64_t restart_wait = restart_wait_ms(&L.restarter, now);
-    if (restart_wait >= 0 && (soonest < 0 || now + restart_wait < soonest))
-        soonest = now + restart_wait;
+    if (restart_wait >= 0)
+        sooner(&soonest, now + restart_wait);
     if (soonest < 0)
         return -1;
     return soonest <= now ? 0 : (int)(soonest - now);
@@ -860,6 +870,9 @@ static void run_loop(void)
             }
             ctl_server_handle(fds + ctl_first, ctl_count);
         }
+        for (int i = 0; i < GENERATIONS_MAX; i++)
+            if (L.reloads[i].active && !L.reloads[i].checking)
+                proof_sample(&L.reloads[i].proof);
         int64_t now = now_ms();
         for (int i = 0; i < L.gen_count; i++)
             gen_on_deadline(L.gens[i], now);

@@ -181,6 +181,19 @@ static void json_event(FILE *out, const struct status_event *e, int64_t now)
     }
     fprintf(out, "{\"ok\": %s, \"ago_ms\": %lld, \"text\": ", e->ok ? "true" : "false", (long long)(now - e->at_ms));
     json_string(out, e->text);
+    if (e->has_proof && e->proof.delta.read) {
+        const struct kernel_counters *d = &e->proof.delta;
+        fprintf(out, ", \"kernel\": {\"counters_of\": \"network namespace\", \"listen_overflows\": %lld, "
+                "\"listen_drops\": %lld, \"resets_sent\": %lld, \"established_resets\": %lld, "
+                "\"may_have_dropped\": %s, \"accept_queue_peaks\": [",
+                d->listen_overflows, d->listen_drops, d->out_resets, d->estab_resets,
+                proof_may_have_dropped(&e->proof) ? "true" : "false");
+        for (int i = 0, shown = 0; i < e->proof.listeners; i++)
+            if (e->proof.queue_limit[i] >= 0)
+                fprintf(out, "%s{\"listener\": %d, \"peak\": %d, \"limit\": %d}", shown++ ? ", " : "", i,
+                        e->proof.queue_peak[i], e->proof.queue_limit[i]);
+        fputs("]}", out);
+    }
     fputs("}", out);
 }
 

@@ -11,10 +11,14 @@
 #include "restart.h"
 
 /* The outcome of the last reload, or the last crash restart. */
+#include "reloadproof.h"
+
 struct status_event {
     bool happened, ok;
     int64_t at_ms;     /* monotonic */
-    char text[720];
+    char text[1000];
+    bool has_proof;    /* a reload that started a generation: what the kernel saw meanwhile */
+    struct reload_proof proof;
 };
 
 struct status_view {

@@ -44,7 +44,7 @@ parent_of() { awk '{print $4}' "/proc/$1/stat"; }
     old_master=$(sed -n 's/.*gen 1 pid \([0-9]*\) starting.*/\1/p' "$HS_LOG")
     start_load "$HS_ADDR"
     run -0 reload
-    [[ "$output" == *"ok: gen 2 ready in"*"parked for 30000 ms (hotswap rollback brings it back)" ]]
+    [[ "$output" == *"ok: gen 2 ready in"*"parked for 30000 ms (hotswap rollback brings it back); kernel: "* ]]
     run -0 "$HOTSWAP" rollback --control "$HS_CONTROL"
     [[ "$output" == "ok: gen 1 serves again"* ]]
     wait_until 10 grep -q "gen 2 pid [0-9]* .*after the stop" "$HS_LOG"
