@@ -204,3 +204,9 @@ reloads_under_load() {
     stop_load
     [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
 }
+
+@test "Go with --socket-activation (a listener adopted from LISTEN_FDS, never listen()ed): ready at its first accept; 10 reloads, 0 failed" {
+    HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --socket-activation
+    grep -q "(the seccomp route)" "$HS_LOG"
+    reloads_under_load 10 8
+}

@@ -91,7 +91,9 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
         .socket_activation = settings->socket_activation, .seccomp = seccomp,
         .ready_gate_fd = g->ready.gate_fd, .notify_socket = g->ready.name,
         .keep_listeners = settings->keep_old_ms > 0 && !seccomp,
-        .signal_drain = seccomp && kind == ELF_GO && !settings->ready_notify,
+        /* (--socket-activation: a Go server that adopts LISTEN_FDS never calls listen, and is
+         * ready at its first accept, as is one whose readiness is READY=1) */
+        .signal_drain = seccomp && kind == ELF_GO && !settings->ready_notify && !settings->socket_activation,
     };
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {

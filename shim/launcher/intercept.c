@@ -276,10 +276,10 @@ static int stand_in(void);
 #define ACCEPT_SETTLE_GRACE_MS 60 /* past generation.c's ACCEPT_SETTLE_MS */
 
 /* A Go program accepts as soon as it listens (net/http's Serve): with no accept trapped, its
- * listen on a held listener is its readiness. */
+ * first listen that does not fail is its readiness (on any socket: a Unix one is its own). */
 static void ready_at_listen(struct generation *g, const struct seccomp_notif_resp *r)
 {
-    if (g->signal_drain && g->state == GEN_STARTING && r->flags == 0 && r->error == 0 && !gen_waits_for_notify(g))
+    if (g->signal_drain && g->state == GEN_STARTING && r->error == 0 && !gen_waits_for_notify(g))
         gen_mark_ready(g);
 }
 
