@@ -290,3 +290,59 @@ time.sleep(1)' "$addr"
     grep -Eq "accept queue peak $addr (129|128)/128" "$BATS_TEST_TMPDIR/reload.out"
     json_is '.last_reload.kernel.may_have_dropped' true
 }
+
+# exposition_ok FILE: the Prometheus text format's rules, checked here (promtool checks them too
+# where Debian's prometheus package installs): every sample's family has HELP and TYPE first,
+# names and labels are well formed, values are numbers, a histogram's buckets are cumulative
+# and end with +Inf equal to its _count.
+exposition_ok() {
+    awk '
+        /^# HELP / { help[$3] = 1; next }
+        /^# TYPE / { if (!help[$3]) { print "TYPE before HELP: " $3; bad = 1 } type[$3] = $4; next }
+        /^#/ { next }
+        {
+            if ($0 !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*",?)*\})? [-+0-9.eE]+$/) { print "bad line: " $0; bad = 1; next }
+            name = $1; sub(/\{.*/, "", name); family = name
+            sub(/_(bucket|sum|count)$/, "", family)
+            if (!(name in type) && !(family in type)) { print "no TYPE for " name; bad = 1 }
+            if (name ~ /_bucket$/) {
+                if ($2 + 0 < last[family]) { print "buckets not cumulative: " $0; bad = 1 }
+                last[family] = $2 + 0
+                if ($0 ~ /le="\+Inf"/) inf[family] = $2
+            }
+            if (name ~ /_count$/ && (family in inf) && inf[family] != $2) { print "+Inf != _count: " family; bad = 1 }
+        }
+        END { exit bad }' "$1"
+}
+
+@test "status --prometheus: the text exposition format (promtool agrees); reloads counted by outcome, durations as histograms" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/fail"
+    start_hotswap "$addr" --check "test ! -e $trigger" -- --model epoll --fail-if-exists "$trigger.start"
+    run -0 reload                                # ok
+    touch "$trigger"
+    run -1 reload                                # refused: the check fails
+    rm "$trigger"
+    touch "$trigger.start"
+    run -1 reload                                # failed: the new generation exits at start
+    run -0 status_of --prometheus
+    echo "$output" >"$BATS_TEST_TMPDIR/metrics.txt"
+    exposition_ok "$BATS_TEST_TMPDIR/metrics.txt"
+    [[ "$output" == *'hotswap_reloads_total{outcome="ok"} 1'* ]]
+    [[ "$output" == *'hotswap_reloads_total{outcome="failed"} 1'* ]]
+    [[ "$output" == *'hotswap_reloads_total{outcome="refused"} 1'* ]]
+    [[ "$output" == *'hotswap_reload_duration_seconds_count 2'* ]]
+    [[ "$output" == *'hotswap_drain_duration_seconds_count 1'* ]]
+    [[ "$output" == *'hotswap_serving_generation 2'* ]]
+    [[ "$output" == *'hotswap_generations{state="serving"} 1'* ]]
+    [[ "$output" == *'hotswap_connections{generation="2",state="serving"} '* ]]
+    if command -v promtool >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >/dev/null 2>&1; then
+        run -0 promtool check metrics <"$BATS_TEST_TMPDIR/metrics.txt"
+        [ -z "$output" ]   # not even a lint warning
+    fi
+}
+
+@test "status --prometheus and --json together: one line, exit 64" {
+    run -64 "$HOTSWAP" status --json --prometheus
+    [ "$output" = "hotswap: give --json or --prometheus, not both (see hotswap --help)" ]
+}

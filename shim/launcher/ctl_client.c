@@ -158,6 +158,7 @@ int ctl_client_run(const struct options *opt)
                                           : opt->command == CMD_STOP ? CTL_REQ_STOP
                                           : opt->command == CMD_ROLLBACK ? CTL_REQ_ROLLBACK
                                           : opt->json                ? CTL_REQ_STATUS_JSON
+                                          : opt->prometheus          ? CTL_REQ_STATUS_PROMETHEUS
                                                                      : CTL_REQ_STATUS);
     if (opt->command == CMD_RELOAD && opt->argv && !ctl_command_encode(opt->argv, request, &request_len)) {
         fprintf(stderr, "hotswap: the new command line is too long (at most %d bytes, %d arguments) or holds "

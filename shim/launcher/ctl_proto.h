@@ -10,6 +10,7 @@
 #define CTL_REQ_ROLLBACK "rollback"
 #define CTL_REQ_STATUS "status"
 #define CTL_REQ_STATUS_JSON "status json"
+#define CTL_REQ_STATUS_PROMETHEUS "status prometheus"
 /* "reload with", a NUL, then the new command line's arguments, each ended by a NUL; at most
  * CTL_COMMAND_MAX bytes in all, no control characters but tab. */
 #define CTL_REQ_RELOAD_WITH "reload with"

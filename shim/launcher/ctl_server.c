@@ -351,9 +351,12 @@ static void handle_request(int index)
             drop_client(index);
             return;
         }
-    } else if ((strcmp(request, CTL_REQ_STATUS) == 0 || strcmp(request, CTL_REQ_STATUS_JSON) == 0) &&
+    } else if ((strcmp(request, CTL_REQ_STATUS) == 0 || strcmp(request, CTL_REQ_STATUS_JSON) == 0 ||
+                strcmp(request, CTL_REQ_STATUS_PROMETHEUS) == 0) &&
                handlers.status) {
-        char *document = handlers.status(strcmp(request, CTL_REQ_STATUS_JSON) == 0);
+        char *document = handlers.status(strcmp(request, CTL_REQ_STATUS_JSON) == 0         ? STATUS_JSON
+                                         : strcmp(request, CTL_REQ_STATUS_PROMETHEUS) == 0 ? STATUS_PROMETHEUS
+                                                                                           : STATUS_TABLE);
         if (document) {
             send_document(client->fd, document);
             free(document);
@@ -362,7 +365,7 @@ static void handle_request(int index)
         }
         refusal = "cannot build the status (out of memory)";
     } else {
-        refusal = "unknown request (expected 'reload', 'stop', 'rollback', 'status' or 'status json')";
+        refusal = "unknown request (expected 'reload', 'stop', 'rollback', 'status', 'status json' or 'status prometheus')";
     }
     if (refusal) {
         send_line(client->fd, CTL_TAG_ERROR, refusal);

@@ -4,6 +4,8 @@
 
 #include <poll.h>
 #include <stdbool.h>
+
+#include "status.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +33,7 @@ struct ctl_handlers {
     const char *(*reload)(int *reload_id, char **argv); /* argv: a new command line (owned), or NULL */
     const char *(*stop)(void);
     const char *(*rollback)(char *done, size_t size); /* NULL, `done` said; or the refusal */
-    char *(*status)(bool json);
+    char *(*status)(enum status_format format);
 };
 void ctl_server_set_handlers(const struct ctl_handlers *handlers);
 

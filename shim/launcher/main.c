@@ -29,6 +29,7 @@
 #include "intercept.h"
 #include "listeners.h"
 #include "log.h"
+#include "metrics.h"
 #include "members.h"
 #include "options.h"
 #include "relay.h"
@@ -76,6 +77,7 @@ static struct {
     bool serving_daemonized;  /* the serving generation's command exited 0, leaving its daemon */
     int announced_gen;        /* the serving generation last told to the service manager */
     struct status_event last_reload, last_restart;
+    struct metrics metrics;   /* status --prometheus */
 } L;
 
 /* ---- finding the shim ------------------------------------------------------------------ */
@@ -150,7 +152,7 @@ static void describe_command(char *const *argv, char *out, size_t size);
 static void note_event(struct status_event *event, bool ok, const char *text);
 
 /* Starts generation N+1 (after --check, if given); NULL on success, or why not. */
-static const char *begin_reload(int *reload_id, char **argv)
+static const char *try_reload(int *reload_id, char **argv)
 {
     static char why[560];
     const char *refused = reload_refusal(why, sizeof why);
@@ -201,6 +203,15 @@ static const char *begin_reload(int *reload_id, char **argv)
     return failed;
 }
 
+/* A reload asked for (SIGHUP, hotswap reload): NULL once it has begun, else why not, counted. */
+static const char *begin_reload(int *reload_id, char **argv)
+{
+    const char *refused = try_reload(reload_id, argv);
+    if (refused)
+        L.metrics.reloads[RELOAD_REFUSED]++;
+    return refused;
+}
+
 /* Why a reload cannot begin now, or NULL. */
 static const char *reload_refusal(char *why, size_t size)
 {
@@ -241,6 +252,7 @@ static const char *start_next(struct reload *r)
 /* A reload that ends before its generation started: refused, and nothing changed. */
 static void refuse_reload(struct reload *r, const char *text)
 {
+    L.metrics.reloads[RELOAD_REFUSED]++;
     hs_log("reload refused: %s", text);
     ctl_server_finish(r->id, false, text);
     note_event(&L.last_reload, false, text);
@@ -267,6 +279,7 @@ static void after_check(struct reload *r)
     hs_log("reload: the check passed");
     const char *failed = L.stopping ? "the launcher is stopping" : !L.serving ? "no generation is serving" : start_next(r);
     if (failed) {
+        L.metrics.reloads[RELOAD_REFUSED]++;
         ctl_server_finish(r->id, false, failed);
         note_event(&L.last_reload, false, failed);
         r->active = false;
@@ -353,6 +366,7 @@ static const char *begin_rollback(char *done, size_t size)
     if (reload_starting())
         return "a reload is in progress";
     hs_log("rollback: gen %d serves again, gen %d drains", parked->number, from ? from->number : 0);
+    L.metrics.rollbacks++;
     long long parked_for = (long long)(now_ms() - parked->park_ms);
     bring_back(parked, from);
     snprintf(done, size, "gen %d serves again (re-armed after %lld ms parked); gen %d %s", parked->number,
@@ -406,6 +420,16 @@ static void end_reload(struct reload *r, bool ok, const char *outcome)
     note_event(&L.last_reload, ok, text);
     L.last_reload.proof = r->proof;
     L.last_reload.has_proof = true;
+    L.metrics.reloads[ok ? RELOAD_OK : RELOAD_FAILED]++;
+    metrics_observe(&L.metrics.reload_seconds, (double)(now_ms() - r->requested_ms) / 1000);
+    const struct generation *p = r->previous;
+    int64_t drain_end = p->state == GEN_PARKED ? p->park_ms : p->stop_ms;
+    if (ok && p->drain_ms && drain_end >= p->drain_ms)
+        metrics_observe(&L.metrics.drain_seconds, (double)(drain_end - p->drain_ms) / 1000);
+    if (r->proof.delta.read) {
+        L.metrics.reload_listen_overflows += (uint64_t)(r->proof.delta.listen_overflows > 0 ? r->proof.delta.listen_overflows : 0);
+        L.metrics.reload_listen_drops += (uint64_t)(r->proof.delta.listen_drops > 0 ? r->proof.delta.listen_drops : 0);
+    }
     r->active = false;
 }
 
@@ -498,6 +522,7 @@ static void check_crash(void)
         if (g->state == GEN_READY || g->state == GEN_STARTING)
             gen_stop(g);
         bring_back(parked, NULL);
+        L.metrics.rollbacks++;
         return;
     }
     if (!L.ever_ready || !restart_wanted(&L.restarter, clean))
@@ -888,14 +913,14 @@ static void tap_log(const char *line)
     ctl_server_progress(-1, line);
 }
 
-static char *render_status(bool json)
+static char *render_status(enum status_format format)
 {
     struct status_view view = {
         .pid = getpid(), .started_ms = L.started_ms, .control_path = L.control_path, .stopping = L.stopping,
         .restarter = &L.restarter, .gens = L.gens, .gen_count = L.gen_count, .serving = L.serving,
-        .last_reload = &L.last_reload, .last_restart = &L.last_restart,
+        .last_reload = &L.last_reload, .last_restart = &L.last_restart, .metrics = &L.metrics,
     };
-    return status_render(&view, json);
+    return status_render(&view, format);
 }
 
 static int run(void)

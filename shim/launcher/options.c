@@ -24,7 +24,8 @@ void options_usage(void)
           "       hotswap stop   [--pid PID | --control PATH]  drain and stop, the launcher exits\n"
           "       hotswap rollback [--pid PID | --control PATH]  the parked generation (--keep-old)\n"
           "                       serves again, the one serving drains\n"
-          "       hotswap status [--json] [--pid PID | --control PATH]  generations, connections, listeners\n"
+          "       hotswap status [--json | --prometheus] [--pid PID | --control PATH]  generations,\n"
+          "                       connections, listeners (--prometheus: metrics, text exposition format)\n"
           "\n"
           "options:\n"
           "  --ready-timeout DUR  a new generation must be ready within DUR (default 30s)\n"
@@ -65,6 +66,7 @@ void options_usage(void)
           "  --pid PID            (reload, stop, status) the launcher to talk to (default: the\n"
           "                       one running here, if there is just one)\n"
           "  --json               (status) one JSON object instead of the table\n"
+          "  --prometheus         (status) metrics in Prometheus's text format instead of the table\n"
           "  --shim PATH          libhotswap.so to preload (default: beside hotswap, or ../lib/)\n"
           "  -h, --help           this text\n"
           "  -V, --version        the version\n"
@@ -332,10 +334,12 @@ void options_parse(int argc, char **argv, struct options *opt)
             opt->handover_idle = true;
         } else if (strcmp(arg, "--socket-activation") == 0) {
             opt->socket_activation = true;
-        } else if (strcmp(arg, "--json") == 0) {
+        } else if (strcmp(arg, "--json") == 0 || strcmp(arg, "--prometheus") == 0) {
             if (opt->command != CMD_STATUS)
-                usage_error("--json is for 'hotswap status'");
-            opt->json = true;
+                usage_error("%s is for 'hotswap status'", arg);
+            *(arg[2] == 'j' ? &opt->json : &opt->prometheus) = true;
+            if (opt->json && opt->prometheus)
+                usage_error("give --json or --prometheus, not both");
         } else if (arg[0] == '-') {
             usage_error("unknown option '%s'", arg);
         } else if (opt->command == CMD_RUN) {

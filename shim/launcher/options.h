@@ -37,6 +37,7 @@ struct options {
     enum restart_policy restart;  /* when a generation that dies outside a reload is replaced */
     int64_t restart_max_backoff_ms;
     bool json;                  /* status --json */
+    bool prometheus;            /* status --prometheus */
     const char *control_path;   /* NULL: the default for this launcher's pid */
     const char *check_command;  /* --check: run before each reload (sh -c); NULL: none */
     const char *env_file;       /* --env-file: KEY=VALUE lines, read again at each reload */

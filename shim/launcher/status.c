@@ -267,7 +267,70 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
     fputs(count ? "\n  ]\n}\n" : "]\n}\n", out);
 }
 
-char *status_render(const struct status_view *v, bool json)
+/* The Prometheus text exposition format: each family's HELP and TYPE, then its samples. */
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_prometheus(FILE *out, const struct status_view *v, const struct gen_row *rows, int count,
+                              int64_t now)
+{
+    const struct metrics *m = v->metrics;
+    family(out, "hotswap_up", "gauge", "1 while the launcher runs; its pid and version as labels.");
+    fprintf(out, "hotswap_up{pid=\"%d\",version=\"%s\"} 1\n", (int)v->pid, HOTSWAP_VERSION);
+    family(out, "hotswap_uptime_seconds", "gauge", "Seconds since the launcher started.");
+    fprintf(out, "hotswap_uptime_seconds %.3f\n", (double)(now - v->started_ms) / 1000);
+    family(out, "hotswap_reloads_total", "counter",
+           "Reloads by outcome: ok (the new generation serves), failed (it rolled back), refused (nothing started).");
+    for (int i = 0; i < RELOAD_OUTCOMES; i++)
+        fprintf(out, "hotswap_reloads_total{outcome=\"%s\"} %llu\n", reload_outcome_names[i],
+                (unsigned long long)m->reloads[i]);
+    metrics_write_histogram(out, "hotswap_reload_duration_seconds",
+                            "From a reload's request to its outcome (the old generation gone, parked or kept).",
+                            &m->reload_seconds);
+    metrics_write_histogram(out, "hotswap_drain_duration_seconds",
+                            "An old generation's drain, from its start to its stop (or its parking).", &m->drain_seconds);
+    family(out, "hotswap_rollbacks_total", "counter",
+           "Parked generations brought back (hotswap rollback, or the new one died).");
+    fprintf(out, "hotswap_rollbacks_total %llu\n", (unsigned long long)m->rollbacks);
+    family(out, "hotswap_restarts_total", "counter", "Generations started again after one died outside a reload.");
+    fprintf(out, "hotswap_restarts_total %ld\n", v->restarter->total);
+    family(out, "hotswap_reload_listen_overflows_total", "counter",
+           "The network namespace's TCP listen overflows (a full accept queue) seen during reloads; other "
+           "traffic included.");
+    fprintf(out, "hotswap_reload_listen_overflows_total %llu\n", (unsigned long long)m->reload_listen_overflows);
+    family(out, "hotswap_reload_listen_drops_total", "counter",
+           "The network namespace's TCP listen drops seen during reloads; other traffic included.");
+    fprintf(out, "hotswap_reload_listen_drops_total %llu\n", (unsigned long long)m->reload_listen_drops);
+    family(out, "hotswap_last_reload_may_have_dropped", "gauge",
+           "1 if the kernel counted listen overflows or drops during the last reload.");
+    fprintf(out, "hotswap_last_reload_may_have_dropped %d\n",
+            v->last_reload->has_proof && proof_may_have_dropped(&v->last_reload->proof));
+    static const char *const states[] = {"starting", "serving", "ready", "draining", "parked", "stopping", "failed"};
+    family(out, "hotswap_generations", "gauge", "Generations by state.");
+    for (size_t s = 0; s < sizeof states / sizeof states[0]; s++) {
+        int n = 0;
+        for (int i = 0; i < count; i++)
+            n += rows[i].g->state != GEN_GONE && strcmp(state_name(rows[i].g, rows[i].g == v->serving), states[s]) == 0;
+        fprintf(out, "hotswap_generations{state=\"%s\"} %d\n", states[s], n);
+    }
+    family(out, "hotswap_serving_generation", "gauge", "The number of the generation that serves (0: none).");
+    fprintf(out, "hotswap_serving_generation %d\n", v->serving ? v->serving->number : 0);
+    family(out, "hotswap_connections", "gauge",
+           "Connections on held listeners' addresses that a generation's processes hold, as the kernel shows them.");
+    for (int i = 0; i < count; i++)
+        if (rows[i].g->state != GEN_GONE && rows[i].conns >= 0)
+            fprintf(out, "hotswap_connections{generation=\"%d\",state=\"%s\"} %ld\n", rows[i].g->number,
+                    state_name(rows[i].g, rows[i].g == v->serving), rows[i].conns);
+    family(out, "hotswap_processes", "gauge", "Live processes of each generation.");
+    for (int i = 0; i < count; i++)
+        if (rows[i].g->state != GEN_GONE)
+            fprintf(out, "hotswap_processes{generation=\"%d\",state=\"%s\"} %d\n", rows[i].g->number,
+                    state_name(rows[i].g, rows[i].g == v->serving), rows[i].alive);
+}
+
+char *status_render(const struct status_view *v, enum status_format format)
 {
     struct gen_row *rows = calloc((size_t)(v->gen_count ? v->gen_count : 1), sizeof *rows);
     struct conn_sockets *sockets = conncount_load(true);
@@ -279,8 +342,10 @@ char *status_render(const struct status_view *v, bool json)
             fill_row(&rows[i], v->gens[i], sockets);
         qsort(rows, (size_t)v->gen_count, sizeof *rows, compare_rows);
         int64_t now = now_ms();
-        if (json)
+        if (format == STATUS_JSON)
             render_json(out, v, rows, v->gen_count, now);
+        else if (format == STATUS_PROMETHEUS)
+            render_prometheus(out, v, rows, v->gen_count, now);
         else
             render_table(out, v, rows, v->gen_count, now);
         if (fclose(out) != 0) {

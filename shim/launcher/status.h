@@ -8,7 +8,10 @@
 #include <sys/types.h>
 
 #include "generation.h"
+#include "metrics.h"
 #include "restart.h"
+
+enum status_format { STATUS_TABLE, STATUS_JSON, STATUS_PROMETHEUS };
 
 /* The outcome of the last reload, or the last crash restart. */
 #include "reloadproof.h"
@@ -30,10 +33,11 @@ struct status_view {
     struct generation *const *gens;
     int gen_count;
     const struct generation *serving;
+    const struct metrics *metrics;
     const struct status_event *last_reload, *last_restart;
 };
 
 /* The document (malloc'd), or NULL when out of memory. Reads /proc to count connections. */
-char *status_render(const struct status_view *view, bool json);
+char *status_render(const struct status_view *view, enum status_format format);
 
 #endif
