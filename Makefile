@@ -100,11 +100,13 @@ fuzz:
 
 install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	           $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
+	           $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7 \
+	           $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(BUILD)/hotswap $(DESTDIR)$(PREFIX)/bin/hotswap
 	install -m 644 $(BUILD)/libhotswap.so $(DESTDIR)$(PREFIX)/lib/libhotswap.so
 	install -m 644 docs/hotswap.1 $(DESTDIR)$(PREFIX)/share/man/man1/hotswap.1
 	install -m 644 docs/libhotswap.7 $(DESTDIR)$(PREFIX)/share/man/man7/libhotswap.7
+	install -m 644 shim/launcher/hotswap.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hotswap
 
 clean:
 	rm -rf build build-asan build-fuzz

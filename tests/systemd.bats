@@ -217,3 +217,20 @@ socket_inode() { readlink "/proc/$2/fd/$1" | sed -n 's/^socket:\[\([0-9]*\)\]$/\
         refute grep -Ei "unknown (key|section)|failed to parse|invalid" <<<"$output"
     fi
 }
+
+@test "the example units (docs/hotswap.service, docs/hotswap.socket) pass systemd-analyze verify without a word" {
+    require_tool systemd-analyze systemd
+    local dir="$BATS_TEST_TMPDIR/units"
+    mkdir -p "$dir"
+    # as the comments say to install them: one name for both, the paths of a real install
+    sed "s|/usr/local/bin/hotswap|$HOTSWAP|g; s|/usr/local/bin/myapp|/bin/true|g" "$ROOT/docs/hotswap.service" \
+        >"$dir/myapp.service"
+    cp "$ROOT/docs/hotswap.socket" "$dir/myapp.socket"
+    run systemd-analyze verify --man=no "$dir/myapp.socket" "$dir/myapp.service"
+    [ "$status" -eq 0 ]
+    [ -z "$output" ] || { echo "$output"; false; }
+    # and it does speak up: the same unit with a kill mode systemd does not know
+    sed -i 's/^KillMode=mixed/KillMode=sideways/' "$dir/myapp.service"
+    run systemd-analyze verify --man=no "$dir/myapp.socket" "$dir/myapp.service"
+    [[ "$output" == *"Failed to parse kill mode specification"* ]]
+}
