@@ -8,6 +8,10 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE    := -std=gnu11 -pthread $(WARN) $(EXTRA_CFLAGS)
 BUILD   ?= build
 PREFIX  ?= /usr/local
+# The installed launcher also looks for the shim in ../lib/MULTIARCH/ (Debian's package puts it
+# in /usr/lib/x86_64-linux-gnu/).
+MULTIARCH ?= $(shell $(CC) -print-multiarch 2>/dev/null)
+VERSION := $(shell sed -n 's/^\#define HOTSWAP_VERSION "\(.*\)"/\1/p' shim/common/channel.h)
 
 # Each program is its own folder plus shim/common/ (the channel protocol, the env names, the
 # parsers both use); each sees only its own headers and common's.
@@ -27,11 +31,15 @@ all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop $(B
 $(BUILD):
 	mkdir -p $@
 
+# The product alone: what a package builds.
+product: $(BUILD)/libhotswap.so $(BUILD)/hotswap
+
 $(BUILD)/libhotswap.so: $(PRELOAD_SRC) $(PRELOAD_H) Makefile | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -Ishim/common -fPIC -shared -fvisibility=hidden -Wl,-z,defs -o $@ $(PRELOAD_SRC) -ldl
+	$(CC) $(BASE) $(CPPFLAGS) $(CFLAGS) -Ishim/common -fPIC -shared -fvisibility=hidden -Wl,-z,defs -Wl,-soname,libhotswap.so $(LDFLAGS) \
+	    -o $@ $(PRELOAD_SRC) -ldl
 
 $(BUILD)/hotswap: $(LAUNCHER_SRC) $(LAUNCHER_H) Makefile | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -Ishim/common -o $@ $(LAUNCHER_SRC)
+	$(CC) $(BASE) $(CPPFLAGS) $(CFLAGS) -Ishim/common -DHS_MULTIARCH='"$(MULTIARCH)"' $(LDFLAGS) -o $@ $(LAUNCHER_SRC)
 
 # fixture-server: the server and its --quirk behaviours.
 $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c tests/fixtures/quirks.h \
@@ -108,7 +116,23 @@ install: $(BUILD)/libhotswap.so $(BUILD)/hotswap
 	install -m 644 docs/libhotswap.7 $(DESTDIR)$(PREFIX)/share/man/man7/libhotswap.7
 	install -m 644 shim/launcher/hotswap.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hotswap
 
+# make deb: the Debian package, built by dpkg-buildpackage from debian/ in a copy of the tree
+# (its output would otherwise land beside the repository): build/hotswap_VERSION_ARCH.deb.
+deb:
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/hotswap-$(VERSION)
+	{ git ls-files -co --exclude-standard 2>/dev/null || find . -path ./build -prune -o -type f -print; } | \
+	    grep -v '^build' | tar -cf - -T - | tar -xf - -C $(BUILD)/deb/hotswap-$(VERSION)
+	cd $(BUILD)/deb/hotswap-$(VERSION) && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+	    { tail -30 ../build.log; exit 1; }
+	cp $(BUILD)/deb/hotswap_$(VERSION)_*.deb $(BUILD)/
+	@ls $(BUILD)/hotswap_$(VERSION)_*.deb
+
+# make test-package: build the package, lint it, install it, run the demo and nginx with the
+# installed launcher, remove it, check nothing is left (root; tests/package/run).
+test-package: all
+	tests/package/run
+
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-asan asan test-servers test-mutants bench demo fuzz soak install clean
+.PHONY: all product deb test-package test test-asan asan test-servers test-mutants bench demo fuzz soak install clean

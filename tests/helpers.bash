@@ -3,7 +3,7 @@
 
 BUILD="${HOTSWAP_BUILD:-build}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HOTSWAP="$ROOT/$BUILD/hotswap"
+HOTSWAP="${HOTSWAP_BIN:-$ROOT/$BUILD/hotswap}"   # HOTSWAP_BIN: an installed one (tests/package)
 SHIM="$ROOT/$BUILD/libhotswap.so"
 FIXTURE="$ROOT/$BUILD/fixture-server"
 PATTERN_SERVER="$ROOT/$BUILD/pattern-server"

@@ -98,7 +98,12 @@ static int find_shim(void)
     self[n] = '\0';
     char *slash = strrchr(self, '/');
     *slash = '\0';
-    const char *candidates[] = {"%s/libhotswap.so", "%s/../lib/libhotswap.so", "%s/../lib/hotswap/libhotswap.so"};
+#ifndef HS_MULTIARCH
+#define HS_MULTIARCH ""
+#endif
+    /* beside it (the build tree), ../lib (make install), ../lib/<triplet> (Debian's package) */
+    const char *candidates[] = {"%s/libhotswap.so", "%s/../lib/libhotswap.so", "%s/../lib/" HS_MULTIARCH "/libhotswap.so",
+                                "%s/../lib/hotswap/libhotswap.so"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         char path[PATH_MAX + 64];
         snprintf(path, sizeof path, candidates[i], self);
