@@ -18,7 +18,7 @@ complete_words() {
 
 @test "completion: subcommands first, then the options a run takes; each subcommand's own options" {
     run -0 complete_words hotswap ""
-    [[ "$output" == *reload*rollback*status*stop* ]]
+    [[ "$output" == *reload*rollback*status*stop*try* ]]
     run -0 complete_words hotswap --ke
     [ "$output" = "--keep-old" ]
     run -0 complete_words hotswap status --
@@ -59,7 +59,7 @@ complete_words() {
 
 @test "completion: its option list is --help's" {
     local listed helped
-    listed=$(sed -n '/^_hotswap_run_options=/,/"$/p; /^_hotswap_client_options=/p' "$COMPLETION" |
+    listed=$(sed -n '/^_hotswap_run_options=/,/"$/p; /^_hotswap_client_options=/p; /^_hotswap_try_options=/p' "$COMPLETION" |
         grep -o -- '--[a-z-]*' | sort -u)
     helped=$("$HOTSWAP" --help | grep -o -- '--[a-z-]*' | grep -v -- '^--$' | grep -v -- '--json\|--prometheus' | sort -u)
     [ "$listed" = "$helped" ] || { diff <(echo "$listed") <(echo "$helped"); false; }

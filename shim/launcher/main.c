@@ -38,6 +38,7 @@
 #include "restart.h"
 #include "sdnotify.h"
 #include "status.h"
+#include "try.h"
 
 #define GENERATIONS_MAX 16
 
@@ -1012,6 +1013,8 @@ int main(int argc, char **argv)
     case CMD_ROLLBACK:
     case CMD_STATUS:
         return ctl_client_run(&L.opt);
+    case CMD_TRY:
+        return try_run(&L.opt, argc, argv);
     default:
         break;
     }

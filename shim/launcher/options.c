@@ -24,6 +24,9 @@ void options_usage(void)
           "       hotswap stop   [--pid PID | --control PATH]  drain and stop, the launcher exits\n"
           "       hotswap rollback [--pid PID | --control PATH]  the parked generation (--keep-old)\n"
           "                       serves again, the one serving drains\n"
+          "       hotswap try [--reloads N] [--http PATH | --connect-only] [OPTIONS] ADDR -- COMMAND...\n"
+          "                       will it work? runs COMMAND, loads ADDR, reloads N times (10),\n"
+          "                       and says what was lost and why; exit 0 only if nothing was\n"
           "       hotswap status [--json | --prometheus] [--pid PID | --control PATH]  generations,\n"
           "                       connections, listeners (--prometheus: metrics, text exposition format)\n"
           "\n"
@@ -222,6 +225,8 @@ static int parse_command(int argc, char **argv, struct options *opt)
         opt->command = CMD_STOP;
     else if (strcmp(argv[1], "rollback") == 0)
         opt->command = CMD_ROLLBACK;
+    else if (strcmp(argv[1], "try") == 0)
+        opt->command = CMD_TRY;
     else if (strcmp(argv[1], "status") == 0)
         opt->command = CMD_STATUS;
     else
@@ -270,7 +275,13 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
         opt->check_command = VALUE("--check");
     else if (is_option(arg, "--shim"))
         opt->shim_path = VALUE("--shim");
-    else if (is_option(arg, "--pid"))
+    else if (opt->command == CMD_TRY && is_option(arg, "--reloads"))
+        opt->try_reloads = parse_count("--reloads", VALUE("--reloads"), 1, 1000);
+    else if (opt->command == CMD_TRY && is_option(arg, "--http")) {
+        opt->try_http_path = VALUE("--http");
+        if (opt->try_http_path[0] != '/' || strpbrk(opt->try_http_path, " \r\n"))
+            usage_error("--http: '%s' is not a path (/..., no spaces)", opt->try_http_path);
+    } else if (is_option(arg, "--pid"))
         opt->target_pid = parse_pid(VALUE("--pid"));
     else
         return false;
@@ -283,7 +294,15 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
 /* What the options cannot be together, once all are read; `rest` is the index after "--". */
 static void check_combination(int argc, char **argv, int rest, struct options *opt, bool restart_given)
 {
-    if (opt->command == CMD_RUN) {
+    if (opt->command == CMD_TRY) {
+        if (!opt->try_addr)
+            usage_error("try: give the address the server listens on: hotswap try ADDR -- COMMAND...");
+        if (rest >= argc)
+            usage_error("try: no server command given: hotswap try %s -- COMMAND...", opt->try_addr);
+        if (opt->target_pid || opt->control_path)
+            usage_error("try runs a launcher of its own: no --pid or --control");
+        opt->argv = argv + rest;
+    } else if (opt->command == CMD_RUN) {
         if (rest >= argc)
             usage_error("no server command given");
         if (opt->target_pid)
@@ -314,6 +333,8 @@ void options_parse(int argc, char **argv, struct options *opt)
         .drain_signal = SIGRTMIN + HS_DEFAULT_DRAIN_SIGNAL_OFFSET,
         .restart = RESTART_ON_FAILURE,
         .restart_max_backoff_ms = RESTART_DEFAULT_MAX_BACKOFF_MS,
+        .try_reloads = 10,
+        .try_http_path = "/",
     };
     bool restart_given = false;
     int i = parse_command(argc, argv, opt);
@@ -332,6 +353,11 @@ void options_parse(int argc, char **argv, struct options *opt)
             continue;
         } else if (strcmp(arg, "--handover-idle") == 0) {
             opt->handover_idle = true;
+        } else if (opt->command == CMD_TRY && strcmp(arg, "--connect-only") == 0) {
+            opt->try_connect_only = true;
+        } else if (opt->command == CMD_TRY && !opt->try_addr && arg[0] != '-') {
+            opt->try_addr = arg;
+            opt->try_addr_index = i;
         } else if (strcmp(arg, "--socket-activation") == 0) {
             opt->socket_activation = true;
         } else if (strcmp(arg, "--json") == 0 || strcmp(arg, "--prometheus") == 0) {

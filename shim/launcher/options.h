@@ -14,7 +14,7 @@
 #define EXIT_NOT_FOUND 127   /* the server command does not exist */
 #define EXIT_NOT_EXECUTABLE 126
 
-enum command { CMD_RUN, CMD_RELOAD, CMD_STOP, CMD_ROLLBACK, CMD_STATUS, CMD_HELP, CMD_VERSION };
+enum command { CMD_RUN, CMD_TRY, CMD_RELOAD, CMD_STOP, CMD_ROLLBACK, CMD_STATUS, CMD_HELP, CMD_VERSION };
 
 /* --max-draining at most this: with one serving and one starting, within the launcher's 16. */
 #define MAX_DRAINING_LIMIT 14
@@ -44,6 +44,11 @@ struct options {
     const char *shim_path;      /* NULL: beside the hotswap binary */
     int target_pid;             /* reload/stop/status --pid */
     char **argv;                /* the server command */
+    const char *try_addr;       /* hotswap try ADDR */
+    int try_addr_index;         /* ... its index in argv */
+    int try_reloads;            /* --reloads N (default 10) */
+    const char *try_http_path;  /* --http PATH (default /) */
+    bool try_connect_only;      /* --connect-only: not HTTP */
 };
 
 /* Parses argv; on bad input prints one line and the usage hint on stderr, exits 64. */

@@ -1,0 +1,71 @@
+#!/usr/bin/env bats
+# hotswap try: "will it work for my server?" Runs the server under a launcher of its own, loads
+# it, reloads it, stops it, and says what was lost and why; exit 0 only if nothing was.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+teardown() { teardown_hotswap; }
+
+try_fixture() {
+    local addr=$1; shift
+    "$HOTSWAP" try --reloads 3 "${TRY_OPTS[@]}" "$addr" -- "$FIXTURE" --listen "$addr" "$@"
+}
+
+@test "try: a server that reloads cleanly: each reload's timings, the route, nothing left, exit 0" {
+    local addr="127.0.0.1:$(free_port)"
+    TRY_OPTS=()
+    run -0 try_fixture "$addr" --model epoll
+    [[ "$output" == *"try: route: preload (libhotswap.so)"* ]]
+    [[ "$output" == *"try: reload 3/3: ok: gen 4 ready in "* ]]
+    [[ "$output" =~ "try: requests: "[1-9][0-9]*" ok, 0 failed" ]]
+    [[ "$output" == *"try: left running: nothing"* ]]
+    [[ "$output" == *"try: verdict: nothing lost in 3 reloads"* ]]
+}
+
+@test "try --connect-only: a server that is not HTTP is loaded with connections alone" {
+    local addr="127.0.0.1:$(free_port)"
+    TRY_OPTS=(--connect-only)
+    run -0 try_fixture "$addr" --model threads
+    [[ "$output" == *"connect and close"* ]]
+    [[ "$output" == *"try: verdict: nothing lost"* ]]
+}
+
+@test "try: a new generation that exits at start: each reload rolls back, the cause is named, exit 1" {
+    local addr="127.0.0.1:$(free_port)"
+    TRY_OPTS=()
+    run -1 try_fixture "$addr" --model epoll --fail-from-generation 2
+    [[ "$output" == *"try: reload 1/3: hotswap: reload failed: gen 2 exited before it was ready (status 1)"* ]]
+    [[ "$output" == *"try:   likely cause: the new generation exits at start"* ]]
+    [[ "$output" =~ "try: requests: "[1-9][0-9]*" ok, 0 failed" ]]   # the old one served throughout
+    [[ "$output" == *"try: verdict: NOT zero-loss here"* ]]
+}
+
+@test "try: a server that answers 503 while it warms up: the failures counted, --ready notify named; with it, exit 0" {
+    local addr="127.0.0.1:$(free_port)"
+    TRY_OPTS=()
+    FIXTURE_WARM_MS=700 run -1 try_fixture "$addr" --model epoll --quirk warm-up
+    [[ "$output" =~ "bad "[1-9][0-9]*"); " ]]
+    [[ "$output" == *"try:   see: hotswap(1): --ready notify"* ]]
+    TRY_OPTS=(--ready notify)
+    FIXTURE_WARM_MS=700 run -0 try_fixture "127.0.0.1:$(free_port)" --model epoll --quirk warm-up
+    [[ "$output" == *"try: verdict: nothing lost in 3 reloads"* ]]
+}
+
+@test "try: a statically linked server forced onto the preload route: the shim is not in it, and that is said" {
+    require_tool musl-gcc musl-tools
+    musl-gcc -static -O2 -std=gnu11 -pthread -w -o "$BATS_TEST_TMPDIR/fixture-static" \
+        "$ROOT"/tests/fixtures/{fixture-server,quirks,common}.c
+    local addr="127.0.0.1:$(free_port)"
+    run -1 "$HOTSWAP" try --reloads 2 --intercept preload --ready-timeout 2s "$addr" -- \
+        "$BATS_TEST_TMPDIR/fixture-static" --listen "$addr" --model epoll
+    [[ "$output" == *"likely cause: the shim is not in the process that listens"* ]]
+    [[ "$output" == *"--intercept seccomp"* ]]
+}
+
+@test "try without an address or a command: one line, exit 64" {
+    run -64 "$HOTSWAP" try -- "$FIXTURE"
+    [ "$output" = "hotswap: try: give the address the server listens on: hotswap try ADDR -- COMMAND... (see hotswap --help)" ]
+    run -64 "$HOTSWAP" try 127.0.0.1:1
+    [ "$output" = "hotswap: try: no server command given: hotswap try 127.0.0.1:1 -- COMMAND... (see hotswap --help)" ]
+}
