@@ -196,10 +196,10 @@ PY
     [ "$status" -eq 64 ]
 }
 
-@test "--help lists status, --json, --restart and --restart-max-backoff" {
+@test "--help lists status, --json, --prometheus, --restart and --restart-max-backoff" {
     run "$HOTSWAP" --help
     [ "$status" -eq 0 ]
-    for word in "hotswap status [--json]" --json "--restart POLICY" "--restart-max-backoff DUR" NOTIFY_SOCKET LISTEN_FDS; do
+    for word in "hotswap status [--json | --prometheus]" --json --prometheus "--restart POLICY" "--restart-max-backoff DUR" NOTIFY_SOCKET LISTEN_FDS; do
         [[ "$output" == *"$word"* ]] || { echo "missing: $word"; return 1; }
     done
 }
@@ -231,7 +231,7 @@ PY
     run control_raw 'b"reload"' with-fd
     [[ "$output" == "!malformed request: file descriptors or other ancillary data are not accepted" ]]
     run control_raw 'b"reboot"'
-    [[ "$output" == "!unknown request (expected 'reload', 'stop', 'status' or 'status json')" ]]
+    [[ "$output" == "!unknown request (expected 'reload', 'stop', 'rollback', 'status', 'status json' or 'status prometheus')" ]]
     run control_raw 'b"status jsonx"'
     [[ "$output" == "!unknown request"* ]]
     run control_raw 'b"status"'   # the raw protocol, for the record: the table, then an empty "ok"
