@@ -16,7 +16,7 @@ static long long proc_net_value(const char *path, const char *section, const cha
     FILE *f = fopen(path, "re");
     if (!f)
         return -1;
-    char names[4096], values[4096];
+    char names[16384], values[16384]; /* TcpExt: about 2,200 bytes a line on Linux 6.18 */
     long long found = -1;
     size_t section_len = strlen(section);
     while (found < 0 && fgets(names, sizeof names, f) && fgets(values, sizeof values, f)) {
