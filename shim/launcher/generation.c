@@ -449,8 +449,10 @@ static long inspect_and_drain(struct generation *g, const pid_t *pids, int count
 {
     struct proc_sockets *each = calloc((size_t)count, sizeof *each);
     long conns = each ? conncount_inspect(sockets, pids, count, each) : -1;
-    if (conns >= 0)
+    if (conns >= 0) {
         g->watch.listener_holders = 0;
+        g->watch.scanned = false;
+    }
     for (int i = 0; conns >= 0 && i < count; i++) {
         if (g->signal_drain && each[i].holds_listener) {
             /* Go catches SIGURG (its preemption signal) and returns through a trapped
@@ -575,12 +577,10 @@ void gen_drain(struct generation *g)
  * (a nonblocking accept4 takes microseconds; a thread on the CPU shows no system call in /proc). */
 #define ACCEPT_SETTLE_MS 50
 
-bool gen_drained(struct generation *g)
+/* Would the drain be over, by the kernel's tables and the shim's counts? */
+static bool drained_by_counts(struct generation *g, int64_t now)
 {
-    if (g->state != GEN_DRAINING)
-        return false;
     struct drain_watch *w = &g->watch;
-    int64_t now = now_ms();
     long shim_conns, datagrams;
     bool shim_zero = shim_counts(g, &shim_conns, &datagrams) && shim_conns == 0;
     if (!shim_zero) {
@@ -596,12 +596,6 @@ bool gen_drained(struct generation *g)
         w->checked_at_shim_zero = false;
         if (w->listener_holders > 0)
             return false;
-    }
-    /* The seccomp route: an accept let through just before the drain may be about to hand its
-     * thread a connection the kernel does not yet show as the generation's. */
-    if (g->seccomp && (now - g->accept_let_ms < ACCEPT_SETTLE_MS || intercept_accepting(g))) {
-        w->checked_at_shim_zero = false;
-        return false;
     }
     if (now >= w->next_check_ms || (shim_zero && !w->checked_at_shim_zero))
         look_at_kernel(g, now);
@@ -635,6 +629,27 @@ bool gen_drained(struct generation *g)
         return true;
     }
     return false;
+}
+
+bool gen_drained(struct generation *g)
+{
+    if (g->state != GEN_DRAINING)
+        return false;
+    int64_t now = now_ms();
+    if (!drained_by_counts(g, now))
+        return false;
+    /* The seccomp route: an accept let through (or begun before the stand-in) just before may be
+     * about to hand its thread a connection the kernel does not show yet: the next look comes
+     * once it has settled. Asked only when all else says drained: the walk over the threads in
+     * /proc is not for every turn of the loop. */
+    if (g->seccomp) {
+        int64_t settled = g->accept_let_ms + ACCEPT_SETTLE_MS;
+        if (now < settled || intercept_accepting(g)) {
+            g->watch.next_check_ms = now < settled ? settled : now + ENDED_SETTLE_MS;
+            return false;
+        }
+    }
+    return true;
 }
 
 long gen_open_conns(const struct generation *g)

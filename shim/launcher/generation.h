@@ -62,6 +62,9 @@ struct drain_watch {
     int unshimmed_count;
     bool frozen;               /* those are stopped (SIGSTOP) for the last look before the stop */
     int listener_holders;      /* signal_drain: processes still holding a held listener, at the last look */
+    bool scanned;              /* signal_drain: a trapped rt_sigreturn has had its fds scanned since
+                                  that look (one scan per look: a SIGCHLD storm must not make one
+                                  per signal) */
 };
 
 struct generation {

@@ -289,6 +289,13 @@ static void ready_at_listen(struct generation *g, const struct seccomp_notif_res
  * EAGAIN on the stand-in. An accept already inside the kernel may still return a connection. */
 static void stand_in_for_listeners(struct generation *g, const struct seccomp_notif *n)
 {
+    /* Only while the last look saw a process holding a listener, and once per look: a Go server
+     * that runs a program per request returns from a SIGCHLD handler for each, and a scan of a
+     * table of 20,000 fds for every one of them starved the launcher (webhook, on its first run). */
+    if (g->watch.listener_holders == 0 || g->watch.scanned)
+        return;
+    g->watch.scanned = true;
+    bool placed = false;
     int pidfd = pidfd_of((pid_t)n->pid), dummy = stand_in();
     char dir[48];
     snprintf(dir, sizeof dir, "/proc/%d/fd", (int)n->pid); /* a thread's view: its process's table */
@@ -305,13 +312,15 @@ static void stand_in_for_listeners(struct generation *g, const struct seccomp_no
         if (copy < 0)
             continue;
         if (held_same_file(copy) && still_valid(g->notify_fd, n->id))
-            put_on(g->notify_fd, n, dummy, fd);
+            placed = put_on(g->notify_fd, n, dummy, fd) || placed;
         close(copy);
     }
     if (fds)
         closedir(fds);
     if (pidfd >= 0)
         close(pidfd);
+    if (!placed)
+        return;
     g->accept_let_ms = now_ms();
     /* the next look at the kernel finds it let go, once those accepts have returned */
     if (g->watch.next_check_ms > g->accept_let_ms + ACCEPT_SETTLE_GRACE_MS)
