@@ -367,3 +367,16 @@ rollback() { "$HOTSWAP" rollback --control "$HS_CONTROL"; }
     [ "$output" = "hotswap: rollback failed: no parked generation to roll back to: run the launcher with --keep-old DUR to keep the old one after each reload" ]
     [ "$(generation_of "$addr")" = 2 ]
 }
+
+@test "--keep-old: a thread-pool server rolled back while idle answers the next request (its waits woken on the listener)" {
+    # its 4 threads wait on the dummy; the re-arm's knock wakes them, and poll() then looks at the
+    # listener with nothing queued and sleeps on the dummy alone: only a signal sends them back
+    local addr="127.0.0.1:$(free_port)" old_pid
+    start_hotswap "$addr" --keep-old 30s -- --model thread-pool --workers 4
+    old_pid=$(pid_of_answer "$addr")
+    run -0 reload
+    run -0 rollback
+    wait_until 10 grep -q "gen 2 pid [0-9]* .*after the stop" "$HS_LOG"
+    run -0 "$LOADCLIENT" --connect "$addr" --get / --timeout-ms 3000
+    [[ "$output" == "gen=1 pid=$old_pid"* ]]
+}

@@ -183,7 +183,7 @@ answers_from_other_than() { local p; p=$(pid_of_answer "$1") && [[ -n "$p" && "$
     wait "$reloading" || reload_status=$?
     cat "$BATS_TEST_TMPDIR/reload.out"
     [ "$reload_status" -eq 0 ]
-    grep -Eq "^ok: gen 2 ready in [0-9]+ ms; gen 1 had died before it could drain$" "$BATS_TEST_TMPDIR/reload.out"
+    grep -Eq "^ok: gen 2 ready in [0-9]+ ms; gen 1 had died before it could drain; kernel: " "$BATS_TEST_TMPDIR/reload.out"
     [ "$(generation_of "$addr")" = 2 ]
     refute grep -q "restarting in" "$HS_LOG"
     process_running "$HS_PID"

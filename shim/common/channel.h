@@ -22,6 +22,9 @@
 /* The drain signal sent with sigqueue(3) and this value is not a drain: it re-arms a drained
  * (parked, --keep-old) process, which takes connections again (hotswap rollback). */
 #define HS_SIGVAL_REARM 0x48535241 /* "HSRA" */
+/* ... and with this value, sent by the shim to its own threads after a re-arm, nothing but an
+ * end to the wait a thread is in (see drain.c, wake_every_thread). */
+#define HS_SIGVAL_WAKE 0x48535757  /* "HSWW" */
 
 #define HS_MAGIC 0x48535750u /* "HSWP" */
 #define HS_PROTOCOL 3

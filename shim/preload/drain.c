@@ -2,12 +2,13 @@
  *
  * Everything here runs in a signal handler, so it is made of syscalls and atomics only (see
  * docs/design.md, "Drain"): epoll_ctl, socket, bind, listen, connect, getsockname, fcntl, dup3,
- * close, sendmsg, tgkill, ioctl(FIONREAD), shutdown, read and write (an eventfd).
+ * close, sendmsg, tgkill, rt_tgsigqueueinfo, getdents64, ioctl(FIONREAD), shutdown, read and write
+ * (an eventfd).
  *
  * With --keep-old (HOTSWAP_KEEP_OLD=1) the drain keeps each listener under a hidden fd number, and
  * the same signal sent with the value HS_SIGVAL_REARM undoes the drain (hotswap rollback): the
- * listeners back on their numbers and in the epoll sets they left, the threads waiting on the
- * dummies woken. */
+ * listeners back on their numbers and in the epoll sets they left, every thread's wait
+ * interrupted so that it waits on the listener again. */
 #define _GNU_SOURCE
 #include "drain.h"
 
@@ -16,13 +17,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -250,12 +251,12 @@ int accept_wait_forever(int fd)
     }
     struct pollfd never = {.fd = fd, .events = POLLIN};
     for (;;) {
-        int rc = real.poll(&never, 1, -1); /* readable only when a re-arm knocks (rearm()) */
+        int rc = real.poll(&never, 1, -1); /* a re-arm interrupts it (wake_every_thread) */
         if (fd_kind(fd) == FD_LISTENER)
             return ACCEPT_REARMED;
         if (rc < 0)
             return -1;
-        if (rc > 0 && (never.revents & POLLIN)) { /* a knock this process's re-arm has not seen yet */
+        if (rc > 0 && (never.revents & POLLIN)) { /* someone connected to the dummy: not a client */
             int knock = real.accept4(fd, NULL, NULL, SOCK_CLOEXEC);
             if (knock >= 0)
                 real.close(knock);
@@ -477,15 +478,48 @@ static void drain_begin(void)
     handover_drain_begin();
 }
 
-/* A thread waiting on a dummy (poll, select, accept_wait_forever) holds the dummy itself: a
- * connection to it, never accepted, makes it readable once, for every waiter. */
-static void wake_dummy_waiters(const struct sockaddr_un *name, socklen_t len)
+/* After a re-arm, every other thread of this process is sent the drain signal with the value
+ * HS_SIGVAL_WAKE, which its handler ignores. Why: poll() and select() look up their fds again
+ * at each wake-up, but wait only on the files they found at their start. A thread that waited on
+ * the dummy and is woken by the knock finds the listener on the number, with nothing queued at
+ * that moment, and goes back to sleep on the dummy's queue alone, where nothing more ever comes:
+ * the listener's connections would never wake it (a thread-pool server stayed deaf after a
+ * rollback, 1 run in 10). Interrupted, a wait starts again (quietwait.c, or the loop in
+ * accept_wait_forever) and waits on the listener itself. Raw system calls only: this runs in
+ * the handler. */
+static void wake_every_thread(void)
 {
-    int knock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (knock < 0)
+    int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
         return;
-    connect(knock, (const struct sockaddr *)name, len); /* (the shim hooks no connect) */
-    real.close(knock);
+    int pid = getpid(), self = gettid();
+    char buf[4096] __attribute__((aligned(8)));
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
+        for (long at = 0; at < n;) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *entry = (void *)(buf + at);
+            int tid = 0;
+            for (const char *c = entry->name; *c >= '0' && *c <= '9'; c++)
+                tid = tid * 10 + (*c - '0');
+            if (tid > 0 && tid != self) {
+                siginfo_t info;
+                memset(&info, 0, sizeof info);
+                info.si_signo = drain_signo;
+                info.si_code = SI_QUEUE;
+                info.si_pid = pid;
+                info.si_uid = getuid();
+                info.si_value.sival_int = HS_SIGVAL_WAKE;
+                syscall(SYS_rt_tgsigqueueinfo, pid, tid, drain_signo, &info);
+            }
+            at += entry->reclen;
+        }
+    close(dir);
 }
 
 /* hotswap rollback: this process takes connections again, as before the drain. */
@@ -497,17 +531,12 @@ static void rearm(void)
             continue;
         int copy = atomic_load(&kept[i].kept);
         enum fd_kind kind = fd_kind(fd);
-        struct sockaddr_un dummy;
-        socklen_t len = sizeof dummy;
         int fd_flags = real.fcntl(fd, F_GETFD);
-        bool named = real.getsockname(fd, (struct sockaddr *)&dummy, &len) == 0 && dummy.sun_family == AF_UNIX;
         if ((kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING) && fd_flags >= 0 &&
             real.dup3(copy, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd) {
             fd_set_kind(fd, FD_LISTENER);
             drain_forget_identity(fd);
             rejoin_epoll_sets(fd);
-            if (named)
-                wake_dummy_waiters(&dummy, len);
         }
         fd_set_kind(copy, FD_OTHER);
         real.close(copy);
@@ -521,6 +550,7 @@ static void rearm(void)
         }
     atomic_store(&draining, false);
     handover_after_rearm();
+    wake_every_thread();
 }
 
 static void on_drain_signal(int signo, siginfo_t *info, void *context)
@@ -529,9 +559,10 @@ static void on_drain_signal(int signo, siginfo_t *info, void *context)
     (void)context;
     int saved = errno;
     drain_interruptions++; /* a write this thread was in may have come back short: resume.h */
-    bool rearming = info && info->si_code == SI_QUEUE && info->si_value.sival_int == HS_SIGVAL_REARM;
-    if (!shim_in_charge())
-        ;
+    bool queued = info && info->si_code == SI_QUEUE;
+    bool rearming = queued && info->si_value.sival_int == HS_SIGVAL_REARM;
+    if (!shim_in_charge() || (queued && info->si_value.sival_int == HS_SIGVAL_WAKE))
+        ; /* (a wake-up after a re-arm: the interrupted wait is all it is for) */
     else if (rearming && keep_listeners && atomic_load(&draining))
         rearm();
     else if (!rearming && !atomic_exchange(&draining, true))
