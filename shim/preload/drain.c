@@ -519,7 +519,7 @@ static void wake_every_thread(void)
             }
             at += entry->reclen;
         }
-    close(dir);
+    real.close(dir);
 }
 
 /* hotswap rollback: this process takes connections again, as before the drain. */
