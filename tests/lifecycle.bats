@@ -222,7 +222,7 @@ ready_ms() { sed -n "s/.*gen $1 pid [0-9]* ready in \([0-9]*\) ms.*/\1/p" "$HS_L
     start_load "$addr"
     run -0 reload
     (($(ready_ms 2) < 1000))
-    sleep 1.2   # past the warm-up
+    wait_until 5 answers_with_gen "$addr" 2   # its warm-up over (a 503 has no generation)
     stop_load
     (($(field bad "$LOAD_SUMMARY") > 0))   # what --ready notify spares the clients
 }

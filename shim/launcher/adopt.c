@@ -9,7 +9,6 @@
 #define _GNU_SOURCE
 #include "adopt.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -24,6 +23,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "members.h"
+#include "procsockets.h"
 
 #define STATE_MAX 32768
 #define STATE_HEADER "hotswap-state 1"
@@ -202,44 +202,26 @@ static bool parse_state(char *text, struct state *out)
     return out->launcher > 0;
 }
 
-/* A listening socket (or a bound datagram socket) of `pid`'s, copied into the launcher, matched
- * against the recorded listeners by name: the first copy of each is kept. */
-static void take_listeners_of(pid_t pid, struct state *st)
+/* A listening socket (or a bound datagram socket) of a process's, copied into the launcher,
+ * matched against the recorded listeners by name: the first copy of each is kept. */
+static bool take_if_recorded(int copy, int fd, void *ctx)
 {
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    char dir_path[64];
-    snprintf(dir_path, sizeof dir_path, "/proc/%d/fd", (int)pid);
-    DIR *dir = pidfd >= 0 ? opendir(dir_path) : NULL;
-    struct dirent *entry;
-    while (dir && (entry = readdir(dir))) {
-        char link_path[320], target[64];
-        snprintf(link_path, sizeof link_path, "%s/%s", dir_path, entry->d_name);
-        ssize_t n = readlink(link_path, target, sizeof target - 1);
-        if (n <= 0 || strncmp(target, "socket:", 7) != 0)
-            continue;
-        int fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(entry->d_name), 0);
-        if (fd < 0)
-            continue;
-        int listening = 0, type = 0;
-        socklen_t len = sizeof listening, type_len = sizeof type;
-        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
-        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len);
-        char name[136];
-        bool kept = false;
-        if ((listening || type == SOCK_DGRAM) && listeners_describe(fd, name, sizeof name) == 0)
-            for (int i = 0; i < st->listener_count && !kept; i++)
-                if (st->listeners[i].fd < 0 && strcmp(st->listeners[i].name, name) == 0) {
-                    fcntl(fd, F_SETFD, FD_CLOEXEC);
-                    st->listeners[i].fd = fd;
-                    kept = true;
-                }
-        if (!kept)
-            close(fd);
-    }
-    if (dir)
-        closedir(dir);
-    if (pidfd >= 0)
-        close(pidfd);
+    (void)fd;
+    struct state *st = ctx;
+    int listening = 0, type = 0;
+    socklen_t len = sizeof listening, type_len = sizeof type;
+    getsockopt(copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+    getsockopt(copy, SOL_SOCKET, SO_TYPE, &type, &type_len);
+    char name[136];
+    if ((listening || type == SOCK_DGRAM) && listeners_describe(copy, name, sizeof name) == 0)
+        for (int i = 0; i < st->listener_count; i++)
+            if (st->listeners[i].fd < 0 && strcmp(st->listeners[i].name, name) == 0) {
+                fcntl(copy, F_SETFD, FD_CLOEXEC);
+                st->listeners[i].fd = copy;
+                return true;
+            }
+    close(copy);
+    return true;
 }
 
 /* The recorded launcher still runs (the same process, not a reused pid). */
@@ -287,7 +269,7 @@ int adopt_take(struct generation **out, int room, const struct gen_settings *set
             const pid_t *pids;
             int members = gen_processes(g, &pids);
             for (int p = 0; p < members; p++)
-                take_listeners_of(pids[p], &st);
+                proc_sockets_each(pids[p], -1, take_if_recorded, &st);
         }
     int held = 0;
     for (int i = 0; i < st.listener_count; i++) {

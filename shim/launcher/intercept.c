@@ -31,6 +31,7 @@
 #include "generation.h"
 #include "listeners.h"
 #include "log.h"
+#include "procsockets.h"
 
 #if defined(__x86_64__)
 #define FILTER_ARCH AUDIT_ARCH_X86_64
@@ -104,20 +105,26 @@ bool intercept_available(void)
 
 /* ---- answering ------------------------------------------------------------------------------ */
 
-/* A pidfd for the process of thread `tid`: a notification names the thread that made the call
+/* The process of thread `tid` (0 if gone): a notification names the thread that made the call
  * (any thread of a Go program), and pidfd_open takes a process. */
-static int pidfd_of(pid_t tid)
+static pid_t tgid_of(pid_t tid)
 {
     char path[48], line[96];
     snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
     FILE *f = fopen(path, "re");
     pid_t tgid = 0;
     if (!f)
-        return -1;
+        return 0;
     while (!tgid && fgets(line, sizeof line, f))
         if (sscanf(line, "Tgid: %d", &tgid) != 1)
             tgid = 0;
     fclose(f);
+    return tgid;
+}
+
+static int pidfd_of(pid_t tid)
+{
+    pid_t tgid = tgid_of(tid);
     return tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
 }
 
@@ -287,6 +294,22 @@ static void ready_at_listen(struct generation *g, const struct seccomp_notif_res
  * sends it): each held listener open in it gets the stand-in on its fd number, so it takes no
  * connection from now on. Its netpoller still hears the shared listener's wake-ups and finds
  * EAGAIN on the stand-in. An accept already inside the kernel may still return a connection. */
+struct stand_in_walk {
+    struct generation *g;
+    const struct seccomp_notif *n;
+    int dummy;
+    bool placed;
+};
+
+static bool stand_in_if_held(int copy, int fd, void *ctx)
+{
+    struct stand_in_walk *w = ctx;
+    if (held_same_file(copy) && still_valid(w->g->notify_fd, w->n->id))
+        w->placed = put_on(w->g->notify_fd, w->n, w->dummy, fd) || w->placed;
+    close(copy);
+    return true;
+}
+
 static void stand_in_for_listeners(struct generation *g, const struct seccomp_notif *n)
 {
     /* Only while the last look saw a process holding a listener, and once per look: a Go server
@@ -295,31 +318,11 @@ static void stand_in_for_listeners(struct generation *g, const struct seccomp_no
     if (g->watch.listener_holders == 0 || g->watch.scanned)
         return;
     g->watch.scanned = true;
-    bool placed = false;
-    int pidfd = pidfd_of((pid_t)n->pid), dummy = stand_in();
-    char dir[48];
-    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)n->pid); /* a thread's view: its process's table */
-    DIR *fds = pidfd >= 0 && dummy >= 0 ? opendir(dir) : NULL;
-    struct dirent *e;
-    while (fds && (e = readdir(fds))) {
-        char path[320], target[64];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        ssize_t len = readlink(path, target, sizeof target - 1);
-        if (len <= 0 || strncmp(target, "socket:", 7) != 0)
-            continue;
-        long fd = strtol(e->d_name, NULL, 10);
-        int copy = copy_of(pidfd, fd);
-        if (copy < 0)
-            continue;
-        if (held_same_file(copy) && still_valid(g->notify_fd, n->id))
-            placed = put_on(g->notify_fd, n, dummy, fd) || placed;
-        close(copy);
-    }
-    if (fds)
-        closedir(fds);
-    if (pidfd >= 0)
-        close(pidfd);
-    if (!placed)
+    struct stand_in_walk walk = {.g = g, .n = n, .dummy = stand_in()};
+    pid_t tgid = tgid_of((pid_t)n->pid);
+    if (walk.dummy >= 0 && tgid > 0)
+        proc_sockets_each(tgid, -1, stand_in_if_held, &walk);
+    if (!walk.placed)
         return;
     g->accept_let_ms = now_ms();
     /* the next look at the kernel finds it let go, once those accepts have returned */
@@ -465,32 +468,27 @@ static bool idle_connection(int fd, unsigned quiet_ms)
 }
 
 /* The generation's connections on held listeners' ports, as copies (at most `room`). */
+struct gathered {
+    int *copies;
+    int found, room;
+};
+
+static bool gather_one(int copy, int fd, void *ctx)
+{
+    (void)fd;
+    struct gathered *all = ctx;
+    all->copies[all->found++] = copy;
+    return all->found < all->room;
+}
+
 static int gather_connections(struct generation *g, int *copies, int room)
 {
     const pid_t *pids;
-    int count = gen_processes(g, &pids), found = 0;
-    for (int i = 0; i < count && found < room; i++) {
-        int pidfd = (int)syscall(SYS_pidfd_open, pids[i], 0);
-        char dir[48];
-        snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pids[i]);
-        DIR *fds = pidfd >= 0 ? opendir(dir) : NULL;
-        struct dirent *e;
-        while (fds && found < room && (e = readdir(fds))) {
-            char path[320], target[64];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            ssize_t n = readlink(path, target, sizeof target - 1);
-            if (n <= 0 || strncmp(target, "socket:", 7) != 0)
-                continue;
-            int copy = copy_of(pidfd, strtol(e->d_name, NULL, 10));
-            if (copy >= 0)
-                copies[found++] = copy;
-        }
-        if (fds)
-            closedir(fds);
-        if (pidfd >= 0)
-            close(pidfd);
-    }
-    return found;
+    int count = gen_processes(g, &pids);
+    struct gathered all = {.copies = copies, .room = room};
+    for (int i = 0; i < count && all.found < room; i++)
+        proc_sockets_each(pids[i], -1, gather_one, &all);
+    return all.found;
 }
 
 /* How often to look for idle connections: in the drain's first second, with the kernel look;

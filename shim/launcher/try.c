@@ -153,8 +153,6 @@ static void explain_log(const char *log_path, unsigned long counts[TRY_OUTCOMES]
     if (log_says(log_path, "drain timeout", line, sizeof line))
         problem(line, "connections stayed open until --drain-timeout (idle keep-alive clients, long requests)",
                 "hotswap(1): --handover-idle, --drain-timeout; README.md, Keep-alive connections");
-    if (log_says(log_path, "reads LISTEN_FDS", line, sizeof line) || log_says(log_path, "LISTEN_FDS", line, sizeof line))
-        problem(line, "the server adopts listeners from LISTEN_FDS", "hotswap(1), --socket-activation");
     if (counts[TRY_REFUSED])
         problem("connections were refused", "the listening socket was closed or not yet bound at some moment",
                 "the launcher log; README.md, Known limits");
@@ -276,9 +274,13 @@ int try_run(const struct options *opt, int argc, char **argv)
     if (target.http_path)
         printf("; keep-alive: %lu repeated safely (the server closed an idle connection)", counts[TRY_RETRYABLE]);
     printf("\n");
-    sleep_ms(200); /* a process the stop reached a moment ago */
+    /* a process the stop reached a moment ago may still be on its way out: up to a second */
     pid_t left[16];
     int left_count = left_running(log_path, left, 16);
+    for (int waited = 0; left_count > 0 && waited < 1000; waited += 50) {
+        sleep_ms(50);
+        left_count = left_running(log_path, left, 16);
+    }
     if (left_count == 0)
         printf("try: left running: nothing (every generation's processes exited)\n");
     for (int i = 0; i < left_count; i++) {

@@ -245,10 +245,11 @@ static int poll_quietly(struct pollfd *fds, nfds_t count, const struct timespec 
 {
     note_poll(fds, count);
     sigset_t copy;
-    int gated = poll_gated(fds, count, timeout, sigguard_strip(mask, &copy));
+    const sigset_t *quiet_mask = sigguard_strip(mask, &copy);
+    int gated = poll_gated(fds, count, timeout, quiet_mask);
     if (gated != GATE_OPEN)
         return gated;
-    struct poll_args args = {.fds = fds, .count = count, .mask = sigguard_strip(mask, &copy)};
+    struct poll_args args = {.fds = fds, .count = count, .mask = quiet_mask};
     struct poll_mask hidden;
     mask_drained(fds, count, &hidden);
     int rc = quiet_wait(poll_once, &args, timeout);
