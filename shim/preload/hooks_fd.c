@@ -21,7 +21,6 @@
 
 HS_EXPORT int close(int fd)
 {
-    real_ready();
     switch (fd_kind(fd)) {
     case FD_OTHER:
         return real.close(fd);
@@ -59,7 +58,6 @@ HS_EXPORT int close(int fd)
 
 HS_EXPORT int dup(int fd)
 {
-    real_ready();
     int copy = real.dup(fd);
     if (copy >= 0 && fd_kind(fd) != FD_OTHER) {
         int saved = errno;
@@ -99,13 +97,11 @@ static int dup_onto(int fd, int target, int flags, bool is_dup3)
 
 HS_EXPORT int dup2(int fd, int target)
 {
-    real_ready();
     return dup_onto(fd, target, 0, false);
 }
 
 HS_EXPORT int dup3(int fd, int target, int flags)
 {
-    real_ready();
     return dup_onto(fd, target, flags, true);
 }
 
@@ -149,7 +145,6 @@ HS_EXPORT int fcntl(int fd, int cmd, ...)
     va_start(args, cmd);
     void *arg = va_arg(args, void *);
     va_end(args);
-    real_ready();
     return fcntl_common(real.fcntl, fd, cmd, arg);
 }
 
@@ -159,7 +154,6 @@ HS_EXPORT int fcntl64(int fd, int cmd, ...)
     va_start(args, cmd);
     void *arg = va_arg(args, void *);
     va_end(args);
-    real_ready();
     return fcntl_common(real.fcntl64, fd, cmd, arg);
 }
 
@@ -169,7 +163,6 @@ HS_EXPORT int ioctl(int fd, unsigned long request, ...)
     va_start(args, request);
     void *arg = va_arg(args, void *);
     va_end(args);
-    real_ready();
     if (request == FIONBIO && fd_is_listening(fd_kind_claiming(fd)))
         return nonblock_fionbio(fd, arg);
     return real.ioctl(fd, request, arg);
@@ -179,13 +172,11 @@ HS_EXPORT int ioctl(int fd, unsigned long request, ...)
 
 HS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    real_ready();
     return fdguard_close_range(first, last, flags);
 }
 
 HS_EXPORT void closefrom(int lowest)
 {
-    real_ready();
     int saved = errno;
     if (lowest >= 0)
         fdguard_close_range((unsigned)lowest, ~0U, 0);
@@ -196,7 +187,6 @@ HS_EXPORT void closefrom(int lowest)
 
 HS_EXPORT int unlink(const char *path)
 {
-    real_ready();
     if (inherit_path_protected(path))
         return 0;
     return real.unlink(path);
@@ -204,7 +194,6 @@ HS_EXPORT int unlink(const char *path)
 
 HS_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 {
-    real_ready();
     /* inherit_path_protected() first: it is what copes with a NULL path */
     if (!(flags & AT_REMOVEDIR) && inherit_path_protected(path) && (dirfd == AT_FDCWD || path[0] == '/'))
         return 0;
@@ -213,7 +202,6 @@ HS_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 
 HS_EXPORT int remove(const char *path)
 {
-    real_ready();
     if (inherit_path_protected(path))
         return 0;
     return real.remove(path);

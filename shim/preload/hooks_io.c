@@ -34,7 +34,6 @@ static ssize_t do_read(int fd, void *ctx, int flags)
 
 HS_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    real_ready();
     if (fd_kind(fd) != FD_CONN)
         return real.read(fd, buf, len);
     struct buffer_args args = {buf, len};
@@ -45,7 +44,6 @@ HS_EXPORT ssize_t read(int fd, void *buf, size_t len)
  * internal read that no hook sees. */
 HS_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
-    real_ready();
     if (len > buflen)
         return real.read_chk(fd, buf, len, buflen); /* glibc reports the overflow */
     return read(fd, buf, len); /* hook wanted: the checked call is the plain one */
@@ -68,7 +66,6 @@ static ssize_t do_readv(int fd, void *ctx, int flags)
 
 HS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int count)
 {
-    real_ready();
     if (fd_kind(fd) != FD_CONN)
         return real.readv(fd, iov, count);
     struct vector_args args = {iov, count};
@@ -77,7 +74,6 @@ HS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int count)
 
 HS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-    real_ready();
     if (fd_kind(fd) != FD_CONN) {
         if (fd_kind(fd) == FD_DGRAM_BOUND) /* a connected datagram client's first send */
             dgram_settle(fd, false);
@@ -92,7 +88,6 @@ HS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 HS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int count)
 {
-    real_ready();
     if (fd_kind(fd) != FD_CONN)
         return real.writev(fd, iov, count);
     unsigned mark = resume_mark();
@@ -105,7 +100,6 @@ HS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int count)
  * count inside a body (httpframe.c), and make anything else unknown. */
 HS_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 {
-    real_ready();
     if (fd_kind(out) != FD_CONN)
         return real.sendfile(out, in, offset, count);
     unsigned mark = resume_mark();
@@ -116,7 +110,6 @@ HS_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 
 HS_EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t count)
 {
-    real_ready();
     if (fd_kind(out) != FD_CONN)
         return real.sendfile64(out, in, (void *)offset, count);
     unsigned mark = resume_mark();
@@ -128,7 +121,6 @@ HS_EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t count)
 
 HS_EXPORT ssize_t splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t len, unsigned int flags)
 {
-    real_ready();
     ssize_t moved = real.splice(in, (void *)in_offset, out, (void *)out_offset, len, flags);
     if (fd_kind(out) == FD_CONN)
         conn_note_sent_unseen(out, moved);
@@ -184,7 +176,6 @@ static ssize_t do_recvmmsg(int fd, void *ctx, int flags)
 
 HS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *addrlen)
 {
-    real_ready();
     struct recvfrom_args args = {buf, len, addr, addrlen};
     if (fd_kind(fd) == FD_CONN)
         return conn_receive(fd, flags, do_recvfrom, &args, buf);
@@ -196,7 +187,6 @@ HS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sock
 
 HS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    real_ready();
     struct recvfrom_args args = {buf, len, NULL, NULL};
     if (fd_kind(fd) == FD_CONN)
         return conn_receive(fd, flags, do_recvfrom, &args, buf);
@@ -210,7 +200,6 @@ HS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
  * through an internal call that no hook sees. */
 HS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
-    real_ready();
     if (len > buflen)
         return real.recv_chk(fd, buf, len, buflen, flags); /* glibc reports the overflow */
     return recv(fd, buf, len, flags); /* hook wanted: the checked call is the plain one */
@@ -219,7 +208,6 @@ HS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int f
 HS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
                                  struct sockaddr *addr, socklen_t *addrlen)
 {
-    real_ready();
     if (len > buflen)
         return real.recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen);
     return recvfrom(fd, buf, len, flags, addr, addrlen); /* hook wanted: as above */
@@ -227,7 +215,6 @@ HS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, i
 
 HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    real_ready();
     if (fd_kind(fd) == FD_CONN)
         return conn_receive(fd, flags, do_recvmsg, msg,
                             msg && msg->msg_iovlen > 0 ? msg->msg_iov[0].iov_base : NULL);
@@ -239,7 +226,6 @@ HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 HS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags, struct timespec *timeout)
 {
-    real_ready();
     if (!is_ours(fd))
         return real.recvmmsg(fd, vec, count, flags, timeout);
     report_ready(fd);
@@ -259,7 +245,6 @@ static void note_sent(int fd, long count)
 
 HS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t addrlen)
 {
-    real_ready();
     if (fd_kind(fd) != FD_CONN) {
         sending_on(fd);
         ssize_t sent = real.sendto(fd, buf, len, flags, addr, addrlen);
@@ -275,7 +260,6 @@ HS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 
 HS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    real_ready();
     if (fd_kind(fd) != FD_CONN) {
         sending_on(fd);
         ssize_t sent = real.send(fd, buf, len, flags);
@@ -291,7 +275,6 @@ HS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    real_ready();
     if (fd_kind(fd) != FD_CONN || !msg) {
         sending_on(fd);
         ssize_t sent = real.sendmsg(fd, msg, flags);
@@ -306,7 +289,6 @@ HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 HS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags)
 {
-    real_ready();
     sending_on(fd);
     int sent = real.sendmmsg(fd, vec, count, flags);
     note_sent(fd, sent);

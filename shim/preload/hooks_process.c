@@ -28,7 +28,6 @@ extern char **environ;
 
 HS_EXPORT pid_t fork(void)
 {
-    real_ready();
     pid_t child = real.fork();
     if (child > 0 && shim_in_charge()) {
         int saved = errno;
@@ -106,14 +105,12 @@ static char *const *channel_env(char *const envp[], char **copy, size_t room, ch
 
 HS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-    real_ready();
     CHANNEL_ENV(env, envp);
     EXEC_KEEPING_FDS(real.execve(path, argv, env));
 }
 
 HS_EXPORT int execv(const char *path, char *const argv[])
 {
-    real_ready();
     CHANNEL_ENV(env, environ);
     if (env != environ)
         EXEC_KEEPING_FDS(real.execve(path, argv, env));
@@ -122,7 +119,6 @@ HS_EXPORT int execv(const char *path, char *const argv[])
 
 HS_EXPORT int execvp(const char *file, char *const argv[])
 {
-    real_ready();
     CHANNEL_ENV(env, environ);
     if (env != environ)
         EXEC_KEEPING_FDS(real.execvpe(file, argv, env));
@@ -131,14 +127,12 @@ HS_EXPORT int execvp(const char *file, char *const argv[])
 
 HS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    real_ready();
     CHANNEL_ENV(env, envp);
     EXEC_KEEPING_FDS(real.execvpe(file, argv, env));
 }
 
 HS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-    real_ready();
     CHANNEL_ENV(env, envp);
     EXEC_KEEPING_FDS(real.fexecve(fd, argv, env));
 }

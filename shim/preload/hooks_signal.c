@@ -19,7 +19,6 @@ static void note_action(const struct sigaction *act)
 
 HS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    real_ready();
     if (sigguard_owns(sig))
         return sigguard_sigaction(sig, act, old);
     int rc = real.sigaction(sig, act, old);
@@ -31,7 +30,6 @@ HS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 /* glibc's signal() calls its own sigaction internally, past our hook: hook it too. */
 HS_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
-    real_ready();
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
     return real.signal(sig, handler); /* BSD semantics: SA_RESTART */
@@ -39,7 +37,6 @@ HS_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 
 HS_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 {
-    real_ready();
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
     return real.bsd_signal(sig, handler);
@@ -47,7 +44,6 @@ HS_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 
 HS_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
 {
-    real_ready();
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
     sighandler_t old = real.sysv_signal(sig, handler);
@@ -58,14 +54,12 @@ HS_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
 
 HS_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-    real_ready();
     sigset_t copy;
     return real.sigprocmask(how, how == SIG_UNBLOCK ? set : sigguard_strip(set, &copy), old);
 }
 
 HS_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-    real_ready();
     sigset_t copy;
     return real.pthread_sigmask(how, how == SIG_UNBLOCK ? set : sigguard_strip(set, &copy), old);
 }
@@ -73,14 +67,12 @@ HS_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 /* A signalfd would otherwise consume the drain signal before the handler sees it. */
 HS_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 {
-    real_ready();
     sigset_t copy;
     return real.signalfd(fd, sigguard_strip(mask, &copy), flags);
 }
 
 HS_EXPORT int sigsuspend(const sigset_t *mask)
 {
-    real_ready();
     sigset_t copy;
     return real.sigsuspend(sigguard_strip(mask, &copy));
 }

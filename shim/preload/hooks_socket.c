@@ -67,7 +67,6 @@ static int rebind_elsewhere(int fd, const struct sockaddr *addr, socklen_t addrl
 
 HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-    real_ready();
     if (inherit_claim(fd, addr, addrlen))
         return 0;
     int rc = real.bind(fd, addr, addrlen);
@@ -95,7 +94,6 @@ HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 
 HS_EXPORT int listen(int fd, int backlog)
 {
-    real_ready();
     enum fd_kind kind = fd_kind_claiming(fd);
     bool private = kind == FD_PRIVATE || (kind == FD_OTHER && shim_in_charge() && unbound(fd));
     int rc = real.listen(fd, backlog); /* on a claimed listener: updates the backlog */
@@ -164,7 +162,6 @@ static int accept_on_dummy(int fd, struct sockaddr *addr, socklen_t *len, int fl
 
 HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    real_ready();
     switch (fd_kind_claiming(fd)) {
     case FD_LISTENER:
         return accept_on_listener(fd, addr, len, flags);
@@ -178,7 +175,6 @@ HS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
 HS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    real_ready();
     switch (fd_kind_claiming(fd)) {
     case FD_LISTENER:
         return accept_on_listener(fd, addr, len, 0);
@@ -194,7 +190,6 @@ HS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 HS_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    real_ready();
     enum fd_kind kind = fd_kind(fd);
     if ((kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING) && drain_identity(fd, addr, len, NULL, NULL) == 0)
         return 0;
@@ -203,7 +198,6 @@ HS_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 
 HS_EXPORT int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
 {
-    real_ready();
     enum fd_kind kind = fd_kind(fd);
     if ((kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING) && level == SOL_SOCKET &&
         (name == SO_DOMAIN || name == SO_PROTOCOL) && value && len && *len >= sizeof(int)) {

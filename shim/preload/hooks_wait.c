@@ -27,7 +27,6 @@
 
 HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-    real_ready();
     enum fd_kind kind = fd_kind_claiming(fd);
     if (kind == FD_DGRAM_BOUND && op == EPOLL_CTL_ADD && event && (event->events & EPOLLIN))
         kind = dgram_settle(fd, true);
@@ -109,13 +108,11 @@ static int epoll_quietly(int epfd, struct epoll_event *events, int max, int time
 
 HS_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
 {
-    real_ready();
     return epoll_quietly(epfd, events, max, timeout, NULL);
 }
 
 HS_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
 {
-    real_ready();
     sigset_t copy;
     return epoll_quietly(epfd, events, max, timeout, sigguard_strip(mask, &copy));
 }
@@ -261,14 +258,12 @@ static int poll_quietly(struct pollfd *fds, nfds_t count, const struct timespec 
 
 HS_EXPORT int poll(struct pollfd *fds, nfds_t count, int timeout)
 {
-    real_ready();
     struct timespec limit;
     return poll_quietly(fds, count, ms_to_timespec(timeout, &limit), NULL);
 }
 
 HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask)
 {
-    real_ready();
     return poll_quietly(fds, count, timeout, mask);
 }
 
@@ -276,7 +271,6 @@ HS_EXPORT int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *tim
  * report a set larger than its buffer. */
 HS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t count, int timeout, size_t fdslen)
 {
-    real_ready();
     if (count * sizeof *fds > fdslen)
         return real.poll_chk(fds, count, timeout, fdslen);
     struct timespec limit;
@@ -286,7 +280,6 @@ HS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t count, int timeout, size_t f
 HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespec *timeout,
                           const sigset_t *mask, size_t fdslen)
 {
-    real_ready();
     if (count * sizeof *fds > fdslen)
         return real.ppoll_chk(fds, count, timeout, mask, fdslen);
     return poll_quietly(fds, count, timeout, mask);
@@ -381,7 +374,6 @@ static int select_gated(struct select_args *a, const struct timespec *timeout)
 
 HS_EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, struct timeval *timeout)
 {
-    real_ready();
     note_select(nfds, readfds);
     struct select_args args = {nfds, readfds, writefds, exceptfds, timeout, NULL};
     struct timespec limit;
@@ -396,7 +388,6 @@ HS_EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *except
 HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
                       const struct timespec *timeout, const sigset_t *mask)
 {
-    real_ready();
     note_select(nfds, readfds);
     sigset_t copy;
     struct select_args args = {nfds, readfds, writefds, exceptfds, NULL, sigguard_strip(mask, &copy)};
@@ -410,7 +401,6 @@ HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *excep
 
 HS_EXPORT int nanosleep(const struct timespec *request, struct timespec *remaining)
 {
-    real_ready();
     struct timespec left;
     for (;;) {
         unsigned mark = resume_mark();
@@ -427,7 +417,6 @@ HS_EXPORT int nanosleep(const struct timespec *request, struct timespec *remaini
 /* Returns the error number itself, not -1 and errno. */
 HS_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *request, struct timespec *remaining)
 {
-    real_ready();
     struct timespec left;
     for (;;) {
         unsigned mark = resume_mark();

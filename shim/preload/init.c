@@ -1,4 +1,4 @@
-/* init.c: the shim's constructor and its fork handler: libc's functions resolved, inherited
+/* init.c: the shim's constructor and its fork handler: inherited
  * listeners parsed, the mode chosen once (mode.c), and, when the shim is in charge, the drain,
  * --handover-idle and standalone upgrades armed. The hooks themselves are in hooks_*.c, one file
  * per call family. */
@@ -43,7 +43,6 @@ static void on_fork_child(void)
 __attribute__((constructor)) static void shim_init(void)
 {
     int saved = errno;
-    real_ready();
     if (!mode_secure_execution())
         inherit_init();
     shim_mode = mode_choose();

@@ -22,11 +22,21 @@ bool mode_secure_execution(void)
     return getauxval(AT_SECURE) != 0;
 }
 
+/* Judged from the environment alone, before anything is looked up: a program the server execs
+ * (a CGI script, a helper) passes calls through, and pays for no lookup of the functions it never
+ * calls. */
+static bool may_take_charge(void)
+{
+    if (getenv(HS_ENV_CHANNEL_FD))
+        return !report_in_descendant();
+    return standalone_eligible();
+}
+
 enum shim_mode mode_choose(void)
 {
     if (mode_secure_execution())
         return MODE_PASSTHROUGH;
-    if (real_missing()) {
+    if (may_take_charge() && real_missing()) {
         shim_say("libc has no ", real_missing(), "(): passing calls through", NULL);
         return MODE_PASSTHROUGH;
     }

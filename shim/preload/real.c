@@ -1,13 +1,13 @@
-/* real.c: resolve libc's versions of the interposed functions with dlsym(RTLD_NEXT). */
+/* real.c: libc's versions of the interposed functions, each looked up with dlsym(RTLD_NEXT) at
+ * its first call (or all at once by real_missing()). */
 #define _GNU_SOURCE
 #include "real.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 
-struct real_functions real;
-int real_resolved;
 static const char *first_missing;
 
 /* What a function this libc lacks does: fails, never a call through NULL. Called through a
@@ -19,8 +19,8 @@ static long missing_function(void)
     return -1;
 }
 
-/* Optional: symbols newer than the oldest glibc the shim runs on (close_range and closefrom
- * came with 2.34, fcntl64 with 2.28); a program built for such a libc cannot call them. */
+/* Stores libc's `symbol` in *slot. Two threads making a first call at once both look it up and
+ * store the same address. */
 static void resolve(void **slot, const char *symbol, bool optional)
 {
     void *function = dlsym(RTLD_NEXT, symbol);
@@ -33,81 +33,87 @@ static void resolve(void **slot, const char *symbol, bool optional)
         if (!optional && !first_missing)
             first_missing = symbol;
     }
-    *slot = function;
+    __atomic_store_n(slot, function, __ATOMIC_RELAXED);
 }
 
-#define RESOLVE(field, symbol) resolve((void **)&real.field, symbol, false)
-#define RESOLVE_OPTIONAL(field, symbol) resolve((void **)&real.field, symbol, true)
+#define FIRST_CALL(type, field, symbol, optional, parameters, arguments) \
+    static type first_##field parameters                                 \
+    {                                                                    \
+        resolve((void **)&real.field, symbol, optional);                 \
+        return real.field arguments;                                     \
+    }
+REAL_FIXED_FUNCTIONS(FIRST_CALL)
+
+/* The variadic ones pass their one optional argument on as a pointer, as the hooks do. */
+static int first_fcntl(int fd, int cmd, ...)
+{
+    va_list args;
+    va_start(args, cmd);
+    void *arg = va_arg(args, void *);
+    va_end(args);
+    resolve((void **)&real.fcntl, "fcntl", false);
+    return real.fcntl(fd, cmd, arg);
+}
+
+static void resolve_fcntl64(void)
+{
+    resolve((void **)&real.fcntl64, "fcntl64", true);
+    if (real.fcntl64 == (void *)missing_function) {
+        if (real.fcntl == first_fcntl)
+            resolve((void **)&real.fcntl, "fcntl", false);
+        real.fcntl64 = real.fcntl;
+    }
+}
+
+static int first_fcntl64(int fd, int cmd, ...)
+{
+    va_list args;
+    va_start(args, cmd);
+    void *arg = va_arg(args, void *);
+    va_end(args);
+    resolve_fcntl64();
+    return real.fcntl64(fd, cmd, arg);
+}
+
+static int first_ioctl(int fd, unsigned long request, ...)
+{
+    va_list args;
+    va_start(args, request);
+    void *arg = va_arg(args, void *);
+    va_end(args);
+    resolve((void **)&real.ioctl, "ioctl", false);
+    return real.ioctl(fd, request, arg);
+}
+
+static void first_closefrom(int lowest)
+{
+    resolve((void **)&real.closefrom, "closefrom", true);
+    real.closefrom(lowest);
+}
+
+#define INITIAL(type, field, symbol, optional, parameters, arguments) .field = first_##field,
+struct real_functions real = {
+    REAL_FIXED_FUNCTIONS(INITIAL)
+    .fcntl = first_fcntl,
+    .fcntl64 = first_fcntl64,
+    .ioctl = first_ioctl,
+    .closefrom = first_closefrom,
+};
+
+#define RESOLVE_NOW(type, field, symbol, optional, parameters, arguments) \
+    if (real.field == first_##field)                                      \
+        resolve((void **)&real.field, symbol, optional);
 
 const char *real_missing(void)
 {
+    REAL_FIXED_FUNCTIONS(RESOLVE_NOW)
+    if (real.fcntl == first_fcntl)
+        resolve((void **)&real.fcntl, "fcntl", false);
+    if (real.fcntl64 == first_fcntl64)
+        resolve_fcntl64();
+    if (real.ioctl == first_ioctl)
+        resolve((void **)&real.ioctl, "ioctl", false);
+    if (real.closefrom == first_closefrom)
+        resolve((void **)&real.closefrom, "closefrom", true);
     return first_missing;
-}
-
-void real_resolve(void)
-{
-    RESOLVE(bind, "bind");
-    RESOLVE(listen, "listen");
-    RESOLVE(accept, "accept");
-    RESOLVE(accept4, "accept4");
-    RESOLVE(close, "close");
-    RESOLVE(epoll_ctl, "epoll_ctl");
-    RESOLVE(poll, "poll");
-    RESOLVE(ppoll, "ppoll");
-    RESOLVE(poll_chk, "__poll_chk");
-    RESOLVE(ppoll_chk, "__ppoll_chk");
-    RESOLVE(select, "select");
-    RESOLVE(pselect, "pselect");
-    RESOLVE(unlink, "unlink");
-    RESOLVE(unlinkat, "unlinkat");
-    RESOLVE(remove, "remove");
-    RESOLVE(dup, "dup");
-    RESOLVE(dup2, "dup2");
-    RESOLVE(dup3, "dup3");
-    RESOLVE(fcntl, "fcntl");
-    RESOLVE_OPTIONAL(fcntl64, "fcntl64");
-    RESOLVE(ioctl, "ioctl");
-    RESOLVE_OPTIONAL(close_range, "close_range");
-    RESOLVE_OPTIONAL(closefrom, "closefrom");
-    RESOLVE(sigaction, "sigaction");
-    RESOLVE(signal, "signal");
-    RESOLVE(sysv_signal, "sysv_signal");
-    RESOLVE(bsd_signal, "bsd_signal");
-    RESOLVE(sigprocmask, "sigprocmask");
-    RESOLVE(pthread_sigmask, "pthread_sigmask");
-    RESOLVE(signalfd, "signalfd");
-    RESOLVE(sigsuspend, "sigsuspend");
-    RESOLVE(fork, "fork");
-    RESOLVE(execve, "execve");
-    RESOLVE(execv, "execv");
-    RESOLVE(execvp, "execvp");
-    RESOLVE(execvpe, "execvpe");
-    RESOLVE(fexecve, "fexecve");
-    RESOLVE(getsockname, "getsockname");
-    RESOLVE(getsockopt, "getsockopt");
-    RESOLVE(recv, "recv");
-    RESOLVE(recvfrom, "recvfrom");
-    RESOLVE(recvmsg, "recvmsg");
-    RESOLVE(recvmmsg, "recvmmsg");
-    RESOLVE(send, "send");
-    RESOLVE(sendto, "sendto");
-    RESOLVE(sendmsg, "sendmsg");
-    RESOLVE(sendmmsg, "sendmmsg");
-    RESOLVE(read, "read");
-    RESOLVE(read_chk, "__read_chk");
-    RESOLVE(readv, "readv");
-    RESOLVE(recv_chk, "__recv_chk");
-    RESOLVE(recvfrom_chk, "__recvfrom_chk");
-    RESOLVE(write, "write");
-    RESOLVE(writev, "writev");
-    RESOLVE(sendfile, "sendfile");
-    RESOLVE(sendfile64, "sendfile64");
-    RESOLVE(splice, "splice");
-    RESOLVE(epoll_wait, "epoll_wait");
-    RESOLVE(epoll_pwait, "epoll_pwait");
-    RESOLVE(nanosleep, "nanosleep");
-    RESOLVE(clock_nanosleep, "clock_nanosleep");
-    if (real.fcntl64 == (void *)missing_function)
-        real.fcntl64 = real.fcntl;
-    __atomic_store_n(&real_resolved, 1, __ATOMIC_RELEASE);
 }

@@ -1,4 +1,4 @@
-/* real.h: libc's own versions of every function the shim interposes, looked up once. */
+/* real.h: libc's own versions of every function the shim interposes. */
 #ifndef HOTSWAP_REAL_H
 #define HOTSWAP_REAL_H
 
@@ -12,85 +12,90 @@
 #include <sys/uio.h>
 #include <time.h>
 
+/* X(return type, field, libc's symbol, optional, parameters, arguments): every interposed
+ * function with a fixed argument list. Optional: newer than the oldest glibc the shim runs on
+ * (close_range came with 2.34); a program built for such a libc cannot call it.
+ * sendfile64 takes an off64_t * and splice a loff_t *, which need _GNU_SOURCE, unlike this
+ * header: void * here. */
+#define REAL_FIXED_FUNCTIONS(X) \
+    X(int, bind, "bind", false, (int a, const struct sockaddr *b, socklen_t c), (a, b, c)) \
+    X(int, listen, "listen", false, (int a, int b), (a, b)) \
+    X(int, accept, "accept", false, (int a, struct sockaddr *b, socklen_t *c), (a, b, c)) \
+    X(int, accept4, "accept4", false, (int a, struct sockaddr *b, socklen_t *c, int d), (a, b, c, d)) \
+    X(int, close, "close", false, (int a), (a)) \
+    X(int, epoll_ctl, "epoll_ctl", false, (int a, int b, int c, struct epoll_event *d), (a, b, c, d)) \
+    X(int, poll, "poll", false, (struct pollfd *a, nfds_t b, int c), (a, b, c)) \
+    X(int, ppoll, "ppoll", false, (struct pollfd *a, nfds_t b, const struct timespec *c, const sigset_t *d), (a, b, c, d)) \
+    X(int, poll_chk, "__poll_chk", false, (struct pollfd *a, nfds_t b, int c, size_t d), (a, b, c, d)) \
+    X(int, ppoll_chk, "__ppoll_chk", false, (struct pollfd *a, nfds_t b, const struct timespec *c, const sigset_t *d, size_t e), (a, b, c, d, e)) \
+    X(int, select, "select", false, (int a, fd_set *b, fd_set *c, fd_set *d, struct timeval *e), (a, b, c, d, e)) \
+    X(int, pselect, "pselect", false, (int a, fd_set *b, fd_set *c, fd_set *d, const struct timespec *e, const sigset_t *f), (a, b, c, d, e, f)) \
+    X(int, unlink, "unlink", false, (const char *a), (a)) \
+    X(int, unlinkat, "unlinkat", false, (int a, const char *b, int c), (a, b, c)) \
+    X(int, remove, "remove", false, (const char *a), (a)) \
+    X(int, dup, "dup", false, (int a), (a)) \
+    X(int, dup2, "dup2", false, (int a, int b), (a, b)) \
+    X(int, dup3, "dup3", false, (int a, int b, int c), (a, b, c)) \
+    X(int, close_range, "close_range", true, (unsigned a, unsigned b, int c), (a, b, c)) \
+    X(int, sigaction, "sigaction", false, (int a, const struct sigaction *b, struct sigaction *c), (a, b, c)) \
+    X(sighandler_t, signal, "signal", false, (int a, sighandler_t b), (a, b)) \
+    X(sighandler_t, sysv_signal, "sysv_signal", false, (int a, sighandler_t b), (a, b)) \
+    X(sighandler_t, bsd_signal, "bsd_signal", false, (int a, sighandler_t b), (a, b)) \
+    X(int, sigprocmask, "sigprocmask", false, (int a, const sigset_t *b, sigset_t *c), (a, b, c)) \
+    X(int, pthread_sigmask, "pthread_sigmask", false, (int a, const sigset_t *b, sigset_t *c), (a, b, c)) \
+    X(int, signalfd, "signalfd", false, (int a, const sigset_t *b, int c), (a, b, c)) \
+    X(int, sigsuspend, "sigsuspend", false, (const sigset_t *a), (a)) \
+    X(pid_t, fork, "fork", false, (void), ()) \
+    X(int, execve, "execve", false, (const char *a, char *const b[], char *const c[]), (a, b, c)) \
+    X(int, execv, "execv", false, (const char *a, char *const b[]), (a, b)) \
+    X(int, execvp, "execvp", false, (const char *a, char *const b[]), (a, b)) \
+    X(int, execvpe, "execvpe", false, (const char *a, char *const b[], char *const c[]), (a, b, c)) \
+    X(int, fexecve, "fexecve", false, (int a, char *const b[], char *const c[]), (a, b, c)) \
+    X(int, getsockname, "getsockname", false, (int a, struct sockaddr *b, socklen_t *c), (a, b, c)) \
+    X(int, getsockopt, "getsockopt", false, (int a, int b, int c, void *d, socklen_t *e), (a, b, c, d, e)) \
+    X(ssize_t, recv, "recv", false, (int a, void *b, size_t c, int d), (a, b, c, d)) \
+    X(ssize_t, recvfrom, "recvfrom", false, (int a, void *b, size_t c, int d, struct sockaddr *e, socklen_t *f), (a, b, c, d, e, f)) \
+    X(ssize_t, recvmsg, "recvmsg", false, (int a, struct msghdr *b, int c), (a, b, c)) \
+    X(int, recvmmsg, "recvmmsg", false, (int a, struct mmsghdr *b, unsigned int c, int d, struct timespec *e), (a, b, c, d, e)) \
+    X(ssize_t, send, "send", false, (int a, const void *b, size_t c, int d), (a, b, c, d)) \
+    X(ssize_t, sendto, "sendto", false, (int a, const void *b, size_t c, int d, const struct sockaddr *e, socklen_t f), (a, b, c, d, e, f)) \
+    X(ssize_t, sendmsg, "sendmsg", false, (int a, const struct msghdr *b, int c), (a, b, c)) \
+    X(int, sendmmsg, "sendmmsg", false, (int a, struct mmsghdr *b, unsigned int c, int d), (a, b, c, d)) \
+    X(ssize_t, read, "read", false, (int a, void *b, size_t c), (a, b, c)) \
+    X(ssize_t, read_chk, "__read_chk", false, (int a, void *b, size_t c, size_t d), (a, b, c, d)) \
+    X(ssize_t, readv, "readv", false, (int a, const struct iovec *b, int c), (a, b, c)) \
+    X(ssize_t, recv_chk, "__recv_chk", false, (int a, void *b, size_t c, size_t d, int e), (a, b, c, d, e)) \
+    X(ssize_t, recvfrom_chk, "__recvfrom_chk", false, (int a, void *b, size_t c, size_t d, int e, struct sockaddr *f, socklen_t *g), (a, b, c, d, e, f, g)) \
+    X(ssize_t, write, "write", false, (int a, const void *b, size_t c), (a, b, c)) \
+    X(ssize_t, writev, "writev", false, (int a, const struct iovec *b, int c), (a, b, c)) \
+    X(ssize_t, sendfile, "sendfile", false, (int a, int b, off_t *c, size_t d), (a, b, c, d)) \
+    X(ssize_t, sendfile64, "sendfile64", false, (int a, int b, void *c, size_t d), (a, b, c, d)) \
+    X(ssize_t, splice, "splice", false, (int a, void *b, int c, void *d, size_t e, unsigned int f), (a, b, c, d, e, f)) \
+    X(int, epoll_wait, "epoll_wait", false, (int a, struct epoll_event *b, int c, int d), (a, b, c, d)) \
+    X(int, epoll_pwait, "epoll_pwait", false, (int a, struct epoll_event *b, int c, int d, const sigset_t *e), (a, b, c, d, e)) \
+    X(int, nanosleep, "nanosleep", false, (const struct timespec *a, struct timespec *b), (a, b)) \
+    X(int, clock_nanosleep, "clock_nanosleep", false, (clockid_t a, int b, const struct timespec *c, struct timespec *d), (a, b, c, d))
+
+#define REAL_FIELD(type, field, symbol, optional, parameters, arguments) type(*field) parameters;
+
 struct real_functions {
-    int (*bind)(int, const struct sockaddr *, socklen_t);
-    int (*listen)(int, int);
-    int (*accept)(int, struct sockaddr *, socklen_t *);
-    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    int (*close)(int);
-    int (*epoll_ctl)(int, int, int, struct epoll_event *);
-    int (*poll)(struct pollfd *, nfds_t, int);
-    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
-    int (*poll_chk)(struct pollfd *, nfds_t, int, size_t);
-    int (*ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
-    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
-    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
-    int (*unlink)(const char *);
-    int (*unlinkat)(int, const char *, int);
-    int (*remove)(const char *);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
+    REAL_FIXED_FUNCTIONS(REAL_FIELD)
+    /* variadic, or returning nothing: their first calls are written out in real.c */
     int (*fcntl)(int, int, ...);
-    int (*fcntl64)(int, int, ...);
+    int (*fcntl64)(int, int, ...); /* glibc 2.28; fcntl where libc lacks it */
     int (*ioctl)(int, unsigned long, ...);
-    int (*close_range)(unsigned, unsigned, int);
-    void (*closefrom)(int);
-    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
-    sighandler_t (*signal)(int, sighandler_t);
-    sighandler_t (*sysv_signal)(int, sighandler_t);
-    sighandler_t (*bsd_signal)(int, sighandler_t);
-    int (*sigprocmask)(int, const sigset_t *, sigset_t *);
-    int (*pthread_sigmask)(int, const sigset_t *, sigset_t *);
-    int (*signalfd)(int, const sigset_t *, int);
-    int (*sigsuspend)(const sigset_t *);
-    pid_t (*fork)(void);
-    int (*execve)(const char *, char *const[], char *const[]);
-    int (*execv)(const char *, char *const[]);
-    int (*execvp)(const char *, char *const[]);
-    int (*execvpe)(const char *, char *const[], char *const[]);
-    int (*fexecve)(int, char *const[], char *const[]);
-    int (*getsockname)(int, struct sockaddr *, socklen_t *);
-    int (*getsockopt)(int, int, int, void *, socklen_t *);
-    ssize_t (*recv)(int, void *, size_t, int);
-    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
-    ssize_t (*recvmsg)(int, struct msghdr *, int);
-    int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
-    ssize_t (*send)(int, const void *, size_t, int);
-    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
-    ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*read_chk)(int, void *, size_t, size_t);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
-    ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*sendfile)(int, int, off_t *, size_t);
-    ssize_t (*sendfile64)(int, int, void *, size_t); /* off64_t *: needs _GNU_SOURCE, unlike this header */
-    ssize_t (*splice)(int, void *, int, void *, size_t, unsigned int); /* loff_t * */
-    int (*epoll_wait)(int, struct epoll_event *, int, int);
-    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
-    int (*nanosleep)(const struct timespec *, struct timespec *);
-    int (*clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
+    void (*closefrom)(int); /* glibc 2.34; optional */
 };
 
+/* Each field starts as a function of the shim's own that looks libc's version up at its first
+ * call, stores it in the field and calls it: a program the server execs (a CGI script, a
+ * /bin/true) pays only for the functions it calls, and a hook called by another library's
+ * constructor before the shim's has run still finds its function. */
 extern struct real_functions real;
 
-/* Fills `real`. The constructor calls it; every hook calls real_ready() first, because another
- * library's constructor may call a hooked function before ours has run. */
-void real_resolve(void);
-
-/* The first mandatory symbol libc lacks, or NULL. With one missing the shim passes every call
- * through (mode.c), and a hook whose function is missing fails with ENOSYS. */
+/* Looks every function up now, and returns the first mandatory symbol libc lacks, or NULL.
+ * A process the shim takes charge of asks once, at start (mode.c): with one missing, the shim
+ * passes every call through; a function that is missing fails with ENOSYS. */
 const char *real_missing(void);
-
-static inline void real_ready(void)
-{
-    extern int real_resolved;
-    if (__builtin_expect(!__atomic_load_n(&real_resolved, __ATOMIC_ACQUIRE), 0))
-        real_resolve();
-}
 
 #endif

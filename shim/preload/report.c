@@ -164,6 +164,9 @@ enum channel_status report_open(void)
 
 bool report_in_descendant(void)
 {
+    long pid;
+    if (!main_pid && env_parse_count(getenv(HS_ENV_PID), INT_MAX, &pid))
+        main_pid = (pid_t)pid; /* asked before report_open(), by mode.c */
     return main_pid && main_pid != getpid();
 }
 
