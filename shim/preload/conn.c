@@ -25,6 +25,7 @@
 #include "httpframe.h"
 #include "listenaddr.h"
 #include "real.h"
+#include "threadid.h"
 
 /* Per fd, for any fd number (fdslots.h). */
 static _Atomic unsigned char states[FDSLOTS_STATIC];
@@ -149,11 +150,11 @@ static void after_write(int fd)
         conn_transition(fd, CONN_ANSWERED, CONN_BUSY); /* the next answer (pipelined) has begun */
         return;
     }
-    /* The writer is only asked for by --handover-idle; gettid() is a syscall on every answer. */
+    /* The writer is only asked for by --handover-idle. */
     if (conn_transition(fd, CONN_BUSY, CONN_ANSWERED) && handover_enabled()) {
         atomic_int *writer = last_writer_slot(fd, true);
         if (writer)
-            atomic_store_explicit(writer, gettid(), memory_order_relaxed);
+            atomic_store_explicit(writer, thread_id(), memory_order_relaxed);
     }
     if (drain_begun() && !handover_enabled())
         conn_close_if_idle(fd);

@@ -27,10 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "channel.h"
-#include "env.h"
+#include "conn.h"
 #include "dgram.h"
+#include "env.h"
 #include "envparse.h"
 #include "fdtable.h"
 #include "handover.h"
@@ -41,6 +41,7 @@
 #include "resume.h"
 #include "shimlog.h"
 #include "standalone.h"
+#include "threadid.h"
 
 #define EPOLL_CHUNK_REGS 256
 #define ACCEPT_CHUNK_SLOTS 256
@@ -188,7 +189,7 @@ void drain_forget_epoll(int epfd, int fd)
 
 int drain_wake_register(void)
 {
-    int tid = gettid();
+    int tid = thread_id();
     int base = 0;
     for (struct accept_chunk *c = &accept_slots; c; c = next_chunk(c), base += ACCEPT_CHUNK_SLOTS)
         for (int i = 0; i < ACCEPT_CHUNK_SLOTS; i++) {
@@ -444,7 +445,7 @@ static void put_dummy_on(int fd)
  * which fails at once with EAGAIN back into the shim's accept wrapper. */
 static void wake_accept_waiters(void)
 {
-    int pid = getpid(), self = gettid();
+    int pid = getpid(), self = thread_id();
     for (struct accept_chunk *c = &accept_slots; c; c = atomic_load(&c->next))
         for (int i = 0; i < ACCEPT_CHUNK_SLOTS; i++) {
             int tid = atomic_load(&c->tids[i]);
@@ -492,7 +493,7 @@ static void wake_every_thread(void)
     int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return;
-    int pid = getpid(), self = gettid();
+    int pid = getpid(), self = thread_id();
     char buf[4096] __attribute__((aligned(8)));
     long n;
     while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)

@@ -31,10 +31,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "channel.h"
-#include "env.h"
+#include "conn.h"
 #include "drain.h"
+#include "env.h"
 #include "envparse.h"
 #include "fdslots.h"
 #include "fdtable.h"
@@ -42,6 +42,7 @@
 #include "real.h"
 #include "report.h"
 #include "shimlog.h"
+#include "threadid.h"
 
 #define WAKE_COOKIE 0x48535741504f5645ull /* epoll data of the shim's eventfd: "HSWAPOVE" */
 #define WAKE_EPFDS_MAX 64
@@ -271,7 +272,7 @@ void handover_at_wait(void)
 {
     if (!enabled || !drain_begun())
         return;
-    int self = gettid();
+    int self = thread_id();
     int high = atomic_load(&fd_high_water);
     for (int fd = fd_walk_from(0); fd >= 0 && fd <= high; fd = fd_walk_from(fd + 1))
         if (fd_kind(fd) == FD_CONN && conn_state(fd) == CONN_ANSWERED && conn_last_writer(fd) == self)

@@ -16,6 +16,7 @@
 #include "real.h"
 #include "report.h"
 #include "standalone.h"
+#include "threadid.h"
 
 /* Every lock of the shim is held across fork() (taken in the order the hooks nest them), so a
  * child never starts with one held by a thread it does not have. */
@@ -34,6 +35,7 @@ static void on_fork_parent(void)
 static void on_fork_child(void)
 {
     on_fork_parent();
+    thread_id_after_fork();
     standalone_after_fork();
     fdtable_after_fork();
     drain_after_fork();
