@@ -332,6 +332,11 @@ bool members_join_child(const struct members *m)
     return write(m->procs_fd, pid, (size_t)n) == n;
 }
 
+int members_cgroup_fd(const struct members *m)
+{
+    return m && m->procs_fd >= 0 ? m->dir_fd : -1;
+}
+
 /* Appends the pids listed in the group at `dir_fd` and in its own subgroups (a server may make
  * some) to `out`. */
 static void read_group(int dir_fd, struct pid_list *out, int depth)

@@ -31,6 +31,10 @@ struct members *members_new(int number);
  * group (cgroup mode). Only write(): safe after fork. False if it could not. */
 bool members_join_child(const struct members *m);
 
+/* The generation's cgroup directory, for a child to be born in (clone3's CLONE_INTO_CGROUP),
+ * or -1 where it has none. */
+int members_cgroup_fd(const struct members *m);
+
 /* After the start: whether the command's process joined its group (if not, this generation is
  * tracked by the process tree instead, and the log says so). */
 void members_started(struct members *m, pid_t leader, bool joined);
