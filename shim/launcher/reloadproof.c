@@ -9,40 +9,42 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* The value of `name` in the two-line block `section` of a /proc/net file ("TcpExt:" names on
- * one line, their values on the next); -1 if absent. */
-static long long proc_net_value(const char *path, const char *section, const char *name)
+/* The values of `wanted[0..count-1]` in the two-line block `section` of a /proc/net file
+ * ("TcpExt:" names on one line, their values on the next), read once; -1 for any absent. */
+static void proc_net_values(const char *path, const char *section, const char *const wanted[], long long out[],
+                            int count)
 {
+    for (int i = 0; i < count; i++)
+        out[i] = -1;
     FILE *f = fopen(path, "re");
     if (!f)
-        return -1;
+        return;
     char names[16384], values[16384]; /* TcpExt: about 2,200 bytes a line on Linux 6.18 */
-    long long found = -1;
     size_t section_len = strlen(section);
-    while (found < 0 && fgets(names, sizeof names, f) && fgets(values, sizeof values, f)) {
+    while (fgets(names, sizeof names, f) && fgets(values, sizeof values, f)) {
         if (strncmp(names, section, section_len) != 0 || strncmp(values, section, section_len) != 0)
             continue;
         char *name_save, *value_save;
         char *n = strtok_r(names + section_len, " \n", &name_save);
         char *v = strtok_r(values + section_len, " \n", &value_save);
         for (; n && v; n = strtok_r(NULL, " \n", &name_save), v = strtok_r(NULL, " \n", &value_save))
-            if (strcmp(n, name) == 0) {
-                found = strtoll(v, NULL, 10);
-                break;
-            }
+            for (int i = 0; i < count; i++)
+                if (out[i] < 0 && strcmp(n, wanted[i]) == 0)
+                    out[i] = strtoll(v, NULL, 10);
+        break;
     }
     fclose(f);
-    return found;
 }
 
+/* Each file once: a reload reads them before its generation starts. */
 static struct kernel_counters read_counters(void)
 {
+    static const char *const netstat[] = {"ListenOverflows", "ListenDrops"}, *const snmp[] = {"OutRsts", "EstabResets"};
+    long long listen[2], tcp[2];
+    proc_net_values("/proc/net/netstat", "TcpExt:", netstat, listen, 2);
+    proc_net_values("/proc/net/snmp", "Tcp:", snmp, tcp, 2);
     struct kernel_counters c = {
-        .listen_overflows = proc_net_value("/proc/net/netstat", "TcpExt:", "ListenOverflows"),
-        .listen_drops = proc_net_value("/proc/net/netstat", "TcpExt:", "ListenDrops"),
-        .out_resets = proc_net_value("/proc/net/snmp", "Tcp:", "OutRsts"),
-        .estab_resets = proc_net_value("/proc/net/snmp", "Tcp:", "EstabResets"),
-    };
+        .listen_overflows = listen[0], .listen_drops = listen[1], .out_resets = tcp[0], .estab_resets = tcp[1]};
     c.read = c.listen_overflows >= 0 && c.listen_drops >= 0 && c.out_resets >= 0 && c.estab_resets >= 0;
     return c;
 }
