@@ -199,12 +199,16 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
          * exec (ignored), so the next look sends it again */
         if (proc && !proc->drain_reported)
             proc->drain_sent = false;
+        if (proc)
+            proc->waited = false;
         if (!g->hello_ms)
             g->hello_ms = now_ms(); /* the shim's constructor ran: exec and loading are done */
         g->said_hello = true;
         break;
     case HS_MSG_READY:
         g->said_hello = true;
+        if (proc)
+            proc->waited = true;
         if (g->state == GEN_STARTING && !gen_waits_for_notify(g))
             gen_mark_ready(g);
         break;
@@ -561,7 +565,16 @@ void gen_drain(struct generation *g)
     g->drained_conns = 0;
     g->watch = (struct drain_watch){.kernel_conns = -1};
     g->idle_look_ms = g->drain_ms;
-    look_at_kernel(g, g->drain_ms); /* sends the drain signal */
+    /* A process that waited on a listener holds one: the drain signal goes to it at once, not
+     * after a look at the kernel, which reads every fd of every process first. */
+    for (int i = 0; i < g->proc_count && !g->adopted; i++) {
+        struct gen_proc *proc = &g->procs[i];
+        if (proc->waited && proc->pidfd >= 0 && !proc->drain_sent) {
+            proc->drain_sent = true;
+            send_signal(proc->pid, proc->pidfd, g->settings->drain_signal);
+        }
+    }
+    look_at_kernel(g, g->drain_ms); /* sends the drain signal to the others that need it */
     if (g->watch.kernel_conns < 0) {
         /* No view of the kernel: the whole process group, as the only reach left. */
         kill(-g->pid, g->settings->drain_signal);

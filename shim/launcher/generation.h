@@ -29,6 +29,7 @@ struct gen_proc {
     int pidfd;            /* readable once the process has exited; -1 when it has */
     bool said_hello;      /* its shim has spoken: the shim is in charge there */
     bool drain_sent;      /* the drain signal went to it */
+    bool waited;          /* said READY: it waited on a listener, so it holds one */
     bool drain_reported;  /* has said DRAINING */
     long conns;           /* its open connections, as its shim last reported */
     long datagrams;       /* datagrams it received and has not answered, as last reported */

@@ -184,7 +184,6 @@ static const char *try_reload(int *reload_id, char **argv)
     free(r->env);
     *r = (struct reload){.id = L.next_reload_id++, .previous = L.serving, .requested_ms = now_ms(),
                          .active = true, .shown_conns = -1, .argv = argv, .env = env};
-    proof_begin(&r->proof);
     if (reload_id)
         *reload_id = r->id;
     if (argv) {
@@ -250,6 +249,9 @@ static const char *start_next(struct reload *r)
         return why;
     }
     r->next = next;
+    /* Here, not before the start: the launcher reads the counters while the new generation
+     * loads, not in its way; nothing can be dropped before it is ready. */
+    proof_begin(&r->proof);
     sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: gen %d starting, gen %d serving",
              sdnotify_monotonic_usec(), next->number, L.serving->number);
     return NULL;
