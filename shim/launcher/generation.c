@@ -3,6 +3,7 @@
 #include "generation.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -508,8 +509,7 @@ static void thaw(struct generation *g)
 }
 
 /* One look at the kernel's tables: the generation's processes, which of them need the drain
- * signal, and how many connections they hold between them. Those holding a listener are sent
- * it first, before the slower walk over the connections. */
+ * signal, and how many connections they hold between them. */
 static void look_at_kernel(struct generation *g, int64_t now)
 {
     struct drain_watch *w = &g->watch;
@@ -520,9 +520,6 @@ static void look_at_kernel(struct generation *g, int64_t now)
     if (!w->frozen)
         w->unshimmed_count = 0;
     if (count > 0) {
-        struct conn_sockets *listeners = conncount_load(false);
-        inspect_and_drain(g, pids, count, listeners);
-        conncount_free(listeners);
         struct conn_sockets *sockets = conncount_load(true);
         conns = inspect_and_drain(g, pids, count, sockets);
         conncount_free(sockets);
@@ -532,6 +529,8 @@ static void look_at_kernel(struct generation *g, int64_t now)
         w->told_disagreement = true;
     }
     w->kernel_conns = conns;
+    if (w->at_start < 0)
+        w->at_start = conns;
     if (conns != 0 && w->frozen)
         thaw(g); /* one took a connection before it stopped: it serves it, the drain waits */
     if (conns == 0) {
@@ -557,16 +556,45 @@ static void look_at_kernel(struct generation *g, int64_t now)
         w->next_check_ms = now + KERNEL_MOMENT_MS;
 }
 
+/* The drain signal to each process not sent it yet that holds a listener, found by its fds
+ * alone (a master, a helper: a few fds each); false if the kernel's tables cannot be read. */
+static bool drain_listener_holders(struct generation *g)
+{
+    const pid_t *pids;
+    int count = gen_processes(g, &pids);
+    if (count <= 0)
+        return count == 0;
+    pid_t *left = malloc((size_t)count * sizeof *left);
+    if (!left)
+        return false;
+    int unsent = 0;
+    for (int i = 0; i < count; i++) {
+        const struct gen_proc *proc = find_proc(g, pids[i]);
+        if (!proc || !proc->drain_sent)
+            left[unsent++] = pids[i];
+    }
+    bool read = true;
+    if (unsent > 0) {
+        struct conn_sockets *listeners = conncount_load(false);
+        read = inspect_and_drain(g, left, unsent, listeners) >= 0;
+        conncount_free(listeners);
+    }
+    free(left);
+    return read;
+}
+
 void gen_drain(struct generation *g)
 {
     g->state = GEN_DRAINING;
     g->drain_ms = now_ms();
     g->deadline_ms = g->drain_ms + g->settings->drain_timeout_ms;
     g->drained_conns = 0;
-    g->watch = (struct drain_watch){.kernel_conns = -1};
+    g->watch = (struct drain_watch){.kernel_conns = -1, .at_start = -1, .shim_conns_seen = LONG_MAX};
     g->idle_look_ms = g->drain_ms;
-    /* A process that waited on a listener holds one: the drain signal goes to it at once, not
-     * after a look at the kernel, which reads every fd of every process first. */
+    /* A process that waited on a listener holds one: the drain signal goes to it at once. The
+     * other holders are found by their fds alone. The first whole look at the kernel, which
+     * reads every fd of every process (at 50,000 connections closing, it took as long as the
+     * drain), comes at the next check, or once the shims' count stops falling. */
     for (int i = 0; i < g->proc_count && !g->adopted; i++) {
         struct gen_proc *proc = &g->procs[i];
         if (proc->waited && proc->pidfd >= 0 && !proc->drain_sent) {
@@ -574,14 +602,13 @@ void gen_drain(struct generation *g)
             send_signal(proc->pid, proc->pidfd, g->settings->drain_signal);
         }
     }
-    look_at_kernel(g, g->drain_ms); /* sends the drain signal to the others that need it */
-    if (g->watch.kernel_conns < 0) {
+    if (!drain_listener_holders(g)) {
         /* No view of the kernel: the whole process group, as the only reach left. */
         kill(-g->pid, g->settings->drain_signal);
         for (int i = 0; i < g->proc_count; i++)
             g->procs[i].drain_sent = g->procs[i].said_hello;
     }
-    g->watch.at_start = g->watch.kernel_conns;
+    g->watch.next_check_ms = g->drain_ms;
     hs_log("gen %d pid %d draining (timeout %lld ms)", g->number, (int)g->pid,
            (long long)g->settings->drain_timeout_ms);
 }
@@ -610,8 +637,17 @@ static bool drained_by_counts(struct generation *g, int64_t now)
         if (w->listener_holders > 0)
             return false;
     }
-    if (now >= w->next_check_ms || (shim_zero && !w->checked_at_shim_zero))
+    /* While the shims' count falls, their drain is under way: a look at the kernel, which reads
+     * every fd of every process (tens of milliseconds at 10,000 connections, more while they
+     * close), waits until the count stops falling or reaches zero. */
+    if (now >= w->next_check_ms && !shim_zero && shim_conns < w->shim_conns_seen) {
+        w->shim_conns_seen = shim_conns;
+        w->next_check_ms = now + LOOK_INTERVAL_MS;
+    }
+    if (now >= w->next_check_ms || (shim_zero && !w->checked_at_shim_zero)) {
         look_at_kernel(g, now);
+        w->shim_conns_seen = LONG_MAX;
+    }
     bool begun = shim_counts(g, &shim_conns, &datagrams); /* the look may have sent the drain on */
     if (!begun || datagrams > 0)
         return false; /* datagrams owed a reply are work the kernel cannot show */
@@ -749,7 +785,7 @@ void gen_rearm(struct generation *g)
     g->deadline_ms = 0;
     g->drain_ms = g->park_ms = 0;
     g->drained_conns = 0;
-    g->watch = (struct drain_watch){.kernel_conns = -1};
+    g->watch = (struct drain_watch){.kernel_conns = -1, .at_start = -1, .shim_conns_seen = LONG_MAX};
     hs_log("gen %d pid %d re-armed (%d process%s): it takes connections again", g->number, (int)g->pid, sent,
            sent == 1 ? "" : "es");
 }

@@ -56,6 +56,7 @@ struct drain_watch {
     long at_start;             /* the kernel's figure when the drain began */
     pid_t holder;              /* at the last look: a process holding one of them */
     bool checked_at_shim_zero; /* a look has followed the shim's count reaching zero */
+    long shim_conns_seen;      /* the shims' count when a look was last due (LONG_MAX: none yet) */
     int64_t shim_zero_since_ms; /* since when the shim has counted none (0: it counts some) */
     bool told_disagreement;    /* the log has said the two disagree */
     pid_t unshimmed[32];       /* at the last look: processes holding a listener with no shim in
