@@ -51,3 +51,29 @@ ten_reloads_under_load() {
     grep -Eq "gen 1 drained [0-9]+ connections? in [0-9]+ ms" "$HS_LOG"
     grep -Eq "gen 1 pid [0-9]+ killed by signal 15 \(Terminated\), [0-9]+ ms after the stop" "$HS_LOG"
 }
+
+# 128 listeners (a virtual-host server, one port each): every one held, handed to each new
+# generation and answering after the reloads, the last one under load; the reload's line names
+# the fullest accept queues, not the first four.
+@test "128 listeners: each held across reloads, the last one under load loses nothing" {
+    local ports=() extra=() i
+    while ((${#ports[@]} < 128)); do
+        local port
+        port=$(free_port)
+        [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
+    done
+    for ((i = 1; i < 128; i++)); do extra+=(--listen "127.0.0.1:${ports[i]}"); done
+    start_hotswap "127.0.0.1:${ports[0]}" -- --model epoll "${extra[@]}"
+    [ "$(grep -c ': held$' "$HS_LOG")" -eq 128 ]
+    start_load "127.0.0.1:${ports[127]}"
+    for gen in 2 3; do
+        run reload
+        [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+        [[ "$output" == *"(the 4 fullest of 128)"* ]]
+        [ "$(generation_of "127.0.0.1:${ports[0]}")" = "$gen" ]
+        [ "$(generation_of "127.0.0.1:${ports[64]}")" = "$gen" ]
+    done
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    [ "$(field requests "$LOAD_SUMMARY")" -gt 100 ]
+}

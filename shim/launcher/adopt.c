@@ -25,7 +25,7 @@
 #include "members.h"
 #include "procsockets.h"
 
-#define STATE_MAX 32768
+#define STATE_MAX 65536 /* 256 listeners of 136-byte names fit */
 #define STATE_HEADER "hotswap-state 1"
 
 static char state_path[300];

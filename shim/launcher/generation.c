@@ -232,7 +232,8 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
         fd = -1;
         break;
     case HS_MSG_CLAIMED:
-        g->claimed_listeners |= 1ULL << msg->value;
+        if (msg->value >= 0 && msg->value < LISTENERS_MAX) /* a number from a shim: checked */
+            g->claimed_listeners[msg->value / 64] |= 1ULL << (msg->value % 64);
         break;
     case HS_MSG_DRAINING:
     case HS_MSG_CONNS:

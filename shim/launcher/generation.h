@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "channel.h"
+#include "listeners.h"
 #include "members.h"
 #include "readynotify.h"
 
@@ -112,8 +113,8 @@ struct generation {
     long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
     bool cut;                  /* stopped before its drain ended */
     bool listeners_checked;    /* release.c has looked for listeners it does not use */
-    uint64_t claimed_listeners; /* the handed-over listeners its shims said they took (bit i:
-                                   HOTSWAP_LISTEN_FDS index i) */
+    uint64_t claimed_listeners[LISTENERS_MAX / 64]; /* the handed-over listeners its shims said
+                                                       they took (bit i: HOTSWAP_LISTEN_FDS index i) */
     char cut_why[48];          /* "drain timeout", "--max-draining 2" */
     char failure[560];
     char unseen_listener[480]; /* a listener the kernel shows and the shim never reported, said */

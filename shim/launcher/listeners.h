@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#define LISTENERS_MAX 64
+#define LISTENERS_MAX 256
 
 struct held_listener {
     int fd;

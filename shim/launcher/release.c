@@ -75,7 +75,7 @@ void release_unused_listeners(struct generation *g)
         struct stat st;
         if (fstat(l->fd, &st) < 0)
             continue;
-        bool used = i < 64 && (g->claimed_listeners >> i & 1); /* a shim said so */
+        bool used = g->claimed_listeners[i / 64] >> (i % 64) & 1; /* a shim said so */
         for (int p = 0; p < count && !used; p++)
             used = takes(pids[p], st.st_ino, HS_LISTEN_FDS_START + i);
         if (used)

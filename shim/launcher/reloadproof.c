@@ -109,10 +109,22 @@ void proof_end(struct reload_proof *p, char *sentence, size_t size)
                      p->delta.listen_drops == 1 ? "" : "s",
                      proof_may_have_dropped(p) ? ": connections may have been dropped" : "", p->delta.out_resets,
                      p->delta.out_resets == 1 ? "" : "s");
-    for (int i = 0, shown = 0; i < p->listeners && n > 0 && (size_t)n < size && shown < 4; i++) {
-        if (p->queue_limit[i] < 0)
-            continue;
-        n += snprintf(sentence + n, size - (size_t)n, "%s %s %d/%d", shown++ ? "," : "; accept queue peak",
-                      i < listeners_count() ? listeners_get(i)->name : "?", p->queue_peak[i], p->queue_limit[i]);
+    /* the four fullest queues, so that one of 128 listeners that came near its limit is named */
+    bool shown[LISTENERS_MAX] = {false};
+    int tcp = 0;
+    for (int i = 0; i < p->listeners; i++)
+        tcp += p->queue_limit[i] >= 0;
+    for (int count = 0; count < 4 && count < tcp && n > 0 && (size_t)n < size; count++) {
+        int best = -1;
+        for (int i = 0; i < p->listeners; i++)
+            if (p->queue_limit[i] >= 0 && !shown[i] &&
+                (best < 0 || (long)p->queue_peak[i] * p->queue_limit[best] > (long)p->queue_peak[best] * p->queue_limit[i]))
+                best = i;
+        shown[best] = true;
+        n += snprintf(sentence + n, size - (size_t)n, "%s %s %d/%d", count ? "," : "; accept queue peak",
+                      best < listeners_count() ? listeners_get(best)->name : "?", p->queue_peak[best],
+                      p->queue_limit[best]);
     }
+    if (tcp > 4 && n > 0 && (size_t)n < size)
+        snprintf(sentence + n, size - (size_t)n, " (the 4 fullest of %d)", tcp);
 }

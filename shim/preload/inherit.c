@@ -22,7 +22,7 @@
 #include "shimlog.h"
 #include "sockid.h"
 
-#define INHERIT_MAX 64
+#define INHERIT_MAX 256
 #define PROTECTED_PATHS_MAX 64
 
 struct inherited {
