@@ -3,8 +3,8 @@
 #include "generation.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,6 +557,9 @@ static void look_at_kernel(struct generation *g, int64_t now)
         w->next_check_ms = now + KERNEL_MOMENT_MS;
 }
 
+/* A drain's watch before its first look: nothing known of the kernel or of the shims' count. */
+static const struct drain_watch no_look_yet = {.kernel_conns = -1, .at_start = -1, .shim_conns_seen = LONG_MAX};
+
 /* The drain signal to each process not sent it yet that holds a listener, found by its fds
  * alone (a master, a helper: a few fds each); false if the kernel's tables cannot be read. */
 static bool drain_listener_holders(struct generation *g)
@@ -590,7 +593,7 @@ void gen_drain(struct generation *g)
     g->drain_ms = now_ms();
     g->deadline_ms = g->drain_ms + g->settings->drain_timeout_ms;
     g->drained_conns = 0;
-    g->watch = (struct drain_watch){.kernel_conns = -1, .at_start = -1, .shim_conns_seen = LONG_MAX};
+    g->watch = no_look_yet;
     g->idle_look_ms = g->drain_ms;
     /* A process that waited on a listener holds one: the drain signal goes to it at once. The
      * other holders are found by their fds alone. The first whole look at the kernel, which
@@ -786,7 +789,7 @@ void gen_rearm(struct generation *g)
     g->deadline_ms = 0;
     g->drain_ms = g->park_ms = 0;
     g->drained_conns = 0;
-    g->watch = (struct drain_watch){.kernel_conns = -1, .at_start = -1, .shim_conns_seen = LONG_MAX};
+    g->watch = no_look_yet;
     hs_log("gen %d pid %d re-armed (%d process%s): it takes connections again", g->number, (int)g->pid, sent,
            sent == 1 ? "" : "es");
 }
