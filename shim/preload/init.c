@@ -1,7 +1,6 @@
-/* init.c: the shim's constructor and its fork handler: inherited
- * listeners parsed, the mode chosen once (mode.c), and, when the shim is in charge, the drain,
- * --handover-idle and standalone upgrades armed. The hooks themselves are in hooks_*.c, one file
- * per call family. */
+/* init.c: the shim's constructor and its fork handler: inherited listeners parsed, the mode
+ * chosen once (mode.c), and, when the shim is in charge, the drain, --handover-idle and
+ * standalone upgrades armed. The hooks themselves are in hooks_*.c, one file per call family. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
