@@ -251,6 +251,17 @@ queued() { (($(accept_queue "$1") >= $2)); }
 # serving PID ADDR N: PID holds at least N established connections on ADDR's port (kernel's view).
 serving() { (($(ss -Htnp state established "( sport = :${2##*:} )" | grep -c "pid=$1,") >= $3)); }
 
+# accepted_from PID CLIENT ADDR: PID holds the server's end of the connection that CLIENT (a pid)
+# opened to ADDR (kernel's view). Under load an fd count cannot tell, and a connection still in
+# the accept queue at a reload is the next generation's to take.
+accepted_from() {
+    local client_port
+    client_port=$(ss -Htnp state established "( dport = :${3##*:} )" |
+        awk -v who="pid=$2," 'index($0, who) { n = split($3, part, ":"); print part[n]; exit }')
+    [[ -n $client_port ]] &&
+        ss -Htnp state established "( sport = :${3##*:} and dport = :$client_port )" | grep -q "pid=$1,"
+}
+
 # hold_request_open ADDR: connects to ADDR (IPv4) and sends half a request, which keeps the
 # generation that accepted it draining, however long a loaded machine takes, until
 # finish_held_request sends the rest; that prints the answer.

@@ -73,6 +73,9 @@ SCRIPT
     [ "$output" = "hotswap: --check is for running a server (see hotswap --help)" ]
 }
 
+# pid_of_gen N: generation N's pid, from the launcher's log (empty before it started).
+pid_of_gen() { sed -n "s/.*: gen $1 pid \([0-9]*\) starting .*/\1/p" "$HS_LOG"; }
+
 # cut_total LOG: the connections every cut in the log cut, added up.
 cut_total() { sed -n 's/.*: cutting \([0-9]*\) open connections*$/\1/p' "$1" | awk '{n += $1} END {print n + 0}'; }
 
@@ -81,14 +84,16 @@ cut_total() { sed -n 's/.*: cutting \([0-9]*\) open connections*$/\1/p' "$1" | a
     mkdir "$slow_dir"
     start_hotswap "$addr" --max-draining 2 -- --model threads
     start_load "$addr"
-    local server fds slow=()
+    local server older slow=()
     for gen in $(seq 2 11); do
-        # a slow request on the serving generation, then the reload: it drains for 4 s
-        server=$(pid_of_answer "$addr")
-        fds=$(ls "/proc/$server/fd" | wc -l)
+        # a slow request on the serving generation, then the reload: it drains for 4 s. Only
+        # the serving one holds the listener by then, so only it can take the request.
+        server=$(pid_of_gen $((gen - 1)))
+        older=$(pid_of_gen $((gen - 2)))
+        [[ -z $older ]] || wait_until 5 lets_go_of_listener "$older" "$addr"
         "$LOADCLIENT" --connect "$addr" --get /sleep/4000 --timeout-ms 8000 >"$slow_dir/$gen" 2>&1 &
         slow+=($!)
-        wait_until 5 has_fds "$server" $((fds + 1))
+        wait_until 5 accepted_from "$server" "${slow[-1]}" "$addr"
         kill -HUP "$HS_PID"
         wait_until 10 grep -q "gen $gen pid [0-9]* ready in" "$HS_LOG"
     done
