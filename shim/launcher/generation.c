@@ -29,6 +29,8 @@
 /* Looks at the kernel's tables while draining: this often, or ten times as long as a look took
  * (a host with a great many sockets), so the launcher stays light. */
 #define LOOK_INTERVAL_MS 100
+/* Draining: how long the looks wait for every signalled shim to report its count. */
+#define SHIMS_REPORT_MS 1000
 #define ENDED_SETTLE_MS 10 /* after the seccomp route ended idle connections: look again this soon */
 /* Starting: the first look for a listener the shim never saw, then the interval. */
 #define UNSEEN_FIRST_MS 300
@@ -626,7 +628,8 @@ static bool drained_by_counts(struct generation *g, int64_t now)
 {
     struct drain_watch *w = &g->watch;
     long shim_conns, datagrams;
-    bool shim_zero = shim_counts(g, &shim_conns, &datagrams) && shim_conns == 0;
+    bool all_reported = shim_counts(g, &shim_conns, &datagrams);
+    bool shim_zero = all_reported && shim_conns == 0;
     if (!shim_zero) {
         w->checked_at_shim_zero = false;
         w->shim_zero_since_ms = 0;
@@ -643,8 +646,13 @@ static bool drained_by_counts(struct generation *g, int64_t now)
     }
     /* While the shims' count falls, their drain is under way: a look at the kernel, which reads
      * every fd of every process (tens of milliseconds at 10,000 connections, more while they
-     * close), waits until the count stops falling or reaches zero. */
-    if (now >= w->next_check_ms && !shim_zero && shim_conns < w->shim_conns_seen) {
+     * close), waits until the count stops falling or reaches zero. Until every shim signalled
+     * has said DRAINING the count is partial (0 before the first one speaks), so it is not
+     * recorded: a count that "stopped falling" from there made a 50,000-connection drain look
+     * while they closed. A shim that does not speak within a second has the looks back. */
+    if (now >= w->next_check_ms && !all_reported && now - g->drain_ms < SHIMS_REPORT_MS) {
+        w->next_check_ms = now + LOOK_INTERVAL_MS;
+    } else if (now >= w->next_check_ms && !shim_zero && shim_conns < w->shim_conns_seen) {
         w->shim_conns_seen = shim_conns;
         w->next_check_ms = now + LOOK_INTERVAL_MS;
     }
