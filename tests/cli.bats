@@ -19,6 +19,15 @@ bats_require_minimum_version 1.5.0
     [[ "$output" =~ ^hotswap\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 }
 
+@test "built where musl-gcc is installed, the launcher loads no shared library: a preload in its environment never reaches it" {
+    command -v musl-gcc >/dev/null || skip "musl-gcc is not installed: the launcher is linked against the system's libc"
+    [[ $BUILD != build-asan ]] || skip "the sanitizer build links the launcher against the system's libc"
+    run --separate-stderr env LD_PRELOAD=/nonexistent/libmissing.so "$HOTSWAP" --version
+    [ "$status" -eq 0 ]
+    [ "$stderr" = "" ]   # a dynamic program's loader says it cannot preload the library
+    [[ "$output" =~ ^hotswap\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
 @test "an unknown option: one line, exit 64" {
     run "$HOTSWAP" --frobnicate -- true
     [ "$status" -eq 64 ]
