@@ -39,7 +39,7 @@ $(BUILD)/libhotswap.so: $(PRELOAD_SRC) $(PRELOAD_H) Makefile | $(BUILD)
 	    -o $@ $(PRELOAD_SRC) -ldl
 
 # The launcher is linked statically against musl where musl-gcc is installed (Debian's
-# musl-tools): its resident memory is then its own (about 350 KiB), not the 1.5 MiB of glibc's
+# musl-tools): its resident memory is then its own (320 to 350 KiB), not the 1.5 MiB of glibc's
 # pages every dynamic program maps; and it runs where no libc is installed. Elsewhere, or with
 # STATIC_LAUNCHER=no (the sanitizer builds), it is built with $(CC) like the shim. musl has no
 # kernel headers of its own: the system's linux/, asm/ and asm-generic/ are linked in alone.
