@@ -168,6 +168,14 @@ drains_within() {
     [ -z "$(ss -ltnpH "sport = :$port" | grep '"hotswap"')" ]
 }
 
+@test "a private listener open through a slow start-up is no listener made past the shim: no warning, ready" {
+    LOAD_ARGS=(-c 8)
+    # the launcher looks for listeners the shim never saw 300 ms into a start, and each second
+    pattern_reloads 2 "$(tcp)" -- --pattern port0 --start-ms 1500
+    [ "$(grep -c 'private listener on 127.0.0.1:' "$HS_LOG")" -eq 3 ]
+    refute grep -q 'but the shim never saw that socket' "$HS_LOG"
+}
+
 @test "a server that adopts LISTEN_FDS with its own defaults is not handed them: it binds, and gets the listener" {
     LOAD_ARGS=(-c 8)
     pattern_reloads 5 "$(tcp)" -- --pattern adopt-listen-fds

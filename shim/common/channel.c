@@ -23,6 +23,8 @@ int hs_msg_decode(const void *buf, size_t len, struct hs_msg *out)
         return out->value >= 0 && out->value < HS_HANDOVER_SLOTS ? 0 : -1;
     case HS_MSG_CLAIMED:
         return out->value >= 0 && out->value < 64 ? 0 : -1;
+    case HS_MSG_PRIVATE:
+        return out->value > 0 ? 0 : -1;
     case HS_MSG_FORKED:
         return out->value > 0 && out->value <= 0x7fffffff ? 0 : -1;
     default:

@@ -43,7 +43,9 @@ enum hs_msg_type {
                          `value`; a reply socket rides as SCM_RIGHTS, the client comes back on it */
     HS_MSG_CLAIMED,   /* the server bound (or took as it is) a handed-over listener; value: its
                          index in HOTSWAP_LISTEN_FDS (0..63) */
-    HS_MSG_LAST = HS_MSG_CLAIMED,
+    HS_MSG_PRIVATE,   /* a listener on a port the kernel chose (a control socket): the server's own,
+                         neither held nor handed over; value: its socket's inode */
+    HS_MSG_LAST = HS_MSG_PRIVATE,
 };
 
 /* --handover-idle: a handed-over client waits in the launcher, which makes the next generation's

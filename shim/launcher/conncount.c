@@ -479,8 +479,8 @@ static void note_listening(void *ctx, int family, const unsigned char *addr, uns
     l->named[l->named_count++].inode = inode;
 }
 
-bool conncount_unheld_listener(const pid_t *pids, int count, bool (*prefer)(pid_t pid, void *ctx), void *ctx,
-                               pid_t *holder, char *name, size_t size)
+bool conncount_unheld_listener(const pid_t *pids, int count, const unsigned long *known, int known_count,
+                               bool (*prefer)(pid_t pid, void *ctx), void *ctx, pid_t *holder, char *name, size_t size)
 {
     struct inode_set held = {0}, listening = {0}, mine = {0};
     struct listener_key *keys = calloc(LISTENERS_MAX, sizeof *keys);
@@ -488,6 +488,8 @@ bool conncount_unheld_listener(const pid_t *pids, int count, bool (*prefer)(pid_
         return false;
     listener_keys(keys, &held);
     free(keys);
+    for (int i = 0; i < known_count; i++)
+        add_inode(&held, known[i]);
     settle(&held);
     struct listening found = {.inodes = &listening};
     dump_tcp(AF_INET, TCP_STATES_LISTEN, note_listening, &found, &listening);

@@ -31,10 +31,11 @@ struct proc_sockets {
 long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, int count, struct proc_sockets *each);
 long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, int count);
 
-/* A TCP listening socket open in one of `pids` that the launcher does not hold: the server made
- * it without the shim seeing. Its holder (the first one `prefer` says yes to, if any) and
- * "ADDR:PORT" in `name`. */
-bool conncount_unheld_listener(const pid_t *pids, int count, bool (*prefer)(pid_t pid, void *ctx), void *ctx,
+/* A TCP listening socket open in one of `pids` that the launcher does not hold, nor is among the
+ * `known` inodes (listeners the shim saw and left to the server): the server made it without the
+ * shim seeing. Its holder (the first one `prefer` says yes to, if any) and "ADDR:PORT" in `name`. */
+bool conncount_unheld_listener(const pid_t *pids, int count, const unsigned long *known, int known_count,
+                               bool (*prefer)(pid_t pid, void *ctx), void *ctx,
                                pid_t *holder, char *name, size_t size);
 
 #endif

@@ -237,6 +237,10 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
         if (msg->value >= 0 && msg->value < LISTENERS_MAX) /* a number from a shim: checked */
             g->claimed_listeners[msg->value / 64] |= 1ULL << (msg->value % 64);
         break;
+    case HS_MSG_PRIVATE:
+        if (g->private_count < (int)(sizeof g->private_listeners / sizeof g->private_listeners[0]))
+            g->private_listeners[g->private_count++] = (unsigned long)msg->value;
+        break;
     case HS_MSG_DRAINING:
     case HS_MSG_CONNS:
         if (proc) {
@@ -930,7 +934,8 @@ static void look_for_unseen_listener(struct generation *g)
     pid_t holder;
     char name[80], exe[128];
     if (g->unseen_listener[0] || count <= 0 ||
-        !conncount_unheld_listener(pids, count, shim_not_in_charge, g, &holder, name, sizeof name))
+        !conncount_unheld_listener(pids, count, g->private_listeners, g->private_count, shim_not_in_charge, g,
+                                   &holder, name, sizeof name))
         return;
     exe_of(holder, exe, sizeof exe);
     const char *why;

@@ -117,6 +117,9 @@ struct generation {
                                                        they took (bit i: HOTSWAP_LISTEN_FDS index i) */
     char cut_why[48];          /* "drain timeout", "--max-draining 2" */
     char failure[560];
+    unsigned long private_listeners[16]; /* inodes of listeners the shim said are the server's own
+                                            business (a port the kernel chose): no unseen ones */
+    int private_count;
     char unseen_listener[480]; /* a listener the kernel shows and the shim never reported, said */
     struct drain_watch watch;
 

@@ -97,10 +97,11 @@ HS_EXPORT int listen(int fd, int backlog)
     enum fd_kind kind = fd_kind_claiming(fd);
     bool private = kind == FD_PRIVATE || (kind == FD_OTHER && shim_in_charge() && unbound(fd));
     int rc = real.listen(fd, backlog); /* on a claimed listener: updates the backlog */
-    if (rc == 0 && kind == FD_OTHER && shim_in_charge()) {
+    if (rc == 0 && (kind == FD_OTHER || kind == FD_PRIVATE) && shim_in_charge()) {
         int saved = errno;
         if (private) {
             fd_set_kind(fd, FD_PRIVATE);
+            report_private_listener(fd);
         } else {
             int status = real.fcntl(fd, F_GETFL);
             nonblock_adopt(fd, status >= 0 && (status & O_NONBLOCK));

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "envparse.h"
@@ -102,6 +103,13 @@ void report_counts(enum hs_msg_type type, int64_t conns, int64_t datagrams)
 void report_listener(int fd)
 {
     send_with_fd(HS_MSG_LISTENER, fd, 0, 0, fd);
+}
+
+void report_private_listener(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0)
+        send_with_fd(HS_MSG_PRIVATE, fd, (int64_t)st.st_ino, 0, -1);
 }
 
 bool report_ready_done(void)

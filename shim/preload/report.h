@@ -35,6 +35,10 @@ bool report_pass(enum hs_msg_type type, int fd, int64_t value, int passed_fd);
 /* Sends a listener the server created, with its fd as SCM_RIGHTS. */
 void report_listener(int fd);
 
+/* A listener the server keeps to itself (a port the kernel chose): the launcher is told it
+ * knows of it, so that the kernel showing it is no sign of a socket made past the shim. */
+void report_private_listener(int fd);
+
 /* Readiness, once per process: the first wait for connections on `listener`. */
 void report_ready(int listener);
 
