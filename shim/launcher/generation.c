@@ -191,6 +191,14 @@ static bool forked_by(struct generation *g, pid_t child, pid_t sender)
     return false;
 }
 
+static bool private_known(const struct generation *g, unsigned long inode)
+{
+    for (int i = 0; i < g->private_count; i++)
+        if (g->private_listeners[i] == inode)
+            return true;
+    return false;
+}
+
 static void handle_message(struct generation *g, const struct hs_msg *msg, int fd)
 {
     struct gen_proc *proc = add_proc(g, msg->pid);
@@ -237,8 +245,9 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
         if (msg->value >= 0 && msg->value < LISTENERS_MAX) /* a number from a shim: checked */
             g->claimed_listeners[msg->value / 64] |= 1ULL << (msg->value % 64);
         break;
-    case HS_MSG_PRIVATE:
-        if (g->private_count < (int)(sizeof g->private_listeners / sizeof g->private_listeners[0]))
+    case HS_MSG_PRIVATE: /* once per listen(): a second one on the same socket takes no room */
+        if (!private_known(g, (unsigned long)msg->value) &&
+            g->private_count < (int)(sizeof g->private_listeners / sizeof g->private_listeners[0]))
             g->private_listeners[g->private_count++] = (unsigned long)msg->value;
         break;
     case HS_MSG_DRAINING:

@@ -4,15 +4,15 @@
 # first on a control port of its own that the kernel chooses (127.0.0.1:0, where `yaws --stop`
 # finds it), then on the service addresses, 300 ms or more into its start. It refuses to start
 # while a yaws with the same id runs, so each generation takes its own: the id is the generation's
-# number, from HOTSWAP_GENERATION. Five reloads under load on 127.0.0.1; ::1, its second listener, answers after them.
+# number, from HOTSWAP_GENERATION. Five reloads under load on 127.0.0.1; then ::1, its second
+# listener, answers too.
 
 load helpers
 
 yaws_reloads() {
     need yaws
     PORT=$(free_port)
-    prepare_config yaws
-    cp "$SERVERS/yaws/index.html" "$WORK/index.html"
+    prepare_config yaws   # yaws.conf and index.html, into $WORK
     local addr="127.0.0.1:$PORT"
     probe() { get "$addr" /index.html && get "[::1]:$PORT" /index.html; }
     # HOME: yaws keeps each id's control file under ~/.yaws; its reports go to $WORK/server.log
