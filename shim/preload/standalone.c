@@ -274,6 +274,8 @@ __attribute__((no_sanitize_address)) static void __attribute__((noreturn)) exec_
 
 /* The new process is our parent's child, not ours (CLONE_PARENT): the server never reaps a
  * process it did not start, and a service manager sees the new main process as its own. */
+static void read_channel(void);
+
 static pid_t clone_sibling(void)
 {
     long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
@@ -292,10 +294,11 @@ __attribute__((no_sanitize_address)) static void start_upgrade(void)
         shim_say("upgrade: cannot create the channel to the new process", NULL);
         return;
     }
-    /* The new process's messages arrive as the trigger signal itself. */
+    /* The new process's messages arrive as the trigger signal itself, armed only once its pid is
+     * known: another thread of a threaded server could take a READY sent before that. */
     real.fcntl(pair[0], F_SETOWN, getpid());
     real.fcntl(pair[0], F_SETSIG, trigger_signo);
-    real.fcntl(pair[0], F_SETFL, O_ASYNC | O_NONBLOCK);
+    real.fcntl(pair[0], F_SETFL, O_NONBLOCK);
     atomic_store(&upgrade_state, UPGRADE_STARTING);
     channel = pair[0];
     pid_t pid = clone_sibling();
@@ -313,6 +316,8 @@ __attribute__((no_sanitize_address)) static void start_upgrade(void)
     char text[24];
     format_long(text, pid);
     shim_say("upgrade: started pid ", text, "; this process serves until it is ready", NULL);
+    real.fcntl(pair[0], F_SETFL, O_ASYNC | O_NONBLOCK);
+    read_channel(); /* what it said before the signal was armed */
 }
 
 /* ---- the new process speaks ---------------------------------------------------------------- */
