@@ -64,6 +64,8 @@ struct drain_watch {
                                   charge (a worker the server exec'd), which keep accepting */
     int unshimmed_count;
     bool frozen;               /* those are stopped (SIGSTOP) for the last look before the stop */
+    int64_t frozen_ms;         /* when they were sent SIGSTOP */
+    bool all_stopped;          /* every thread of theirs has stopped since (or the wait is over) */
     int listener_holders;      /* signal_drain: processes still holding a held listener, at the last look */
     bool scanned;              /* signal_drain: a trapped rt_sigreturn has had its fds scanned since
                                   that look (one scan per look: a SIGCHLD storm must not make one

@@ -32,6 +32,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "procsockets.h"
+#include "procstat.h"
 
 #if defined(__x86_64__)
 #define FILTER_ARCH AUDIT_ARCH_X86_64
@@ -396,12 +397,7 @@ static bool in_accept(pid_t pid, const char *tid)
 {
     char path[320], text[32] = "";
     snprintf(path, sizeof path, "/proc/%d/task/%s/syscall", (int)pid, tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
+    if (!proc_read_text(path, text, sizeof text))
         return false;
     long nr = strtol(text, NULL, 10);
     return nr == __NR_accept || nr == __NR_accept4;

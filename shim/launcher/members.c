@@ -16,6 +16,7 @@
 #include "channel.h"
 #include "env.h"
 #include "log.h"
+#include "procstat.h"
 
 struct proc_entry {
     pid_t pid, ppid;
@@ -76,26 +77,10 @@ static const struct proc_entry *list_find(const struct pid_list *list, pid_t pid
 /* pid, parent and start time from /proc/PID/stat; false for a zombie or a process gone. */
 static bool read_stat(pid_t pid, struct proc_entry *out)
 {
-    char path[64], text[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    struct proc_stat st;
+    if (!proc_stat_read(pid, 0, &st) || st.state == 'Z' || st.state == 'X')
         return false;
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    text[n] = '\0';
-    const char *after = strrchr(text, ')'); /* the command name may hold spaces and parens */
-    char state;
-    int ppid;
-    unsigned long long start;
-    if (!after || sscanf(after + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                         &state, &ppid, &start) != 3)
-        return false;
-    if (state == 'Z' || state == 'X')
-        return false;
-    *out = (struct proc_entry){.pid = pid, .ppid = ppid, .start = start};
+    *out = (struct proc_entry){.pid = pid, .ppid = st.ppid, .start = st.start};
     return true;
 }
 

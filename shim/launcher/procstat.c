@@ -1,0 +1,41 @@
+/* procstat.c: what the kernel says of a process in /proc. See procstat.h. */
+#define _GNU_SOURCE
+#include "procstat.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+bool proc_read_text(const char *path, char *text, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, text, size - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    text[n] = '\0';
+    return true;
+}
+
+bool proc_stat_read(pid_t pid, pid_t tid, struct proc_stat *out)
+{
+    char path[80], text[1024];
+    if (tid > 0)
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    else
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (!proc_read_text(path, text, sizeof text))
+        return false;
+    const char *after = strrchr(text, ')'); /* the command name may hold spaces and parens */
+    int ppid;
+    /* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+     * cutime cstime priority nice num_threads itrealvalue starttime */
+    if (!after || sscanf(after + 1, " %c %d %*d %*d %*d %*d %u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &out->state, &ppid, &out->flags, &out->start) != 4)
+        return false;
+    out->ppid = ppid;
+    return true;
+}
