@@ -205,6 +205,10 @@ socket_inode() { readlink "/proc/$2/fd/$1" | sed -n 's/^socket:\[\([0-9]*\)\]$/\
     grep -qz '^LISTEN_FDNAMES=hotswap$' "/proc/$pid/environ"
 }
 
+# own_lines: what systemd-analyze said of the units under test, without what it said of the host's
+# own units it loaded on the way (a package's unit with a bad line is not ours to judge)
+own_lines() { grep -Ev '^(/usr)?/lib/systemd/(system|user)/|^/etc/systemd/(system|user)/|^/run/systemd/' || true; }
+
 @test "the example units are there: docs/hotswap.service (Type=notify) and docs/hotswap.socket" {
     grep -qx "Type=notify" "$ROOT/docs/hotswap.service"
     grep -qx "NotifyAccess=main" "$ROOT/docs/hotswap.service"
@@ -214,7 +218,7 @@ socket_inode() { readlink "/proc/$2/fd/$1" | sed -n 's/^socket:\[\([0-9]*\)\]$/\
         # the syntax of both, as systemd reads it (the binaries' absence is not this test's concern)
         run systemd-analyze verify "$ROOT/docs/hotswap.socket" "$ROOT/docs/hotswap.service"
         echo "$output"
-        refute grep -Ei "unknown (key|section)|failed to parse|invalid" <<<"$output"
+        refute grep -Ei "unknown (key|section)|failed to parse|invalid" <<<"$(own_lines <<<"$output")"
     fi
 }
 
@@ -228,7 +232,7 @@ socket_inode() { readlink "/proc/$2/fd/$1" | sed -n 's/^socket:\[\([0-9]*\)\]$/\
     cp "$ROOT/docs/hotswap.socket" "$dir/myapp.socket"
     run systemd-analyze verify --man=no "$dir/myapp.socket" "$dir/myapp.service"
     [ "$status" -eq 0 ]
-    [ -z "$output" ] || { echo "$output"; false; }
+    [ -z "$(own_lines <<<"$output")" ] || { echo "$output"; false; }
     # and it does speak up: the same unit with a kill mode systemd does not know
     sed -i 's/^KillMode=mixed/KillMode=sideways/' "$dir/myapp.service"
     run systemd-analyze verify --man=no "$dir/myapp.socket" "$dir/myapp.service"
