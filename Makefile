@@ -26,7 +26,7 @@ FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadcli
 FIXTURES_COMMON := tests/fixtures/common.c tests/fixtures/common.h
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop $(BUILD)/libraise-on-count.so \
-     $(BUILD)/libslow-claim.so
+     $(BUILD)/libslow-claim.so $(BUILD)/libslow-upgrade.so
 
 $(BUILD):
 	mkdir -p $@
@@ -73,6 +73,10 @@ $(BUILD)/libraise-on-count.so: tests/fixtures/raise-on-count.c shim/common/chann
 
 # ... and one for survive.bats: a fork while the shim holds its claim lock.
 $(BUILD)/libslow-claim.so: tests/fixtures/slow-claim.c | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+
+# ... and one for standalone.bats: the old process slow to record the new one's pid.
+$(BUILD)/libslow-upgrade.so: tests/fixtures/slow-upgrade.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)

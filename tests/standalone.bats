@@ -14,7 +14,8 @@ teardown() {
     true
 }
 
-# start_standalone ADDR [VAR=value...] -- fixture args: the server alone, shim preloaded.
+# start_standalone ADDR [VAR=value...] -- fixture args: the server alone, shim preloaded
+# (SA_PRELOAD: the whole LD_PRELOAD instead).
 start_standalone() {
     local addr=$1; shift
     local vars=()
@@ -25,7 +26,7 @@ start_standalone() {
     SA_ADDRS+=("$addr")
     # SA_NOFILE: the fd limit the server gets (ulimit is setrlimit: the kernel's own limit)
     ( [[ -z "${SA_NOFILE:-}" ]] || ulimit -n "$SA_NOFILE"
-      exec env "${vars[@]}" HOTSWAP_PIDFILE="$PIDFILE" LD_PRELOAD="$SHIM" "$FIXTURE" --listen "$addr" "$@" \
+      exec env "${vars[@]}" HOTSWAP_PIDFILE="$PIDFILE" LD_PRELOAD="${SA_PRELOAD:-$SHIM}" "$FIXTURE" --listen "$addr" "$@" \
         2>"$SA_LOG" ) &
     wait_until 10 answers_with_gen "$addr" 0
     wait_until 5 test -s "$PIDFILE"
@@ -62,6 +63,27 @@ upgrades_under_load() {
 @test "standalone, thread per connection: 5 upgrades under load lose no request" { upgrades_under_load threads; }
 @test "standalone, prefork: 5 upgrades under load lose no request" { upgrades_under_load prefork; }
 @test "standalone, blocking: 5 upgrades under load lose no request" { upgrades_under_load blocking; }
+
+@test "standalone, threaded: a READY that comes before the old process has recorded the new pid counts for that pid" {
+    # libslow-upgrade.so holds the old process a second right after it starts the new one: the new
+    # one's READY comes first, as the trigger signal, which another thread of the server could take
+    # while the new pid was still unknown (the pidfile, and MAINPID=, then said 0)
+    local addr="127.0.0.1:$(free_port)"
+    SA_PRELOAD="$SHIM:$ROOT/$BUILD/libslow-upgrade.so" start_standalone "$addr" -- --model threads
+    start_load "$addr" -c 16
+    local gen old
+    for gen in 1 2 3 4 5; do
+        old=$(cat "$PIDFILE")
+        upgrade
+        [ "$(cat "$PIDFILE")" -gt 1 ]
+        [ "$(cat "$PIDFILE")" != "$old" ]
+        [ "$(generation_of "$addr")" = "$gen" ]
+        [ "$(pid_of_answer "$addr")" = "$(cat "$PIDFILE")" ]
+    done
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    refute grep -q "upgrade: pid 0 " "$SA_LOG"
+}
 
 @test "standalone: a new binary that fails leaves the old one serving, and a later upgrade works" {
     local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/broken"
