@@ -12,7 +12,6 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stddef.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,35 +391,25 @@ static bool parked(const struct generation *g, pid_t tid)
     return false;
 }
 
-/* Is thread `tid` of process `pid` inside accept or accept4? (/proc/PID/task/TID/syscall) */
-static bool in_accept(pid_t pid, const char *tid)
+/* Is thread `tid` of process `pid` inside accept or accept4 (/proc/PID/task/TID/syscall), and
+ * not one the launcher parked there? */
+static bool accepting_thread(pid_t pid, pid_t tid, void *g)
 {
-    char path[320], text[32] = "";
-    snprintf(path, sizeof path, "/proc/%d/task/%s/syscall", (int)pid, tid);
+    char path[64], text[32] = "";
+    snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
     if (!proc_read_text(path, text, sizeof text))
         return false;
     long nr = strtol(text, NULL, 10);
-    return nr == __NR_accept || nr == __NR_accept4;
+    return (nr == __NR_accept || nr == __NR_accept4) && !parked(g, tid);
 }
 
 bool intercept_accepting(struct generation *g)
 {
     const pid_t *pids;
     int count = gen_processes(g, &pids);
-    for (int i = 0; i < count; i++) {
-        char dir[48];
-        snprintf(dir, sizeof dir, "/proc/%d/task", (int)pids[i]);
-        DIR *tasks = opendir(dir);
-        if (!tasks)
-            continue;
-        struct dirent *e;
-        bool found = false;
-        while (!found && (e = readdir(tasks)))
-            found = e->d_name[0] != '.' && in_accept(pids[i], e->d_name) && !parked(g, (pid_t)atoi(e->d_name));
-        closedir(tasks);
-        if (found)
+    for (int i = 0; i < count; i++)
+        if (proc_any_thread(pids[i], accepting_thread, g))
             return true;
-    }
     return false;
 }
 

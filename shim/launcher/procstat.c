@@ -2,8 +2,10 @@
 #define _GNU_SOURCE
 #include "procstat.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +20,21 @@ bool proc_read_text(const char *path, char *text, size_t size)
         return false;
     text[n] = '\0';
     return true;
+}
+
+bool proc_any_thread(pid_t pid, bool (*each)(pid_t pid, pid_t tid, void *ctx), void *ctx)
+{
+    char dir_path[48];
+    snprintf(dir_path, sizeof dir_path, "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(dir_path);
+    if (!tasks)
+        return false;
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(tasks)))
+        found = e->d_name[0] != '.' && each(pid, (pid_t)atoi(e->d_name), ctx);
+    closedir(tasks);
+    return found;
 }
 
 bool proc_stat_read(pid_t pid, pid_t tid, struct proc_stat *out)

@@ -1,6 +1,6 @@
 /* procstat.h: what the kernel says of a process or a thread in /proc: a small file read whole,
- * and /proc/PID/stat parsed once for every caller (the members walk: parent and start time; the
- * drain's pause: state and flags). */
+ * a walk over the threads, and /proc/PID/stat parsed once for every caller (the members walk:
+ * parent and start time; the drain's pause: state and flags). */
 #ifndef HOTSWAP_PROCSTAT_H
 #define HOTSWAP_PROCSTAT_H
 
@@ -11,6 +11,10 @@
 /* Reads the file at `path` (a /proc file of a few hundred bytes) into `text`, NUL-terminated,
  * truncated to `size` - 1 bytes; false if it cannot be opened or is empty. */
 bool proc_read_text(const char *path, char *text, size_t size);
+
+/* Calls `each` for every thread of process `pid` (/proc/PID/task) until one call returns true;
+ * true if one did, false if none did or the process is gone. */
+bool proc_any_thread(pid_t pid, bool (*each)(pid_t pid, pid_t tid, void *ctx), void *ctx);
 
 struct proc_stat {
     char state;               /* R, S, D, T (stopped), t (traced), Z, X... */

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* True when no thread of process `pid` can run on: each is stopped, traced or dead
- * (/proc/PID/task/TID/stat), or the process is gone. */
+/* True when no thread of process `pid` can run on: each is stopped, traced, dead or an io_uring
+ * worker (/proc/PID/task/TID/stat), or the process is gone. */
 bool proc_stopped(pid_t pid);
 
 #endif

@@ -22,7 +22,7 @@ unicorn_reloads() {
     wait_until 20 workers
     five_reloads_under_load "$addr" --path /
     probe
-    stop_and_check_nothing_left "unicorn .*-l $addr "
+    stop_and_check_nothing_left "unicorn .*:$PORT " # the port alone: "[::1]" would be a regex class
     launcher_log_clean 1
 }
 
