@@ -203,3 +203,34 @@ state_says_serving() { grep -q "^gen $1 [0-9]* [0-9]* 1 " "$STATE"; }
     stop_hotswap
     [ "$HS_STATUS" -eq 0 ]
 }
+
+# adopted_and_reloaded [hotswap options...]: prefork workers that dropped to nobody, under load;
+# the launcher killed, a new one adopts them (their proof: their cgroup, or HOTSWAP_GENERATION
+# and the uid recorded for them) and reloads 3 times: nothing fails, the adopted one exits.
+adopted_and_reloaded() {
+    start_hotswap "127.0.0.1:$(free_port)" "$@" -- --model prefork --quirk drop-privileges
+    SERVER=$(sed -n 's/.*gen 1 pid \([0-9]*\) starting.*/\1/p' "$HS_LOG")
+    wait_until 10 grep -q "^gen 1 $SERVER [0-9]* 1 65534 " "$HS_CONTROL.state"
+    start_load "$HS_ADDR"
+    kill_launcher
+    adopt_on_same_control "$@" -- --model prefork --quirk drop-privileges
+    grep -q "gen 1 pid $SERVER adopted from launcher pid [0-9]*, which is gone: it serves on" "$HS_LOG"
+    local gen
+    for gen in 2 3 4; do
+        run -0 timeout 10 "$HOTSWAP" reload --control "$HS_CONTROL"
+        [ "$(generation_of "$HS_ADDR")" = "$gen" ]
+    done
+    wait_until 10 grep -q "gen 1 pid $SERVER exited (adopted" "$HS_LOG"
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
+}
+
+@test "a server that dropped to nobody, its launcher killed, is adopted by its cgroup; 3 reloads lose nothing" {
+    adopted_and_reloaded
+}
+
+@test "the same with --track tree: adopted by its HOTSWAP_GENERATION and its recorded uid" {
+    adopted_and_reloaded --track tree
+}
