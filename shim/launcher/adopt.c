@@ -1,11 +1,23 @@
 /* adopt.c: the state file a later launcher adopts a killed one's generations from.
  *
  * The file holds only what the kernel can confirm: each generation's command's pid with its
- * start time (a reused pid has another), its cgroup's name, and the names of the held listeners.
- * The listeners themselves are taken from the adopted processes' fd tables (pidfd_getfd), found
- * by what each socket is, never by an fd number written down. It lives in the control socket's
- * directory (the user's own, 0700, or the operator's choice) and is believed only if it is the
- * user's own and nobody else may write it. */
+ * start time (a reused pid has another), its cgroup's name and its uid, and the names of the held
+ * listeners. The listeners themselves are taken from the adopted processes' fd tables
+ * (pidfd_getfd), found by what each socket is, never by an fd number written down. It lives in
+ * the control socket's directory (the user's own, 0700, or the operator's choice) and is believed
+ * only if it is the user's own regular file and nobody else may write it.
+ *
+ * A server chooses the names (a Unix path may hold a newline), and may run as another user than
+ * the launcher: so every name is percent-encoded, the parser refuses the whole file at the first
+ * line it does not expect, and a recorded pid is adopted only with proof that it was one of our
+ * generations (its cgroup, or its HOTSWAP_GENERATION and uid), never for a start time alone,
+ * which anyone can read. The format (docs/design.md):
+ *
+ *     hotswap-state 2
+ *     launcher PID START
+ *     gen NUMBER PID START SERVING UID GROUP      (GROUP "-": none; one line per generation)
+ *     listener FROM_GENERATION NAME               (one line per held listener)
+ */
 #define _GNU_SOURCE
 #include "adopt.h"
 
@@ -20,13 +32,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "listeners.h"
 #include "log.h"
 #include "members.h"
 #include "procsockets.h"
 
-#define STATE_MAX 65536 /* 256 listeners of 136-byte names fit */
-#define STATE_HEADER "hotswap-state 1"
+#define STATE_MAX 131072 /* 256 listeners of 135-byte names, each byte encoded in 3, fit */
+#define STATE_VERSION 2
+#define RECORDED_GENS_MAX 16 /* main.c's GENERATIONS_MAX */
+#define GROUP_MAX 64
+#define NAME_MAX_LEN 136     /* struct held_listener's name */
+#define RETRY_MS 500         /* a write the disk refused is tried again this often */
+#define UID_LOOK_MS 1000     /* a leader's uid (a server may drop privileges) is read again this often */
 
 static char state_path[300];
 static char written[STATE_MAX]; /* what the file holds now */
@@ -35,6 +53,72 @@ void adopt_init(const char *control_path)
 {
     if (control_path && strlen(control_path) + sizeof ".state" <= sizeof state_path)
         snprintf(state_path, sizeof state_path, "%s.state", control_path);
+}
+
+/* ---- names ---------------------------------------------------------------------------------- */
+
+/* Bytes a name keeps as they are; every other byte (space, '%', controls, anything past 0x7e)
+ * becomes %XX, so a line holds its fields and nothing else. */
+static bool name_byte_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~:/[]@,+=", c));
+}
+
+static void encode_name(const char *name, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t at = 0;
+    for (const unsigned char *c = (const unsigned char *)name; *c && at + 4 <= size; c++) {
+        if (name_byte_plain(*c)) {
+            out[at++] = (char)*c;
+        } else {
+            out[at++] = '%';
+            out[at++] = hex[*c >> 4];
+            out[at++] = hex[*c & 15];
+        }
+    }
+    out[at] = '\0';
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The name `text` encodes: false for a byte encode_name() would not have written, a NUL, an
+ * empty name, or one longer than `size` - 1. */
+static bool decode_name(const char *text, char *out, size_t size)
+{
+    size_t at = 0;
+    for (const char *c = text; *c; c++) {
+        int byte = (unsigned char)*c;
+        if (*c == '%') {
+            int high = hex_digit(c[1]), low = high < 0 ? -1 : hex_digit(c[2]);
+            byte = high << 4 | low;
+            if (high < 0 || low < 0 || byte == 0 || name_byte_plain((unsigned char)byte))
+                return false;
+            c += 2;
+        } else if (!name_byte_plain((unsigned char)byte)) {
+            return false;
+        }
+        if (at + 1 >= size)
+            return false;
+        out[at++] = (char)byte;
+    }
+    out[at] = '\0';
+    return at > 0;
+}
+
+/* A cgroup name we could have made: one plain path component. */
+static bool group_name_valid(const char *group)
+{
+    if (strchr(group, '/') || strcmp(group, ".") == 0 || strcmp(group, "..") == 0)
+        return false;
+    for (const char *c = group; *c; c++)
+        if (!name_byte_plain((unsigned char)*c))
+            return false;
+    return true;
 }
 
 /* ---- writing ------------------------------------------------------------------------------- */
@@ -50,24 +134,33 @@ static void append(char *text, size_t *len, const char *format, ...)
         *len = *len + (size_t)n < STATE_MAX ? *len + (size_t)n : STATE_MAX - 1;
 }
 
-/* Written beside and renamed over, so a reader never sees half of it; the temporary name is
- * created, never opened as it stands (the directory is ours, but a name is still a name). */
-static void write_state(const char *text)
+/* Written beside and renamed over, so a reader never sees half of it. The temporary name is
+ * created (O_EXCL|O_NOFOLLOW), never opened as it stands: whatever was planted there is removed
+ * first, and one planted again in between makes the write fail, never go elsewhere. False with
+ * errno set when the disk (or anything else) refused it. */
+static bool write_state(const char *text)
 {
     char tmp[sizeof state_path + 32];
     snprintf(tmp, sizeof tmp, "%s.%d.tmp", state_path, (int)getpid());
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return;
+        return false;
     size_t len = strlen(text);
-    bool whole = write(fd, text, len) == (ssize_t)len;
-    close(fd);
-    if (!whole || rename(tmp, state_path) < 0) {
+    ssize_t n = write(fd, text, len);
+    int err = n < 0 ? errno : ENOSPC; /* a short write: the disk is full */
+    if (close(fd) < 0 && n == (ssize_t)len) {
+        err = errno;
+        n = -1;
+    }
+    if (n != (ssize_t)len || rename(tmp, state_path) < 0) {
+        err = n == (ssize_t)len ? errno : err;
         unlink(tmp);
-        return;
+        errno = err;
+        return false;
     }
     snprintf(written, sizeof written, "%s", text);
+    return true;
 }
 
 /* What the file says changes only with these: a cheap look first, since the launcher's loop
@@ -85,36 +178,76 @@ static unsigned long long fingerprint(struct generation *const *gens, int count,
     return sum;
 }
 
-void adopt_save(struct generation *const *gens, int count, const struct generation *serving)
+static struct {
+    bool failing;      /* the last write was refused: said once, retried at retry_at */
+    int64_t retry_at;
+} writes;
+
+int adopt_retry_ms(void)
 {
-    static unsigned long long last_fingerprint, launcher_start;
-    static bool saved_once;
-    if (!state_path[0])
-        return;
-    unsigned long long now = fingerprint(gens, count, serving);
-    if (saved_once && now == last_fingerprint)
-        return;
-    saved_once = true;
-    last_fingerprint = now;
-    static char text[STATE_MAX];
+    if (!writes.failing)
+        return -1;
+    int64_t left = writes.retry_at - now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+static void render_state(char *text, struct generation *const *gens, int count, const struct generation *serving)
+{
+    static unsigned long long launcher_start;
     size_t len = 0;
     if (!launcher_start)
         members_start_of(getpid(), &launcher_start);
-    append(text, &len, STATE_HEADER "\nlauncher %d %llu\n", (int)getpid(), launcher_start);
+    append(text, &len, "hotswap-state %d\nlauncher %d %llu\n", STATE_VERSION, (int)getpid(), launcher_start);
     for (int i = 0; i < count; i++) {
         const struct generation *g = gens[i];
         if (g->state == GEN_GONE || g->failed || g->leader_reaped)
             continue;
         const char *group = members_group(g->members);
-        append(text, &len, "gen %d %d %llu %d %s\n", g->number, (int)g->pid, members_leader_start(g->members),
-               g == serving, group ? group : "-");
+        char encoded[3 * GROUP_MAX + 1] = "-";
+        if (group)
+            encode_name(group, encoded, sizeof encoded);
+        uid_t uid;
+        if (!members_uid_of(g->pid, &uid))
+            uid = geteuid(); /* gone: a later launcher finds it gone, whatever this says */
+        append(text, &len, "gen %d %d %llu %d %u %s\n", g->number, (int)g->pid, members_leader_start(g->members),
+               g == serving, (unsigned)uid, encoded);
     }
     for (int i = 0; i < listeners_count(); i++) {
         const struct held_listener *held = listeners_get(i);
-        append(text, &len, "listener %d %s\n", held->from_generation, held->name);
+        char encoded[3 * NAME_MAX_LEN + 1];
+        encode_name(held->name, encoded, sizeof encoded);
+        append(text, &len, "listener %d %s\n", held->from_generation, encoded);
     }
-    if (strcmp(text, written) != 0)
-        write_state(text);
+}
+
+void adopt_save(struct generation *const *gens, int count, const struct generation *serving)
+{
+    static unsigned long long last_fingerprint;
+    static int64_t uids_read_at;
+    static bool saved_once;
+    if (!state_path[0])
+        return;
+    int64_t now = now_ms();
+    unsigned long long print = fingerprint(gens, count, serving);
+    if (writes.failing ? now < writes.retry_at
+                       : saved_once && print == last_fingerprint && now - uids_read_at < UID_LOOK_MS)
+        return;
+    uids_read_at = now;
+    static char text[STATE_MAX];
+    render_state(text, gens, count, serving);
+    if (strcmp(text, written) != 0 && !write_state(text)) {
+        if (!writes.failing)
+            hs_log("state file %s: cannot write it (%s): a launcher started after this one's death would "
+                   "adopt what it said before; trying again every %d ms", state_path, strerror(errno), RETRY_MS);
+        writes.failing = true;
+        writes.retry_at = now + RETRY_MS;
+        return; /* the fingerprint stays the old one: the next look writes again */
+    }
+    if (writes.failing)
+        hs_log("state file %s written again: it is up to date", state_path);
+    writes.failing = false;
+    saved_once = true;
+    last_fingerprint = print;
 }
 
 void adopt_forget(void)
@@ -131,75 +264,185 @@ struct recorded_gen {
     pid_t pid;
     unsigned long long start;
     bool serving;
-    char group[64];
+    uid_t uid;             /* the command's process's real uid when the file was written */
+    char group[GROUP_MAX]; /* "" in tree mode */
 };
 
 struct recorded_listener {
     int from_generation;
-    char name[136];
+    char name[NAME_MAX_LEN];
     int fd; /* found in an adopted process; -1 until then */
 };
 
 struct state {
     pid_t launcher;
     unsigned long long launcher_start;
-    struct recorded_gen gens[16];
+    struct recorded_gen gens[RECORDED_GENS_MAX];
     int gen_count;
     struct recorded_listener listeners[LISTENERS_MAX];
     int listener_count;
 };
 
 /* The file, if it is the user's own regular file that nobody else may write; false (with a line
- * for anything but its absence) otherwise. */
-static bool read_state(char *text, size_t size)
+ * for anything but its absence) otherwise. O_NONBLOCK: a FIFO put there opens at once (and is
+ * then refused), where a plain open would wait for a writer forever. */
+static bool read_state(char *text, size_t size, size_t *length)
 {
-    int fd = open(state_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open(state_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         if (errno != ENOENT)
-            hs_log("state file %s: %s: adopting nothing", state_path, strerror(errno));
+            hs_log("state file %s: %s: adopting nothing", state_path, errno == ELOOP ? "a symlink" : strerror(errno));
         return false;
     }
     struct stat st;
-    bool trusted = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022);
-    ssize_t n = trusted ? read(fd, text, size - 1) : -1;
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    bool trusted = regular && st.st_uid == geteuid() && !(st.st_mode & 022);
+    ssize_t n = 0, got = 0;
+    if (trusted && st.st_size < (off_t)size)
+        while ((got = read(fd, text + n, size - 1 - (size_t)n)) > 0)
+            n += got;
+    int read_err = errno;
     close(fd);
+    if (!regular) {
+        hs_log("state file %s is not a regular file: adopting nothing", state_path);
+        return false;
+    }
     if (!trusted) {
         hs_log("state file %s is not this user's own, or others may write it: adopting nothing", state_path);
         return false;
     }
-    text[n > 0 ? n : 0] = '\0';
-    return n > 0;
+    if (got < 0) {
+        hs_log("state file %s: cannot read it (%s): adopting nothing", state_path, strerror(read_err));
+        return false;
+    }
+    if (st.st_size >= (off_t)size || n >= (ssize_t)size - 1) {
+        hs_log("state file %s is larger than a launcher writes (%lld bytes): adopting nothing", state_path,
+               (long long)st.st_size);
+        return false;
+    }
+    text[n] = '\0';
+    *length = (size_t)n;
+    return true; /* empty, it is refused as one that does not start with the header */
 }
 
-static bool parse_state(char *text, struct state *out)
+/* Splits `line` at single spaces into exactly `count` fields; false for any other number, or an
+ * empty field (two spaces, a space at either end). */
+static bool split_fields(char *line, char **fields, int count)
 {
-    char *save = NULL, *line = strtok_r(text, "\n", &save);
-    if (!line || strcmp(line, STATE_HEADER) != 0)
-        return false;
-    *out = (struct state){0};
-    while ((line = strtok_r(NULL, "\n", &save))) {
-        int pid, number, serving, from, at = 0;
-        if (sscanf(line, "launcher %d %llu", &pid, &out->launcher_start) == 2) {
-            out->launcher = pid;
-        } else if (out->gen_count < 16) {
-            struct recorded_gen *g = &out->gens[out->gen_count];
-            if (sscanf(line, "gen %d %d %llu %d %63s", &number, &pid, &g->start, &serving, g->group) == 5 &&
-                number > 0 && pid > 1) {
-                g->number = number;
-                g->pid = pid;
-                g->serving = serving == 1;
-                out->gen_count++;
-                continue;
-            }
-        }
-        if (sscanf(line, "listener %d %n", &from, &at) == 1 && at > 0 && out->listener_count < LISTENERS_MAX) {
-            struct recorded_listener *l = &out->listeners[out->listener_count++];
-            l->from_generation = from;
-            l->fd = -1;
-            snprintf(l->name, sizeof l->name, "%s", line + at);
-        }
+    for (int i = 0; i < count; i++) {
+        fields[i] = line;
+        char *space = strchr(line, ' ');
+        if (space)
+            *space = '\0';
+        if (!*line || (space == NULL) != (i == count - 1))
+            return false;
+        line = space ? space + 1 : line;
     }
-    return out->launcher > 0;
+    return true;
+}
+
+/* A decimal number in 0..max, digits only: no sign, no space, no leading zero. */
+static bool parse_number(const char *text, unsigned long long max, unsigned long long *out)
+{
+    unsigned long long value = 0;
+    if (!*text || (text[0] == '0' && text[1]))
+        return false;
+    for (const char *c = text; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return false;
+        unsigned digit = (unsigned)(*c - '0');
+        if (value > (max - digit) / 10)
+            return false;
+        value = value * 10 + digit;
+    }
+    *out = value;
+    return true;
+}
+
+#define PID_LIMIT 4194304ULL /* the kernel's PID_MAX_LIMIT */
+
+static bool parse_launcher(char *line, struct state *out)
+{
+    char *f[3];
+    unsigned long long pid, start;
+    if (!split_fields(line, f, 3) || strcmp(f[0], "launcher") != 0 || !parse_number(f[1], PID_LIMIT, &pid) ||
+        pid < 2 || !parse_number(f[2], ~0ULL, &start))
+        return false;
+    out->launcher = (pid_t)pid;
+    out->launcher_start = start;
+    return true;
+}
+
+static bool parse_gen(char *line, struct state *out)
+{
+    char *f[7];
+    unsigned long long number, pid, start, serving, uid;
+    if (!split_fields(line, f, 7) || strcmp(f[0], "gen") != 0 || out->gen_count >= RECORDED_GENS_MAX ||
+        !parse_number(f[1], 0x7fffffff, &number) || number < 1 || !parse_number(f[2], PID_LIMIT, &pid) ||
+        pid < 2 || !parse_number(f[3], ~0ULL, &start) || !parse_number(f[4], 1, &serving) ||
+        !parse_number(f[5], 0xfffffffe, &uid))
+        return false;
+    struct recorded_gen *g = &out->gens[out->gen_count];
+    *g = (struct recorded_gen){.number = (int)number, .pid = (pid_t)pid, .start = start, .serving = serving,
+                               .uid = (uid_t)uid};
+    if (strcmp(f[6], "-") != 0 && (!decode_name(f[6], g->group, sizeof g->group) || !group_name_valid(g->group)))
+        return false;
+    for (int i = 0; i < out->gen_count; i++)
+        if (out->gens[i].number == g->number || out->gens[i].pid == g->pid || (serving && out->gens[i].serving))
+            return false; /* one line per generation, and one serves */
+    out->gen_count++;
+    return true;
+}
+
+static bool parse_listener(char *line, struct state *out)
+{
+    char *f[3];
+    unsigned long long from;
+    if (!split_fields(line, f, 3) || strcmp(f[0], "listener") != 0 || out->listener_count >= LISTENERS_MAX ||
+        !parse_number(f[1], 0x7fffffff, &from))
+        return false;
+    struct recorded_listener *l = &out->listeners[out->listener_count];
+    if (!decode_name(f[2], l->name, sizeof l->name))
+        return false;
+    l->from_generation = (int)from;
+    l->fd = -1;
+    out->listener_count++;
+    return true;
+}
+
+/* The file as the sections it must have, in order: the header, the launcher, its generations,
+ * then the listeners, each line with exactly its fields. 0 if all of it is, else the number of
+ * the first line that is not (the whole file is then refused: a file that says one thing we did
+ * not write may say anything). */
+static int parse_state(char *text, size_t length, struct state *out)
+{
+    *out = (struct state){0};
+    enum { HEADER, LAUNCHER, GENS, LISTENERS } section = HEADER;
+    int number = 1;
+    for (char *line = text; line < text + length; number++) {
+        char *end = memchr(line, '\n', (size_t)(text + length - line));
+        if (!end || memchr(line, '\0', (size_t)(end - line)))
+            return number; /* an unfinished last line, or a NUL in one */
+        *end = '\0';
+        bool ok;
+        if (section == HEADER) {
+            char expected[32];
+            snprintf(expected, sizeof expected, "hotswap-state %d", STATE_VERSION);
+            ok = strcmp(line, expected) == 0;
+            section = LAUNCHER;
+        } else if (section == LAUNCHER) {
+            ok = parse_launcher(line, out);
+            section = GENS;
+        } else {
+            if (section == GENS && strncmp(line, "gen ", 4) != 0)
+                section = LISTENERS;
+            ok = section == GENS ? parse_gen(line, out) : parse_listener(line, out);
+        }
+        if (!ok)
+            return number;
+        line = end + 1;
+    }
+    return section >= GENS ? 0 : number;
 }
 
 /* A listening socket (or a bound datagram socket) of a process's, copied into the launcher,
@@ -231,22 +474,67 @@ static bool launcher_alive(const struct state *st)
     return members_start_of(st->launcher, &start) && start == st->launcher_start;
 }
 
+/* Proof, beyond its start time, that the recorded pid is the generation the file says: the
+ * cgroup it was tracked in (only we, or root, can put a process there), or else the
+ * HOTSWAP_GENERATION spawn.c gave it and a uid that is ours or the one it had. `why` says what
+ * is missing when there is none. */
+static bool proof_of_generation(const struct recorded_gen *r, char *why, size_t size)
+{
+    if (r->group[0]) {
+        if (members_in_group(r->pid, r->group))
+            return true;
+        snprintf(why, size, "not in its cgroup %s under this launcher's own", r->group);
+        return false;
+    }
+    if (!members_environ_names(r->pid, r->number)) {
+        snprintf(why, size, "no %s=%d in its environment", HS_ENV_GENERATION, r->number);
+        return false;
+    }
+    uid_t uid;
+    if (!members_uid_of(r->pid, &uid)) {
+        snprintf(why, size, "its uid cannot be read");
+        return false;
+    }
+    if (uid != geteuid() && uid != r->uid) {
+        snprintf(why, size, "its uid %u is neither this launcher's nor the recorded %u", (unsigned)uid,
+                 (unsigned)r->uid);
+        return false;
+    }
+    return true;
+}
+
+/* The file, whole and as we write it, in `st`; false (with one line) if there is none to believe. */
+static bool load_state(struct state *st)
+{
+    static char text[STATE_MAX];
+    size_t length;
+    if (!state_path[0] || !read_state(text, sizeof text, &length))
+        return false;
+    static const char version1[] = "hotswap-state 1\n";
+    if (strncmp(text, version1, sizeof version1 - 1) == 0) {
+        hs_log("state file %s is version 1 (an older hotswap's, which did not encode names): adopting nothing",
+               state_path);
+        return false;
+    }
+    int bad_line = parse_state(text, length, st);
+    if (bad_line) {
+        hs_log("state file %s: line %d unexpected: adopting nothing", state_path, bad_line);
+        return false;
+    }
+    if (launcher_alive(st)) {
+        hs_log("state file %s: its launcher (pid %d) still runs: adopting nothing", state_path, (int)st->launcher);
+        return false;
+    }
+    return true;
+}
+
 int adopt_take(struct generation **out, int room, const struct gen_settings *settings, int *next_number,
                struct generation **serving)
 {
     *serving = NULL;
-    static char text[STATE_MAX];
     static struct state st;
-    if (!state_path[0] || !read_state(text, sizeof text))
+    if (!load_state(&st))
         return 0;
-    if (!parse_state(text, &st)) {
-        hs_log("state file %s is malformed: adopting nothing", state_path);
-        return 0;
-    }
-    if (launcher_alive(&st)) {
-        hs_log("state file %s: its launcher (pid %d) still runs: adopting nothing", state_path, (int)st.launcher);
-        return 0;
-    }
     /* the serving generation first: it serves on; any other was draining, and drains again */
     int count = 0, highest = 0, serving_number = 0;
     for (int pass = 0; pass < 2; pass++)
@@ -259,7 +547,13 @@ int adopt_take(struct generation **out, int room, const struct gen_settings *set
                 hs_log("gen %d pid %d, left by launcher pid %d, is gone", r->number, (int)r->pid, (int)st.launcher);
                 continue;
             }
-            struct generation *g = gen_adopt(r->number, r->pid, strcmp(r->group, "-") ? r->group : NULL, settings);
+            char why[160];
+            if (!proof_of_generation(r, why, sizeof why)) {
+                hs_log("gen %d pid %d: no proof it was a generation of this launcher (%s): not adopted", r->number,
+                       (int)r->pid, why);
+                continue;
+            }
+            struct generation *g = gen_adopt(r->number, r->pid, r->group[0] ? r->group : NULL, settings);
             if (!g)
                 continue;
             out[count++] = g;
@@ -276,9 +570,12 @@ int adopt_take(struct generation **out, int room, const struct gen_settings *set
         struct recorded_listener *l = &st.listeners[i];
         if (l->fd >= 0 && listeners_add(l->fd, l->from_generation) >= 0)
             held++;
-        else if (count > 0)
-            hs_log("listener %s, held by launcher pid %d, is not open in what it left: not held", l->name,
+        else if (count > 0) {
+            char encoded[3 * NAME_MAX_LEN + 1]; /* as the file has it: a server chose that name */
+            encode_name(l->name, encoded, sizeof encoded);
+            hs_log("listener %s, held by launcher pid %d, is not open in what it left: not held", encoded,
                    (int)st.launcher);
+        }
     }
     for (int i = 0; i < count; i++) {
         bool serves = i == 0 && out[0]->number == serving_number;

@@ -789,6 +789,9 @@ static int next_timeout(void)
     sooner(&soonest, ctl_server_next_wakeup());
     sooner(&soonest, release_due());
     sooner(&soonest, check_deadline());
+    int state_retry = adopt_retry_ms(); /* a state file write the disk refused */
+    if (state_retry >= 0)
+        sooner(&soonest, now + state_retry);
     int64_t restart_wait = restart_wait_ms(&L.restarter, now);
     if (restart_wait >= 0)
         sooner(&soonest, now + restart_wait);

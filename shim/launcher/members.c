@@ -93,6 +93,54 @@ bool members_start_of(pid_t pid, unsigned long long *start)
     return true;
 }
 
+bool members_uid_of(pid_t pid, uid_t *uid)
+{
+    char path[64], text[2048];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (!proc_read_text(path, text, sizeof text))
+        return false;
+    const char *line = strstr(text, "\nUid:");
+    unsigned long real;
+    if (!line || sscanf(line + 5, "%lu", &real) != 1)
+        return false;
+    *uid = (uid_t)real;
+    return true;
+}
+
+/* The "0::" line of /proc/PID/cgroup: the process's cgroup v2 group, from the root of the
+ * cgroup namespace. */
+static bool cgroup_path_of(const char *proc_cgroup, char *out, size_t size)
+{
+    static char text[8192];
+    if (!proc_read_text(proc_cgroup, text, sizeof text))
+        return false;
+    const char *line = strncmp(text, "0::", 3) == 0 ? text : strstr(text, "\n0::");
+    if (!line)
+        return false;
+    line += line == text ? 3 : 4;
+    size_t len = strcspn(line, "\n");
+    if (len == 0 || len >= size)
+        return false;
+    memcpy(out, line, len);
+    out[len] = '\0';
+    return true;
+}
+
+/* Only a process with write access to the group's cgroup.procs (ours: root's, 0644, or the
+ * launcher's user's) can put a process there, so membership is proof a start time is not. */
+bool members_in_group(pid_t pid, const char *group)
+{
+    char mine[PATH_MAX], theirs[PATH_MAX], want[PATH_MAX + 64], path[64];
+    if (!group[0] || strchr(group, '/') || strcmp(group, ".") == 0 || strcmp(group, "..") == 0)
+        return false;
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    if (!cgroup_path_of("/proc/self/cgroup", mine, sizeof mine) || !cgroup_path_of(path, theirs, sizeof theirs))
+        return false;
+    int len = snprintf(want, sizeof want, "%s/%s", strcmp(mine, "/") == 0 ? "" : mine, group);
+    /* the group itself, or a group the server made inside it (members.c reads those too) */
+    return strncmp(theirs, want, (size_t)len) == 0 && (theirs[len] == '\0' || theirs[len] == '/');
+}
+
 pid_t members_parent_of(pid_t pid)
 {
     struct proc_entry entry;
@@ -126,7 +174,7 @@ static const struct pid_list *process_table(void)
 
 /* An orphan the launcher inherited before it was ever seen: its environment still says which
  * generation it came from (a fork keeps the environment block; so does an exec that passes it). */
-static bool environ_names_generation(pid_t pid, int number)
+bool members_environ_names(pid_t pid, int number)
 {
     char path[64], want[48];
     snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
@@ -406,7 +454,7 @@ static int tree_members(struct members *m, pid_t leader, struct pid_list *out)
                 continue;
             bool orphan = false;
             if (p->ppid == getpid() && !known_stranger(m, p)) {
-                orphan = environ_names_generation(p->pid, m->number);
+                orphan = members_environ_names(p->pid, m->number);
                 if (!orphan)
                     note_stranger(m, p);
             }

@@ -56,6 +56,17 @@ const char *members_group(const struct members *m);
 /* The start time of a live process; false if it is gone (or a zombie). */
 bool members_start_of(pid_t pid, unsigned long long *start);
 
+/* The real uid of a process, from /proc/PID/status; false if it is gone. */
+bool members_uid_of(pid_t pid, uid_t *uid);
+
+/* Proof that `pid` was started as generation `number` of a launcher (adopt.c): its environment
+ * holds HOTSWAP_GENERATION=number, as spawn.c sets it. */
+bool members_environ_names(pid_t pid, int number);
+
+/* Proof that `pid` is in the group `group` (one path component, as members_group() names it)
+ * directly under this launcher's own cgroup, or in a group below that one. */
+bool members_in_group(pid_t pid, const char *group);
+
 /* The parent of a live process (from /proc); 0 for a process gone or a zombie. */
 pid_t members_parent_of(pid_t pid);
 
