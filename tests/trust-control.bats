@@ -14,8 +14,11 @@ OTHER_UID=54321
 setup_file() { require_tool jq jq; require_tool python3 python3; }
 
 teardown() {
+    if [[ -n "${HOLDER_PID:-}" ]]; then
+        kill -KILL "$HOLDER_PID" 2>/dev/null || true
+        wait "$HOLDER_PID" 2>/dev/null || true
+    fi
     teardown_hotswap
-    if [[ -n "${HOLDER_PID:-}" ]]; then kill -KILL "$HOLDER_PID" 2>/dev/null || true; fi
     if [[ -n "${OTHER_DIR:-}" ]]; then rm -rf "$OTHER_DIR"; fi
 }
 
@@ -97,6 +100,27 @@ launcher_lines() { grep -av '^fixture: ' "$HS_LOG" | grep -avxF "${HOSTILE#*$'\n
     [[ "$output" == *"try: $escaped, 1 reload"* ]]
     [[ "$output" == *"try: reload 1/1: ok: gen 2 ready in"* ]]
     no_raw_bytes "$BATS_TEST_TMPDIR/try.txt"
+}
+
+@test "a program path with newlines never adds an assignment to what the service manager hears" {
+    local addr="127.0.0.1:$(free_port)" heard="$BATS_TEST_TMPDIR/heard"
+    "$ROOT/$BUILD/notify-socket" "$BATS_TEST_TMPDIR/notify.sock" "$heard" &
+    HOLDER_PID=$!
+    wait_until 5 test -S "$BATS_TEST_TMPDIR/notify.sock"
+    NOTIFY_SOCKET="$BATS_TEST_TMPDIR/notify.sock" start_hotswap "$addr" --ready-timeout 1s -- --model epoll
+    wait_until 5 grep -qx "MAINPID=$HS_PID" "$heard"
+    # The new generation's program is at a path the server chose: it names no shim (it is exec'd
+    # with LD_PRELOAD cleared), so the reload's failure names that path.
+    local dir="$BATS_TEST_TMPDIR/x"$'\n'"MAINPID=1"$'\n'"y"
+    mkdir "$dir"
+    cp "$(command -v sleep)" "$dir/sleep"
+    run -1 "$HOTSWAP" reload --control "$HS_CONTROL" -- sh -c "unset LD_PRELOAD; exec $BATS_TEST_TMPDIR/x*/sleep 60"
+    [[ "$output" == *'x\nMAINPID=1\ny/sleep'* ]]
+    wait_until 5 grep -q '^STATUS=reload failed' "$heard"
+    cat "$heard"
+    grep -qF 'x\nMAINPID=1\ny/sleep' "$heard"
+    refute grep -qx "MAINPID=1" "$heard"
+    [ "$(generation_of "$addr")" = 1 ]
 }
 
 # fake_launcher PATH REPLY...: a process posing as a launcher on PATH (root's, so the client
