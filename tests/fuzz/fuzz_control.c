@@ -11,8 +11,8 @@
  *
  * Checked: a message longer than what was received is always refused for its length; what is
  * accepted is printable and short, or a "reload with" whose decoded command line encodes back to
- * the very same bytes. The escaping of the message (each flag combination) yields printable ASCII
- * only (and newlines where they are kept), and reads back to the message. A violation is
+ * the very same bytes. The escaping of the message's first 512 bytes (each flag combination)
+ * yields printable ASCII only (and newlines where they are kept), and reads back to them. A violation is
  * __builtin_trap(), which libFuzzer reports as a crash. */
 #include "ctl_command.h"
 #include "ctl_proto.h"
@@ -72,9 +72,10 @@ static size_t unescape(const char *text, char *out, unsigned flags)
         char c = *++p;
         CHECK(c == '\\' || c == 'n' || c == 't' || c == 'r' || c == 'x');
         if (c == 'x') {
-            unsigned value;
-            CHECK(sscanf(p + 1, "%2x", &value) == 1);
-            out[n++] = (char)value;
+            static const char hex[] = "0123456789abcdef";
+            const char *high = p[1] ? strchr(hex, p[1]) : NULL, *low = high && p[2] ? strchr(hex, p[2]) : NULL;
+            CHECK(high && low);
+            out[n++] = (char)((high - hex) << 4 | (low - hex));
             p += 2;
         } else {
             out[n++] = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : '\\';
@@ -125,7 +126,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(request);
     memcpy(request, data + 1, received);
     check_request(request, received, length, flags);
-    check_escaping(request, received);
+    /* the escaping has nothing that depends on length past a few bytes: its first 512 suffice,
+     * and keep a 16 KiB input fast */
+    check_escaping(request, received < 512 ? received : 512);
     free(request);
     return 0;
 }
