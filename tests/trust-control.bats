@@ -107,7 +107,7 @@ launcher_lines() { grep -av '^fixture: ' "$HS_LOG" | grep -avxF "${HOSTILE#*$'\n
     "$ROOT/$BUILD/notify-socket" "$BATS_TEST_TMPDIR/notify.sock" "$heard" &
     HOLDER_PID=$!
     wait_until 5 test -S "$BATS_TEST_TMPDIR/notify.sock"
-    NOTIFY_SOCKET="$BATS_TEST_TMPDIR/notify.sock" start_hotswap "$addr" --ready-timeout 1s -- --model epoll
+    NOTIFY_SOCKET="$BATS_TEST_TMPDIR/notify.sock" start_hotswap "$addr" --ready-timeout 3s -- --model epoll
     wait_until 5 grep -qx "MAINPID=$HS_PID" "$heard"
     # The new generation's program is at a path the server chose: it names no shim (it is exec'd
     # with LD_PRELOAD cleared), so the reload's failure names that path.
