@@ -6,16 +6,28 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl_command.h"
+#include "ctl_dir.h"
 #include "ctl_proto.h"
+#include "log.h"
+#include "textsafe.h"
+
+/* How long a connect waits for a launcher to take the connection. A launcher accepts within
+ * its loop's next turn; a socket whose queue stays full this long is not served (its owner is
+ * stopped, or is not a launcher at all). */
+#define CONNECT_DEADLINE_MS 5000
+#define CONNECT_RETRY_MS 10
 
 /* Who answers on a control socket: the socket's owner as the kernel recorded it when the
  * launcher made it (SO_PEERCRED), never what the answer says. Only a launcher of this user, or
@@ -32,8 +44,29 @@ static bool peer_trusted(int fd)
     return cred.uid == geteuid() || cred.uid == 0;
 }
 
-/* The launcher's socket, connected. -1 with errno if it cannot be reached; -2 if it is served by
- * another user (untrusted_uid). */
+/* A connect that never blocks: a Unix socket whose queue is full says EAGAIN at once (where a
+ * blocking connect would wait for an accept that may never come), so it is tried again until
+ * the deadline. Then the socket is made blocking again for the request and its replies.
+ * ETIMEDOUT: the deadline passed. */
+static int connect_with_deadline(int fd, const struct sockaddr_un *addr)
+{
+    int64_t deadline = now_ms() + CONNECT_DEADLINE_MS;
+    while (connect(fd, (const struct sockaddr *)addr, sizeof *addr) < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            return -1;
+        if (now_ms() >= deadline) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        struct timespec pause = {.tv_nsec = CONNECT_RETRY_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
+/* The launcher's socket, connected. -1 with errno if it cannot be reached (ETIMEDOUT: its queue
+ * stayed full); -2 if it is served by another user (untrusted_uid). */
 static int connect_control(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -42,10 +75,10 @@ static int connect_control(const char *path)
         return -1;
     }
     strcpy(addr.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    if (connect_with_deadline(fd, &addr) < 0) {
         int saved = errno;
         close(fd);
         errno = saved;
@@ -64,19 +97,28 @@ static void say_untrusted(const char *path)
             (unsigned)untrusted_uid, (unsigned)geteuid());
 }
 
-/* Prints what a launcher sent, with every control character but newline and tab as '?': what
- * reaches the terminal is text, never an escape sequence (a server's name or output can end up
- * in a log line). */
+/* Prints what a launcher sent. A launcher escapes names already; this is for a process posing
+ * as one: every byte outside printable ASCII but the newline that ends a line is escaped, so
+ * what reaches the terminal is text, never an escape sequence. Backslashes pass as they are:
+ * they are the launcher's own escapes. */
 static void print_text(FILE *out, const char *text, size_t n)
 {
-    char clean[CTL_LINE_MAX];
-    if (n > sizeof clean)
-        n = sizeof clean;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)text[i];
-        clean[i] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? '?' : (char)c;
-    }
-    fwrite(clean, 1, n, out);
+    char clean[4 * CTL_LINE_MAX + 1];
+    fwrite(clean, 1, textsafe_escape(clean, sizeof clean, text, n, TEXTSAFE_KEEP_NEWLINES | TEXTSAFE_KEEP_BACKSLASHES),
+           out);
+}
+
+/* The default directory a launcher's socket would be in (the directory of `path`) is checked as
+ * the launcher checks it: anyone who could write there could have put a socket of their own in
+ * it. Returns false having said why. A missing one passes: no launcher is there to reach. */
+static bool default_dir_trusted(const char *path)
+{
+    char dir[sizeof(struct sockaddr_un) + 512], why[sizeof dir + 256];
+    snprintf(dir, sizeof dir, "%s", path);
+    if (ctl_dir_check(dirname(dir), false, why, sizeof why) != -2)
+        return true;
+    fprintf(stderr, "hotswap: %s\n", why);
+    return false;
 }
 
 /* No --pid or --control: the one launcher of this user that answers in the default directory
@@ -86,6 +128,8 @@ static int find_the_launcher(char *path, size_t size, int *status)
     *status = EXIT_UNAVAILABLE;
     char dir[256];
     default_control_path(1, dir, sizeof dir);
+    if (!default_dir_trusted(dir))
+        return -1;
     *strrchr(dir, '/') = '\0';
     DIR *listing = opendir(dir);
     int found = -1, count = 0;
@@ -140,12 +184,20 @@ int ctl_client_run(const struct options *opt)
             return status;
         path = buf;
     } else {
-        if (!path)
+        if (!path) {
             path = default_control_path(opt->target_pid, buf, sizeof buf);
+            if (!default_dir_trusted(path))
+                return EXIT_UNAVAILABLE;
+        }
         fd = connect_control(path);
     }
     if (fd == -2) {
         say_untrusted(path);
+        return EXIT_UNAVAILABLE;
+    }
+    if (fd < 0 && errno == ETIMEDOUT) {
+        fprintf(stderr, "hotswap: cannot reach a launcher at %s: it does not accept connections (its queue stayed "
+                        "full for %d s)\n", path, CONNECT_DEADLINE_MS / 1000);
         return EXIT_UNAVAILABLE;
     }
     if (fd < 0) {

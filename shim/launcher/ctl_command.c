@@ -1,8 +1,10 @@
 /* ctl_command.c: a command line over the control socket (ctl_command.h). */
 #include "ctl_command.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "ctl_proto.h"
 
@@ -43,6 +45,28 @@ int ctl_command_is(const char *buf, size_t len)
         if (count >= CTL_COMMAND_ARGS_MAX || !buf[at] || !printable(buf + at))
             return -1; /* too many, an empty program name, or a control character */
     return 1;
+}
+
+const char *ctl_request_refusal(const char *request, size_t received, size_t length, int flags)
+{
+    static char why[96];
+    /* Told apart by the prefix alone: a "reload with" cut short by the buffer is still one, and
+     * is refused for its length before anything looks for the end of its last argument. */
+    bool command = received >= sizeof prefix && memcmp(request, prefix, sizeof prefix) == 0;
+    int limit = command ? CTL_COMMAND_MAX : CTL_REQUEST_MAX - 1;
+    if ((flags & MSG_TRUNC) || length > received || length > (size_t)limit) {
+        snprintf(why, sizeof why, "request too long (%zu bytes; at most %d)", length, limit);
+        return why;
+    }
+    if (flags & MSG_CTRUNC)
+        return "malformed request: file descriptors or other ancillary data are not accepted";
+    if (command)
+        return ctl_command_is(request, received) < 0
+                   ? "malformed request: a command line with no program, or with control characters" : NULL;
+    for (size_t i = 0; i < received; i++)
+        if (request[i] < 0x20 || request[i] > 0x7e)
+            return "malformed request: not printable text";
+    return NULL;
 }
 
 char **ctl_command_decode(const char *buf, size_t len)

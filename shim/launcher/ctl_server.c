@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "ctl_command.h"
+#include "ctl_dir.h"
 #include "ctl_proto.h"
 #include "log.h"
 #include "sockpath.h"
+#include "textsafe.h"
 
 #define WAITING_STOP -2
 #define WAITING_START -3 /* its reload is being started: it hears the lines that logs */
@@ -39,55 +41,6 @@ static bool accepts_paused_said;
 void ctl_server_set_handlers(const struct ctl_handlers *h)
 {
     handlers = *h;
-}
-
-/* What a path names, in words, for a refusal. */
-static const char *kind_of(mode_t mode)
-{
-    return S_ISREG(mode) ? "a regular file" : S_ISDIR(mode) ? "a directory" : S_ISLNK(mode) ? "a symbolic link"
-         : S_ISFIFO(mode) ? "a FIFO" : "a device or other file";
-}
-
-/* hotswap's own directory sits at a name anyone can guess (/tmp/hotswap-UID) and could have been
- * made first by another user, to put a socket of its own in it: `hotswap reload` would then
- * talk to that. So it is made 0700 if missing, and taken if it exists only when it is a real
- * directory (not a symlink to one), this user's, mode 0700. -1: cannot (errno); -2: refused. */
-static int check_own_dir(const char *dir, char *why, size_t size)
-{
-    bool made = mkdir(dir, 0700) == 0;
-    if (!made && errno != EEXIST)
-        return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0) {
-        if ((errno != ELOOP && errno != ENOTDIR) || lstat(dir, &st) < 0)
-            return -1;
-        snprintf(why, size, "control socket directory %s is %s, not a directory: refusing it (give --control PATH)",
-                 dir, kind_of(st.st_mode));
-        return -2;
-    }
-    int rc = 0;
-    if (fstat(fd, &st) < 0) {
-        rc = -1;
-    } else if (st.st_uid != geteuid()) {
-        snprintf(why, size, "control socket directory %s belongs to uid %u, not to uid %u: refusing it "
-                 "(another user could put a socket of its own there; remove it, or give --control PATH)",
-                 dir, (unsigned)st.st_uid, (unsigned)geteuid());
-        rc = -2;
-    } else if ((st.st_mode & 07777) != 0700) {
-        if (made) { /* ours, just made: the umask took bits away */
-            rc = fchmod(fd, 0700);
-        } else {
-            snprintf(why, size, "control socket directory %s is mode %04o, not 0700: refusing it "
-                     "(another user could replace the socket; chmod 700 it, or give --control PATH)",
-                     dir, (unsigned)(st.st_mode & 07777));
-            rc = -2;
-        }
-    }
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
 }
 
 /* A launcher accepts on the socket at `path` now: a connection is taken (or queued). A killed
@@ -123,7 +76,7 @@ static int clear_stale_socket(const char *path, char *why, size_t size)
         rc = errno == ENOENT ? 0 : -1;
     } else if (!S_ISSOCK(st.st_mode)) {
         snprintf(why, size, "control socket path %s is %s, not a socket: refusing to replace it", path,
-                 kind_of(st.st_mode));
+                 file_kind_name(st.st_mode));
         rc = -2;
     } else if (served_now(path)) {
         snprintf(why, size, "control socket %s is served by a running launcher: refusing to start a second one "
@@ -151,7 +104,7 @@ int ctl_server_open(const char *path, bool own_dir, char *why, size_t size)
     dirname(dir);
     int rc;
     if (own_dir)
-        rc = check_own_dir(dir, why, size);
+        rc = ctl_dir_check(dir, true, why, size);
     else /* the operator's choice of directory: made owner-only if it is missing */
         rc = mkdir(dir, 0700) < 0 && errno != EEXIST ? -1 : 0;
     if (rc < 0 || (rc = clear_stale_socket(path, why, size)) < 0)
@@ -197,13 +150,14 @@ int ctl_server_pollfds(struct pollfd *fds, int room)
     return n;
 }
 
+/* A line to a client, escaped (textsafe.h): progress lines are the log's, and outcomes name
+ * listeners and commands, which a server chose. */
 static void send_line(int fd, char tag, const char *text)
 {
     char line[CTL_LINE_MAX];
-    int n = snprintf(line, sizeof line, "%c%s", tag, text);
-    if (n > (int)sizeof line - 1)
-        n = sizeof line - 1;
-    send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    line[0] = tag;
+    size_t n = 1 + textsafe_escape(line + 1, sizeof line - 1, text, strlen(text), 0);
+    send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 static void drop_client(int index)
@@ -283,27 +237,6 @@ static void send_document(int fd, const char *text)
     send_line(fd, CTL_TAG_OK, "");
 }
 
-/* A request is a short printable word or two, or "reload with" and a command line; anything
- * else is refused before it is read as one. */
-static const char *malformed(const char *request, ssize_t n, int flags)
-{
-    static char why[96];
-    int command = ctl_command_is(request, (size_t)n);
-    if ((flags & MSG_TRUNC) || (!command && n >= CTL_REQUEST_MAX)) {
-        snprintf(why, sizeof why, "request too long (%zd bytes; at most %d)", n,
-                 command ? CTL_COMMAND_MAX : CTL_REQUEST_MAX - 1);
-        return why;
-    }
-    if (flags & MSG_CTRUNC)
-        return "malformed request: file descriptors or other ancillary data are not accepted";
-    if (command)
-        return command < 0 ? "malformed request: a command line with no program, or with control characters" : NULL;
-    for (ssize_t i = 0; i < n; i++)
-        if (request[i] < 0x20 || request[i] > 0x7e)
-            return "malformed request: not printable text";
-    return NULL;
-}
-
 static void handle_request(int index)
 {
     struct client *client = &clients[index];
@@ -312,13 +245,15 @@ static void handle_request(int index)
     struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1};
     /* MSG_TRUNC: the real length of an oversized message. Without a control buffer the kernel
      * closes any fds sent along and sets MSG_CTRUNC. */
-    ssize_t n = recvmsg(client->fd, &header, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
-    if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+    ssize_t length = recvmsg(client->fd, &header, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    if (length <= 0) {
+        if (length == 0 || (errno != EAGAIN && errno != EINTR))
             drop_client(index);
         return;
     }
-    const char *refusal = malformed(request, n, header.msg_flags);
+    /* What is in the buffer: no more than it holds, whatever length the message had. */
+    size_t n = (size_t)length < iov.iov_len ? (size_t)length : iov.iov_len;
+    const char *refusal = ctl_request_refusal(request, n, (size_t)length, header.msg_flags);
     if (refusal) {
         hs_log("control: refused a request: %s", refusal);
         send_line(client->fd, CTL_TAG_ERROR, refusal);
@@ -328,11 +263,11 @@ static void handle_request(int index)
     request[n] = '\0';
     if (client->reload_id != -1) {
         refusal = "one request per connection";
-    } else if ((strcmp(request, CTL_REQ_RELOAD) == 0 || ctl_command_is(request, (size_t)n) > 0) &&
+    } else if ((strcmp(request, CTL_REQ_RELOAD) == 0 || ctl_command_is(request, n) > 0) &&
                handlers.reload) {
         int id = -1;
         char **argv = NULL;
-        if (ctl_command_is(request, (size_t)n) > 0 && !(argv = ctl_command_decode(request, (size_t)n))) {
+        if (ctl_command_is(request, n) > 0 && !(argv = ctl_command_decode(request, n))) {
             refusal = "out of memory";
         } else {
             client->reload_id = WAITING_START;

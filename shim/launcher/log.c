@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "textsafe.h"
+
 static log_tap_fn log_tap;
 
 void log_set_tap(log_tap_fn tap)
@@ -23,6 +25,11 @@ void hs_log(const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(line, sizeof line, fmt, args);
     va_end(args);
+    /* Escaped here, whatever the caller passed: a name holding a newline cannot split the line
+     * (and forge the next one), nor a terminal escape reach whoever reads the log. Short enough
+     * that the whole line stays within PIPE_BUF: one write, never interleaved. */
+    char safe[3968];
+    textsafe_escape(safe, sizeof safe, line, strlen(line), 0);
     /* One write per line, so lines from the launcher and the server never interleave mid-line;
      * no stdio buffer, so nothing touches the offset or mode of the stderr we share. */
     /* Never waits: a stderr nobody reads (a full pipe) must not stop the launcher's loop. A pipe
@@ -32,12 +39,12 @@ void hs_log(const char *fmt, ...)
     static unsigned long dropped;
     struct pollfd room = {.fd = STDERR_FILENO, .events = POLLOUT};
     if (poll(&room, 1, 0) == 1 && (room.revents & POLLOUT)) {
-        char out[1200];
+        char out[4096];
         int n = 0;
         if (dropped)
             n = snprintf(out, sizeof out, "hotswap: (%lu log line%s dropped: stderr was full)\n", dropped,
                          dropped == 1 ? "" : "s");
-        n += snprintf(out + n, sizeof out - (size_t)n, "hotswap: %s\n", line);
+        n += snprintf(out + n, sizeof out - (size_t)n, "hotswap: %s\n", safe);
         if (n > (int)sizeof out - 1)
             n = sizeof out - 1;
         ssize_t ignored = write(STDERR_FILENO, out, (size_t)n);
@@ -47,7 +54,7 @@ void hs_log(const char *fmt, ...)
         dropped++;
     }
     if (log_tap)
-        log_tap(line);
+        log_tap(line); /* raw: the control server escapes each line it sends */
 }
 
 int64_t now_ms(void)

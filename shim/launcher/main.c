@@ -38,6 +38,7 @@
 #include "restart.h"
 #include "sdnotify.h"
 #include "status.h"
+#include "textsafe.h"
 #include "try.h"
 
 #define GENERATIONS_MAX 16
@@ -441,6 +442,14 @@ static void end_reload(struct reload *r, bool ok, const char *outcome)
     r->active = false;
 }
 
+/* A text for the service manager, escaped: a name in it (a program's path, a listener's) could
+ * hold a newline, and each line of a notification is an assignment ("MAINPID=1"). */
+static const char *notify_text(const char *text, char *safe, size_t size)
+{
+    textsafe_escape(safe, size, text, strlen(text), 0);
+    return safe;
+}
+
 static void finish_reloads(void)
 {
     for (int i = 0; i < GENERATIONS_MAX; i++) {
@@ -451,12 +460,12 @@ static void finish_reloads(void)
             after_check(r);
             continue;
         }
-        char text[720];
+        char text[720], safe[4 * sizeof text];
         if (r->next->failed) {
             snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure,
                      r->previous->number, gen_dead(r->previous) ? "has died meanwhile" : "keeps serving");
             end_reload(r, false, text);
-            sdnotify("READY=1\nSTATUS=reload failed: %s", text);
+            sdnotify("READY=1\nSTATUS=reload failed: %s", notify_text(text, safe, sizeof safe));
         } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->next->ready_ms) {
             snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d %s", r->next->number,
                      (long long)(r->next->ready_ms - r->next->started_ms), r->previous->number,
@@ -526,7 +535,8 @@ static void check_crash(void)
                  parked->number);
         hs_log("%s", line);
         note_event(&L.last_restart, true, line);
-        sdnotify("STATUS=%s", line);
+        char safe[4 * sizeof line];
+        sdnotify("STATUS=%s", notify_text(line, safe, sizeof safe));
         if (g->state == GEN_READY || g->state == GEN_STARTING)
             gen_stop(g);
         bring_back(parked, NULL);
@@ -547,7 +557,9 @@ static void check_crash(void)
              restart_policy_name(L.restarter.policy));
     hs_log("%s", line);
     note_event(&L.last_restart, true, line);
-    sdnotify("STATUS=gen %d died (%s): restarting in %lld ms", g->number, how, (long long)delay);
+    char safe[4 * sizeof how];
+    sdnotify("STATUS=gen %d died (%s): restarting in %lld ms", g->number, notify_text(how, safe, sizeof safe),
+             (long long)delay);
     /* Not gone yet: processes without the shim (helpers in its group) outlived it; stop them. */
     if (g->state == GEN_READY || g->state == GEN_STARTING)
         gen_stop(g);

@@ -11,6 +11,7 @@
 #include "conncount.h"
 #include "listeners.h"
 #include "log.h"
+#include "textsafe.h"
 
 #define PIDS_SHOWN 64 /* a prefork server's pids beyond this are counted, not listed */
 
@@ -51,42 +52,26 @@ static const char *human_duration(int64_t ms, char *buf, size_t size)
     return buf;
 }
 
-/* A JSON string: escapes quotes, backslashes and control characters; bytes that are not UTF-8
- * (a Unix path may hold any) become U+FFFD, so the document always parses. */
+/* A JSON string holding the text as the table and the log show it (textsafe.h): printable ASCII
+ * only, so the document always parses, and `jq -r` prints what an operator sees elsewhere. */
 static void json_string(FILE *out, const char *text)
 {
-    const unsigned char *p = (const unsigned char *)text;
-    fputc('"', out);
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            fprintf(out, "\\%c", c);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(out, "\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            fputc(c, out);
-            p++;
-        } else {
-            int len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-            bool valid = len > 0;
-            for (int i = 1; valid && i < len; i++)
-                valid = (p[i] & 0xc0) == 0x80;
-            if (valid && len == 3)
-                valid = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0); /* overlong, surrogate */
-            if (valid && len == 4)
-                valid = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
-            if (valid) {
-                fwrite(p, 1, (size_t)len, out);
-                p += len;
-            } else {
-                fputs("\\ufffd", out);
-                p++;
-            }
-        }
+    char *safe = NULL;
+    size_t size = 0;
+    FILE *escaped = open_memstream(&safe, &size);
+    if (escaped) {
+        textsafe_fputs(text, escaped);
+        if (fclose(escaped) != 0)
+            safe = NULL;
     }
     fputc('"', out);
+    for (const char *p = safe ? safe : ""; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', out);
+        fputc(*p, out);
+    }
+    fputc('"', out);
+    free(safe);
 }
 
 static void fill_row(struct gen_row *row, struct generation *g, const struct conn_sockets *sockets)
@@ -126,23 +111,32 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
             human_duration(now - v->started_ms, up, sizeof up), restart_policy_name(v->restarter->policy));
     if (v->restarter->total)
         fprintf(out, " (%ld restart%s)", v->restarter->total, v->restarter->total == 1 ? "" : "s");
-    fprintf(out, "\ncontrol: %s\n", v->control_path);
+    fputs("\ncontrol: ", out);
+    textsafe_fputs(v->control_path, out);
+    fputs("\n", out);
     fprintf(out, "listeners:");
     if (!listeners_count())
         fprintf(out, " none yet");
     for (int i = 0; i < listeners_count(); i++) {
         const struct held_listener *l = listeners_get(i);
-        fprintf(out, "%s %s (%s)", i ? "," : "", l->name, listener_origin(l, origin, sizeof origin));
+        fprintf(out, "%s ", i ? "," : "");
+        textsafe_fputs(l->name, out);
+        fprintf(out, " (%s)", listener_origin(l, origin, sizeof origin));
     }
     fprintf(out, "\n");
-    if (v->last_reload->happened)
-        fprintf(out, "last reload: %s %s ago: %s\n", v->last_reload->ok ? "ok" : "failed",
-                human_duration(now - v->last_reload->at_ms, up, sizeof up), v->last_reload->text);
-    else
+    if (v->last_reload->happened) {
+        fprintf(out, "last reload: %s %s ago: ", v->last_reload->ok ? "ok" : "failed",
+                human_duration(now - v->last_reload->at_ms, up, sizeof up));
+        textsafe_fputs(v->last_reload->text, out);
+        fputs("\n", out);
+    } else {
         fprintf(out, "last reload: none\n");
-    if (v->last_restart->happened)
-        fprintf(out, "last restart: %s ago: %s\n", human_duration(now - v->last_restart->at_ms, up, sizeof up),
-                v->last_restart->text);
+    }
+    if (v->last_restart->happened) {
+        fprintf(out, "last restart: %s ago: ", human_duration(now - v->last_restart->at_ms, up, sizeof up));
+        textsafe_fputs(v->last_restart->text, out);
+        fputs("\n", out);
+    }
     if (v->restarter->pending)
         fprintf(out, "no generation serving: restart due in %lld ms\n",
                 (long long)restart_wait_ms(v->restarter, now));
@@ -167,8 +161,10 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
     for (int i = 0; i < count; i++) {
         const struct generation *g = rows[i].g;
         fprintf(out, "gen %d:", g->number);
-        for (char *const *arg = g->argv; arg && *arg; arg++)
-            fprintf(out, " %s", *arg);
+        for (char *const *arg = g->argv; arg && *arg; arg++) {
+            fputc(' ', out);
+            textsafe_fputs(*arg, out);
+        }
         fprintf(out, "%s\n", g->argv ? "" : " (adopted: its command line was the killed launcher's)");
     }
 }

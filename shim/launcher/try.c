@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "textsafe.h"
 #include "tryload.h"
 
 #define READY_WAIT_S 30
@@ -118,12 +119,23 @@ static int left_running(const char *log_path, pid_t *left, int room)
     return count;
 }
 
+/* A line of the launcher's log (or of a client's output) as try shows it. The launcher's own
+ * lines are escaped already, but the server's stderr goes to the same log, raw: every byte
+ * outside printable ASCII is escaped; backslashes are left as they are (the launcher's escapes). */
+static const char *log_text(const char *line, char *buf, size_t size)
+{
+    textsafe_escape(buf, size, line, strlen(line), TEXTSAFE_KEEP_BACKSLASHES);
+    return buf;
+}
+
 /* A problem, its likely cause, and what addresses it. */
 static int problems;
 static void problem(const char *what, const char *cause, const char *see)
 {
+    char shown[4096];
     problems++;
-    printf("try: problem: %s\ntry:   likely cause: %s\ntry:   see: %s\n", what, cause, see);
+    printf("try: problem: %s\ntry:   likely cause: %s\ntry:   see: %s\n", log_text(what, shown, sizeof shown), cause,
+           see);
 }
 
 static void explain_log(const char *log_path, unsigned long counts[TRY_OUTCOMES])
@@ -198,7 +210,9 @@ int try_run(const struct options *opt, int argc, char **argv)
 {
     struct try_target target = {.host = opt->try_addr, .http_path = opt->try_connect_only ? NULL : opt->try_http_path};
     if (!try_parse_address(opt->try_addr, &target)) {
-        fprintf(stderr, "hotswap: try: '%s' is not IP:PORT, [IPv6]:PORT or unix:PATH\n", opt->try_addr);
+        char addr[512];
+        textsafe_escape(addr, sizeof addr, opt->try_addr, strlen(opt->try_addr), 0);
+        fprintf(stderr, "hotswap: try: '%s' is not IP:PORT, [IPv6]:PORT or unix:PATH\n", addr);
         return EXIT_USAGE;
     }
     char dir[] = "/tmp/hotswap-try.XXXXXX";
@@ -209,7 +223,9 @@ int try_run(const struct options *opt, int argc, char **argv)
     char control[64], log_path[64];
     snprintf(control, sizeof control, "%s/control.sock", dir);
     snprintf(log_path, sizeof log_path, "%s/hotswap.log", dir);
-    printf("try: %s, %d reload%s, %s; the launcher's log: %s\n", opt->try_addr, opt->try_reloads,
+    char addr[512];
+    textsafe_escape(addr, sizeof addr, opt->try_addr, strlen(opt->try_addr), 0);
+    printf("try: %s, %d reload%s, %s; the launcher's log: %s\n", addr, opt->try_reloads,
            opt->try_reloads == 1 ? "" : "s",
            target.http_path ? "HTTP GET (fresh connections and keep-alive)" : "connect and close", log_path);
     fflush(stdout);
@@ -238,7 +254,7 @@ int try_run(const struct options *opt, int argc, char **argv)
     unsigned long counts[TRY_OUTCOMES] = {0};
     bool all_reloaded = true;
     if (probe != TRY_OK) {
-        printf("try: the server never answered on %s (%s)\n", opt->try_addr, try_outcome_names[probe]);
+        printf("try: the server never answered on %s (%s)\n", addr, try_outcome_names[probe]);
         all_reloaded = false;
     } else {
         char route[160] = "";
@@ -250,9 +266,9 @@ int try_run(const struct options *opt, int argc, char **argv)
         sleep_ms(300);
         for (int i = 1; i <= opt->try_reloads; i++) {
             char *reload_args[] = {"hotswap", "reload", "--control", control, NULL};
-            char last[1024] = "";
+            char last[1024] = "", shown[4096];
             int status = run_self(reload_args, last, sizeof last);
-            printf("try: reload %d/%d: %s\n", i, opt->try_reloads, last);
+            printf("try: reload %d/%d: %s\n", i, opt->try_reloads, log_text(last, shown, sizeof shown));
             fflush(stdout);
             if (status != 0)
                 all_reloaded = false;
