@@ -9,24 +9,27 @@ teardown() { teardown_hotswap; }
 
 # ---- --ready notify: a NOTIFY_SOCKET nobody can guess, or no reload -----------------------------
 
-# squat_notify_names LAUNCHER_PID READY_FILE: binds, in the background, every abstract name a
-# NOTIFY_SOCKET made of the launcher's pid, the generation and a counter could be for the next
-# generations (@hotswap-PID-N-M), as any local user can; writes READY_FILE once they are held.
+# squat_notify_names LAUNCHER_PID SEEN_NAME READY_FILE: binds, in the background, every abstract
+# name a NOTIFY_SOCKET made of the launcher's pid, the generation and a counter could be for the
+# next generations (@hotswap-PID-N-M), and SEEN_NAME (one a generation had, as /proc/net/unix
+# shows it to anyone), as any local user can; writes READY_FILE once they are held.
 squat_notify_names() {
     /usr/bin/python3 -c 'import socket, sys, time
+names = [sys.argv[2].lstrip("@")]
+names += ["hotswap-%s-%d-%d" % (sys.argv[1], gen, made) for gen in range(1, 6) for made in range(100)]
 held = []
-for gen in range(1, 6):
-    for made in range(0, 100):
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET):
-            s = socket.socket(socket.AF_UNIX, kind)
-            try:
-                s.bind("\0hotswap-%s-%d-%d" % (sys.argv[1], gen, made))
-                held.append(s)
-            except OSError:
-                s.close()
-open(sys.argv[2], "w").write("%d\n" % len(held))
-time.sleep(600)' "$1" "$2" >/dev/null 2>&1 3>&- &
-    wait_until 10 test -s "$2"
+for name in names:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET):
+        s = socket.socket(socket.AF_UNIX, kind)
+        try:
+            s.bind("\0" + name)
+            held.append(s)
+        except OSError:
+            s.close()
+open(sys.argv[3], "w").write("%d\n" % len(held))
+time.sleep(600)' "$1" "$2" "$3" >/dev/null 2>&1 3>&- &
+    disown $!
+    wait_until 10 test -s "$3"
 }
 
 # notify_socket_of PID: the NOTIFY_SOCKET in the process's environment.
@@ -35,7 +38,9 @@ notify_socket_of() { tr '\0' '\n' <"/proc/$1/environ" | sed -n 's/^NOTIFY_SOCKET
 @test "--ready notify: squatted NOTIFY_SOCKET names never let a warming generation answer; 0 failed" {
     local addr="127.0.0.1:$(free_port)"
     FIXTURE_WARM_MS=1000 start_hotswap "$addr" --ready notify -- --model epoll --workers 2 --quirk warm-up
-    squat_notify_names "$HS_PID" "$BATS_TEST_TMPDIR/squatted"
+    local first_name
+    first_name=$(notify_socket_of "$(pid_of_answer "$addr")")
+    squat_notify_names "$HS_PID" "$first_name" "$BATS_TEST_TMPDIR/squatted"
     start_load "$addr"
     run -0 reload
     [[ "$output" == *"ok: gen 2 ready in"* ]]
@@ -46,6 +51,7 @@ notify_socket_of() { tr '\0' '\n' <"/proc/$1/environ" | sed -n 's/^NOTIFY_SOCKET
     local pid
     pid=$(pid_of_answer "$addr")
     [[ "$(notify_socket_of "$pid")" =~ ^@hotswap-[0-9a-f]{32}$ ]]   # 128 random bits
+    [ "$(notify_socket_of "$pid")" != "$first_name" ]
     refute grep -q "cannot make its NOTIFY_SOCKET" "$HS_LOG"
 }
 

@@ -92,26 +92,21 @@ static int open_checked(const char *path, const char *shown, char *why, size_t s
             close(dir_fd);
         return -1;
     }
-    /* Looked at before the open, so that a device is never opened; checked again on the fd,
-     * which is what is read, whatever the name became in between. */
-    int fd = -1, err = 0;
-    bool looked = fstatat(dir_fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    if (!looked)
+    /* O_NONBLOCK: a FIFO opens at once (and is then refused), where a plain open would wait
+     * for a writer, the launcher's only loop with it. Only root can make a device node. */
+    int fd = openat(dir_fd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int err = errno;
+    if (fd >= 0 && fstat(fd, &st) < 0) {
         err = errno;
-    else if (S_ISREG(st.st_mode) &&
-             ((fd = openat(dir_fd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0 ||
-              fstat(fd, &st) < 0)) {
-        err = errno;
-        if (fd >= 0)
-            close(fd);
+        close(fd);
         fd = -1;
     }
     close(dir_fd);
-    if (!looked || (fd < 0 && S_ISREG(st.st_mode) && err != ELOOP)) {
+    if (fd < 0 && err != ELOOP) {
         snprintf(why, size, "--env-file %s: %s", shown, strerror(err));
         return -1;
     }
-    const char *wrong = fd < 0 && err == ELOOP ? "a symbolic link" : NULL; /* (one since the look) */
+    const char *wrong = fd < 0 ? "a symbolic link" : NULL;
     char detail[96];
     if (!wrong)
         wrong = what_is_wrong(&st, &dir_st, detail, sizeof detail);
