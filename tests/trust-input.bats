@@ -98,21 +98,6 @@ EMFILE_TEXT='(Too many open files|No file descriptors available)'
     refute grep -q "fixture:" <<<"$output"   # the server never ran
 }
 
-@test "--ready notify: a crash restart whose NOTIFY_SOCKET cannot be made is tried again after its back-off" {
-    local addr="127.0.0.1:$(free_port)"
-    FIXTURE_WARM_MS=200 start_hotswap "$addr" --ready notify --restart on-failure -- --model epoll --quirk warm-up
-    local limit old_pid
-    limit=$(fd_limit "$HS_PID")
-    old_pid=$(pid_of_answer "$addr")
-    prlimit --pid "$HS_PID" --nofile="3:${limit#*:}"   # no new fd at all
-    kill -KILL "$old_pid"
-    wait_until 10 grep -Eq "restart: cannot start gen 2 \(cannot make its NOTIFY_SOCKET for --ready notify: $EMFILE_TEXT\): next try in [0-9]+ ms" "$HS_LOG"
-    refute grep -q "gen 2 pid" "$HS_LOG"
-    prlimit --pid "$HS_PID" --nofile="$limit"
-    wait_until 10 answers_with_gen "$addr" 2
-    grep -q "gen 2 pid [0-9]* ready in [0-9]* ms (READY=1 from pid [0-9]*)" "$HS_LOG"
-}
-
 # ---- --env-file: a regular file that only its owner may write ----------------------------------
 
 @test "--env-file: a FIFO in its place refuses the reload within a second, and SIGTERM still stops the launcher" {
