@@ -26,7 +26,7 @@ FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadcli
 FIXTURES_COMMON := tests/fixtures/common.c tests/fixtures/common.h
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop $(BUILD)/libraise-on-count.so \
-     $(BUILD)/libslow-claim.so $(BUILD)/libslow-upgrade.so
+     $(BUILD)/libslow-claim.so $(BUILD)/libslow-upgrade.so $(BUILD)/libforge-count.so
 
 $(BUILD):
 	mkdir -p $@
@@ -69,6 +69,10 @@ $(BUILD)/fixture-server: tests/fixtures/fixture-server.c tests/fixtures/quirks.c
 
 # A second preload library for drain.bats: a signal in the middle of the shim's count.
 $(BUILD)/libraise-on-count.so: tests/fixtures/raise-on-count.c shim/common/channel.h | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+
+# ... and one for trust-input.bats: a generation reporting counts no process can have.
+$(BUILD)/libforge-count.so: tests/fixtures/forge-count.c shim/common/channel.h | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 # ... and one for survive.bats: a fork while the shim holds its claim lock.

@@ -2,32 +2,38 @@
  * server is input like any other: checked whole before anything is believed. */
 #include "channel.h"
 
+#include <stdbool.h>
 #include <string.h>
+
+static bool count_in_range(int64_t count)
+{
+    return count >= 0 && count <= HS_COUNT_MAX;
+}
 
 int hs_msg_decode(const void *buf, size_t len, struct hs_msg *out)
 {
     if (len != sizeof *out)
-        return -1;
+        return HS_DECODE_MALFORMED;
     memcpy(out, buf, sizeof *out);
     if (out->magic != HS_MAGIC || out->protocol != HS_PROTOCOL)
-        return -1;
+        return HS_DECODE_MALFORMED;
     if (out->type < HS_MSG_HELLO || out->type > HS_MSG_LAST)
-        return -1;
-    if (out->pid <= 0 || out->datagrams < 0)
-        return -1;
+        return HS_DECODE_MALFORMED;
+    if (out->pid <= 0)
+        return HS_DECODE_MALFORMED;
     switch (out->type) {
     case HS_MSG_DRAINING:
     case HS_MSG_CONNS:
-        return out->value >= 0 ? 0 : -1;
+        return count_in_range(out->value) && count_in_range(out->datagrams) ? HS_DECODE_OK : HS_DECODE_COUNT_RANGE;
     case HS_MSG_CLAIM:
-        return out->value >= 0 && out->value < HS_HANDOVER_SLOTS ? 0 : -1;
+        return out->datagrams == 0 && out->value >= 0 && out->value < HS_HANDOVER_SLOTS ? HS_DECODE_OK : HS_DECODE_MALFORMED;
     case HS_MSG_CLAIMED:
-        return out->value >= 0 && out->value < 64 ? 0 : -1;
+        return out->datagrams == 0 && out->value >= 0 && out->value < 64 ? HS_DECODE_OK : HS_DECODE_MALFORMED;
     case HS_MSG_PRIVATE:
-        return out->value > 0 ? 0 : -1;
+        return out->datagrams == 0 && out->value > 0 ? HS_DECODE_OK : HS_DECODE_MALFORMED;
     case HS_MSG_FORKED:
-        return out->value > 0 && out->value <= 0x7fffffff ? 0 : -1;
+        return out->datagrams == 0 && out->value > 0 && out->value <= 0x7fffffff ? HS_DECODE_OK : HS_DECODE_MALFORMED;
     default:
-        return 0;
+        return out->datagrams == 0 ? HS_DECODE_OK : HS_DECODE_MALFORMED;
     }
 }

@@ -79,8 +79,23 @@ struct hs_msg {
     int64_t datagrams; /* DRAINING, CONNS: work in flight the kernel cannot show (0 otherwise) */
 };
 
+/* The most a count in DRAINING or CONNS can be. A process holds no more fds than fs.nr_open,
+ * which the kernel caps at INT_MAX rounded down (sysctl_nr_open_max): a larger connection count
+ * is a lie, whatever the host's settings; datagrams owed a reply get the same bound (a server
+ * that owes two billion replies is not draining anyway). Under it, the launcher's sums over every
+ * process of a generation (at most pid_max, 2^22) fit in 64 bits with room to spare. */
+#define HS_COUNT_MAX INT32_MAX
+
+/* hs_msg_decode's answers. A count out of range comes from a well-formed message: its type and
+ * pid are in *out, so the launcher knows whose counts it stops believing. */
+enum hs_decode {
+    HS_DECODE_OK = 0,
+    HS_DECODE_MALFORMED = -1,   /* size, magic, protocol, type or a value: ignore it */
+    HS_DECODE_COUNT_RANGE = -2, /* DRAINING or CONNS with a count below 0 or above HS_COUNT_MAX */
+};
+
 /* Checks a received datagram: exact size, magic, protocol, known type, sane values.
- * 0 and *out filled, or -1. */
+ * HS_DECODE_OK and *out filled, or why not (enum hs_decode). */
 int hs_msg_decode(const void *buf, size_t len, struct hs_msg *out);
 
 #endif

@@ -77,18 +77,32 @@ static struct gen_proc *add_proc(struct generation *g, pid_t pid)
 }
 
 struct generation *gen_start(int number, char **argv, char **env, const char *shim_path,
-                             const struct gen_settings *settings)
+                             const struct gen_settings *settings, struct gen_failure *failure)
 {
+    *failure = (struct gen_failure){.launcher_side = true};
     struct generation *g = calloc(1, sizeof *g);
-    if (!g || !(g->members = members_new(number))) {
-        free(g);
-        errno = ENOMEM;
+    if (!g) {
+        snprintf(failure->why, sizeof failure->why, "%s", strerror(errno));
         return NULL;
     }
     g->ready = (struct ready_notify){.socket_fd = -1, .gate_fd = -1};
-    if (settings->ready_notify && !ready_notify_open(number, &g->ready))
-        hs_log("gen %d: cannot make its NOTIFY_SOCKET (%s): it is ready at its first wait for "
-               "connections instead", number, strerror(errno));
+    /* Without its socket the generation would be ready at its first accept, warming up or not:
+     * --ready notify is never quietly dropped. */
+    if (settings->ready_notify && !ready_notify_open(&g->ready)) {
+        int saved = errno;
+        snprintf(failure->why, sizeof failure->why, "cannot make its NOTIFY_SOCKET for --ready notify: %s",
+                 strerror(saved));
+        free(g);
+        errno = saved;
+        return NULL;
+    }
+    if (!(g->members = members_new(number))) {
+        ready_notify_close(&g->ready);
+        free(g);
+        errno = ENOMEM;
+        snprintf(failure->why, sizeof failure->why, "%s", strerror(errno));
+        return NULL;
+    }
     enum elf_kind kind = elf_kind_of(argv[0]);
     bool seccomp = settings->intercept == INTERCEPT_SECCOMP ||
                    (settings->intercept == INTERCEPT_AUTO && (kind == ELF_GO || kind == ELF_STATIC) &&
@@ -106,6 +120,8 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
     struct spawned child;
     if (spawn_generation(&req, &child) < 0) {
         int saved = errno;
+        failure->launcher_side = false;
+        snprintf(failure->why, sizeof failure->why, "%s", strerror(saved));
         ready_notify_close(&g->ready);
         members_free(g->members);
         free(g);
@@ -204,6 +220,31 @@ static bool private_known(const struct generation *g, unsigned long inode)
     return false;
 }
 
+/* a + b, both counts >= 0, at most LONG_MAX: a sum of reports no process can make overflow */
+static long add_counts(long a, long b)
+{
+    return a > LONG_MAX - b ? LONG_MAX : a + b;
+}
+
+/* DRAINING or CONNS with a count no process can have (channel.h, HS_COUNT_MAX). The process has
+ * begun its drain (only a shim's drain sends these), but its counts are never believed again: it
+ * is counted as holding nothing, and the kernel's tables alone say when it is drained. */
+static void refuse_counts(struct generation *g, pid_t sender, const struct hs_msg *msg)
+{
+    if (!g->told_false_count)
+        hs_log("gen %d pid %d: reported %lld connections and %lld datagrams, more than a process can hold "
+               "(%d): not believed, the kernel's count decides its drain", g->number, (int)sender,
+               (long long)msg->value, (long long)msg->datagrams, HS_COUNT_MAX);
+    g->told_false_count = true;
+    struct gen_proc *proc = add_proc(g, sender);
+    if (!proc)
+        return;
+    proc->said_hello = true;
+    proc->drain_reported = true;
+    proc->counts_refused = true;
+    proc->conns = proc->datagrams = 0;
+}
+
 static void handle_message(struct generation *g, const struct hs_msg *msg, int fd)
 {
     struct gen_proc *proc = add_proc(g, msg->pid);
@@ -259,10 +300,12 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
     case HS_MSG_CONNS:
         if (proc) {
             proc->drain_reported = true;
+            if (proc->counts_refused)
+                break; /* it lied once: the kernel's count alone decides its drain */
             proc->conns = msg->value;
             proc->datagrams = msg->datagrams;
-            if (msg->type == HS_MSG_DRAINING)
-                g->drained_conns += msg->value + msg->datagrams;
+            if (msg->type == HS_MSG_DRAINING) /* (a shim says DRAINING again after an exec) */
+                g->drained_conns = add_counts(g->drained_conns, msg->value + msg->datagrams);
         }
         break;
     default:
@@ -312,8 +355,15 @@ void gen_read_messages(struct generation *g)
                     close(passed); /* one fd per message: the rest are not ours to keep */
             }
         }
-        if ((header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || sender <= 0 || hs_msg_decode(raw, (size_t)n, &msg) < 0) {
-            hs_log("gen %d: malformed channel message (%zd bytes) ignored", g->number, n);
+        int decoded = (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || sender <= 0 ? HS_DECODE_MALFORMED
+                                                                                   : hs_msg_decode(raw, (size_t)n, &msg);
+        if (decoded == HS_DECODE_COUNT_RANGE) {
+            refuse_counts(g, sender, &msg);
+        } else if (decoded != HS_DECODE_OK && !g->told_malformed) {
+            hs_log("gen %d: malformed channel message (%zd bytes) ignored, and any more after it", g->number, n);
+            g->told_malformed = true;
+        }
+        if (decoded != HS_DECODE_OK) {
             if (fd >= 0)
                 close(fd);
             continue;
@@ -461,9 +511,9 @@ static bool shim_counts(const struct generation *g, long *conns, long *datagrams
             continue;
         if (proc->drain_sent && !proc->drain_reported)
             begun = false;
-        if (proc->drain_reported) {
-            *conns += proc->conns;
-            *datagrams += proc->datagrams;
+        if (proc->drain_reported) { /* (each at most HS_COUNT_MAX: the decoder's bound) */
+            *conns = add_counts(*conns, proc->conns);
+            *datagrams = add_counts(*datagrams, proc->datagrams);
         }
     }
     return begun;

@@ -32,6 +32,7 @@ struct gen_proc {
     bool drain_sent;      /* the drain signal went to it */
     bool waited;          /* said READY: it waited on a listener, so it holds one */
     bool drain_reported;  /* has said DRAINING */
+    bool counts_refused;  /* reported a count no process can have: its counts are not believed */
     long conns;           /* its open connections, as its shim last reported */
     long datagrams;       /* datagrams it received and has not answered, as last reported */
 };
@@ -79,6 +80,8 @@ struct generation {
     int channel_fd;
     bool told_false_sender;    /* a message claimed another sender: said once */
     bool told_false_child;     /* a FORKED message named a stranger: said once */
+    bool told_false_count;     /* a count no process can have (HS_COUNT_MAX): said once */
+    bool told_malformed;       /* a malformed channel message: said once */
     bool channel_closed;       /* every process closed its end: stop polling it */
     int notify_fd;             /* the seccomp route's notifications (intercept.h); -1: the shim's */
     bool seccomp;              /* started on the seccomp route */
@@ -129,9 +132,17 @@ struct generation {
     int proc_count, proc_room;
 };
 
-/* Starts the command; NULL with errno set (ENOENT: not found) when it cannot be executed. */
+/* Why a generation could not start: the launcher's own part (its NOTIFY_SOCKET), or the command. */
+struct gen_failure {
+    bool launcher_side;  /* the command was never run */
+    char why[160];       /* strerror(errno), or "cannot make its NOTIFY_SOCKET ...: ..." */
+};
+
+/* Starts the command; NULL with errno set (ENOENT: not found) and *failure filled when it cannot
+ * be executed, or when the launcher cannot make what it needs (--ready notify's socket: never
+ * dropped, the generation is not started without it). */
 struct generation *gen_start(int number, char **argv, char **env, const char *shim_path,
-                             const struct gen_settings *settings);
+                             const struct gen_settings *settings, struct gen_failure *failure);
 
 /* Takes over a generation a killed launcher left running, its command's process `leader`
  * (alive, checked by the caller), serving; `group` as members_adopt() takes it. NULL without

@@ -118,13 +118,15 @@ static int find_shim(void)
 
 /* ---- generations ------------------------------------------------------------------------ */
 
-static struct generation *start_generation(char **argv, char **env)
+static struct generation *start_generation(char **argv, char **env, struct gen_failure *failure)
 {
     if (L.gen_count >= GENERATIONS_MAX) {
         errno = EAGAIN;
+        *failure = (struct gen_failure){.launcher_side = true};
+        snprintf(failure->why, sizeof failure->why, "%s", strerror(errno));
         return NULL;
     }
-    struct generation *g = gen_start(L.next_generation, argv, env, L.shim_path, &L.settings);
+    struct generation *g = gen_start(L.next_generation, argv, env, L.shim_path, &L.settings, failure);
     if (!g)
         return NULL;
     L.next_generation++;
@@ -242,10 +244,11 @@ static const char *start_next(struct reload *r)
 {
     static char why[560];
     hs_log("reload: starting gen %d", L.next_generation);
-    struct generation *next = start_generation(r->argv ? r->argv : L.command, r->env);
+    struct gen_failure failure;
+    struct generation *next = start_generation(r->argv ? r->argv : L.command, r->env, &failure);
     if (!next) {
         snprintf(why, sizeof why, "cannot start gen %d: %s; gen %d keeps serving", L.next_generation,
-                 strerror(errno), L.serving->number);
+                 failure.why, L.serving->number);
         hs_log("%s", why);
         return why;
     }
@@ -572,11 +575,11 @@ static void restart_if_due(int64_t now)
     if (L.stopping || !restart_due(&L.restarter, now))
         return;
     restart_cancel(&L.restarter);
-    struct generation *g = start_generation(L.command, L.env);
-    if (!g) {
-        int err = errno;
+    struct gen_failure failure;
+    struct generation *g = start_generation(L.command, L.env, &failure);
+    if (!g) { /* (a NOTIFY_SOCKET the launcher could not make too: fds or memory may come back) */
         int64_t delay = restart_schedule(&L.restarter, now, 0);
-        hs_log("restart: cannot start gen %d (%s): next try in %lld ms", L.next_generation, strerror(err),
+        hs_log("restart: cannot start gen %d (%s): next try in %lld ms", L.next_generation, failure.why,
                (long long)delay);
         return;
     }
@@ -993,16 +996,20 @@ static int run(void)
         adopt_init(control);
     /* A launcher killed with this control socket left its generations running: take them over. */
     struct generation *adopted[GENERATIONS_MAX], *first = NULL;
+    struct gen_failure failure;
     int adopted_count = adopt_take(adopted, GENERATIONS_MAX, &L.settings, &L.next_generation, &first);
     for (int i = 0; i < adopted_count; i++)
         L.gens[L.gen_count++] = adopted[i];
     if (first) {
         L.ever_ready = true;
-    } else if (!(first = start_generation(L.command, L.env))) {
+    } else if (!(first = start_generation(L.command, L.env, &failure))) {
         int err = errno;
-        fprintf(stderr, "hotswap: %s: %s\n", L.opt.argv[0], err == ENOENT ? "command not found" : strerror(err));
+        if (failure.launcher_side)
+            fprintf(stderr, "hotswap: gen 1: %s\n", failure.why);
+        else
+            fprintf(stderr, "hotswap: %s: %s\n", L.opt.argv[0], err == ENOENT ? "command not found" : failure.why);
         ctl_server_close();
-        return err == ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
+        return failure.launcher_side ? 1 : err == ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
     }
     L.serving = first;
     hs_log("launcher pid %d, control socket %s", (int)getpid(), control);

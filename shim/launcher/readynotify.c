@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,31 +28,53 @@ static bool says_ready(const char *text, size_t len)
     return false;
 }
 
-bool ready_notify_open(int number, struct ready_notify *out)
+/* 128 random bits in hex after "@hotswap-": a name nobody can guess. A name made of the pid and
+ * a counter could be read off /proc/net/unix and taken first by any local user, and a generation
+ * without its socket would be ready at its first accept, still warming up. */
+static bool random_name(char *out, size_t size)
 {
-    static unsigned made; /* a launcher restarted with the same pid never meets its old names */
+    unsigned char bits[16];
+    size_t got = 0;
+    while (got < sizeof bits) { /* (flags 0: waits only for the pool's first seeding, at boot) */
+        ssize_t n = getrandom(bits + got, sizeof bits - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    int at = snprintf(out, size, "@hotswap-");
+    for (size_t i = 0; i < sizeof bits; i++)
+        at += snprintf(out + at, size - (size_t)at, "%02x", bits[i]);
+    return true;
+}
+
+bool ready_notify_open(struct ready_notify *out)
+{
     *out = (struct ready_notify){.socket_fd = -1, .gate_fd = -1};
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
     if (fd < 0)
         return false;
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int n = 0;
-    for (int tries = 0; tries < 16; tries++) {
-        n = snprintf(out->name, sizeof out->name, "@hotswap-%d-%d-%u", (int)getpid(), number, made++);
-        memcpy(addr.sun_path + 1, out->name + 1, (size_t)n - 1); /* abstract: sun_path[0] is 0 */
-        if (bind(fd, (struct sockaddr *)&addr, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) == 0)
+    bool bound = false;
+    /* A name in use is someone who knew it: a fresh one is as unguessable as the first */
+    for (int tries = 0; tries < 4 && !bound; tries++) {
+        if (!random_name(out->name, sizeof out->name))
             break;
-        if (errno != EADDRINUSE)
-            break;
+        size_t n = strlen(out->name);
         memset(addr.sun_path, 0, sizeof addr.sun_path);
-        n = 0;
+        memcpy(addr.sun_path + 1, out->name + 1, n - 1); /* abstract: sun_path[0] is 0 */
+        bound = bind(fd, (struct sockaddr *)&addr, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) == 0;
+        if (!bound && errno != EADDRINUSE)
+            break;
     }
-    int gate = n ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
-    if (n == 0 || gate < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+    int gate = bound ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
+    if (!bound || gate < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
         int saved = errno;
         close(fd);
         if (gate >= 0)
             close(gate);
+        out->name[0] = '\0';
         errno = saved;
         return false;
     }

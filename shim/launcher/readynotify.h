@@ -13,11 +13,12 @@
 struct ready_notify {
     int socket_fd;  /* the generation's NOTIFY_SOCKET, bound to an abstract name; -1: none */
     int gate_fd;    /* an eventfd, readable once the gate is open */
-    char name[64];  /* NOTIFY_SOCKET's value: "@hotswap-..." */
+    char name[64];  /* NOTIFY_SOCKET's value: "@hotswap-" and 32 hex digits */
 };
 
-/* Makes both for generation `number`; false (errno set, nothing left open) if it cannot. */
-bool ready_notify_open(int number, struct ready_notify *out);
+/* Makes both, the socket under a random abstract name; false (errno set, nothing left open) if
+ * it cannot. */
+bool ready_notify_open(struct ready_notify *out);
 
 /* Reads every datagram waiting. Returns the pid (as the kernel says) of the first sender that
  * said READY=1 and `member` accepts, or 0; a sender of READY=1 it refused goes in *refused. */
