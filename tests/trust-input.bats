@@ -164,7 +164,7 @@ EMFILE_TEXT='(Too many open files|No file descriptors available)'
     start_hotswap "$addr" --env-file "$env_file" -- --model epoll
     chmod 666 "$env_file"
     run -1 reload
-    [[ "$output" == *'env\x0ahotswap: gen 9 ready: group or others may write it: refused'* ]]
+    [[ "$output" == *'env\nhotswap: gen 9 ready: group or others may write it: refused'* ]]
     refute grep -q "^hotswap: gen 9 ready" "$HS_LOG"
 }
 

@@ -25,20 +25,6 @@ static bool shell_name(const char *text, size_t len)
     return true;
 }
 
-/* The path as the log and the client show it: a name is data, so a byte outside printable ASCII
- * (a newline that would forge a log line, a terminal's escape) or a backslash is \xHH. */
-static void escape_path(const char *path, char *out, size_t size)
-{
-    size_t at = 0;
-    for (const unsigned char *c = (const unsigned char *)path; *c && at + 5 < size; c++) {
-        if (*c >= 0x20 && *c < 0x7f && *c != '\\')
-            out[at++] = (char)*c;
-        else
-            at += (size_t)snprintf(out + at, size - at, "\\x%02x", *c);
-    }
-    out[at] = '\0';
-}
-
 static const char *kind_of(mode_t mode)
 {
     return S_ISFIFO(mode) ? "a FIFO" : S_ISDIR(mode) ? "a directory" : S_ISLNK(mode) ? "a symbolic link"
@@ -78,7 +64,7 @@ static const char *what_is_wrong(const struct stat *st, const struct stat *dir_s
  * group nor others may write, in a directory of the same owners that neither may write unless it
  * is sticky (/tmp) and the file is the launcher's user's own, which no one else can then replace.
  * The fd, or -1 with one line in `why`. */
-static int open_checked(const char *path, const char *shown, char *why, size_t size)
+static int open_checked(const char *path, char *why, size_t size)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -87,7 +73,7 @@ static int open_checked(const char *path, const char *shown, char *why, size_t s
     int dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     struct stat dir_st, st;
     if (dir_fd < 0 || fstat(dir_fd, &dir_st) < 0) {
-        snprintf(why, size, "--env-file %s: its directory: %s", shown, strerror(errno));
+        snprintf(why, size, "--env-file %s: its directory: %s", path, strerror(errno));
         if (dir_fd >= 0)
             close(dir_fd);
         return -1;
@@ -103,7 +89,7 @@ static int open_checked(const char *path, const char *shown, char *why, size_t s
     }
     close(dir_fd);
     if (fd < 0 && err != ELOOP) {
-        snprintf(why, size, "--env-file %s: %s", shown, strerror(err));
+        snprintf(why, size, "--env-file %s: %s", path, strerror(err));
         return -1;
     }
     const char *wrong = fd < 0 ? "a symbolic link" : NULL;
@@ -111,7 +97,7 @@ static int open_checked(const char *path, const char *shown, char *why, size_t s
     if (!wrong)
         wrong = what_is_wrong(&st, &dir_st, detail, sizeof detail);
     if (wrong) {
-        snprintf(why, size, "--env-file %s: %s: refused", shown, wrong);
+        snprintf(why, size, "--env-file %s: %s: refused", path, wrong);
         if (fd >= 0)
             close(fd);
         return -1;
@@ -123,9 +109,7 @@ int envfile_read(const char *path, char ***out, char *why, size_t size)
 {
     *out = NULL;
     static char text[ENVFILE_MAX + 1];
-    char shown[1024];
-    escape_path(path, shown, sizeof shown);
-    int fd = open_checked(path, shown, why, size);
+    int fd = open_checked(path, why, size);
     if (fd < 0)
         return -1;
     ssize_t total = 0, n = 0;
@@ -134,21 +118,21 @@ int envfile_read(const char *path, char ***out, char *why, size_t size)
     int err = errno;
     close(fd);
     if (n < 0) {
-        snprintf(why, size, "--env-file %s: %s", shown, strerror(err));
+        snprintf(why, size, "--env-file %s: %s", path, strerror(err));
         return -1;
     }
     if (total >= ENVFILE_MAX) {
-        snprintf(why, size, "--env-file %s: larger than %d bytes", shown, ENVFILE_MAX);
+        snprintf(why, size, "--env-file %s: larger than %d bytes", path, ENVFILE_MAX);
         return -1;
     }
     text[total] = '\0';
     if (memchr(text, '\0', (size_t)total)) {
-        snprintf(why, size, "--env-file %s: not a text file (it holds NUL bytes)", shown);
+        snprintf(why, size, "--env-file %s: not a text file (it holds NUL bytes)", path);
         return -1;
     }
     char **vars = malloc((ENVFILE_LINES_MAX + 1) * sizeof *vars + (size_t)total + 1);
     if (!vars) {
-        snprintf(why, size, "--env-file %s: out of memory", shown);
+        snprintf(why, size, "--env-file %s: out of memory", path);
         return -1;
     }
     char *copy = (char *)(vars + ENVFILE_LINES_MAX + 1);
@@ -166,12 +150,12 @@ int envfile_read(const char *path, char ***out, char *why, size_t size)
             continue;
         const char *equals = strchr(line, '=');
         if (!equals || !shell_name(line, (size_t)(equals - line))) {
-            snprintf(why, size, "--env-file %s line %d: not KEY=VALUE", shown, number);
+            snprintf(why, size, "--env-file %s line %d: not KEY=VALUE", path, number);
             free(vars);
             return -1;
         }
         if (count == ENVFILE_LINES_MAX) {
-            snprintf(why, size, "--env-file %s: more than %d variables", shown, ENVFILE_LINES_MAX);
+            snprintf(why, size, "--env-file %s: more than %d variables", path, ENVFILE_LINES_MAX);
             free(vars);
             return -1;
         }

@@ -1048,7 +1048,7 @@ int main(int argc, char **argv)
     }
     char why[300];
     if (L.opt.env_file && envfile_read(L.opt.env_file, &L.env, why, sizeof why) < 0) {
-        fprintf(stderr, "hotswap: %s\n", why);
+        hs_log("%s", why); /* escaped there: the path may hold any byte */
         return 1;
     }
     L.settings = (struct gen_settings){
