@@ -449,6 +449,23 @@ int members_list(struct members *m, pid_t leader, const pid_t **pids)
     return count;
 }
 
+bool members_by_cgroup(const struct members *m)
+{
+    return m && m->in_cgroup;
+}
+
+bool members_kill_all(const struct members *m)
+{
+    if (!members_by_cgroup(m))
+        return false;
+    int fd = openat(m->dir_fd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool written = write(fd, "1", 1) == 1;
+    close(fd);
+    return written;
+}
+
 void members_free(struct members *m)
 {
     if (!m)
