@@ -43,13 +43,23 @@ $(BUILD)/libhotswap.so: $(PRELOAD_SRC) $(PRELOAD_H) Makefile | $(BUILD)
 # pages every dynamic program maps; and it runs where no libc is installed. Elsewhere, or with
 # STATIC_LAUNCHER=no (the sanitizer builds), it is built with $(CC) like the shim. musl has no
 # kernel headers of its own: the system's linux/, asm/ and asm-generic/ are linked in alone.
+#
+# Either way it is a position-independent executable: the launcher often runs as root and parses
+# what generations send it (channel, NOTIFY_SOCKET, seccomp notifications), so its code and data
+# must not sit at one address known in advance (ASLR). With musl, a static PIE (-static-pie:
+# no interpreter, relocated by itself at start, musl's rcrt1.o). musl-gcc's specs file knows only
+# -static (its link line always names musl's dynamic loader, its start file does not relocate):
+# a copy in $(BUILD) also knows -static-pie, and the compiler musl-gcc wraps is given that one.
 STATIC_LAUNCHER ?= $(if $(shell command -v musl-gcc 2>/dev/null),yes,no)
 ifeq ($(STATIC_LAUNCHER),yes)
-LAUNCHER_CC      := musl-gcc -static
-LAUNCHER_HEADERS := $(BUILD)/kernel-headers/linux
+MUSL_GCC         := $(shell command -v musl-gcc)
+MUSL_SPECS       := $(shell sed -n 's/.*-specs "\([^"]*\)".*/\1/p' $(MUSL_GCC))
+MUSL_REALGCC     := $(or $(REALGCC),$(shell sed -n 's/.*REALGCC:-\([^}]*\)}.*/\1/p' $(MUSL_GCC)),gcc)
+LAUNCHER_CC      := $(MUSL_REALGCC) -specs $(BUILD)/musl-static-pie.specs -fPIE -static-pie
+LAUNCHER_DEPS    := $(BUILD)/kernel-headers/linux $(BUILD)/musl-static-pie.specs
 LAUNCHER_INCLUDE := -isystem $(BUILD)/kernel-headers
 else
-LAUNCHER_CC      := $(CC)
+LAUNCHER_CC      := $(CC) -fPIE -pie
 endif
 
 $(BUILD)/kernel-headers/linux: | $(BUILD)
@@ -58,7 +68,17 @@ $(BUILD)/kernel-headers/linux: | $(BUILD)
 	ln -sfn /usr/include/asm-generic $(BUILD)/kernel-headers/asm-generic
 	ln -sfn /usr/include/linux $@
 
-$(BUILD)/hotswap: $(LAUNCHER_SRC) $(LAUNCHER_H) Makefile $(LAUNCHER_HEADERS) | $(BUILD)
+# musl-gcc's specs, plus -static-pie: rcrt1.o for Scrt1.o, and -static -pie --no-dynamic-linker
+# -z text (what gcc's own specs give -static-pie) for the loader's name.
+$(BUILD)/musl-static-pie.specs: $(MUSL_SPECS) Makefile | $(BUILD)
+	sed -e 's|%{!shared: \([^ ]*\)/Scrt1.o}|%{static-pie: \1/rcrt1.o;!shared: \1/Scrt1.o}|' \
+	    -e 's|^-dynamic-linker \([^ ]*\) |%{static-pie:-static -pie --no-dynamic-linker -z text;:-dynamic-linker \1} |' \
+	    $(MUSL_SPECS) >$@.tmp
+	grep -q 'rcrt1.o' $@.tmp && grep -q 'no-dynamic-linker' $@.tmp || \
+	    { echo "$(MUSL_SPECS): not the specs file this Makefile knows how to extend" >&2; rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+
+$(BUILD)/hotswap: $(LAUNCHER_SRC) $(LAUNCHER_H) Makefile $(LAUNCHER_DEPS) | $(BUILD)
 	$(LAUNCHER_CC) $(BASE) $(CPPFLAGS) $(CFLAGS) $(LAUNCHER_INCLUDE) -Ishim/common -DHS_MULTIARCH='"$(MULTIARCH)"' \
 	    $(LDFLAGS) -o $@ $(LAUNCHER_SRC)
 

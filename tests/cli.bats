@@ -4,6 +4,8 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
+teardown() { teardown_hotswap; }
+
 @test "--help prints the usage and exits 0" {
     run "$HOTSWAP" --help
     [ "$status" -eq 0 ]
@@ -26,6 +28,34 @@ bats_require_minimum_version 1.5.0
     [ "$status" -eq 0 ]
     [ "$stderr" = "" ]   # a dynamic program's loader says it cannot preload the library
     [[ "$output" =~ ^hotswap\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
+# load_address_of PID: where the kernel mapped the launcher's own file in process PID.
+load_address_of() { awk -v file="$(readlink -f "$HOTSWAP")" '$6 == file { print $1; exit }' "/proc/$1/maps"; }
+
+@test "the launcher is a position-independent executable, mapped at a new address each run; built with musl, a static PIE: no interpreter" {
+    require_tool readelf binutils
+    run -0 readelf -h "$HOTSWAP"
+    [[ "$output" == *"Type:"*"DYN"* ]]   # EXEC would be one fixed address, known to anyone
+    if command -v musl-gcc >/dev/null && [[ $BUILD != build-asan ]]; then
+        run -0 readelf -l "$HOTSWAP"
+        refute grep -q INTERP <<<"$output"   # static: no loader, no shared library
+    fi
+    local first second run_number runs=()
+    for run_number in 1 2; do
+        "$HOTSWAP" --control "$BATS_TEST_TMPDIR/control-$run_number.sock" -- sleep 60 2>/dev/null &
+        runs+=($!)
+        HS_PID=$!
+        wait_until 10 test -S "$BATS_TEST_TMPDIR/control-$run_number.sock"
+        wait_until 5 test -n "$(load_address_of "$HS_PID")"
+    done
+    first=$(load_address_of "${runs[0]}")
+    second=$(load_address_of "${runs[1]}")
+    echo "mapped at $first, then at $second"
+    kill -TERM "${runs[@]}"
+    wait "${runs[@]}" || true
+    HS_PID=
+    [ "$first" != "$second" ]
 }
 
 @test "an unknown option: one line, exit 64" {

@@ -18,6 +18,7 @@
 #include "conncount.h"
 #include "ctl_command.h"
 #include "elfkind.h"
+#include "gensignal.h"
 #include "intercept.h"
 #include "listeners.h"
 #include "relay.h"
@@ -423,16 +424,11 @@ static void send_signal(pid_t pid, int pidfd, int sig)
         kill(pid, sig);
 }
 
-/* A stop (or SIGKILL) reaches every process of the generation: its process group, and every
- * process the kernel counts as its member, wherever it went (setsid, exec'd helpers). */
+/* A stop (or SIGKILL) reaches every process of the generation, wherever it went (setsid,
+ * exec'd helpers), and no stranger that took a reaped pid (gensignal.h). */
 static void gen_signal(struct generation *g, int sig)
 {
-    kill(-g->pid, sig);
-    const pid_t *pids;
-    int count = gen_processes(g, &pids);
-    for (int i = 0; i < count; i++)
-        if (getpgid(pids[i]) != g->pid)
-            kill(pids[i], sig);
+    gen_signal_all(g, sig);
 }
 
 bool gen_others_alive(const struct generation *g)
@@ -702,8 +698,10 @@ void gen_drain(struct generation *g)
         }
     }
     if (!drain_listener_holders(g)) {
-        /* No view of the kernel: the whole process group, as the only reach left. */
-        kill(-g->pid, g->settings->drain_signal);
+        /* No view of the kernel: the whole process group, as the only reach left, while it is
+         * the generation's own (a daemonized server's reaped command left its id free). */
+        if (gen_group_is_own(g))
+            kill(-g->pid, g->settings->drain_signal);
         for (int i = 0; i < g->proc_count; i++)
             g->procs[i].drain_sent = g->procs[i].said_hello;
     }
@@ -851,7 +849,7 @@ void gen_stop_rest(struct generation *g)
         return;
     g->stop_spread = true;
     const pid_t *pids;
-    if (gen_processes(g, &pids) > 0 || kill(-g->pid, 0) == 0)
+    if (gen_processes(g, &pids) > 0 || gen_group_is_own(g))
         gen_signal(g, g->settings->stop_signal);
     thaw(g);
 }
@@ -969,11 +967,11 @@ bool gen_check_gone(struct generation *g)
     for (int i = 0; i < g->proc_count; i++)
         if (g->procs[i].pidfd >= 0)
             return false;
-    /* Processes without the shim (it never said hello for them) belong to it too. */
-    if (kill(-g->pid, 0) == 0 || errno != ESRCH)
-        return false;
+    /* Processes without the shim (it never said hello for them) belong to it too: its members,
+     * and its process group while that is still its own. A group of that id made since by a
+     * stranger is not (kill(-pgid, 0) would wait for the stranger). */
     const pid_t *pids;
-    if (gen_processes(g, &pids) > 0)
+    if (gen_processes(g, &pids) > 0 || gen_group_is_own(g))
         return false;
     g->gone_ms = now_ms();
     char how[128];

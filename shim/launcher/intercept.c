@@ -570,6 +570,22 @@ static void wake_queued_listeners(void)
     }
 }
 
+/* Is a starting generation's accept on a listener: a held one, or a socket of its own that
+ * listens (SO_ACCEPTCONN, as the kernel says of the caller's very fd)? Only that is readiness: an
+ * accept on anything else (a plain socket, a pipe, a bad fd) fails, and a binary that then fails
+ * its start must not have had the good generation drained for it. */
+static bool accepts_on_listener(struct generation *g, const struct seccomp_notif *n)
+{
+    int pidfd = pidfd_of((pid_t)n->pid), target = pidfd >= 0 ? copy_of(pidfd, (long)n->data.args[0]) : -1;
+    bool listening = target >= 0 && (held_same_file(target) || int_option(target, SOL_SOCKET, SO_ACCEPTCONN) == 1);
+    if (target >= 0)
+        close(target);
+    if (pidfd >= 0)
+        close(pidfd);
+    /* the fd read is believed only while the call is still the one notified */
+    return listening && still_valid(g->notify_fd, n->id);
+}
+
 void intercept_open_gate(struct generation *g)
 {
     for (int i = 0; i < g->gated_count; i++) {
@@ -596,8 +612,8 @@ void intercept_answer(struct generation *g)
         answer = answer_gated_accept(g, &n, &r);
         held_back = !answer;
     } else if (nr == __NR_accept || nr == __NR_accept4) {
-        if (g->state == GEN_STARTING || g->state == GEN_READY) { /* the hot path: no pidfd */
-            if (g->state == GEN_STARTING)
+        if (g->state == GEN_STARTING || g->state == GEN_READY) { /* the hot path: no pidfd once ready */
+            if (g->state == GEN_STARTING && accepts_on_listener(g, &n))
                 gen_mark_ready(g);
             g->accept_let_ms = now_ms();
         } else {

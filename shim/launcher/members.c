@@ -407,10 +407,21 @@ static void read_group(int dir_fd, struct pid_list *out, int depth)
     closedir(dir);
 }
 
+/* The leader as it started: a zombie too (a command that daemonizes has often exited by now, and
+ * the launcher has not reaped it yet). Without its start time, a process given its pid after the
+ * reap would be taken for it. */
+static void note_leader(struct members *m, pid_t leader)
+{
+    struct proc_stat st;
+    if (proc_stat_read(leader, 0, &st) && st.state != 'X')
+        m->leader = (struct proc_entry){.pid = leader, .ppid = st.ppid, .start = st.start};
+    else
+        m->leader = (struct proc_entry){.pid = leader};
+}
+
 void members_started(struct members *m, pid_t leader, bool joined)
 {
-    if (!read_stat(leader, &m->leader))
-        m->leader = (struct proc_entry){.pid = leader};
+    note_leader(m, leader);
     if (m->procs_fd < 0)
         return;
     m->in_cgroup = joined;
@@ -495,6 +506,23 @@ int members_list(struct members *m, pid_t leader, const pid_t **pids)
     free(found.items);
     *pids = m->listed;
     return count;
+}
+
+bool members_by_cgroup(const struct members *m)
+{
+    return m && m->in_cgroup;
+}
+
+bool members_kill_all(const struct members *m)
+{
+    if (!members_by_cgroup(m))
+        return false;
+    int fd = openat(m->dir_fd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool written = write(fd, "1", 1) == 1;
+    close(fd);
+    return written;
 }
 
 void members_free(struct members *m)

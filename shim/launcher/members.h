@@ -43,6 +43,15 @@ void members_started(struct members *m, pid_t leader, bool joined);
  * (owned by `m`, valid until the next call). -1 if they cannot be read. */
 int members_list(struct members *m, pid_t leader, const pid_t **pids);
 
+/* Whether the generation's processes are those of its cgroup (else: its process tree). */
+bool members_by_cgroup(const struct members *m);
+
+/* SIGKILL, at once, to every process in the generation's cgroup and its subgroups (cgroup.kill,
+ * Linux 5.14): nothing forked meanwhile escapes it, and no pid the kernel may have given to
+ * another process since is named. False in tree mode, or where the file is missing (an older
+ * kernel) or cannot be written: the caller signals the processes one by one. */
+bool members_kill_all(const struct members *m);
+
 /* A generation a killed launcher left running (adopt.c): tracked in the cgroup `group` (a name
  * under the launcher's own group, as members_group() said) where there is one, else by its
  * process tree from `leader`. NULL without memory. */

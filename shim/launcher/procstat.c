@@ -47,12 +47,13 @@ bool proc_stat_read(pid_t pid, pid_t tid, struct proc_stat *out)
     if (!proc_read_text(path, text, sizeof text))
         return false;
     const char *after = strrchr(text, ')'); /* the command name may hold spaces and parens */
-    int ppid;
+    int ppid, pgrp;
     /* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
      * cutime cstime priority nice num_threads itrealvalue starttime */
-    if (!after || sscanf(after + 1, " %c %d %*d %*d %*d %*d %u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                         &out->state, &ppid, &out->flags, &out->start) != 4)
+    if (!after || sscanf(after + 1, " %c %d %d %*d %*d %*d %u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &out->state, &ppid, &pgrp, &out->flags, &out->start) != 5)
         return false;
     out->ppid = ppid;
+    out->pgrp = pgrp;
     return true;
 }

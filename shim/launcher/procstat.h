@@ -1,6 +1,7 @@
 /* procstat.h: what the kernel says of a process or a thread in /proc: a small file read whole,
  * a walk over the threads, and /proc/PID/stat parsed once for every caller (the members walk:
- * parent and start time; the drain's pause: state and flags). */
+ * parent and start time; the drain's pause: state and flags; a signal to a process group: its
+ * members). */
 #ifndef HOTSWAP_PROCSTAT_H
 #define HOTSWAP_PROCSTAT_H
 
@@ -19,6 +20,7 @@ bool proc_any_thread(pid_t pid, bool (*each)(pid_t pid, pid_t tid, void *ctx), v
 struct proc_stat {
     char state;               /* R, S, D, T (stopped), t (traced), Z, X... */
     pid_t ppid;
+    pid_t pgrp;               /* its process group */
     unsigned flags;           /* the kernel's PF_ flags */
     unsigned long long start; /* clock ticks after boot: tells a reused pid from the process */
 };
