@@ -220,6 +220,30 @@ time.sleep(60)
     [ "$(generation_of "$addr")" = 2 ]
 }
 
+@test "an fd limit below the fds the launcher watches: it says so once, hears SIGTERM and stops gracefully" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll
+    local server
+    server=$(pid_of_answer "$addr")
+    # poll() refuses a set larger than the soft fd limit (EINVAL): the loop once left, orphaning
+    # the server and forgetting the state file
+    prlimit --pid "$HS_PID" --nofile=2:
+    # a control client wakes the loop (it may find no fd to be accepted with; the loop goes round)
+    timeout 10 "$HOTSWAP" status --control "$HS_CONTROL" >/dev/null 2>&1 || true
+    wait_until 10 grep -q "^hotswap: the fd limit (2) is below the [0-9]* fds the launcher watches" "$HS_LOG"
+    process_running "$HS_PID"
+    answers_with_gen "$addr" 1
+    # the stop still reaches the server, though the launcher has no fd to open its cgroup with
+    kill -TERM "$HS_PID"
+    wait_until 10 process_gone "$server"
+    wait_until 10 process_gone "$HS_PID"
+    # its exit status as it says it (LeakSanitizer, with no fd for /proc, changes the real one)
+    wait "$HS_PID" || true
+    HS_PID=
+    grep -q "^hotswap: exiting with status 0" "$HS_LOG"
+    [ "$(grep -c "fds the launcher watches" "$HS_LOG")" -eq 1 ]
+}
+
 @test "signal options refuse signals that would break a server: one line, exit 64" {
     local option sig
     for option in --drain-signal --stop-signal; do

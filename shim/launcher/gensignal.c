@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "gensignal.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -51,8 +52,13 @@ bool gen_group_is_own(struct generation *g)
 static void signal_member(pid_t pid, int sig)
 {
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0)
-        return; /* gone */
+    if (pidfd < 0) {
+        /* gone (ESRCH), or no fd to hold it by (the launcher at its fd limit): the pid was
+         * listed just now, and a stop must still reach it */
+        if (errno != ESRCH)
+            kill(pid, sig);
+        return;
+    }
     syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
     close(pidfd);
 }
@@ -66,9 +72,10 @@ void gen_signal_all(struct generation *g, int sig)
         int count = gen_processes(g, &pids);
         for (int i = 0; i < count; i++)
             signal_member(pids[i], sig);
-        if (count >= 0)
+        if (count > 0)
             return;
-        /* cgroup.procs unreadable: the process group, under the rule below, is the reach left */
+        /* cgroup.procs unreadable (no fd left to open it) or empty: the process group, under the
+         * rule below, is the reach left; it needs no fd */
     }
     bool group = gen_group_is_own(g);
     if (group)

@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "activation.h"
@@ -859,6 +861,50 @@ static bool poll_set_room(struct poll_set *set, int needed)
     return true;
 }
 
+/* poll(), and, where the set is larger than the fd limit lets poll() take (an operator's prlimit
+ * on the running launcher), the first part of it only: signals and control clients come first, so
+ * the launcher still hears SIGTERM and answers status and reload, instead of leaving its servers
+ * orphaned. One line when that starts, one when the whole set fits again. */
+static int poll_within_limit(struct pollfd *fds, int n, int timeout)
+{
+    static bool truncated;
+    int ready = poll(fds, (nfds_t)n, timeout);
+    if (ready >= 0 || errno != EINVAL) {
+        if (ready >= 0 && truncated) {
+            truncated = false;
+            hs_log("the fd limit has room for every fd the launcher watches again");
+        }
+        return ready;
+    }
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur >= (rlim_t)n) {
+        errno = EINVAL;
+        return -1;
+    }
+    int room = (int)limit.rlim_cur;
+    if (!truncated) {
+        truncated = true;
+        hs_log("the fd limit (%d) is below the %d fds the launcher watches: watching only signals, the control "
+               "socket and the first generations' fds until it is raised",
+               room, n);
+    }
+    for (int i = room; i < n; i++)
+        fds[i].revents = 0; /* not polled: nothing happened there, whatever the last poll said */
+    return poll(fds, (nfds_t)room, timeout);
+}
+
+/* A poll that failed for another reason (ENOMEM): said once, tried again after a pause. Leaving
+ * the loop would forget the state file and orphan the servers. */
+static void poll_failed(const char *what)
+{
+    static bool said;
+    if (!said)
+        hs_log("%s: %s; trying again every 100 ms", what, strerror(errno));
+    said = true;
+    struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
 static void run_loop(void)
 {
     static struct poll_set set;
@@ -867,8 +913,9 @@ static void run_loop(void)
         for (int i = 0; i < L.gen_count; i++)
             needed += 3 + L.gens[i]->proc_count;
         if (!poll_set_room(&set, needed)) {
-            hs_log("out of memory for the poll set");
-            break;
+            errno = ENOMEM;
+            poll_failed("the poll set");
+            continue;
         }
         struct pollfd *fds = set.fds;
         int n = 0;
@@ -899,9 +946,11 @@ static void run_loop(void)
         int gens_end = n;
         n += check_pollfd(fds + n);
         relay_expire(now_ms());
-        int ready = poll(fds, (nfds_t)n, next_timeout());
-        if (ready < 0 && errno != EINTR)
-            break;
+        int ready = poll_within_limit(fds, n, next_timeout());
+        if (ready < 0 && errno != EINTR) {
+            poll_failed("poll");
+            continue;
+        }
         if (ready > 0) {
             if (fds[0].revents)
                 handle_signal();
