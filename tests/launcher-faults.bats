@@ -91,27 +91,27 @@ no_control_bytes() { ! LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<<"$1"; }
     [ "${#lines[@]}" -eq 1 ]
     # found by looking in the default directory: the same refusal, not a reload "ok"
     export XDG_RUNTIME_DIR="$EVIL_DIR/run"
-    mkdir -p "$XDG_RUNTIME_DIR/hotswap"
+    mkdir -p -m 700 "$XDG_RUNTIME_DIR/hotswap"   # a directory the client accepts: the socket's owner is what it refuses
     ln "$sock" "$XDG_RUNTIME_DIR/hotswap/4194000.sock"
     run -69 "$HOTSWAP" reload
     [ "$output" = "hotswap: $XDG_RUNTIME_DIR/hotswap/4194000.sock is served by uid 65534, not by you (uid 0) or root: refusing to talk to it" ]
 }
 
-@test "a launcher's replies reach the terminal as text: control characters become '?'" {
+@test "a launcher's replies reach the terminal as text: control characters are escaped" {
     local sock="$BATS_TEST_TMPDIR/fake.sock"
     python3 -c "$FAKE_LAUNCHER" "$sock" &
     FAKE_PID=$!
     wait_until 5 test -S "$sock"
     run -0 "$HOTSWAP" reload --control "$sock"
     no_control_bytes "$output"
-    [ "${lines[0]}" = "?]0;owned??[2Jstarting" ]
-    [ "${lines[1]}" = "ok: gen 2 ready in 1 ms ?[32mall good?[0m" ]
-    run -0 "$HOTSWAP" status --control "$sock"   # newline and tab stay: the table's own
+    [ "${lines[0]}" = '\x1b]0;owned\x07\x1b[2Jstarting' ]
+    [ "${lines[1]}" = 'ok: gen 2 ready in 1 ms \x1b[32mall good\x1b[0m' ]
+    run -0 "$HOTSWAP" status --control "$sock"   # the newline stays: the table's own
     no_control_bytes "$output"
-    [ "$output" = $'gen\tstate\n1\t?[31mserving?' ]
+    [ "$output" = $'gen\\tstate\n1\\t\\x1b[31mserving\\x7f' ]
     run -1 "$HOTSWAP" stop --control "$sock"
     no_control_bytes "$output"
-    [ "$output" = "hotswap: stop failed: no ?[5mway?[0m?" ]
+    [ "$output" = 'hotswap: stop failed: no \x1b[5mway\x1b[0m\r' ]
 }
 
 @test "--control PATH that is not a socket is left alone: one line, exit 1, nothing started" {
