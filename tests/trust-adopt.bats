@@ -97,9 +97,12 @@ killed_with_state() {
     run -1 timeout 10 "$HOTSWAP" --control "$HS_CONTROL" -- "$FIXTURE" --listen "$HS_ADDR" --model epoll
     [ "$(grep -c "state file $HS_CONTROL.state: line 5 unexpected: adopting nothing" <<<"$output")" -eq 1 ]
     [[ "$output" != *adopted* ]]
-    # a trailing field, an unknown line, a gen after a listener, an old version: each the same
+    # a trailing field, an unknown line, a gen after a listener, a number out of its range (serving
+    # is 0 or 1), an old version: each the same
     local bad
-    for bad in 's/^launcher .*/& 7/' '2a\hello' '$a\gen 9 2 1 0 0 -' '1s/.*/hotswap-state 1/'; do
+    for bad in 's/^launcher .*/& 7/' '2a\hello' '$a\gen 9 2 1 0 0 -' 's/^\(gen 1 [0-9]* [0-9]*\) 1 /\1 7 /' \
+        '1s/.*/hotswap-state 1/'; do
+        [ "$(sed "$bad" "$BATS_TEST_TMPDIR/valid")" != "$(cat "$BATS_TEST_TMPDIR/valid")" ]
         sed "$bad" "$BATS_TEST_TMPDIR/valid" >"$HS_CONTROL.state"
         run -1 timeout 10 "$HOTSWAP" --control "$HS_CONTROL" -- "$FIXTURE" --listen "$HS_ADDR" --model epoll
         [ "$(grep -c "state file $HS_CONTROL.state.*: adopting nothing" <<<"$output")" -eq 1 ]

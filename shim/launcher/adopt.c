@@ -351,7 +351,7 @@ static bool parse_number(const char *text, unsigned long long max, unsigned long
         if (*c < '0' || *c > '9')
             return false;
         unsigned digit = (unsigned)(*c - '0');
-        if (value > (max - digit) / 10)
+        if (digit > max || value > (max - digit) / 10) /* unsigned: max - digit must not wrap */
             return false;
         value = value * 10 + digit;
     }

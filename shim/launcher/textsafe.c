@@ -52,7 +52,8 @@ void textsafe_fputs(const char *text, FILE *out)
     char piece[1024];
     size_t left = strlen(text);
     while (left > 0) {
-        size_t n = left < sizeof piece / 4 ? left : sizeof piece / 4; /* 4 bytes at most per byte */
+        /* 4 bytes at most per byte, and the NUL: a whole chunk always fits */
+        size_t n = left < (sizeof piece - 1) / 4 ? left : (sizeof piece - 1) / 4;
         fwrite(piece, 1, textsafe_escape(piece, sizeof piece, text, n, 0), out);
         text += n;
         left -= n;
