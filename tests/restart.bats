@@ -248,3 +248,39 @@ reload_into_killer() {
 @test "the same with --restart never: a failed reload never leaves no generation serving" {
     reload_into_killer never
 }
+
+# reload_into_breaker TRIGGER: like reload_into_killer, but the bad command also breaks the good
+# one (it creates TRIGGER, which the fixture's --fail-if-exists exits at start on).
+reload_into_breaker() {
+    run "$HOTSWAP" reload --control "$HS_CONTROL" -- /bin/sh -c \
+        'touch "$2"; kill -TERM "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.01; done; exit 0' sh \
+        "$(pid_of_answer "$HS_ADDR")" "$1"
+    [ "$status" -ne 0 ]
+    grep -q "gen 2 failed and gen 1 had died meanwhile (exited with status 0): starting gen 3" "$HS_LOG"
+}
+
+@test "after a failed reload, a restarted generation that fails too is backed off under --restart never, until one serves" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/broken"
+    start_hotswap "$addr" --restart never -- --model epoll --quirk own-handlers --fail-if-exists "$trigger"
+    reload_into_breaker "$trigger"
+    wait_until 10 grep -Eq "gen 4, started after a failed reload, exited with status [0-9]+ before it was ready: restarting in 200 ms \(restart 3\)" "$HS_LOG"
+    grep -Eq "gen 3, started after a failed reload, exited with status [0-9]+ before it was ready: restarting in 100 ms \(restart 2\)" "$HS_LOG"
+    rm -f "$trigger"
+    wait_until 10 answers_from_other_than "$addr" ""
+    (($(generation_of "$addr") >= 5))
+    process_running "$HS_PID"
+}
+
+@test "after a failed reload, a stop asked while its restarts back off wins: nothing more starts, exit 0" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/broken"
+    start_hotswap "$addr" --restart never --restart-max-backoff 1m -- --model epoll --quirk own-handlers \
+        --fail-if-exists "$trigger"
+    reload_into_breaker "$trigger"
+    wait_until 10 grep -q "before it was ready: restarting in 1600 ms" "$HS_LOG"
+    local started
+    started=$(grep -c "starting (" "$HS_LOG")
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
+    grep -q "stopping: the pending restart is cancelled" "$HS_LOG"
+    [ "$(grep -c "starting (" "$HS_LOG")" = "$started" ]
+}
