@@ -207,5 +207,80 @@ answers_from_other_than() { local p; p=$(pid_of_answer "$1") && [[ -n "$p" && "$
     [ "$reload_status" -eq 1 ]   # gen 2 hung: rolled back, and gen 1 is dead...
     grep -q "gen 1 has died meanwhile" "$BATS_TEST_TMPDIR/reload.out"
     wait_until 10 answers_with_gen "$addr" 3   # ...so gen 3 is started in its place
-    grep -q "gen 1 pid $old killed by signal 9 (Killed) outside a reload: restarting in 0 ms" "$HS_LOG"
+    grep -q "gen 2 failed and gen 1 had died meanwhile (killed by signal 9 (Killed)): starting gen 3 from gen 1.s command line, cold, in 0 ms" "$HS_LOG"
+}
+
+# reload_into_killer POLICY: under load, a reload into a command that stops the serving
+# generation (SIGTERM: the fixture's own handler exits 0) and then exits 0 itself before it
+# binds, as a process manager's client did through a handed-over control socket. Neither
+# generation serves then; the last good command line must start again, whatever POLICY says.
+reload_into_killer() {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" --restart "$1" -- --model epoll --quirk own-handlers
+    local old
+    old=$(pid_of_answer "$addr")
+    start_load "$addr" --timeout-ms 5000
+    sleep 0.3   # (some load before the reload, so the load client runs through it)
+    run "$HOTSWAP" reload --control "$HS_CONTROL" -- /bin/sh -c \
+        'kill -TERM "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.01; done; exit 0' sh "$old"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"gen 2 exited before it was ready (status 0); gen 1 has died meanwhile"* ]]
+    wait_until 10 answers_with_gen "$addr" 3
+    grep -q "gen 2 failed and gen 1 had died meanwhile (exited with status 0): starting gen 3 from gen 1's command line, cold, in 0 ms (whatever --restart says)" "$HS_LOG"
+    sleep 0.3   # (gen 3 serves the load a while)
+    stop_load
+    process_running "$HS_PID"
+    # The listeners stayed held: nothing refused. What can fail is only what gen 1 had accepted
+    # and not answered when its own SIGTERM handler exited (at most one per load connection).
+    [ "$(field refused "$LOAD_SUMMARY")" = 0 ]
+    [ "$(field timeout "$LOAD_SUMMARY")" = 0 ]
+    [ "$(field failed "$LOAD_SUMMARY")" -le 8 ]
+    [[ "$(field gens "$LOAD_SUMMARY")" == 1,*3 ]]
+    # gen 3 runs gen 1's command line: a later reload works
+    reload >/dev/null
+    [ "$(generation_of "$addr")" = 4 ]
+}
+
+@test "a reload's new generation stops the old one (exit 0) and exits 0 too: gen 1's command line starts again, nothing refused" {
+    reload_into_killer on-failure
+}
+
+@test "the same with --restart never: a failed reload never leaves no generation serving" {
+    reload_into_killer never
+}
+
+# reload_into_breaker TRIGGER: like reload_into_killer, but the bad command also breaks the good
+# one (it creates TRIGGER, which the fixture's --fail-if-exists exits at start on).
+reload_into_breaker() {
+    run "$HOTSWAP" reload --control "$HS_CONTROL" -- /bin/sh -c \
+        'touch "$2"; kill -TERM "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.01; done; exit 0' sh \
+        "$(pid_of_answer "$HS_ADDR")" "$1"
+    [ "$status" -ne 0 ]
+    grep -q "gen 2 failed and gen 1 had died meanwhile (exited with status 0): starting gen 3" "$HS_LOG"
+}
+
+@test "after a failed reload, a restarted generation that fails too is backed off under --restart never, until one serves" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/broken"
+    start_hotswap "$addr" --restart never -- --model epoll --quirk own-handlers --fail-if-exists "$trigger"
+    reload_into_breaker "$trigger"
+    wait_until 10 grep -Eq "gen 4, started after a failed reload, exited with status [0-9]+ before it was ready: restarting in 200 ms \(restart 3\)" "$HS_LOG"
+    grep -Eq "gen 3, started after a failed reload, exited with status [0-9]+ before it was ready: restarting in 100 ms \(restart 2\)" "$HS_LOG"
+    rm -f "$trigger"
+    wait_until 10 answers_from_other_than "$addr" ""
+    (($(generation_of "$addr") >= 5))
+    process_running "$HS_PID"
+}
+
+@test "after a failed reload, a stop asked while its restarts back off wins: nothing more starts, exit 0" {
+    local addr="127.0.0.1:$(free_port)" trigger="$BATS_TEST_TMPDIR/broken"
+    start_hotswap "$addr" --restart never --restart-max-backoff 1m -- --model epoll --quirk own-handlers \
+        --fail-if-exists "$trigger"
+    reload_into_breaker "$trigger"
+    wait_until 10 grep -q "before it was ready: restarting in 1600 ms" "$HS_LOG"
+    local started
+    started=$(grep -c "starting (" "$HS_LOG")
+    stop_hotswap
+    [ "$HS_STATUS" -eq 0 ]
+    grep -q "stopping: the pending restart is cancelled" "$HS_LOG"
+    [ "$(grep -c "starting (" "$HS_LOG")" = "$started" ]
 }

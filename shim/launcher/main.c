@@ -79,6 +79,12 @@ static struct {
     struct restarter restarter;
     bool ever_ready;          /* a generation has been ready: from then on a death is a crash */
     bool serving_daemonized;  /* the serving generation's command exited 0, leaving its daemon */
+    /* A reload whose new generation failed after the serving one had died (any status): the
+     * dead one, and the failed one's number. Whatever --restart says, the last good command line
+     * starts again, and keeps being restarted with back-off until a generation is ready. */
+    const struct generation *orphaned_by_reload;
+    int orphaning_gen;
+    bool rescuing;
     int announced_gen;        /* the serving generation last told to the service manager */
     struct status_event last_reload, last_restart;
     struct metrics metrics;   /* status --prometheus */
@@ -469,6 +475,10 @@ static void finish_reloads(void)
         if (r->next->failed) {
             snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure,
                      r->previous->number, gen_dead(r->previous) ? "has died meanwhile" : "keeps serving");
+            if (gen_dead(r->previous) && r->previous == L.serving) {
+                L.orphaned_by_reload = r->previous;
+                L.orphaning_gen = r->next->number;
+            }
             end_reload(r, false, text);
             sdnotify("READY=1\nSTATUS=reload failed: %s", notify_text(text, safe, sizeof safe));
         } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->next->ready_ms) {
@@ -518,6 +528,41 @@ static void forget_gone(void)
     }
 }
 
+/* The serving generation died during a reload whose new generation failed, or it is the
+ * generation started in its place and died before it was ready: no generation serves, and the
+ * listeners are held with clients queued. Whatever --restart says (it governs deaths outside a
+ * reload only), the last good command line starts again, cold: at once the first time, then
+ * with the crash restart's back-off until one is ready or a stop is asked. */
+static void restart_after_failed_reload(struct generation *g)
+{
+    char how[sizeof g->failure], line[sizeof L.last_restart.text];
+    if (g->failed)
+        snprintf(how, sizeof how, "%s", g->failure);
+    else
+        describe_wait_status(g->leader_status, how, sizeof how);
+    int64_t now = now_ms();
+    if (!L.rescuing)
+        L.restarter.streak = 0; /* it served until the reload: the first start is at once */
+    int64_t delay = restart_schedule(&L.restarter, now, 0);
+    if (!L.rescuing)
+        snprintf(line, sizeof line, "gen %d failed and gen %d had died meanwhile (%s): starting gen %d from gen %d's "
+                 "command line, cold, in %lld ms (whatever --restart says)", L.orphaning_gen, g->number, how,
+                 L.next_generation, g->number, (long long)delay);
+    else
+        snprintf(line, sizeof line, "gen %d, started after a failed reload, %s before it was ready: restarting in "
+                 "%lld ms (restart %ld)", g->number, how, (long long)delay, L.restarter.total);
+    hs_log("%s", line);
+    note_event(&L.last_restart, true, line);
+    char safe[4 * sizeof line];
+    sdnotify("STATUS=%s", notify_text(line, safe, sizeof safe));
+    if (g->state == GEN_READY || g->state == GEN_STARTING)
+        gen_stop(g);
+    L.orphaned_by_reload = NULL;
+    L.rescuing = true;
+    L.serving = NULL;
+    L.serving_daemonized = false;
+}
+
 /* The serving generation died outside a reload. If the policy wants it replaced (and the
  * service has been ready at all: before that, a death is a start-up error the launcher exits
  * with), the replacement is scheduled; otherwise the launcher exits with its status once it is
@@ -546,6 +591,11 @@ static void check_crash(void)
             gen_stop(g);
         bring_back(parked, NULL);
         L.metrics.rollbacks++;
+        L.orphaned_by_reload = NULL; /* (a failed reload's too: the parked one serves, warm) */
+        return;
+    }
+    if (L.orphaned_by_reload == g || L.rescuing) {
+        restart_after_failed_reload(g);
         return;
     }
     if (!L.ever_ready || !restart_wanted(&L.restarter, clean))
@@ -597,6 +647,7 @@ static void announce_serving(void)
     if (!g || g->state != GEN_READY)
         return;
     L.ever_ready = true;
+    L.rescuing = false;
     if (g->number == L.announced_gen)
         return;
     char mainpid[32] = "";
