@@ -528,6 +528,18 @@ static void forget_gone(void)
     }
 }
 
+/* The dead serving generation `g` is being replaced: `line` says how, in the log, in status and to
+ * the service manager, and what is left of `g` is stopped. */
+static void replace_dead(struct generation *g, const char *line)
+{
+    hs_log("%s", line);
+    note_event(&L.last_restart, true, line);
+    char safe[4 * sizeof L.last_restart.text];
+    sdnotify("STATUS=%s", notify_text(line, safe, sizeof safe));
+    if (g->state == GEN_READY || g->state == GEN_STARTING)
+        gen_stop(g);
+}
+
 /* The serving generation died during a reload whose new generation failed, or it is the
  * generation started in its place and died before it was ready: no generation serves, and the
  * listeners are held with clients queued. Whatever --restart says (it governs deaths outside a
@@ -551,12 +563,7 @@ static void restart_after_failed_reload(struct generation *g)
     else
         snprintf(line, sizeof line, "gen %d, started after a failed reload, %s before it was ready: restarting in "
                  "%lld ms (restart %ld)", g->number, how, (long long)delay, L.restarter.total);
-    hs_log("%s", line);
-    note_event(&L.last_restart, true, line);
-    char safe[4 * sizeof line];
-    sdnotify("STATUS=%s", notify_text(line, safe, sizeof safe));
-    if (g->state == GEN_READY || g->state == GEN_STARTING)
-        gen_stop(g);
+    replace_dead(g, line);
     L.orphaned_by_reload = NULL;
     L.rescuing = true;
     L.serving = NULL;
@@ -583,12 +590,7 @@ static void check_crash(void)
             describe_wait_status(g->leader_status, how, sizeof how);
         snprintf(line, sizeof line, "gen %d pid %d %s: gen %d, parked, serves again", g->number, (int)g->pid, how,
                  parked->number);
-        hs_log("%s", line);
-        note_event(&L.last_restart, true, line);
-        char safe[4 * sizeof line];
-        sdnotify("STATUS=%s", notify_text(line, safe, sizeof safe));
-        if (g->state == GEN_READY || g->state == GEN_STARTING)
-            gen_stop(g);
+        replace_dead(g, line);
         bring_back(parked, NULL);
         L.metrics.rollbacks++;
         L.orphaned_by_reload = NULL; /* (a failed reload's too: the parked one serves, warm) */
