@@ -22,7 +22,10 @@ PRELOAD_H    := $(wildcard shim/preload/*.h) $(COMMON_H)
 LAUNCHER_SRC := $(wildcard shim/launcher/*.c) $(COMMON_SRC)
 LAUNCHER_H   := $(wildcard shim/launcher/*.h) $(COMMON_H)
 FIXTURES     := $(BUILD)/fixture-server $(BUILD)/pattern-server $(BUILD)/loadclient $(BUILD)/udp-server \
-                $(BUILD)/notify-socket $(BUILD)/libstallrecv.so
+                $(BUILD)/notify-socket $(BUILD)/libstallrecv.so $(BUILD)/probe-server $(BUILD)/blocking-acceptor \
+                $(BUILD)/libshortclose.so $(BUILD)/pass-primary $(BUILD)/lock-server $(BUILD)/push-server
+# Fixtures only the tests build: they link what the product never does (OpenSSL).
+TEST_FIXTURES := $(BUILD)/tls-keepalive
 FIXTURES_COMMON := tests/fixtures/common.c tests/fixtures/common.h
 
 all: $(BUILD)/libhotswap.so $(BUILD)/hotswap $(FIXTURES) $(BUILD)/acceptloop $(BUILD)/libraise-on-count.so \
@@ -110,13 +113,22 @@ $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)
 $(BUILD)/libstallrecv.so: tests/fixtures/stallrecv.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
+# libshortclose.so: preloaded after the shim by closemark.bats, it cuts a marked head short (shortclose.c).
+$(BUILD)/libshortclose.so: tests/fixtures/shortclose.c | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+
+$(BUILD)/tls-keepalive: tests/fixtures/tls-keepalive.c $(FIXTURES_COMMON) | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/fixtures/common.c -lssl -lcrypto
+
+test-fixtures: $(TEST_FIXTURES)
+
 # The other fixtures: one file each, plus what the fixtures share (tests/fixtures/common.c).
 $(BUILD)/%: tests/fixtures/%.c $(FIXTURES_COMMON) | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/fixtures/common.c
 
 # Every suite on build/, then the core suites again with the shim, the launcher and the fixtures
 # built with AddressSanitizer and UBSan (build-asan/).
-test: all asan
+test: all asan test-fixtures
 	tests/run
 
 # Every suite under the sanitizers.
@@ -124,15 +136,20 @@ test-asan: asan
 	tests/run --asan
 
 asan:
-	$(MAKE) BUILD=build-asan CC=gcc STATIC_LAUNCHER=no CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all
+	$(MAKE) BUILD=build-asan CC=gcc STATIC_LAUNCHER=no CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all test-fixtures
 
 # Real servers from Debian's packages (installed by tests/servers/install), reloaded under load.
-test-servers: all
+test-servers: all test-fixtures
 	tests/servers/install
 	tests/run tests/servers/*.bats
 
+# cppcheck and the clang static analyzer over the product, each finding reported (tests/lint;
+# needs cppcheck and clang-tools). CI runs it.
+lint:
+	tests/lint
+
 # Each mechanism disabled in turn, on a scratch copy of the tree (tests/mutants/list): its test
-# must then fail. About 3 minutes on 2 idle cores (CI runs it).
+# must then fail. CI runs it.
 test-mutants:
 	tests/mutants/run
 
@@ -184,4 +201,4 @@ test-package: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all product deb test-package test test-asan asan test-servers test-mutants bench demo fuzz soak install clean
+.PHONY: all test-fixtures product deb lint test-package test test-asan asan test-servers test-mutants bench demo fuzz soak install clean

@@ -70,3 +70,53 @@ teardown() { teardown_hotswap; }
     [ "$status" -eq 0 ]
     [ "$(generation_of "$addr")" = 2 ]
 }
+
+# start_in_dirs: the launcher runs the fixture from $BATS_TEST_TMPDIR/DIR, binding the relative
+# path app.sock there; DIR is "gen$HOTSWAP_GENERATION" (a directory per generation) or "same".
+start_in_dirs() {
+    local dir=$1; shift
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log"
+    HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
+    mkdir -p "$BATS_TEST_TMPDIR"/{gen1,gen2,gen3,same}
+    # shellcheck disable=SC2016 # expanded by the generation's shell
+    "$HOTSWAP" --control "$HS_CONTROL" -- sh -c 'cd "$0/'"$dir"'" && f=$1 && shift && exec "$f" --listen unix:app.sock "$@"' \
+        "$BATS_TEST_TMPDIR" "$FIXTURE" "$@" 2>"$HS_LOG" &
+    HS_PID=$!
+}
+
+@test "a relative Unix path in another directory is another socket: each generation binds its own" {
+    # a stale socket file where generation 2 binds, as a crashed earlier run leaves: the server
+    # removes it before its bind, and nothing may keep it there
+    mkdir -p "$BATS_TEST_TMPDIR/gen2"
+    /usr/bin/python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+        "$BATS_TEST_TMPDIR/gen2/app.sock"
+    [ -S "$BATS_TEST_TMPDIR/gen2/app.sock" ]
+    start_in_dirs 'gen$HOTSWAP_GENERATION' --model threads
+    wait_until 10 answers_with_gen "unix:$BATS_TEST_TMPDIR/gen1/app.sock" 1 || { cat "$HS_LOG"; false; }
+    run reload
+    [ "$status" -eq 0 ] || { echo "$output"; cat "$HS_LOG"; false; }
+    # generation 2 answers on its own socket, in its own directory: it was not handed the first
+    # generation's, which lives in another directory under the same name
+    [ "$(generation_of "unix:$BATS_TEST_TMPDIR/gen2/app.sock")" = 2 ]
+    # and status names each path as its binder meant it
+    run status_of
+    [[ "$output" == *"unix:$BATS_TEST_TMPDIR/gen1/app.sock"* ]] || { echo "$output"; false; }
+    [[ "$output" == *"unix:$BATS_TEST_TMPDIR/gen2/app.sock"* ]] || { echo "$output"; false; }
+}
+
+@test "a relative Unix path in the same directory is handed over: reloads under load lose nothing" {
+    start_in_dirs same --model threads
+    local addr="unix:$BATS_TEST_TMPDIR/same/app.sock"
+    wait_until 10 answers_with_gen "$addr" 1 || { cat "$HS_LOG"; false; }
+    start_load "$addr"
+    for gen in 2 3 4; do
+        run reload
+        [ "$status" -eq 0 ] || { echo "$output"; cat "$HS_LOG"; false; }
+        [ -S "$BATS_TEST_TMPDIR/same/app.sock" ]
+        [ "$(generation_of "$addr")" = "$gen" ]
+    done
+    stop_load
+    [ "$LOAD_STATUS" -eq 0 ]
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    grep -q "listens on unix:$BATS_TEST_TMPDIR/same/app.sock: held" "$HS_LOG" || { cat "$HS_LOG"; false; }
+}

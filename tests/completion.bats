@@ -59,7 +59,7 @@ complete_words() {
 
 @test "completion: its option list is --help's" {
     local listed helped
-    listed=$(sed -n '/^_hotswap_run_options=/,/"$/p; /^_hotswap_client_options=/p; /^_hotswap_try_options=/p' "$COMPLETION" |
+    listed=$(sed -n '/^_hotswap_run_options=/,/"$/p; /^_hotswap_client_options=/p; /^_hotswap_try_options=/p; /^_hotswap_reload_options=/p' "$COMPLETION" |
         grep -o -- '--[a-z-]*' | sort -u)
     helped=$("$HOTSWAP" --help | grep -o -- '--[a-z-]*' | grep -v -- '^--$' | grep -v -- '--json\|--prometheus' | sort -u)
     [ "$listed" = "$helped" ] || { diff <(echo "$listed") <(echo "$helped"); false; }

@@ -74,8 +74,8 @@ teardown() { teardown_hotswap; }
     wait_until 5 has_threads "$old_pid" 2   # its connection's thread is up: the request is in
     run reload
     [ "$status" -eq 0 ]
-    [[ "$output" == *"gen 1 drain timeout after"*"cutting 1 open connection"* ]]
-    [[ "$output" == *"(drain timeout: connections cut)"* ]]
+    [[ "$output" == *"gen 1 cut 1 connection at the drain timeout ("* ]]
+    [[ "$output" == *"; gen 1 cut 1 connection at the drain timeout in "* ]]
     process_gone "$old_pid"
     run wait "$held"
     [ "$status" -ne 0 ]   # the held request was cut, and the client saw it
@@ -138,7 +138,7 @@ teardown() { teardown_hotswap; }
     run reload
     [ "$status" -eq 0 ]
     # a phantom in the child's count would disagree with the kernel until the kernel won
-    refute grep -q "the kernel wins\|cutting" "$HS_LOG"
+    refute grep -q "the kernel wins\|cutting\|at the drain timeout" "$HS_LOG"
 }
 
 # threads_in_accept PID: how many threads of PID wait in accept() now (accept, accept4; under the
@@ -192,7 +192,7 @@ at_least_in_accept() { (($(threads_in_accept "$1") >= $2)); }
     # the slow answer is whole, and the drain ended with it, not at its timeout
     [ "$(tr -cd x <"$body" | wc -c)" -eq 65536 ]
     [[ "$output" =~ "gen 1 drained "[0-9]+" connections in "[0-9]+" ms" ]]
-    refute grep -q "cutting" "$HS_LOG"
+    refute grep -q "cutting\|at the drain timeout" "$HS_LOG"
 }
 
 # fds past 65536: a server may raise RLIMIT_NOFILE up to fs.nr_open at any time, and serve from
@@ -218,7 +218,7 @@ holds_connection() { ss -Htnp state established "( sport = :${2##*:} )" | grep -
     [ "$(tr -cd x <"$body" | wc -c)" -eq 65536 ]
     [[ "$output" == *"gen 1 drained 1 connection in"* ]]
     # counted by the shim: no disagreement with the kernel to settle
-    refute grep -q "the kernel shows\|the kernel wins\|cutting" "$HS_LOG"
+    refute grep -q "the kernel shows\|the kernel wins\|cutting\|at the drain timeout" "$HS_LOG"
 }
 
 @test "a listener at an fd above 65536 is drained: the old generation takes no connection after the drain" {
@@ -245,7 +245,7 @@ holds_connection() { ss -Htnp state established "( sport = :${2##*:} )" | grep -
     wait "$reloading"
     # (the held request, and the accept() the main thread was in when the drain began)
     grep -Eq "gen 1 drained [12] connections? in" "$BATS_TEST_TMPDIR/reload.out"
-    refute grep -q "the kernel shows\|the kernel wins\|cutting" "$HS_LOG"
+    refute grep -q "the kernel shows\|the kernel wins\|cutting\|at the drain timeout" "$HS_LOG"
     wait_until 10 process_gone "$old"
 }
 
@@ -283,5 +283,5 @@ sets_holding_none() { process_running "$1" && (($(epoll_sets_holding "$1" "$2") 
     grep -q "^gen=1 pid=$old" "$BATS_TEST_TMPDIR/held"
     wait "$reloading"
     grep -q "gen 1 drained 1 connection in" "$BATS_TEST_TMPDIR/reload.out"
-    refute grep -q "the kernel shows\|the kernel wins\|cutting" "$HS_LOG"
+    refute grep -q "the kernel shows\|the kernel wins\|cutting\|at the drain timeout" "$HS_LOG"
 }

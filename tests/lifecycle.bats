@@ -373,6 +373,28 @@ rollback() { "$HOTSWAP" rollback --control "$HS_CONTROL"; }
     [ "$(generation_of "$addr")" = 2 ]
 }
 
+@test "--keep-old: a pool of threads waiting in poll(), rolled back while idle: every thread serves again" {
+    # each thread's poll() waits on the dummy's file; the re-arm puts the listener back on the
+    # number, but a poll() already asleep waits on the files it found at its start: the thread
+    # the re-arm ran in comes back, the others only if a signal sends them back. 4 slow requests
+    # at once: 4 threads answer them together, 1 thread one after the other (past the timeout).
+    local addr="127.0.0.1:$(free_port)" old_pid i
+    start_hotswap "$addr" --keep-old 30s -- --model poll-pool --workers 4 --slow-ms 1500
+    old_pid=$(pid_of_answer "$addr")
+    run -0 reload
+    run -0 rollback
+    wait_until 10 grep -q "gen 2 pid [0-9]* .*after the stop" "$HS_LOG"
+    local pids=()
+    for i in 1 2 3 4; do
+        "$LOADCLIENT" --connect "$addr" --get /slow --timeout-ms 3500 >"$BATS_TEST_TMPDIR/slow.$i" 2>&1 &
+        pids+=($!)
+    done
+    for i in 1 2 3 4; do
+        wait "${pids[$((i - 1))]}" || { cat "$BATS_TEST_TMPDIR/slow.$i"; false; }
+        grep -q "^gen=1 pid=$old_pid" "$BATS_TEST_TMPDIR/slow.$i"
+    done
+}
+
 @test "--keep-old: a thread-pool server rolled back while idle answers the next request (its waits woken on the listener)" {
     # its 4 threads wait on the dummy; the re-arm's knock wakes them, and poll() then looks at the
     # listener with nothing queued and sleeps on the dummy alone: only a signal sends them back

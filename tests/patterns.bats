@@ -225,6 +225,20 @@ drains_within() {
     answers_with_gen "$addr" 1
 }
 
+@test "a shell wrapper that forks the server instead of exec'ing it: the log says so, and to make it exec" {
+    local addr
+    addr=$(tcp)
+    HS_LOG="$BATS_TEST_TMPDIR/hotswap.log"
+    HS_CONTROL="$BATS_TEST_TMPDIR/control.sock"
+    "$HOTSWAP" --control "$HS_CONTROL" -- sh -c '"$0" --listen "$1" --model epoll; exit $?' "$FIXTURE" "$addr" \
+        2>"$HS_LOG" &
+    HS_PID=$!
+    wait_until 10 grep -q "listens on $addr, but the shim never saw that socket" "$HS_LOG"
+    grep -q "the command hotswap started forked it instead of exec'ing it (a shell wrapper?)" "$HS_LOG" ||
+        { cat "$HS_LOG"; false; }
+    refute grep -q "a program the server exec'd" "$HS_LOG"
+}
+
 # ---- the two ways of knowing a generation's processes -------------------------------------------
 
 @test "tracked by the process tree (--track tree): fork per connection on fd 0/1 loses nothing" {

@@ -78,7 +78,11 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
     reloads_under_load "$(tcp)" -- --model-by-generation epoll,threads
 }
 
-@test "no fd of the shim leaks into a program the server execs" {
+# A program the server execs keeps the shim's channel, unused and close-on-exec, in case it is
+# handed a listener or a connection (a worker: tests/received.bats); no other fd of the shim
+# reaches it through the shim, nothing it execs gets the channel, and it takes no part (no drain
+# handler).
+@test "a program the server execs holds the shim's channel only close-on-exec, and takes no part" {
     local addr
     addr=$(tcp)
     start_hotswap "$addr" -- --model epoll --quirk spawn-child
@@ -86,14 +90,22 @@ tcp() { echo "127.0.0.1:$(free_port)"; }
     server=$(pid_of_answer "$addr")
     wait_until 5 pgrep -P "$server" sleep
     child=$(pgrep -P "$server" sleep)
-    # the channel the server has (HOTSWAP_CHANNEL_FD) is not among the child's fds
-    local channel_fd control
+    local channel_fd control fd copies=0
     channel_fd=$(tr '\0' '\n' <"/proc/$server/environ" | sed -n 's/^HOTSWAP_CHANNEL_FD=//p')
     control=$(readlink "/proc/$server/fd/$channel_fd")
     [[ "$control" == socket:* ]]
+    # (the fixture leaks its own listener into the child on purpose: that is the server's doing)
     for fd in /proc/"$child"/fd/*; do
-        [ "$(readlink "$fd")" != "$control" ]
+        [ "$(readlink "$fd")" = "$control" ] || continue
+        copies=$((copies + 1))
+        # close-on-exec (O_CLOEXEC is octal 02000000, bit 19, in fdinfo's flags)
+        (( (8#$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$child/fdinfo/${fd##*/}") >> 19 & 1) == 1 ))
     done
+    [ "$copies" -le 1 ]
+    # no handler for the drain signal (44): the launcher never signals it
+    local caught
+    caught=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$child/status")
+    (( (0x$caught >> 43 & 1) == 0 ))
 }
 
 @test "a child program binding the same address is not handed the server's listener" {
@@ -175,6 +187,8 @@ unix_path_survives() {
     local path="$BATS_TEST_TMPDIR/app.sock"
     reloads_under_load "unix:$path" -- --model threads "$@"
     [ -S "$path" ]
+    # the same socket throughout: each new generation claimed the held one, none bound its own
+    [ "$(grep -c ": held$" "$HS_LOG")" -eq 1 ] || { cat "$HS_LOG"; false; }
 }
 
 @test "Unix path: the new generation's remove() before bind leaves the handed-over path" {

@@ -45,7 +45,7 @@ try_fixture() {
     local addr="127.0.0.1:$(free_port)"
     TRY_OPTS=()
     FIXTURE_WARM_MS=700 run -1 try_fixture "$addr" --model epoll --quirk warm-up
-    [[ "$output" =~ "bad "[1-9][0-9]*"); " ]]
+    [[ "$output" =~ "bad "[1-9][0-9]*", " ]]
     [[ "$output" == *"try:   see: hotswap(1): --ready notify"* ]]
     TRY_OPTS=(--ready notify)
     FIXTURE_WARM_MS=700 run -0 try_fixture "127.0.0.1:$(free_port)" --model epoll --quirk warm-up
@@ -59,8 +59,18 @@ try_fixture() {
     local addr="127.0.0.1:$(free_port)"
     run -1 "$HOTSWAP" try --reloads 2 --intercept preload --ready-timeout 2s "$addr" -- \
         "$BATS_TEST_TMPDIR/fixture-static" --listen "$addr" --model epoll
-    [[ "$output" == *"likely cause: the shim is not in the process that listens"* ]]
+    [[ "$output" == *"likely cause: the shim is not loaded in that process (statically linked?"* ]]
     [[ "$output" == *"--intercept seccomp"* ]]
+}
+
+@test "try: a shell wrapper that forks the server: the likely cause is the launcher's own, make the wrapper exec it" {
+    local addr="127.0.0.1:$(free_port)"
+    # the shell runs the server as a child (a command follows it), where exec would replace it
+    run -1 "$HOTSWAP" try --reloads 2 --ready-timeout 2s "$addr" -- \
+        sh -c '"$0" --listen "$1" --model epoll; exit $?' "$FIXTURE" "$addr"
+    [[ "$output" == *"likely cause: the command hotswap started forked it instead of exec'ing it (a shell wrapper?)"* ]]
+    [[ "$output" == *"make the wrapper exec the server"* ]]
+    refute grep -q 'setuid' <<<"$(grep 'likely cause' <<<"$output")"
 }
 
 @test "try without an address or a command: one line, exit 64" {

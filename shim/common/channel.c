@@ -28,9 +28,18 @@ int hs_msg_decode(const void *buf, size_t len, struct hs_msg *out)
     case HS_MSG_CLAIM:
         return out->datagrams == 0 && out->value >= 0 && out->value < HS_HANDOVER_SLOTS ? HS_DECODE_OK : HS_DECODE_MALFORMED;
     case HS_MSG_CLAIMED:
+    case HS_MSG_PROBE_REFUSED:
         return out->datagrams == 0 && out->value >= 0 && out->value < 64 ? HS_DECODE_OK : HS_DECODE_MALFORMED;
     case HS_MSG_PRIVATE:
         return out->datagrams == 0 && out->value > 0 ? HS_DECODE_OK : HS_DECODE_MALFORMED;
+    case HS_MSG_LOCK_FAILED: /* a device number is any 64-bit value; an inode is never 0 */
+    case HS_MSG_READ_OPENED:
+        return out->value > 0 ? HS_DECODE_OK : HS_DECODE_MALFORMED;
+    case HS_MSG_FOLLOW:
+        return out->datagrams == 0 && (out->value == HS_FOLLOW_GO || out->value == HS_FOLLOW_STATIC)
+                   ? HS_DECODE_OK
+                   : HS_DECODE_MALFORMED;
+    case HS_MSG_PID_PROBED:
     case HS_MSG_FORKED:
         return out->datagrams == 0 && out->value > 0 && out->value <= 0x7fffffff ? HS_DECODE_OK : HS_DECODE_MALFORMED;
     default:

@@ -25,6 +25,10 @@
 /* ... and with this value, sent by the shim to its own threads after a re-arm, nothing but an
  * end to the wait a thread is in (see drain.c, wake_every_thread). */
 #define HS_SIGVAL_WAKE 0x48535757  /* "HSWW" */
+/* ... and with this value, sent by the launcher to a draining process now and then
+ * (--idle-close turn), a look for connections idle by turn (conn.c): the client's acknowledgement
+ * that makes one idle comes while the server sleeps, and wakes nothing in it. */
+#define HS_SIGVAL_TURN 0x48535454  /* "HSTT" */
 
 #define HS_MAGIC 0x48535750u /* "HSWP" */
 #define HS_PROTOCOL 3
@@ -45,8 +49,32 @@ enum hs_msg_type {
                          index in HOTSWAP_LISTEN_FDS (0..63) */
     HS_MSG_PRIVATE,   /* a listener on a port the kernel chose (a control socket): the server's own,
                          neither held nor handed over; value: its socket's inode */
-    HS_MSG_LAST = HS_MSG_PRIVATE,
+    HS_MSG_LOCK_FAILED, /* a lock call (flock, fcntl F_SETLK/F_OFD_SETLK, lockf F_TLOCK) failed:
+                           the file is locked by another; value: its inode, datagrams: its device
+                           (st_dev), fd: the fd. The launcher asks /proc/locks who holds it */
+    HS_MSG_PID_PROBED,  /* kill(pid, 0) found `value` alive (a pid file's check); the launcher
+                           knows whether that process is an older generation's */
+    HS_MSG_READ_OPENED, /* before it is ready, the process opened a regular file read-only:
+                           value: its inode, datagrams: its device. A file the old
+                           generation holds open for writing is state the new one loads */
+    HS_MSG_PROBE_REFUSED, /* a connect() to a handed-over listener's address before its claim was
+                             refused, as on a plain start; value: the listener's index (fd - 3) */
+    HS_MSG_FOLLOW,    /* the sender is about to exec a program the preload shim cannot reach; value:
+                         its kind (HS_FOLLOW_GO, HS_FOLLOW_STATIC). A reply socket rides as
+                         SCM_RIGHTS, its first message the program's path. The launcher answers
+                         on it one byte: HS_FOLLOW_TRAP_ACCEPT or HS_FOLLOW_TRAP_SIGRETURN (the
+                         seccomp route's filter to install), or HS_FOLLOW_NO. After a yes the
+                         sender sends back on it an int, 0 with the filter's notification fd as
+                         SCM_RIGHTS, or the errno that stopped the filter's install */
+    HS_MSG_LAST = HS_MSG_FOLLOW,
 };
+
+/* HS_MSG_FOLLOW: the program's kind, and the launcher's answers (elfkind.h, seccompfilter.h). */
+#define HS_FOLLOW_GO 1
+#define HS_FOLLOW_STATIC 2
+#define HS_FOLLOW_TRAP_ACCEPT 'a'
+#define HS_FOLLOW_TRAP_SIGRETURN 's'
+#define HS_FOLLOW_NO 'n'
 
 /* --handover-idle: a handed-over client waits in the launcher, which makes the next generation's
  * server accept() by connecting to the listener itself (a wake-up connection). The shim knows

@@ -14,11 +14,16 @@
                                                     turns readable once the generation said
                                                     READY=1; until then its listeners take no
                                                     connection (gate.h) */
+#define HS_ENV_IDLE_CLOSE "HOTSWAP_IDLE_CLOSE" /* --idle-close: "turn" (the default), "http" or
+                                                    "never" (idleturn.h) */
 #define HS_ENV_KEEP_OLD "HOTSWAP_KEEP_OLD"   /* "1" (--keep-old): a drain keeps each listener
                                                     hidden in the process, so that a re-arm
                                                     (hotswap rollback) can put it back */
 #define HS_ENV_PID "HOTSWAP_PID"                 /* the pid the launcher started: the shim's fds
-                                                    survive an exec by this pid only */
+                                                    survive an exec by this pid only, but for the
+                                                    channel, which a program another process of
+                                                    the generation execs keeps unused until it
+                                                    receives a connection (received.h) */
 #define HS_ENV_LISTEN_FDS "HOTSWAP_LISTEN_FDS"   /* N: the held listeners are at fds 3..3+N-1, for
                                                     the process HOTSWAP_PID. Not systemd's
                                                     LISTEN_FDS, which a server may read and adopt

@@ -44,7 +44,7 @@ int activation_take(void)
         }
         /* Held by the launcher alone; spawn hands each generation its own copies at 3.. */
         fcntl(fd, F_SETFD, FD_CLOEXEC);
-        int added = listeners_add(fd, ACTIVATION_GENERATION);
+        int added = listeners_add(fd, ACTIVATION_GENERATION, 0);
         if (added != 0) {
             if (added < 0)
                 hs_log("socket activation: fd %d is not a bound socket: skipped", fd);

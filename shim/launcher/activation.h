@@ -3,10 +3,6 @@
 #ifndef HOTSWAP_ACTIVATION_H
 #define HOTSWAP_ACTIVATION_H
 
-/* Generation number recorded for these listeners: no generation created them, none drops them,
- * and their Unix paths belong to the service manager (never removed by the launcher). */
-#define ACTIVATION_GENERATION 0
-
 /* Takes fds 3.. when LISTEN_PID is this process and LISTEN_FDS counts them; then removes
  * LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES from the environment. Returns how many are held. */
 int activation_take(void);

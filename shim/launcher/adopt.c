@@ -42,7 +42,7 @@
 #define STATE_VERSION 2
 #define RECORDED_GENS_MAX 16 /* main.c's GENERATIONS_MAX */
 #define GROUP_MAX 64
-#define NAME_MAX_LEN 136     /* struct held_listener's name */
+#define NAME_MAX_LEN LISTENER_NAME_MAX
 #define RETRY_MS 500         /* a write the disk refused is tried again this often */
 #define UID_LOOK_MS 1000     /* a leader's uid (a server may drop privileges) is read again this often */
 
@@ -271,7 +271,8 @@ struct recorded_gen {
 struct recorded_listener {
     int from_generation;
     char name[NAME_MAX_LEN];
-    int fd; /* found in an adopted process; -1 until then */
+    int fd;         /* found in an adopted process; -1 until then */
+    pid_t from_pid; /* that process, whose working directory a relative Unix path is in */
 };
 
 struct state {
@@ -281,6 +282,7 @@ struct state {
     int gen_count;
     struct recorded_listener listeners[LISTENERS_MAX];
     int listener_count;
+    pid_t looking_at; /* the process whose sockets are being matched */
 };
 
 /* The file, if it is the user's own regular file that nobody else may write; false (with a line
@@ -455,12 +457,13 @@ static bool take_if_recorded(int copy, int fd, void *ctx)
     socklen_t len = sizeof listening, type_len = sizeof type;
     getsockopt(copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
     getsockopt(copy, SOL_SOCKET, SO_TYPE, &type, &type_len);
-    char name[136];
-    if ((listening || type == SOCK_DGRAM) && listeners_describe(copy, name, sizeof name) == 0)
+    char name[NAME_MAX_LEN];
+    if ((listening || type == SOCK_DGRAM) && listeners_describe(copy, st->looking_at, name, sizeof name) == 0)
         for (int i = 0; i < st->listener_count; i++)
             if (st->listeners[i].fd < 0 && strcmp(st->listeners[i].name, name) == 0) {
                 fcntl(copy, F_SETFD, FD_CLOEXEC);
                 st->listeners[i].fd = copy;
+                st->listeners[i].from_pid = st->looking_at;
                 return true;
             }
     close(copy);
@@ -562,13 +565,15 @@ int adopt_take(struct generation **out, int room, const struct gen_settings *set
             highest = r->number > highest ? r->number : highest;
             const pid_t *pids;
             int members = gen_processes(g, &pids);
-            for (int p = 0; p < members; p++)
+            for (int p = 0; p < members; p++) {
+                st.looking_at = pids[p];
                 proc_sockets_each(pids[p], -1, take_if_recorded, &st);
+            }
         }
     int held = 0;
     for (int i = 0; i < st.listener_count; i++) {
         struct recorded_listener *l = &st.listeners[i];
-        if (l->fd >= 0 && listeners_add(l->fd, l->from_generation) >= 0)
+        if (l->fd >= 0 && listeners_add(l->fd, l->from_generation, l->from_pid) >= 0)
             held++;
         else if (count > 0) {
             char encoded[3 * NAME_MAX_LEN + 1]; /* as the file has it: a server chose that name */

@@ -104,8 +104,8 @@ static void say_untrusted(const char *path)
 static void print_text(FILE *out, const char *text, size_t n)
 {
     char clean[4 * CTL_LINE_MAX + 1];
-    fwrite(clean, 1, textsafe_escape(clean, sizeof clean, text, n, TEXTSAFE_KEEP_NEWLINES | TEXTSAFE_KEEP_BACKSLASHES),
-           out);
+    size_t length = textsafe_escape(clean, sizeof clean, text, n, TEXTSAFE_KEEP_NEWLINES | TEXTSAFE_KEEP_BACKSLASHES);
+    fwrite(clean, 1, length, out);
 }
 
 /* The default directory a launcher's socket would be in (the directory of `path`) is checked as
@@ -218,6 +218,11 @@ int ctl_client_run(const struct options *opt)
         close(fd);
         return EXIT_USAGE;
     }
+    if (opt->wait_ready && send(fd, CTL_REQ_WAIT_READY, strlen(CTL_REQ_WAIT_READY), MSG_NOSIGNAL) < 0) {
+        fprintf(stderr, "hotswap: cannot send to %s: %s\n", path, strerror(errno));
+        close(fd);
+        return EXIT_UNAVAILABLE;
+    }
     if (send(fd, request, request_len, MSG_NOSIGNAL) < 0) {
         fprintf(stderr, "hotswap: cannot send to %s: %s\n", path, strerror(errno));
         close(fd);
@@ -240,7 +245,7 @@ int ctl_client_run(const struct options *opt)
             fflush(stdout);
         } else if (line[0] == CTL_TAG_DATA) {
             print_text(stdout, line + 1, (size_t)n - 1);
-        } else if (line[0] == CTL_TAG_OK) {
+        } else if (line[0] == CTL_TAG_OK || (line[0] == CTL_TAG_READY && opt->wait_ready)) {
             if (opt->command != CMD_STATUS) {
                 fputs("ok: ", stdout);
                 print_text(stdout, line + 1, (size_t)n - 1);

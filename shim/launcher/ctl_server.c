@@ -26,6 +26,7 @@
 struct client {
     int fd;
     int reload_id; /* waiting on this reload; -1: not waiting yet; WAITING_STOP */
+    bool wait_ready; /* CTL_REQ_WAIT_READY: done once the reload's new generation serves */
 };
 
 static int listen_fd = -1;
@@ -261,18 +262,22 @@ static void handle_request(int index)
         return;
     }
     request[n] = '\0';
+    int reload_id = -1; /* what a reload's handler names it (the reply waits for its end) */
+    if (strcmp(request, CTL_REQ_WAIT_READY) == 0 && client->reload_id == -1 && !client->wait_ready) {
+        client->wait_ready = true; /* the request comes next */
+        return;
+    }
     if (client->reload_id != -1) {
         refusal = "one request per connection";
     } else if ((strcmp(request, CTL_REQ_RELOAD) == 0 || ctl_command_is(request, n) > 0) &&
                handlers.reload) {
-        int id = -1;
         char **argv = NULL;
         if (ctl_command_is(request, n) > 0 && !(argv = ctl_command_decode(request, n))) {
             refusal = "out of memory";
         } else {
             client->reload_id = WAITING_START;
-            refusal = handlers.reload(&id, argv); /* takes argv */
-            client->reload_id = refusal ? -1 : id;
+            refusal = handlers.reload(&reload_id, argv); /* takes argv */
+            client->reload_id = refusal ? -1 : reload_id;
         }
     } else if (strcmp(request, CTL_REQ_STOP) == 0 && handlers.stop) {
         refusal = handlers.stop();
@@ -333,6 +338,15 @@ void ctl_server_progress(int reload_id, const char *line)
             send_line(clients[i].fd, CTL_TAG_PROGRESS, line);
         else if (clients[i].reload_id == WAITING_STOP || (clients[i].reload_id == WAITING_START && reload_id == -1))
             send_line(clients[i].fd, CTL_TAG_PROGRESS, line);
+}
+
+void ctl_server_ready(int reload_id, const char *text)
+{
+    for (int i = client_count - 1; i >= 0; i--)
+        if (clients[i].reload_id == reload_id && clients[i].wait_ready) {
+            send_line(clients[i].fd, CTL_TAG_READY, text);
+            drop_client(i);
+        }
 }
 
 void ctl_server_finish(int reload_id, bool ok, const char *text)

@@ -40,6 +40,10 @@ void ctl_server_set_handlers(const struct ctl_handlers *handlers);
 /* A progress line for everyone waiting on reload `reload_id` (-1: on any reload or stop). */
 void ctl_server_progress(int reload_id, const char *line);
 
+/* Reload `reload_id`'s new generation serves: the clients that asked to wait no longer
+ * (CTL_REQ_WAIT_READY) hear `text` and are closed; the others wait on. */
+void ctl_server_ready(int reload_id, const char *text);
+
 /* The outcome of reload `reload_id`: sends it and closes those clients. */
 void ctl_server_finish(int reload_id, bool ok, const char *text);
 

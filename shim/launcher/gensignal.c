@@ -7,7 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "generation.h"
+#include "genproc.h"
+#include "genstate.h"
 #include "members.h"
 #include "procstat.h"
 

@@ -27,50 +27,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "generation.h"
+#include "genproc.h"
+#include "genstate.h"
 #include "listeners.h"
 #include "log.h"
 #include "procsockets.h"
 #include "procstat.h"
-
-#if defined(__x86_64__)
-#define FILTER_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define FILTER_ARCH AUDIT_ARCH_AARCH64
-#else
-#error "the seccomp route knows x86_64 and aarch64 only"
-#endif
-
-int intercept_install(bool trap_accept)
-{
-    /* Either accept and accept4, or (a Go program: intercept.h) rt_sigreturn in their place. */
-    unsigned third = trap_accept ? __NR_accept : __NR_rt_sigreturn;
-    unsigned fourth = trap_accept ? __NR_accept4 : __NR_rt_sigreturn;
-    struct sock_filter code[] = {
-        /* another architecture's calls (a 32-bit program) pass: the launcher could not read them */
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FILTER_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 4, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, third, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, fourth, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-    };
-    struct sock_fprog program = {.len = sizeof code / sizeof code[0], .filter = code};
-    /* SPEC_ALLOW: the filter is no sandbox, so it must not switch on the speculation mitigations
-     * a seccomp filter otherwise brings on some kernels (they slow every instruction) */
-    unsigned flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_SPEC_ALLOW;
-    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
-    if (fd < 0 && errno == EACCES) { /* without CAP_SYS_ADMIN a filter needs no_new_privs */
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-            return -1;
-        fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
-    }
-    return (int)fd;
-}
+#include "seccompfilter.h"
 
 /* The kernel's synchronous wake-up (Linux 6.6): a trapped call switches straight to the launcher
  * and back on the same CPU instead of two ordinary wake-ups through the scheduler, which is most
@@ -94,7 +57,7 @@ bool intercept_available(void)
         return known;
     pid_t pid = fork();
     if (pid == 0)
-        _exit(intercept_install(true) >= 0 ? 0 : 1);
+        _exit(seccomp_filter_install(true) >= 0 ? 0 : 1);
     int status = 1;
     if (pid > 0)
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -168,7 +131,7 @@ static int int_option(int fd, int level, int name)
 /* Same address and port, and the same kind of socket (family, type, IPV6_V6ONLY). */
 static bool same_identity(int held, int socket_fd, const struct sockaddr_storage *addr, socklen_t len)
 {
-    struct sockaddr_storage have;
+    struct sockaddr_storage have = {0};
     socklen_t have_len = sizeof have;
     if (getsockname(held, (struct sockaddr *)&have, &have_len) < 0 || have.ss_family != addr->ss_family)
         return false;
@@ -259,7 +222,7 @@ static void answer_listen(struct generation *g, const struct seccomp_notif *n, s
         r->flags = 0;
         return;
     }
-    struct sockaddr_storage addr;
+    struct sockaddr_storage addr = {0};
     socklen_t len = sizeof addr;
     bool named = getsockname(target, (struct sockaddr *)&addr, &len) == 0 &&
                  ((addr.ss_family == AF_INET && ((struct sockaddr_in *)&addr)->sin_port != 0) ||
@@ -274,11 +237,18 @@ static void answer_listen(struct generation *g, const struct seccomp_notif *n, s
         close(target);
         return;
     }
-    if (listeners_add(target, g->number) == 0)
+    if (listeners_add(target, g->number, (pid_t)n->pid) == 0)
         hs_log("gen %d pid %d listens on %s: held", g->number, (int)n->pid, listeners_get(listeners_count() - 1)->name);
 }
 
 static int stand_in(void);
+
+static void (*mark_ready)(struct generation *g);
+
+void intercept_on_ready(void (*fn)(struct generation *g))
+{
+    mark_ready = fn;
+}
 
 #define ACCEPT_SETTLE_GRACE_MS 60 /* past generation.c's ACCEPT_SETTLE_MS */
 
@@ -287,7 +257,7 @@ static int stand_in(void);
 static void ready_at_listen(struct generation *g, const struct seccomp_notif_resp *r)
 {
     if (g->signal_drain && g->state == GEN_STARTING && r->error == 0 && !gen_waits_for_notify(g))
-        gen_mark_ready(g);
+        mark_ready(g);
 }
 
 /* A Go program of a draining generation returns from a signal handler (SIGURG, which the drain
@@ -413,94 +383,6 @@ bool intercept_accepting(struct generation *g)
     return false;
 }
 
-/* How long an answered connection must have been quiet before it counts as idle, in the drain's
- * first second: an answer sent in pieces with pauses shorter than this is never taken for idle.
- * A client that sends its next request at once (a closed loop) leaves no such quiet: after the
- * first second, any moment between an answer and the next request will do. */
-#define IDLE_QUIET_MS 250
-#define IDLE_PATIENCE_MS 1000
-
-/* Is this accepted connection (a copy of the server's fd) on a held listener's port, idle? */
-static bool idle_connection(int fd, unsigned quiet_ms)
-{
-    struct sockaddr_storage mine;
-    socklen_t len = sizeof mine;
-    if (getsockname(fd, (struct sockaddr *)&mine, &len) < 0 ||
-        (mine.ss_family != AF_INET && mine.ss_family != AF_INET6) ||
-        int_option(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM)
-        return false;
-    bool on_held = false;
-    for (int i = 0; !on_held && i < listeners_count(); i++) {
-        struct sockaddr_storage held;
-        socklen_t held_len = sizeof held;
-        if (getsockname(listeners_get(i)->fd, (struct sockaddr *)&held, &held_len) == 0 &&
-            held.ss_family == mine.ss_family)
-            on_held = held.ss_family == AF_INET
-                          ? ((struct sockaddr_in *)&held)->sin_port == ((struct sockaddr_in *)&mine)->sin_port
-                          : ((struct sockaddr_in6 *)&held)->sin6_port == ((struct sockaddr_in6 *)&mine)->sin6_port;
-    }
-    if (!on_held || int_option(fd, SOL_SOCKET, SO_ACCEPTCONN) != 0)
-        return false;
-    struct tcp_info info;
-    socklen_t info_len = sizeof info;
-    int unread = -1, unsent = -1;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_len) < 0 || info.tcpi_state != TCP_ESTABLISHED ||
-        ioctl(fd, SIOCINQ, &unread) < 0 || ioctl(fd, SIOCOUTQ, &unsent) < 0)
-        return false;
-    /* tcpi_last_data_*: milliseconds since; an answer went out after the last request came in */
-    return unread == 0 && (unsent == 0 || quiet_ms == 0) && info.tcpi_last_data_sent <= info.tcpi_last_data_recv &&
-           info.tcpi_last_data_sent >= quiet_ms;
-}
-
-/* The generation's connections on held listeners' ports, as copies (at most `room`). */
-struct gathered {
-    int *copies;
-    int found, room;
-};
-
-static bool gather_one(int copy, int fd, void *ctx)
-{
-    (void)fd;
-    struct gathered *all = ctx;
-    all->copies[all->found++] = copy;
-    return all->found < all->room;
-}
-
-static int gather_connections(struct generation *g, int *copies, int room)
-{
-    const pid_t *pids;
-    int count = gen_processes(g, &pids);
-    struct gathered all = {.copies = copies, .room = room};
-    for (int i = 0; i < count && all.found < room; i++)
-        proc_sockets_each(pids[i], -1, gather_one, &all);
-    return all.found;
-}
-
-/* How often to look for idle connections: in the drain's first second, with the kernel look;
- * after it, often, since a closed-loop client's connection is idle only for the moment between
- * an answer and its next request. */
-#define IDLE_LOOK_PATIENT_MS 100
-#define IDLE_LOOK_MS 10
-
-int intercept_idle_look_every(const struct generation *g)
-{
-    return now_ms() - g->drain_ms < IDLE_PATIENCE_MS ? IDLE_LOOK_PATIENT_MS : IDLE_LOOK_MS;
-}
-
-int intercept_end_idle(struct generation *g)
-{
-    bool patient = now_ms() - g->drain_ms < IDLE_PATIENCE_MS;
-    int copies[1024];
-    int count = gather_connections(g, copies, (int)(sizeof copies / sizeof copies[0]));
-    int ended = 0;
-    for (int i = 0; i < count; i++) {
-        if (idle_connection(copies[i], patient ? IDLE_QUIET_MS : 0) && shutdown(copies[i], SHUT_RD) == 0)
-            ended++;
-        close(copies[i]);
-    }
-    return ended;
-}
-
 /* --ready notify, before READY=1: an accept takes nothing yet. On a nonblocking listener it says
  * EAGAIN (the server waits for the next connection's wake-up, then tries again); on a blocking
  * one it is held unanswered until the gate opens (intercept_open_gate). True: answer now. */
@@ -529,6 +411,7 @@ static bool answer_gated_accept(struct generation *g, const struct seccomp_notif
 static socklen_t reach_of(int fd, struct sockaddr_storage *addr)
 {
     socklen_t len = sizeof *addr;
+    memset(addr, 0, sizeof *addr);
     if (getsockname(fd, (struct sockaddr *)addr, &len) < 0)
         return 0;
     if (addr->ss_family == AF_INET) {
@@ -614,7 +497,7 @@ void intercept_answer(struct generation *g)
     } else if (nr == __NR_accept || nr == __NR_accept4) {
         if (g->state == GEN_STARTING || g->state == GEN_READY) { /* the hot path: no pidfd once ready */
             if (g->state == GEN_STARTING && accepts_on_listener(g, &n))
-                gen_mark_ready(g);
+                mark_ready(g);
             g->accept_let_ms = now_ms();
         } else {
             int pidfd = pidfd_of((pid_t)n.pid);

@@ -1,6 +1,6 @@
 /* intercept.h: the seccomp route, for programs the preload shim cannot reach (Go, static).
  *
- * The child installs, before its exec, a filter that sends bind, listen, accept and accept4 to
+ * The child installs, before its exec, a filter (seccompfilter.h) that sends bind, listen, accept and accept4 to
  * the launcher (SECCOMP_RET_USER_NOTIF) and lets every other call through untouched. The launcher
  * answers each (intercept_answer):
  *   bind    of a held listener's address: the held listener is put on the caller's fd number
@@ -22,10 +22,6 @@
 
 struct generation;
 
-/* In the child, just before exec: installs the filter. Returns the notification fd, or -1 with
- * errno set (ENOSYS, EINVAL: the kernel has no user notification; EACCES: not allowed here). */
-int intercept_install(bool trap_accept);
-
 /* Can this kernel and this launcher's place (a container's profile) install the filter? Checked
  * once, in a throwaway child. */
 bool intercept_available(void);
@@ -38,19 +34,12 @@ void intercept_wake_in_step(int notify_fd);
  * it may hold a connection in a moment. */
 bool intercept_accepting(struct generation *g);
 
-/* Draining: ends each connection of the generation that is idle as the kernel shows it (an answer
- * went out after the last request came in, nothing unread; in the drain's first second also all
- * of it acknowledged and quiet since), by shutting its reading side: the server reads the end of
- * the stream and closes it, as after a client's close. Go's http.Server would keep such
- * keep-alive connections forever. Returns how many it ended. */
-int intercept_end_idle(struct generation *g);
-
-/* How long until the next look for idle connections, in ms: rare in the drain's first second,
- * often after it. */
-int intercept_idle_look_every(const struct generation *g);
-
 /* --ready notify: the generation said READY=1; the accepts held back until then go on. */
 void intercept_open_gate(struct generation *g);
+
+/* What a trapped call that shows a starting generation ready calls: gen_mark_ready, set by
+ * generation.c before its first generation starts (the transition is the generation's). */
+void intercept_on_ready(void (*mark_ready)(struct generation *g));
 
 /* The generation's notification fd is readable: answers one notification. */
 void intercept_answer(struct generation *g);

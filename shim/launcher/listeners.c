@@ -14,14 +14,32 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "activation.h"
 #include "log.h"
 #include "sockpath.h"
 
 static struct held_listener held[LISTENERS_MAX];
 static int held_count;
 
-int listeners_describe(int fd, char *name, size_t size)
+/* A relative Unix path as the binder meant it: against its working directory (read once, when
+ * the listener is first held; a name for operators, while removing a path checks the file). */
+static void describe_unix_path(const char *path, pid_t binder, char *name, size_t size)
+{
+    char link[64], cwd[LISTENER_NAME_MAX];
+    ssize_t n = -1;
+    if (path[0] != '/' && binder > 0) {
+        snprintf(link, sizeof link, "/proc/%d/cwd", (int)binder);
+        n = readlink(link, cwd, sizeof cwd - 1);
+    }
+    if (n > 0 && (size_t)n < sizeof cwd - 1 && cwd[0] == '/') {
+        cwd[n] = '\0';
+        int len = snprintf(name, size, "unix:%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", path);
+        if (len > 0 && (size_t)len < size)
+            return;
+    }
+    snprintf(name, size, "unix:%s", path);
+}
+
+int listeners_describe(int fd, pid_t binder, char *name, size_t size)
 {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
@@ -41,7 +59,10 @@ int listeners_describe(int fd, char *name, size_t size)
         snprintf(name, size, "%s[%s]:%u", udp, inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip), ntohs(in6->sin6_port));
     } else if (addr.ss_family == AF_UNIX) {
         struct sockaddr_un *un = (struct sockaddr_un *)&addr;
-        snprintf(name, size, "unix:%s", un->sun_path[0] ? un->sun_path : "@abstract");
+        if (un->sun_path[0])
+            describe_unix_path(un->sun_path, binder, name, size);
+        else
+            snprintf(name, size, "unix:@abstract");
     } else {
         snprintf(name, size, "family %d", addr.ss_family);
     }
@@ -60,14 +81,14 @@ static bool already_held(int fd)
     return false;
 }
 
-int listeners_add(int fd, int gen)
+int listeners_add(int fd, int gen, pid_t binder)
 {
     if (already_held(fd)) {
         close(fd);
         return 1;
     }
     struct held_listener *slot = &held[held_count];
-    if (held_count >= LISTENERS_MAX || listeners_describe(fd, slot->name, sizeof slot->name) < 0) {
+    if (held_count >= LISTENERS_MAX || listeners_describe(fd, binder, slot->name, sizeof slot->name) < 0) {
         close(fd);
         return -1;
     }

@@ -1,5 +1,6 @@
 /* main.c: `hotswap`, the launcher with a stable pid. It holds the listeners, starts each
- * generation, and runs reloads: start N+1, wait until it is ready, drain N, stop N.
+ * generation, and runs reloads (reload.c: start N+1, wait until it is ready, drain N, stop N) and
+ * crash restarts (crash.c) from one loop.
  *
  * Signals are blocked and read from a signalfd inside one poll() loop (as tini does), so no work
  * happens in an asynchronous handler. */
@@ -22,74 +23,18 @@
 #include "activation.h"
 #include "adopt.h"
 #include "check.h"
-#include "ctl_command.h"
-#include "envfile.h"
-#include "channel.h"
+#include "crash.h"
 #include "ctl_client.h"
+#include "ctl_command.h"
 #include "ctl_server.h"
-#include "generation.h"
+#include "envfile.h"
 #include "intercept.h"
-#include "listeners.h"
 #include "log.h"
-#include "metrics.h"
-#include "members.h"
-#include "options.h"
 #include "relay.h"
 #include "release.h"
-#include "reloadproof.h"
-#include "restart.h"
+#include "reload.h"
 #include "sdnotify.h"
-#include "status.h"
-#include "textsafe.h"
 #include "try.h"
-
-#define GENERATIONS_MAX 16
-
-/* A reload in progress: from the start of `next` until `previous` is gone (or `next` failed). */
-struct reload {
-    int id;
-    struct generation *next, *previous;
-    int64_t requested_ms;
-    bool active;
-    bool checking;         /* --check runs: `next` is not started yet */
-    char **argv;           /* `hotswap reload -- COMMAND...`: the new command line (owned); NULL:
-                              the current one */
-    char **env;            /* --env-file as read for this reload (owned) */
-    long shown_conns;      /* the old generation's open connections, as last told to the client */
-    int64_t shown_ms;
-    struct reload_proof proof; /* what the kernel saw meanwhile */
-};
-
-static struct {
-    struct options opt;
-    char **command;            /* the command line of the next start: the last one that served */
-    char **env;                /* --env-file's variables for it (NULL: none) */
-    struct gen_settings settings;
-    char shim_path[PATH_MAX];
-    struct generation *gens[GENERATIONS_MAX];
-    int gen_count;
-    struct generation *serving; /* the newest ready generation (or generation 1 while starting) */
-    struct reload reloads[GENERATIONS_MAX];
-    int next_generation, next_reload_id;
-    bool stopping;
-    int exit_status;
-    int signal_fd;
-    char control_path[256];
-    int64_t started_ms;
-    struct restarter restarter;
-    bool ever_ready;          /* a generation has been ready: from then on a death is a crash */
-    bool serving_daemonized;  /* the serving generation's command exited 0, leaving its daemon */
-    /* A reload whose new generation failed after the serving one had died (any status): the
-     * dead one, and the failed one's number. Whatever --restart says, the last good command line
-     * starts again, and keeps being restarted with back-off until a generation is ready. */
-    const struct generation *orphaned_by_reload;
-    int orphaning_gen;
-    bool rescuing;
-    int announced_gen;        /* the serving generation last told to the service manager */
-    struct status_event last_reload, last_restart;
-    struct metrics metrics;   /* status --prometheus */
-} L;
-
 /* ---- finding the shim ------------------------------------------------------------------ */
 
 static int find_shim(void)
@@ -126,521 +71,6 @@ static int find_shim(void)
 
 /* ---- generations ------------------------------------------------------------------------ */
 
-static struct generation *start_generation(char **argv, char **env, struct gen_failure *failure)
-{
-    if (L.gen_count >= GENERATIONS_MAX) {
-        errno = EAGAIN;
-        *failure = (struct gen_failure){.launcher_side = true};
-        snprintf(failure->why, sizeof failure->why, "%s", strerror(errno));
-        return NULL;
-    }
-    struct generation *g = gen_start(L.next_generation, argv, env, L.shim_path, &L.settings, failure);
-    if (!g)
-        return NULL;
-    L.next_generation++;
-    L.gens[L.gen_count++] = g;
-    return g;
-}
-
-/* A command line as one line of text, for the log and status. */
-static void describe_command(char *const *argv, char *out, size_t size)
-{
-    size_t at = 0;
-    out[0] = '\0';
-    for (char *const *arg = argv; arg && *arg && at + 1 < size; arg++)
-        at += (size_t)snprintf(out + at, size - at, "%s%s", arg == argv ? "" : " ", *arg);
-}
-
-static bool reload_starting(void)
-{
-    for (int i = 0; i < GENERATIONS_MAX; i++)
-        if (L.reloads[i].active && L.reloads[i].checking)
-            return true;
-    for (int i = 0; i < L.gen_count; i++)
-        if (L.gens[i]->state == GEN_STARTING && L.gens[i] != L.serving)
-            return true;
-    return false;
-}
-
-static const char *start_next(struct reload *r);
-static void take_command_of(const struct generation *g);
-static const char *reload_refusal(char *why, size_t size);
-static void describe_command(char *const *argv, char *out, size_t size);
-static void note_event(struct status_event *event, bool ok, const char *text);
-
-/* Starts generation N+1 (after --check, if given); NULL on success, or why not. */
-static const char *try_reload(int *reload_id, char **argv)
-{
-    static char why[560];
-    const char *refused = reload_refusal(why, sizeof why);
-    if (refused) {
-        free(argv);
-        return refused;
-    }
-    struct reload *r = NULL;
-    for (int i = 0; i < GENERATIONS_MAX && !r; i++)
-        if (!L.reloads[i].active)
-            r = &L.reloads[i];
-    if (!r) {
-        free(argv);
-        return "too many reloads in progress";
-    }
-    char **env = NULL;
-    if (L.opt.env_file && envfile_read(L.opt.env_file, &env, why, sizeof why) < 0) {
-        free(argv);
-        hs_log("reload refused: %s", why);
-        return why;
-    }
-    free(r->argv); /* a finished reload's, not taken */
-    free(r->env);
-    *r = (struct reload){.id = L.next_reload_id++, .previous = L.serving, .requested_ms = now_ms(),
-                         .active = true, .shown_conns = -1, .argv = argv, .env = env};
-    if (reload_id)
-        *reload_id = r->id;
-    if (argv) {
-        char line[600];
-        describe_command(argv, line, sizeof line);
-        hs_log("reload: with a new command line: %s", line);
-    }
-    if (L.opt.check_command) {
-        if (!check_start(L.opt.check_command, now_ms() + L.opt.ready_timeout_ms)) {
-            snprintf(why, sizeof why, "cannot run the check (%s); gen %d keeps serving", strerror(errno),
-                     L.serving->number);
-            r->active = false;
-            return why;
-        }
-        r->checking = true;
-        hs_log("reload: checking first: %s", L.opt.check_command);
-        return NULL;
-    }
-    const char *failed = start_next(r);
-    if (failed)
-        r->active = false;
-    return failed;
-}
-
-/* A reload asked for (SIGHUP, hotswap reload): NULL once it has begun, else why not, counted. */
-static const char *begin_reload(int *reload_id, char **argv)
-{
-    const char *refused = try_reload(reload_id, argv);
-    if (refused)
-        L.metrics.reloads[RELOAD_REFUSED]++;
-    return refused;
-}
-
-/* Why a reload cannot begin now, or NULL. */
-static const char *reload_refusal(char *why, size_t size)
-{
-    if (L.stopping)
-        return "the launcher is stopping";
-    if (!L.serving && L.restarter.pending)
-        return "no generation is serving: a crash restart is pending";
-    if (!L.serving || L.serving->state != GEN_READY) {
-        const char *unseen = L.serving ? gen_unseen_listener(L.serving) : "";
-        if (!unseen[0])
-            return "the current generation is not ready yet";
-        snprintf(why, size, "the current generation is not ready yet: %s", unseen);
-        return why;
-    }
-    if (reload_starting())
-        return "a reload is already in progress";
-    return NULL;
-}
-
-/* The reload's new generation; NULL on success, or why not. */
-static const char *start_next(struct reload *r)
-{
-    static char why[560];
-    hs_log("reload: starting gen %d", L.next_generation);
-    struct gen_failure failure;
-    struct generation *next = start_generation(r->argv ? r->argv : L.command, r->env, &failure);
-    if (!next) {
-        snprintf(why, sizeof why, "cannot start gen %d: %s; gen %d keeps serving", L.next_generation,
-                 failure.why, L.serving->number);
-        hs_log("%s", why);
-        return why;
-    }
-    r->next = next;
-    /* Here, not before the start: the launcher reads the counters while the new generation
-     * loads, not in its way; nothing can be dropped before it is ready. */
-    proof_begin(&r->proof);
-    sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: gen %d starting, gen %d serving",
-             sdnotify_monotonic_usec(), next->number, L.serving->number);
-    return NULL;
-}
-
-/* A reload that ends before its generation started: refused, and nothing changed. */
-static void refuse_reload(struct reload *r, const char *text)
-{
-    L.metrics.reloads[RELOAD_REFUSED]++;
-    hs_log("reload refused: %s", text);
-    ctl_server_finish(r->id, false, text);
-    note_event(&L.last_reload, false, text);
-    r->active = false;
-}
-
-/* The check of a reload has finished: its output goes to the log (and to the waiting client),
- * then the generation starts, or the reload is refused. */
-static void after_check(struct reload *r)
-{
-    bool passed;
-    char verdict[128], output[CHECK_OUTPUT_MAX], text[720];
-    if (!check_finished(&passed, verdict, sizeof verdict, output, sizeof output))
-        return;
-    r->checking = false;
-    char *save = NULL;
-    for (char *line = strtok_r(output, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        hs_log("check: %s", line);
-    if (!passed) {
-        snprintf(text, sizeof text, "the check %s; gen %d keeps serving", verdict, r->previous->number);
-        refuse_reload(r, text);
-        return;
-    }
-    hs_log("reload: the check passed");
-    const char *failed = L.stopping ? "the launcher is stopping" : !L.serving ? "no generation is serving" : start_next(r);
-    if (failed) {
-        L.metrics.reloads[RELOAD_REFUSED]++;
-        ctl_server_finish(r->id, false, failed);
-        note_event(&L.last_reload, false, failed);
-        r->active = false;
-    }
-}
-
-static const char *begin_stop(void)
-{
-    if (L.stopping)
-        return NULL;
-    L.stopping = true;
-    relay_set_accepting(false); /* no next generation will take idle clients: they are closed */
-    for (int i = 0; i < GENERATIONS_MAX; i++)
-        if (L.reloads[i].active && L.reloads[i].checking) {
-            check_cancel();
-            refuse_reload(&L.reloads[i], "the launcher is stopping");
-        }
-    hs_log("stopping: draining every generation");
-    sdnotify("STOPPING=1\nSTATUS=stopping: draining");
-    if (L.restarter.pending)
-        hs_log("stopping: the pending restart is cancelled");
-    restart_cancel(&L.restarter);
-    for (int i = 0; i < L.gen_count; i++) {
-        struct generation *g = L.gens[i];
-        if (g->state == GEN_STARTING && g != L.serving)
-            gen_fail(g, "the launcher is stopping");
-        else if (g->state == GEN_STARTING || g->state == GEN_READY)
-            gen_drain(g);
-        else if (g->state == GEN_PARKED)
-            gen_stop(g);
-    }
-    return NULL;
-}
-
-/* The parked generation (--keep-old), if any: at most one, the last to drain. */
-static struct generation *parked_generation(void)
-{
-    for (int i = 0; i < L.gen_count; i++)
-        if (L.gens[i]->state == GEN_PARKED)
-            return L.gens[i];
-    return NULL;
-}
-
-/* Drained from serving: parked, in place of any older parked one, or stopped. */
-static void park_or_stop(struct generation *g)
-{
-    if (L.stopping || !gen_can_park(g) || !L.serving || L.serving == g) {
-        if (g->seccomp && L.settings.keep_old_ms > 0 && !L.stopping && !g->unparkable)
-            hs_log("gen %d runs on the seccomp route, which cannot re-arm it: stopped, not parked", g->number);
-        gen_stop(g);
-        return;
-    }
-    struct generation *older = parked_generation();
-    if (older) {
-        hs_log("gen %d: gen %d is parked now: stopping this one", older->number, g->number);
-        gen_stop(older);
-    }
-    gen_park(g);
-}
-
-/* The parked generation serves again and `from` (the one serving) drains to its stop. */
-static void bring_back(struct generation *parked, struct generation *from)
-{
-    gen_rearm(parked);
-    L.serving = parked;
-    take_command_of(parked);
-    L.serving_daemonized = false;
-    if (from && (from->state == GEN_READY || from->state == GEN_STARTING)) {
-        from->unparkable = true;
-        gen_drain(from);
-    }
-}
-
-static const char *begin_rollback(char *done, size_t size)
-{
-    struct generation *parked = parked_generation(), *from = L.serving;
-    if (L.stopping)
-        return "the launcher is stopping";
-    if (!parked)
-        return L.settings.keep_old_ms > 0 ? "no parked generation to roll back to (none has drained since "
-                                            "the last reload, or its --keep-old time is up)"
-                                          : "no parked generation to roll back to: run the launcher with "
-                                            "--keep-old DUR to keep the old one after each reload";
-    if (reload_starting())
-        return "a reload is in progress";
-    hs_log("rollback: gen %d serves again, gen %d drains", parked->number, from ? from->number : 0);
-    L.metrics.rollbacks++;
-    long long parked_for = (long long)(now_ms() - parked->park_ms);
-    bring_back(parked, from);
-    snprintf(done, size, "gen %d serves again (re-armed after %lld ms parked); gen %d %s", parked->number,
-             parked_for, from ? from->number : 0, from && from->state == GEN_DRAINING ? "drains" : "was not serving");
-    sdnotify("STATUS=rolled back to gen %d", parked->number);
-    return NULL;
-}
-
-static void note_event(struct status_event *event, bool ok, const char *text)
-{
-    *event = (struct status_event){.happened = true, .ok = ok, .at_ms = now_ms()};
-    snprintf(event->text, sizeof event->text, "%s", text);
-}
-
-/* Its command has exited and no process of it the shim knows of is left: it serves no more. */
-static bool gen_dead(const struct generation *g)
-{
-    return g->leader_reaped && !gen_others_alive(g);
-}
-
-/* A waiting `hotswap reload` sees the old generation's connections fall while it drains (at
- * most one line per 100 ms; the log has the final figure). */
-static void show_drain_progress(struct reload *r)
-{
-    struct generation *p = r->previous;
-    if (p->state != GEN_DRAINING)
-        return;
-    long open = gen_open_conns(p);
-    int64_t now = now_ms();
-    if (open == r->shown_conns || open == 0 || (r->shown_conns >= 0 && now - r->shown_ms < 100))
-        return;
-    char line[96];
-    snprintf(line, sizeof line, "gen %d draining: %ld connection%s open", p->number, open, open == 1 ? "" : "s");
-    ctl_server_progress(r->id, line);
-    r->shown_conns = open;
-    r->shown_ms = now;
-}
-
-/* A reload that started a generation is over: its outcome, with what the kernel saw meanwhile,
- * to the log, the waiting client and the status. */
-static void end_reload(struct reload *r, bool ok, const char *outcome)
-{
-    char kernel[400], text[sizeof L.last_reload.text];
-    proof_end(&r->proof, kernel, sizeof kernel);
-    snprintf(text, sizeof text, "%s; %s", outcome, kernel);
-    if (ok)
-        hs_log("reload done: %s", text);
-    else
-        hs_log("reload failed: %s", text);
-    ctl_server_finish(r->id, ok, text);
-    note_event(&L.last_reload, ok, text);
-    L.last_reload.proof = r->proof;
-    L.last_reload.has_proof = true;
-    L.metrics.reloads[ok ? RELOAD_OK : RELOAD_FAILED]++;
-    metrics_observe(&L.metrics.reload_seconds, (double)(now_ms() - r->requested_ms) / 1000);
-    const struct generation *p = r->previous;
-    int64_t drain_end = p->state == GEN_PARKED ? p->park_ms : p->stop_ms;
-    if (ok && p->drain_ms && drain_end >= p->drain_ms)
-        metrics_observe(&L.metrics.drain_seconds, (double)(drain_end - p->drain_ms) / 1000);
-    if (r->proof.delta.read) {
-        L.metrics.reload_listen_overflows += (uint64_t)(r->proof.delta.listen_overflows > 0 ? r->proof.delta.listen_overflows : 0);
-        L.metrics.reload_listen_drops += (uint64_t)(r->proof.delta.listen_drops > 0 ? r->proof.delta.listen_drops : 0);
-    }
-    r->active = false;
-}
-
-/* A text for the service manager, escaped: a name in it (a program's path, a listener's) could
- * hold a newline, and each line of a notification is an assignment ("MAINPID=1"). */
-static const char *notify_text(const char *text, char *safe, size_t size)
-{
-    textsafe_escape(safe, size, text, strlen(text), 0);
-    return safe;
-}
-
-static void finish_reloads(void)
-{
-    for (int i = 0; i < GENERATIONS_MAX; i++) {
-        struct reload *r = &L.reloads[i];
-        if (!r->active)
-            continue;
-        if (r->checking) {
-            after_check(r);
-            continue;
-        }
-        char text[720], safe[4 * sizeof text];
-        if (r->next->failed) {
-            snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure,
-                     r->previous->number, gen_dead(r->previous) ? "has died meanwhile" : "keeps serving");
-            if (gen_dead(r->previous) && r->previous == L.serving) {
-                L.orphaned_by_reload = r->previous;
-                L.orphaning_gen = r->next->number;
-            }
-            end_reload(r, false, text);
-            sdnotify("READY=1\nSTATUS=reload failed: %s", notify_text(text, safe, sizeof safe));
-        } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->next->ready_ms) {
-            snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d %s", r->next->number,
-                     (long long)(r->next->ready_ms - r->next->started_ms), r->previous->number,
-                     r->previous->drain_ms ? "died while draining" : "had died before it could drain");
-            end_reload(r, true, text);
-        } else if (r->previous->state == GEN_PARKED && r->next->ready_ms) {
-            struct generation *n = r->next, *p = r->previous;
-            snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d drained %ld connection%s in %lld ms, parked "
-                     "for %lld ms (hotswap rollback brings it back)", n->number,
-                     (long long)(n->ready_ms - n->started_ms), p->number, p->drained_conns,
-                     p->drained_conns == 1 ? "" : "s", (long long)(p->park_ms - p->drain_ms),
-                     (long long)p->settings->keep_old_ms);
-            end_reload(r, true, text);
-        } else if (r->previous->state == GEN_GONE && r->next->ready_ms) {
-            struct generation *n = r->next, *p = r->previous;
-            snprintf(text, sizeof text,
-                     "gen %d ready in %lld ms; gen %d drained %ld connection%s in %lld ms%s%s%s, exited %lld ms later",
-                     n->number, (long long)(n->ready_ms - n->started_ms), p->number, p->drained_conns,
-                     p->drained_conns == 1 ? "" : "s", (long long)(p->stop_ms - p->drain_ms),
-                     p->cut ? " (" : "", p->cut ? p->cut_why : "", p->cut ? ": connections cut)" : "",
-                     (long long)(p->gone_ms - p->stop_ms));
-            end_reload(r, true, text);
-        } else {
-            show_drain_progress(r);
-        }
-    }
-}
-
-static void forget_gone(void)
-{
-    for (int i = 0; i < L.gen_count;) {
-        struct generation *g = L.gens[i];
-        bool in_reload = false;
-        for (int r = 0; r < GENERATIONS_MAX; r++)
-            if (L.reloads[r].active && (L.reloads[r].next == g || L.reloads[r].previous == g))
-                in_reload = true;
-        if (g->state != GEN_GONE || in_reload || g == L.serving) {
-            i++;
-            continue;
-        }
-        if (g->failed)
-            listeners_drop_from(g->number);
-        gen_free(g);
-        L.gens[i] = L.gens[--L.gen_count];
-    }
-}
-
-/* The dead serving generation `g` is being replaced: `line` says how, in the log, in status and to
- * the service manager, and what is left of `g` is stopped. */
-static void replace_dead(struct generation *g, const char *line)
-{
-    hs_log("%s", line);
-    note_event(&L.last_restart, true, line);
-    char safe[4 * sizeof L.last_restart.text];
-    sdnotify("STATUS=%s", notify_text(line, safe, sizeof safe));
-    if (g->state == GEN_READY || g->state == GEN_STARTING)
-        gen_stop(g);
-}
-
-/* The serving generation died during a reload whose new generation failed, or it is the
- * generation started in its place and died before it was ready: no generation serves, and the
- * listeners are held with clients queued. Whatever --restart says (it governs deaths outside a
- * reload only), the last good command line starts again, cold: at once the first time, then
- * with the crash restart's back-off until one is ready or a stop is asked. */
-static void restart_after_failed_reload(struct generation *g)
-{
-    char how[sizeof g->failure], line[sizeof L.last_restart.text];
-    if (g->failed)
-        snprintf(how, sizeof how, "%s", g->failure);
-    else
-        describe_wait_status(g->leader_status, how, sizeof how);
-    int64_t now = now_ms();
-    if (!L.rescuing)
-        L.restarter.streak = 0; /* it served until the reload: the first start is at once */
-    int64_t delay = restart_schedule(&L.restarter, now, 0);
-    if (!L.rescuing)
-        snprintf(line, sizeof line, "gen %d failed and gen %d had died meanwhile (%s): starting gen %d from gen %d's "
-                 "command line, cold, in %lld ms (whatever --restart says)", L.orphaning_gen, g->number, how,
-                 L.next_generation, g->number, (long long)delay);
-    else
-        snprintf(line, sizeof line, "gen %d, started after a failed reload, %s before it was ready: restarting in "
-                 "%lld ms (restart %ld)", g->number, how, (long long)delay, L.restarter.total);
-    replace_dead(g, line);
-    L.orphaned_by_reload = NULL;
-    L.rescuing = true;
-    L.serving = NULL;
-    L.serving_daemonized = false;
-}
-
-/* The serving generation died outside a reload. If the policy wants it replaced (and the
- * service has been ready at all: before that, a death is a start-up error the launcher exits
- * with), the replacement is scheduled; otherwise the launcher exits with its status once it is
- * gone, as with --restart never. */
-static void check_crash(void)
-{
-    struct generation *g = L.serving;
-    if (!g || L.stopping || !gen_dead(g) || reload_starting())
-        return; /* during a reload, its new generation takes over once ready */
-    bool clean = !g->failed && !L.serving_daemonized && WIFEXITED(g->leader_status) &&
-                 WEXITSTATUS(g->leader_status) == 0;
-    struct generation *parked = parked_generation();
-    if (parked && !clean) { /* the old one, kept: back at once instead of a cold restart */
-        char how[sizeof g->failure], line[sizeof L.last_restart.text];
-        if (g->failed)
-            snprintf(how, sizeof how, "%s", g->failure);
-        else
-            describe_wait_status(g->leader_status, how, sizeof how);
-        snprintf(line, sizeof line, "gen %d pid %d %s: gen %d, parked, serves again", g->number, (int)g->pid, how,
-                 parked->number);
-        replace_dead(g, line);
-        bring_back(parked, NULL);
-        L.metrics.rollbacks++;
-        L.orphaned_by_reload = NULL; /* (a failed reload's too: the parked one serves, warm) */
-        return;
-    }
-    if (L.orphaned_by_reload == g || L.rescuing) {
-        restart_after_failed_reload(g);
-        return;
-    }
-    if (!L.ever_ready || !restart_wanted(&L.restarter, clean))
-        return;
-    int64_t now = now_ms();
-    int64_t delay = restart_schedule(&L.restarter, now, g->ready_ms ? now - g->ready_ms : 0);
-    char how[sizeof g->failure], line[sizeof L.last_restart.text];
-    if (g->failed)
-        snprintf(how, sizeof how, "%s", g->failure);
-    else
-        describe_wait_status(g->leader_status, how, sizeof how);
-    snprintf(line, sizeof line, "gen %d pid %d %s outside a reload: restarting in %lld ms (restart %ld, --restart %s)",
-             g->number, (int)g->pid, how, (long long)delay, L.restarter.total,
-             restart_policy_name(L.restarter.policy));
-    hs_log("%s", line);
-    note_event(&L.last_restart, true, line);
-    char safe[4 * sizeof how];
-    sdnotify("STATUS=gen %d died (%s): restarting in %lld ms", g->number, notify_text(how, safe, sizeof safe),
-             (long long)delay);
-    /* Not gone yet: processes without the shim (helpers in its group) outlived it; stop them. */
-    if (g->state == GEN_READY || g->state == GEN_STARTING)
-        gen_stop(g);
-    L.serving = NULL;
-    L.serving_daemonized = false;
-}
-
-static void restart_if_due(int64_t now)
-{
-    if (L.stopping || !restart_due(&L.restarter, now))
-        return;
-    restart_cancel(&L.restarter);
-    struct gen_failure failure;
-    struct generation *g = start_generation(L.command, L.env, &failure);
-    if (!g) { /* (a NOTIFY_SOCKET the launcher could not make too: fds or memory may come back) */
-        int64_t delay = restart_schedule(&L.restarter, now, 0);
-        hs_log("restart: cannot start gen %d (%s): next try in %lld ms", L.next_generation, failure.why,
-               (long long)delay);
-        return;
-    }
-    L.serving = g; /* like generation 1: it serves from the held listeners as soon as it accepts */
-    L.serving_daemonized = false;
-}
-
 /* The service manager hears when a new generation serves: the first (READY=1 with MAINPID=), a
  * restarted one, or a reload's. */
 static void announce_serving(void)
@@ -658,26 +88,6 @@ static void announce_serving(void)
     sdnotify("READY=1\n%sSTATUS=gen %d serving, %d listener%s", mainpid, g->number, listeners_count(),
              listeners_count() == 1 ? "" : "s");
     L.announced_gen = g->number;
-}
-
-/* After any event: move every generation along, then settle the reloads. */
-/* A reload's generation with a new command line serves: that command line is the one later
- * reloads and crash restarts run. */
-static void take_command_of(const struct generation *g)
-{
-    for (int i = 0; i < GENERATIONS_MAX; i++) {
-        struct reload *r = &L.reloads[i];
-        if (r->active && r->next == g && r->argv) {
-            free(L.command);
-            L.command = r->argv;
-            r->argv = NULL;
-        }
-        if (r->active && r->next == g && r->env) {
-            free(L.env);
-            L.env = r->env;
-            r->env = NULL;
-        }
-    }
 }
 
 /* --max-draining: reloads back to back leave generations draining side by side, each holding
@@ -730,6 +140,8 @@ static void reconcile(void)
                      WIFEXITED(g->leader_status) ? WEXITSTATUS(g->leader_status) : WTERMSIG(g->leader_status));
             gen_fail(g, why);
         }
+        if (g->state == GEN_READY && g != L.serving && !L.stopping && sequential_refuse_takeover(g, L.serving))
+            continue; /* failed: the reload goes again in sequence (finish_reloads) */
         if (g->state == GEN_READY && g != L.serving) {
             /* a reload's new generation is ready: it serves, the one before drains */
             struct generation *old = L.serving;
@@ -1047,6 +459,7 @@ static char *render_status(enum status_format format)
         .pid = getpid(), .started_ms = L.started_ms, .control_path = L.control_path, .stopping = L.stopping,
         .restarter = &L.restarter, .gens = L.gens, .gen_count = L.gen_count, .serving = L.serving,
         .last_reload = &L.last_reload, .last_restart = &L.last_restart, .metrics = &L.metrics,
+        .overlap = sequential_describe(),
     };
     return status_render(&view, format);
 }
@@ -1155,11 +568,15 @@ int main(int argc, char **argv)
     }
     L.settings = (struct gen_settings){
         .ready_timeout_ms = L.opt.ready_timeout_ms, .drain_timeout_ms = L.opt.drain_timeout_ms,
+        .datagram_timeout_ms = L.opt.datagram_timeout_ms,
         .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
-        .drain_signal = L.opt.drain_signal, .handover_idle = L.opt.handover_idle,
+        .drain_signal = L.opt.drain_signal, .graceful_signal = L.opt.graceful_signal,
+        .handover_idle = L.opt.handover_idle,
+        .idle_close = L.opt.idle_close,
         .socket_activation = L.opt.socket_activation, .stop_main_first = L.opt.kill_mode_mixed,
         .intercept = L.opt.intercept, .ready_notify = L.opt.ready_notify, .keep_old_ms = L.opt.keep_old_ms,
     };
     L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
+    sequential_init(L.opt.overlap);
     return run();
 }

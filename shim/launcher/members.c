@@ -508,6 +508,18 @@ int members_list(struct members *m, pid_t leader, const pid_t **pids)
     return count;
 }
 
+bool members_include(struct members *m, pid_t leader, pid_t pid)
+{
+    const pid_t *pids;
+    int count = members_list(m, leader, &pids);
+    if (count < 0)
+        return true;
+    for (int i = 0; i < count; i++)
+        if (pids[i] == pid)
+            return true;
+    return false;
+}
+
 bool members_by_cgroup(const struct members *m)
 {
     return m && m->in_cgroup;

@@ -43,6 +43,10 @@ void members_started(struct members *m, pid_t leader, bool joined);
  * (owned by `m`, valid until the next call). -1 if they cannot be read. */
 int members_list(struct members *m, pid_t leader, const pid_t **pids);
 
+/* `pid` is a live process of the generation now; also true where the processes cannot be read
+ * (the caller then believes what it believed before). */
+bool members_include(struct members *m, pid_t leader, pid_t pid);
+
 /* Whether the generation's processes are those of its cgroup (else: its process tree). */
 bool members_by_cgroup(const struct members *m);
 

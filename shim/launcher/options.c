@@ -19,14 +19,17 @@
 void options_usage(void)
 {
     fputs("usage: hotswap [OPTIONS] -- COMMAND [ARGS...]   run COMMAND, reload it on SIGHUP\n"
-          "       hotswap reload [--pid PID | --control PATH] [-- COMMAND [ARGS...]]\n"
+          "       hotswap reload [--wait ready|drained] [--pid PID | --control PATH]\n"
+          "                      [-- COMMAND [ARGS...]]\n"
           "                       start a new generation (with a new command line), drain the old\n"
           "       hotswap stop   [--pid PID | --control PATH]  drain and stop, the launcher exits\n"
           "       hotswap rollback [--pid PID | --control PATH]  the parked generation (--keep-old)\n"
           "                       serves again, the one serving drains\n"
-          "       hotswap try [--reloads N] [--http PATH | --connect-only] [OPTIONS] ADDR -- COMMAND...\n"
+          "       hotswap try [--reloads N] [--http PATH | --connect-only] [--timeout DUR] [OPTIONS]\n"
+          "                       ADDR -- COMMAND...\n"
           "                       will it work? runs COMMAND, loads ADDR, reloads N times (10),\n"
-          "                       and says what was lost and why; exit 0 only if nothing was\n"
+          "                       and says what was lost and why; exit 0 only if nothing was;\n"
+          "                       all within DUR (default 5m; then it stops, and says so)\n"
           "       hotswap status [--json | --prometheus] [--pid PID | --control PATH]  generations,\n"
           "                       connections, listeners (--prometheus: metrics, text exposition format)\n"
           "\n"
@@ -36,16 +39,31 @@ void options_usage(void)
           "                       connections) or notify (it sends READY=1 to its NOTIFY_SOCKET;\n"
           "                       until then its listeners take no connection)\n"
           "  --drain-timeout DUR  an old generation may drain for DUR, then is stopped (default 30s)\n"
+          "  --datagram-timeout DUR  a UDP datagram the old generation has not answered DUR into\n"
+          "                       its drain is no longer owed a reply (default 1s)\n"
           "  --keep-old DUR       keep the drained old generation parked for DUR after a reload\n"
           "                       (default 0: stopped), for hotswap rollback; a new generation\n"
           "                       that dies meanwhile brings it back at once\n"
           "  --max-draining N     generations draining at once, at most (default 2): past it\n"
           "                       the oldest is cut (reloads back to back)\n"
+          "  --overlap WHEN       auto (default): a new generation starts beside the old one\n"
+          "                       until one fails on a lock, pid file or data file the old\n"
+          "                       one holds, then reloads go in sequence; never: always in\n"
+          "                       sequence (the old one drains and stops, listeners held, then\n"
+          "                       the new one starts); always: never in sequence\n"
           "  --kill-timeout DUR   SIGKILL a generation DUR after its stop signal (default 10s)\n"
           "  --stop-signal SIG    signal that stops a drained generation (default TERM)\n"
           "  --drain-signal SIG   signal the shim drains on (default RTMIN+10)\n"
+          "  --graceful-signal SIG  once the new generation serves, send SIG to the old one's\n"
+          "                       command (nginx QUIT, haproxy USR1, apache WINCH, most TERM):\n"
+          "                       it ends its connections with its protocol's own goodbye\n"
           "  --handover-idle      during a drain, pass idle keep-alive connections to the new\n"
           "                       generation instead of closing them (stateless protocols only)\n"
+          "  --idle-close MODE    which connections a drain ends once idle: turn (default: HTTP/1.x\n"
+          "                       by its framing, any other once the server spoke last and the\n"
+          "                       client acknowledged it and sent nothing), http (HTTP/1.x by its\n"
+          "                       framing only; on the seccomp route none), never (none: each ends\n"
+          "                       by its client or at --drain-timeout)\n"
           "  --socket-activation  also hand the listeners over as systemd does (LISTEN_FDS,\n"
           "                       LISTEN_PID, LISTEN_FDNAMES), for a server that adopts them itself\n"
           "  --kill-mode MODE     whom the stop signal reaches: control-group (default: every\n"
@@ -68,6 +86,8 @@ void options_usage(void)
           "                       /run/hotswap/PID.sock for root, else /tmp/hotswap-UID/PID.sock)\n"
           "  --pid PID            (reload, stop, status) the launcher to talk to (default: the\n"
           "                       one running here, if there is just one)\n"
+          "  --wait WHAT          (reload) return once the new generation serves (ready), or once\n"
+          "                       the old one is gone too (drained, the default)\n"
           "  --json               (status) one JSON object instead of the table\n"
           "  --prometheus         (status) metrics in Prometheus's text format instead of the table\n"
           "  --shim PATH          libhotswap.so to preload (default: beside hotswap, or ../lib/)\n"
@@ -247,17 +267,25 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
         opt->keep_old_ms = parse_duration("--keep-old", VALUE("--keep-old"));
     else if (is_option(arg, "--drain-timeout"))
         opt->drain_timeout_ms = parse_duration("--drain-timeout", VALUE("--drain-timeout"));
+    else if (is_option(arg, "--datagram-timeout"))
+        opt->datagram_timeout_ms = parse_duration("--datagram-timeout", VALUE("--datagram-timeout"));
     else if (is_option(arg, "--kill-timeout"))
         opt->kill_timeout_ms = parse_duration("--kill-timeout", VALUE("--kill-timeout"));
     else if (is_option(arg, "--stop-signal"))
         opt->stop_signal = parse_signal("--stop-signal", VALUE("--stop-signal"));
     else if (is_option(arg, "--drain-signal"))
         opt->drain_signal = parse_signal("--drain-signal", VALUE("--drain-signal"));
+    else if (is_option(arg, "--graceful-signal"))
+        opt->graceful_signal = parse_signal("--graceful-signal", VALUE("--graceful-signal"));
     else if (is_option(arg, "--kill-mode"))
         opt->kill_mode_mixed = CHOICE("--kill-mode", VALUE("--kill-mode"), "a mode", "control-group", "mixed") == 1;
     else if (is_option(arg, "--intercept"))
         opt->intercept = (enum intercept_mode)CHOICE("--intercept", VALUE("--intercept"), "a route", "auto", "preload",
                                                      "seccomp");
+    else if (is_option(arg, "--overlap"))
+        opt->overlap = (enum overlap)CHOICE("--overlap", VALUE("--overlap"), "an overlap", "auto", "never", "always");
+    else if (is_option(arg, "--idle-close"))
+        opt->idle_close = (enum idle_close)CHOICE("--idle-close", VALUE("--idle-close"), "a mode", "turn", "http", "never");
     else if (is_option(arg, "--track"))
         opt->track = (enum track_mode)CHOICE("--track", VALUE("--track"), "a way to track", "auto", "cgroup", "tree");
     else if (is_option(arg, "--restart-max-backoff"))
@@ -277,11 +305,15 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
         opt->shim_path = VALUE("--shim");
     else if (opt->command == CMD_TRY && is_option(arg, "--reloads"))
         opt->try_reloads = parse_count("--reloads", VALUE("--reloads"), 1, 1000);
+    else if (opt->command == CMD_TRY && is_option(arg, "--timeout"))
+        opt->try_timeout_ms = parse_duration("--timeout", VALUE("--timeout"));
     else if (opt->command == CMD_TRY && is_option(arg, "--http")) {
         opt->try_http_path = VALUE("--http");
         if (opt->try_http_path[0] != '/' || strpbrk(opt->try_http_path, " \r\n"))
             usage_error("--http: '%s' is not a path (/..., no spaces)", opt->try_http_path);
-    } else if (is_option(arg, "--pid"))
+    } else if (opt->command == CMD_RELOAD && is_option(arg, "--wait"))
+        opt->wait_ready = CHOICE("--wait", VALUE("--wait"), "what to wait for", "drained", "ready") == 1;
+    else if (is_option(arg, "--pid"))
         opt->target_pid = parse_pid(VALUE("--pid"));
     else
         return false;
@@ -307,6 +339,12 @@ static void check_combination(int argc, char **argv, int rest, struct options *o
             usage_error("no server command given");
         if (opt->target_pid)
             usage_error("--pid is for 'hotswap reload', 'hotswap stop' and 'hotswap status'");
+        if (opt->overlap == OVERLAP_NEVER && opt->keep_old_ms > 0)
+            usage_error("--keep-old and --overlap never: in sequence the old generation is stopped before the new "
+                        "one starts, so none is kept to roll back to");
+        if (opt->graceful_signal && opt->keep_old_ms > 0)
+            usage_error("--keep-old and --graceful-signal: the old generation would stop itself on its graceful "
+                        "signal, so none is kept to roll back to");
         opt->argv = argv + rest;
     } else if (restart_given) {
         usage_error("--restart and --restart-max-backoff are for running a server");
@@ -328,12 +366,14 @@ void options_parse(int argc, char **argv, struct options *opt)
         .ready_timeout_ms = 30000,
         .max_draining = 2,
         .drain_timeout_ms = 30000,
+        .datagram_timeout_ms = 1000,
         .kill_timeout_ms = 10000,
         .stop_signal = SIGTERM,
         .drain_signal = SIGRTMIN + HS_DEFAULT_DRAIN_SIGNAL_OFFSET,
         .restart = RESTART_ON_FAILURE,
         .restart_max_backoff_ms = RESTART_DEFAULT_MAX_BACKOFF_MS,
         .try_reloads = 10,
+        .try_timeout_ms = 300000,
         .try_http_path = "/",
     };
     bool restart_given = false;

@@ -70,6 +70,7 @@ static void release(int i)
 static bool publish(struct hs_handover_slot *slot, int wake)
 {
     struct sockaddr_storage mine;
+    memset(&mine, 0, sizeof mine);
     socklen_t len = sizeof mine;
     if (getsockname(wake, (struct sockaddr *)&mine, &len) < 0)
         return false;
@@ -111,7 +112,7 @@ static void nudge(int i, int64_t now)
 
 bool relay_take(int client)
 {
-    struct sockaddr_storage local;
+    struct sockaddr_storage local = {0};
     socklen_t len = sizeof local;
     int free_slot = -1;
     for (int i = 0; i < HS_HANDOVER_SLOTS && free_slot < 0; i++)

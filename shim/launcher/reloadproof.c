@@ -120,6 +120,8 @@ void proof_end(struct reload_proof *p, char *sentence, size_t size)
             if (p->queue_limit[i] >= 0 && !shown[i] &&
                 (best < 0 || (long)p->queue_peak[i] * p->queue_limit[best] > (long)p->queue_peak[best] * p->queue_limit[i]))
                 best = i;
+        if (best < 0)
+            break;
         shown[best] = true;
         n += snprintf(sentence + n, size - (size_t)n, "%s %s %d/%d", count ? "," : "; accept queue peak",
                       best < listeners_count() ? listeners_get(best)->name : "?", p->queue_peak[best],

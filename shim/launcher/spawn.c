@@ -22,6 +22,7 @@
 #include "intercept.h"
 #include "listeners.h"
 #include "members.h"
+#include "seccompfilter.h"
 
 #define CGROUP_NOT_JOINED (-1) /* on the error pipe: not an errno */
 
@@ -86,7 +87,7 @@ static int arrange_fds(int channel_fd, int map_fd, int gate_fd, int count)
  * fd goes to the launcher over `notify_pair`. */
 static bool intercept_and_send(int notify_pair, bool trap_accept)
 {
-    int fd = intercept_install(trap_accept);
+    int fd = seccomp_filter_install(trap_accept);
     if (fd < 0)
         return false;
     bool sent = fdpass_send(notify_pair, fd, 0);
@@ -162,6 +163,7 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, boo
         } else {
             unsetenv(HS_ENV_READY_GATE);
         }
+        setenv(HS_ENV_IDLE_CLOSE, req->idle_close, 1);
         if (req->keep_listeners)
             setenv(HS_ENV_KEEP_OLD, "1", 1);
         else

@@ -15,6 +15,7 @@ struct spawn_request {
     int generation;
     int drain_signal;
     int handover_map_fd;   /* --handover-idle: the relay's table (relay.h), or -1 */
+    const char *idle_close; /* --idle-close, by name */
     const struct members *members; /* the generation's group, which the child joins */
     bool socket_activation; /* also pass LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES (systemd's names) */
     bool seccomp;           /* the seccomp route (intercept.h) instead of the preload shim */

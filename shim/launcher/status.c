@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "activation.h"
 #include "conncount.h"
 #include "listeners.h"
 #include "log.h"
@@ -124,6 +123,11 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
         fprintf(out, " (%s)", listener_origin(l, origin, sizeof origin));
     }
     fprintf(out, "\n");
+    if (v->overlap) {
+        fputs("overlap: ", out);
+        textsafe_fputs(v->overlap, out); /* it quotes a file name */
+        fputs("\n", out);
+    }
     if (v->last_reload->happened) {
         fprintf(out, "last reload: %s %s ago: ", v->last_reload->ok ? "ok" : "failed",
                 human_duration(now - v->last_reload->at_ms, up, sizeof up));
@@ -137,6 +141,11 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
         textsafe_fputs(v->last_restart->text, out);
         fputs("\n", out);
     }
+    long cut_conns, cut_datagrams;
+    gen_cut_totals(&cut_conns, &cut_datagrams);
+    if (cut_conns || cut_datagrams)
+        fprintf(out, "cut at drains: %ld connection%s, %ld datagram%s (drain timeouts, --max-draining)\n", cut_conns,
+                cut_conns == 1 ? "" : "s", cut_datagrams, cut_datagrams == 1 ? "" : "s");
     if (v->restarter->pending)
         fprintf(out, "no generation serving: restart due in %lld ms\n",
                 (long long)restart_wait_ms(v->restarter, now));
@@ -199,6 +208,9 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
     fprintf(out, "{\n  \"launcher\": {\"pid\": %d, \"state\": \"%s\", \"uptime_ms\": %lld, \"control\": ", (int)v->pid,
             v->stopping ? "stopping" : "running", (long long)(now - v->started_ms));
     json_string(out, v->control_path);
+    long cut_conns, cut_datagrams;
+    gen_cut_totals(&cut_conns, &cut_datagrams);
+    fprintf(out, ", \"connections_cut\": %ld, \"datagrams_cut\": %ld", cut_conns, cut_datagrams);
     fprintf(out, ", \"restart_policy\": \"%s\", \"restarts\": %ld, \"restart_due_in_ms\": ",
             restart_policy_name(v->restarter->policy), v->restarter->total);
     if (v->restarter->pending)
@@ -210,6 +222,10 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
         fprintf(out, "%d", v->serving->number);
     else
         fputs("null", out);
+    if (v->overlap) {
+        fputs(",\n  \"overlap\": ", out);
+        json_string(out, v->overlap);
+    }
     fputs(",\n  \"last_reload\": ", out);
     json_event(out, v->last_reload, now);
     fputs(",\n  \"last_restart\": ", out);
@@ -243,6 +259,12 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
             fputs("null", out);
         if (g->state == GEN_PARKED)
             fprintf(out, ", \"parked_left_ms\": %lld", (long long)(g->deadline_ms - now));
+        if (g->cut) {
+            fprintf(out, ", \"cut\": {\"connections\": %ld, \"datagrams\": %ld, \"why\": ", g->cut_conns,
+                    g->cut_datagrams);
+            json_string(out, g->cut_why);
+            fputs("}", out);
+        }
         fprintf(out, ", \"route\": \"%s\", \"command\": ", g->seccomp ? "seccomp" : "preload");
         if (g->argv) {
             fputs("[", out);
@@ -287,6 +309,14 @@ static void render_prometheus(FILE *out, const struct status_view *v, const stru
                             &m->reload_seconds);
     metrics_write_histogram(out, "hotswap_drain_duration_seconds",
                             "An old generation's drain, from its start to its stop (or its parking).", &m->drain_seconds);
+    long cut_conns, cut_datagrams;
+    gen_cut_totals(&cut_conns, &cut_datagrams);
+    family(out, "hotswap_connections_cut_total", "counter",
+           "Connections a drain cut: open at its timeout, or when --max-draining stopped it.");
+    fprintf(out, "hotswap_connections_cut_total %ld\n", cut_conns);
+    family(out, "hotswap_datagrams_cut_total", "counter",
+           "Datagrams still owed a reply (within --datagram-timeout) when a drain was cut.");
+    fprintf(out, "hotswap_datagrams_cut_total %ld\n", cut_datagrams);
     family(out, "hotswap_rollbacks_total", "counter",
            "Parked generations brought back (hotswap rollback, or the new one died).");
     fprintf(out, "hotswap_rollbacks_total %llu\n", (unsigned long long)m->rollbacks);

@@ -35,6 +35,7 @@ struct status_view {
     const struct generation *serving;
     const struct metrics *metrics;
     const struct status_event *last_reload, *last_restart;
+    const char *overlap;  /* sequential_describe(): how reloads go (NULL: not shown) */
 };
 
 /* The document (malloc'd), or NULL when out of memory. Reads /proc to count connections. */

@@ -54,7 +54,8 @@ void textsafe_fputs(const char *text, FILE *out)
     while (left > 0) {
         /* 4 bytes at most per byte, and the NUL: a whole chunk always fits */
         size_t n = left < (sizeof piece - 1) / 4 ? left : (sizeof piece - 1) / 4;
-        fwrite(piece, 1, textsafe_escape(piece, sizeof piece, text, n, 0), out);
+        size_t length = textsafe_escape(piece, sizeof piece, text, n, 0);
+        fwrite(piece, 1, length, out);
         text += n;
         left -= n;
     }

@@ -3,8 +3,9 @@
  * An HTTP answer is complete when its head is, and then its body: Content-Length bytes, chunks
  * up to the last one, or (on a fresh connection, which asks "Connection: close") everything
  * until the server closes. A status of 500 or more is "bad": the server answered, but not well.
- * On a kept-alive connection, an end before any byte of the answer is "retryable" (RFC 9112
- * 9.3.1: a client may repeat such a request), not a failure. */
+ * On a kept-alive connection, an end before any byte of the answer is "kept-ended": a client
+ * may repeat such a request (RFC 9112 9.3.1), but one that does not sees an error, so it is a
+ * failure of its own kind (tryload.h). */
 #define _GNU_SOURCE
 #include "tryload.h"
 
@@ -27,7 +28,7 @@
 
 const char *const try_outcome_names[TRY_OUTCOMES] = {
     [TRY_OK] = "ok", [TRY_REFUSED] = "refused", [TRY_RESET] = "reset", [TRY_EOF] = "eof",
-    [TRY_TIMEOUT] = "timeout", [TRY_BAD] = "bad", [TRY_RETRYABLE] = "retryable",
+    [TRY_TIMEOUT] = "timeout", [TRY_BAD] = "bad", [TRY_KEPT_ENDED] = "kept-ended",
 };
 
 bool try_parse_address(const char *text, struct try_target *t)
@@ -148,16 +149,16 @@ static enum try_outcome ask(const struct try_target *t, int fd, bool keep, bool 
     int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hotswap-try\r\n"
                      "Connection: %s\r\n\r\n", t->http_path, t->host, keep ? "keep-alive" : "close");
     if (send(fd, request, (size_t)n, MSG_NOSIGNAL) != n)
-        return reused ? TRY_RETRYABLE : from_errno(errno);
+        return reused ? TRY_KEPT_ENDED : from_errno(errno);
     size_t len = 0;
     for (;;) {
         ssize_t got = recv(fd, buf + len, ANSWER_MAX - 1 - len, 0);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
-            return reused && len == 0 && errno == ECONNRESET ? TRY_RETRYABLE : from_errno(errno);
+            return reused && len == 0 && errno == ECONNRESET ? TRY_KEPT_ENDED : from_errno(errno);
         if (got == 0 && len == 0)
-            return reused ? TRY_RETRYABLE : TRY_EOF;
+            return reused ? TRY_KEPT_ENDED : TRY_EOF;
         len += (size_t)got;
         buf[len] = '\0';
         int status = 0;

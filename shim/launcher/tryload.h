@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-enum try_outcome { TRY_OK, TRY_REFUSED, TRY_RESET, TRY_EOF, TRY_TIMEOUT, TRY_BAD, TRY_RETRYABLE, TRY_OUTCOMES };
+/* TRY_KEPT_ENDED: a reused keep-alive connection ended (EOF or reset) before any byte of the
+ * answer. A client may repeat such a request (RFC 9112 9.3.1), but many do not (wrk counts a
+ * socket error): a failure, counted apart so that its cause can be told. */
+enum try_outcome { TRY_OK, TRY_REFUSED, TRY_RESET, TRY_EOF, TRY_TIMEOUT, TRY_BAD, TRY_KEPT_ENDED, TRY_OUTCOMES };
 extern const char *const try_outcome_names[TRY_OUTCOMES];
 
 struct try_target {

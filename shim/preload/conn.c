@@ -1,119 +1,88 @@
 /* conn.c: the keep-alive cycle of each accepted connection, and ending idle ones in a drain.
  *
  * A connection is idle when the server has answered (written a complete answer, by the answer's
- * own framing, after reading a request: httpframe.c) and the kernel holds nothing unread for it. In a drain, the shim then shuts the connection's read side:
+ * own framing, after reading a request: httpframe.c) and the kernel holds nothing unread for it.
+ * In a drain, the shim then shuts the connection's read side, at the moment quietclose.c
+ * decides (after an answer marked "Connection: close" by closemark.c, or once quiet):
  * shutdown(SHUT_RD) wakes a thread blocked in read() with 0, makes poll/select/epoll report it
  * readable (level and edge triggered alike), and every read on it from then on returns 0: to the
  * server, exactly an ordinary client close, which it answers by closing. A request that races
  * the shutdown is never read (see conn_receive): it meets a closed connection with nothing of an
  * answer, which is the one failure RFC 9112 §9.3.1 lets a client retry.
  *
- * conn_drain_begin() runs in the drain signal handler: syscalls and atomics only. */
+ * A connection whose framing the shim does not know (TLS, another protocol: httpframe.c) is ended
+ * instead when the kernel shows it idle by turn (idleturn.h), with --idle-close turn: at the
+ * drain's start, and whenever the launcher asks (HS_SIGVAL_TURN), since the client's
+ * acknowledgement that makes it idle wakes nothing in the server.
+ *
+ * conn_drain_begin() and conn_end_idle_by_turn() run in the drain signal handler: syscalls and
+ * atomics only. */
 #define _GNU_SOURCE
 #include "conn.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "drain.h"
+#include "closemark.h"
+#include "connstate.h"
+#include "countreport.h"
+#include "drainstate.h"
 #include "fdtable.h"
 #include "handover.h"
 #include "httpframe.h"
-#include "listenaddr.h"
+#include "idleturn.h"
+#include "quietclose.h"
 #include "real.h"
-#include "threadid.h"
 
-/* Per fd, for any fd number (fdslots.h). */
-static _Atomic unsigned char states[FDSLOTS_STATIC];
-static struct fdslots states_above;
-static atomic_int last_writers[FDSLOTS_STATIC];
-static struct fdslots last_writers_above;
+/* Per fd, for any fd number (fdslots.h): who spoke last on each connection since the drain began
+ * (enum turn_seen). Only a drain writes it, so outside one the read and write hooks pay nothing
+ * for it. */
+static _Atomic unsigned char turns[FDSLOTS_STATIC];
+static struct fdslots turns_above;
 
-/* Records are made only to write something other than zero: a record never made reads as
- * CONN_FRESH, written by nobody. */
-static _Atomic unsigned char *state_slot(int fd, bool make)
+static _Atomic unsigned char *turn_slot(int fd, bool make)
 {
     if ((unsigned)fd < FDSLOTS_STATIC)
-        return &states[fd];
-    return fdslots_at(&states_above, fd, sizeof states[0], make);
+        return &turns[fd];
+    return fdslots_at(&turns_above, fd, sizeof turns[0], make);
 }
 
-static atomic_int *last_writer_slot(int fd, bool make)
+static enum turn_seen turn_seen(int fd)
 {
-    if ((unsigned)fd < FDSLOTS_STATIC)
-        return &last_writers[fd];
-    return fdslots_at(&last_writers_above, fd, sizeof last_writers[0], make);
+    _Atomic unsigned char *turn = turn_slot(fd, false);
+    return turn ? (enum turn_seen)atomic_load_explicit(turn, memory_order_relaxed) : TURN_UNSEEN;
 }
 
-enum conn_state conn_state(int fd)
+/* In a drain: `who` spoke last on `fd`. */
+static void note_turn(int fd, enum turn_seen who)
 {
-    _Atomic unsigned char *state = state_slot(fd, false);
-    return state ? (enum conn_state)atomic_load_explicit(state, memory_order_relaxed) : CONN_FRESH;
-}
-
-bool conn_transition(int fd, enum conn_state from, enum conn_state to)
-{
-    _Atomic unsigned char *state = state_slot(fd, true);
-    if (!state)
-        return false;
-    unsigned char expected = (unsigned char)from;
-    return atomic_compare_exchange_strong(state, &expected, (unsigned char)to);
-}
-
-int conn_last_writer(int fd)
-{
-    atomic_int *writer = last_writer_slot(fd, false);
-    return writer ? atomic_load_explicit(writer, memory_order_relaxed) : 0;
+    _Atomic unsigned char *turn = turn_slot(fd, true);
+    if (turn)
+        atomic_store_explicit(turn, (unsigned char)who, memory_order_relaxed);
 }
 
 void conn_note_accepted(int fd)
 {
-    _Atomic unsigned char *state = state_slot(fd, false);
-    if (state)
-        atomic_store_explicit(state, CONN_FRESH, memory_order_relaxed);
-    atomic_int *writer = last_writer_slot(fd, false);
-    if (writer)
-        atomic_store_explicit(writer, 0, memory_order_relaxed);
+    _Atomic unsigned char *turn = turn_slot(fd, false);
+    if (turn)
+        atomic_store_explicit(turn, TURN_UNSEEN, memory_order_relaxed);
+    connstate_reset(fd);
     frame_reset(fd);
+    closemark_reset(fd);
     handover_note_accepted(fd);
-}
-
-/* Nothing unread in the kernel for `fd`: the client has not started its next request. */
-static bool nothing_queued(int fd)
-{
-    int queued = 0;
-    return real.ioctl(fd, FIONREAD, &queued) == 0 && queued == 0;
-}
-
-/* Still the connection accepted on this number: a server that closes with a raw system call
- * (libuv does) leaves the shim's record behind, and the number may now be a socket it opened
- * itself (an upstream connection). An accepted socket's local address is a listener's. */
-static bool still_accepted(int fd)
-{
-    struct sockaddr_storage mine;
-    socklen_t len = sizeof mine;
-    if (real.getsockname(fd, (struct sockaddr *)&mine, &len) < 0)
-        return false;
-    return listenaddr_is_listeners((struct sockaddr *)&mine, len);
-}
-
-/* Shuts the read side of an answered connection with nothing queued. */
-void conn_close_if_idle(int fd)
-{
-    if (conn_state(fd) != CONN_ANSWERED || !frame_complete(fd) || !nothing_queued(fd) || !still_accepted(fd))
-        return;
-    if (conn_transition(fd, CONN_ANSWERED, CONN_CLOSING))
-        shutdown(fd, SHUT_RD);
 }
 
 static void note_read(int fd, enum conn_state before, ssize_t got, const void *head)
 {
     if (got <= 0 || fd_kind(fd) != FD_CONN)
         return;
+    if (drain_begun())
+        note_turn(fd, TURN_CLIENT);
     if (before == CONN_FRESH || before == CONN_ANSWERED)
         frame_request_begins(fd, head, (size_t)got); /* the next request's first bytes */
     enum conn_state state = conn_state(fd);
@@ -130,9 +99,10 @@ ssize_t conn_receive(int fd, int flags, receive_fn receive, void *ctx, const voi
      * an end-of-file the server could take for an abort in the middle of its answer (a server
      * watching for one, as a proxy does, cuts it). */
     if (before == CONN_CLOSING) {
-        if (still_accepted(fd))
+        if (conn_still_accepted(fd))
             return 0;
-        fdtable_forget_conn(fd); /* closed behind our back; the number is another socket now */
+        if (fdtable_forget_conn(fd)) /* closed behind our back; the number is another socket now */
+            drain_note_conns();
         return receive(fd, ctx, flags);
     }
     ssize_t got = handover_enabled() ? handover_read(fd, flags, receive, ctx) : receive(fd, ctx, flags);
@@ -146,18 +116,18 @@ ssize_t conn_receive(int fd, int flags, receive_fn receive, void *ctx, const voi
  * candidate for the clean close); an answer under way makes it busy. */
 static void after_write(int fd)
 {
+    bool draining = drain_begun(); /* (read once: the one load this path had before) */
+    if (draining)
+        note_turn(fd, TURN_SERVER);
     if (!frame_complete(fd)) {
         conn_transition(fd, CONN_ANSWERED, CONN_BUSY); /* the next answer (pipelined) has begun */
         return;
     }
     /* The writer is only asked for by --handover-idle. */
-    if (conn_transition(fd, CONN_BUSY, CONN_ANSWERED) && handover_enabled()) {
-        atomic_int *writer = last_writer_slot(fd, true);
-        if (writer)
-            atomic_store_explicit(writer, thread_id(), memory_order_relaxed);
-    }
-    if (drain_begun() && !handover_enabled())
-        conn_close_if_idle(fd);
+    if (conn_transition(fd, CONN_BUSY, CONN_ANSWERED) && handover_enabled())
+        conn_note_writer(fd);
+    if (draining && !handover_enabled())
+        quietclose_after_answer(fd);
 }
 
 void conn_note_sent(int fd, const struct iovec *iov, int count, ssize_t sent)
@@ -188,12 +158,44 @@ void conn_note_sent_unseen(int fd, ssize_t sent)
     errno = saved;
 }
 
-void conn_drain_begin(void)
+/* Idle by turn (idleturn.h), by the kernel and what this shim saw of the turn in the drain. */
+static bool idle_by_turn_now(int fd)
 {
-    if (handover_enabled())
-        return; /* idle connections are moved at the server's next wait instead (handover.c) */
+    int unread = -1, unsent = -1;
+    return real.ioctl(fd, SIOCINQ, &unread) == 0 && real.ioctl(fd, SIOCOUTQ, &unsent) == 0 &&
+           idle_by_turn(fd, real.getsockopt, unread, unsent, turn_seen(fd));
+}
+
+/* A connection the framing does not know, idle by turn, still the accepted one: its read side is
+ * shut, as for an idle HTTP connection. One the framing knows is the framing's to judge: by turn,
+ * an answer streamed with pauses would look idle in each pause. */
+static void end_if_idle_by_turn(int fd)
+{
+    enum conn_state state = conn_state(fd);
+    if ((state != CONN_FRESH && state != CONN_BUSY && state != CONN_ANSWERED) || frame_known(fd) ||
+        !idle_by_turn_now(fd) || !conn_still_accepted(fd))
+        return;
+    if (conn_transition(fd, state, CONN_CLOSING))
+        shutdown(fd, SHUT_RD);
+}
+
+void conn_end_idle_by_turn(void)
+{
+    if (drain_idle_close() != IDLE_CLOSE_TURN)
+        return;
+    int saved = errno;
     int high = atomic_load(&fd_high_water);
     for (int fd = fd_walk_from(0); fd >= 0 && fd <= high; fd = fd_walk_from(fd + 1))
         if (fd_kind(fd) == FD_CONN)
-            conn_close_if_idle(fd);
+            end_if_idle_by_turn(fd);
+    errno = saved;
+}
+
+void conn_drain_begin(void)
+{
+    conn_end_idle_by_turn();
+    if (handover_enabled())
+        return; /* idle connections are moved at the server's next wait instead (handover.c) */
+    closemark_arm(); /* busy ones: their next answer says close */
+    quietclose_sweep();
 }

@@ -7,12 +7,14 @@
 #include <netinet/in.h>
 #include <stdatomic.h>
 
-#include "drain.h"
+#include "acceptwait.h"
+#include "countreport.h"
 #include "fdtable.h"
 #include "mode.h"
 #include "nonblock.h"
 #include "real.h"
 #include "report.h"
+#include "wakeup.h"
 
 static atomic_bool any_drained;
 
@@ -78,6 +80,7 @@ ssize_t dgram_receive(int fd, int flags, receive_fn receive, void *ctx, bool ret
         }
         int saved = errno;
         fdtable_dgram_receive_end(got < 0 ? 0 : returns_count ? got : 1);
+        drain_note_conns();
         errno = saved;
         bool wants_wait = !(flags & MSG_DONTWAIT) && !nonblock_wanted(fd);
         if (got >= 0 || errno != EAGAIN || !wants_wait)
@@ -95,8 +98,10 @@ ssize_t dgram_receive(int fd, int flags, receive_fn receive, void *ctx, bool ret
 
 void dgram_sent(long count)
 {
-    if (count > 0)
+    if (count > 0) {
         fdtable_note_datagrams(0, count);
+        drain_note_conns();
+    }
 }
 
 bool dgram_any_drained(void)

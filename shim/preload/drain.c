@@ -27,44 +27,31 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acceptwait.h"
 #include "channel.h"
 #include "conn.h"
+#include "countreport.h"
 #include "dgram.h"
+#include "drainstate.h"
 #include "env.h"
 #include "envparse.h"
 #include "fdtable.h"
 #include "handover.h"
+#include "idleturn.h"
 #include "mode.h"
 #include "nonblock.h"
+#include "quietclose.h"
 #include "real.h"
 #include "report.h"
 #include "resume.h"
 #include "shimlog.h"
 #include "standalone.h"
 #include "threadid.h"
+#include "wakeup.h"
 
 #define EPOLL_CHUNK_REGS 256
-#define ACCEPT_CHUNK_SLOTS 256
 
-static int drain_signo;
-static atomic_bool draining;
 static bool keep_listeners; /* --keep-old: a drained listener stays, hidden, for a re-arm */
-
-/* The chunk after the one whose link is `next`, mapped if there is none yet (NULL if no memory).
- * Chunks are never freed: the most slots ever in use at once decide how many there are. */
-static void *chunk_after(void *_Atomic *next, size_t size)
-{
-    void *linked = atomic_load(next);
-    if (linked)
-        return linked;
-    void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (fresh == MAP_FAILED)
-        return NULL;
-    if (atomic_compare_exchange_strong(next, &linked, fresh))
-        return fresh;
-    munmap(fresh, size); /* another thread added one first */
-    return linked;
-}
 
 /* Listeners in epoll sets, as (epfd + 1, fd) pairs; 0 marks a free slot. Any number of them
  * (a thread per core, each with an epoll set of its own, has one per thread): chunks of slots,
@@ -80,77 +67,6 @@ struct epoll_chunk {
 };
 static struct epoll_chunk epoll_regs;
 static atomic_bool told_epoll_unrecorded;
-
-/* Thread ids inside a real accept() on a listener, or a receive on a datagram socket of ours; 0
- * marks a free slot. Any number of threads: chunks of slots, the first static, the others mapped
- * when every slot is busy (1 KiB each). */
-struct accept_chunk {
-    atomic_int tids[ACCEPT_CHUNK_SLOTS];
-    void *_Atomic next;
-};
-static struct accept_chunk accept_slots;
-static atomic_bool told_accept_unrecorded;
-
-static struct accept_chunk *next_chunk(struct accept_chunk *c)
-{
-    return chunk_after(&c->next, sizeof *c);
-}
-
-/* Reports of the count asked for and not yet covered by a send. The first asker sends, and sends
- * again while others asked meanwhile, so the last message the launcher gets carries a count read
- * after the last change. No one waits for another: a signal handler that closes a connection
- * while its thread is sending only adds its request, which the interrupted send then covers (a
- * lock taken there would spin forever). */
-static atomic_int count_requests;
-static atomic_bool draining_owed; /* the next send says DRAINING, not CONNS */
-
-int drain_signal(void)
-{
-    return drain_signo;
-}
-
-bool drain_begun(void)
-{
-    return atomic_load_explicit(&draining, memory_order_relaxed);
-}
-
-/* A count other than 0 goes to the launcher at most every COUNT_EVERY_NS: 300 threads leaving a
- * drained accept at once would otherwise fill the channel (its messages are never waited for, so
- * the one that said 0 could be the one dropped). The launcher needs the 0 (it then looks at the
- * kernel at once) and progress for a waiting `hotswap reload`; what decides is the kernel. */
-#define COUNT_EVERY_NS 20000000L
-static atomic_long last_count_sent_ns;
-
-static bool count_send_due(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now); /* async-signal-safe */
-    long ns = (long)now.tv_sec * 1000000000L + now.tv_nsec, last = atomic_load(&last_count_sent_ns);
-    return ns - last >= COUNT_EVERY_NS && atomic_compare_exchange_strong(&last_count_sent_ns, &last, ns);
-}
-
-static void report_count(enum hs_msg_type type)
-{
-    if (type == HS_MSG_DRAINING)
-        atomic_store(&draining_owed, true);
-    if (atomic_fetch_add(&count_requests, 1) == 0) {
-        int covered;
-        do {
-            covered = atomic_load(&count_requests);
-            long open_conns = fdtable_open_conns(), datagrams = fdtable_datagrams_owed();
-            bool draining_now = atomic_exchange(&draining_owed, false);
-            if (draining_now || open_conns + datagrams == 0 || count_send_due())
-                report_counts(draining_now ? HS_MSG_DRAINING : HS_MSG_CONNS, open_conns, datagrams);
-        } while (!atomic_compare_exchange_strong(&count_requests, &covered, 0));
-    }
-    standalone_note_drained(fdtable_open_conns() + fdtable_datagrams_owed());
-}
-
-void drain_note_conns(void)
-{
-    if (drain_begun())
-        report_count(HS_MSG_CONNS);
-}
 
 void drain_note_epoll(int epfd, int fd, const struct epoll_event *event)
 {
@@ -187,31 +103,6 @@ void drain_forget_epoll(int epfd, int fd)
                 atomic_store(&c->regs[i].epfd_plus_one, 0);
 }
 
-int drain_wake_register(void)
-{
-    int tid = thread_id();
-    int base = 0;
-    for (struct accept_chunk *c = &accept_slots; c; c = next_chunk(c), base += ACCEPT_CHUNK_SLOTS)
-        for (int i = 0; i < ACCEPT_CHUNK_SLOTS; i++) {
-            int expected = 0;
-            if (atomic_compare_exchange_strong(&c->tids[i], &expected, tid))
-                return base + i;
-        }
-    if (!atomic_exchange(&told_accept_unrecorded, true))
-        shim_say("no memory to record a thread in accept() (mmap failed): a drain may not wake it, "
-                 "and it may take a connection after the drain (the kernel's view then decides)", NULL);
-    return -1;
-}
-
-void drain_wake_unregister(int slot)
-{
-    struct accept_chunk *c = &accept_slots;
-    for (int chunk = slot / ACCEPT_CHUNK_SLOTS; slot >= 0 && c && chunk > 0; chunk--)
-        c = atomic_load(&c->next);
-    if (slot >= 0 && c)
-        atomic_store(&c->tids[slot % ACCEPT_CHUNK_SLOTS], 0);
-}
-
 int accept_enter(void)
 {
     fdtable_accept_begin();
@@ -221,48 +112,10 @@ int accept_enter(void)
 void accept_leave(int slot, int conn)
 {
     drain_wake_unregister(slot);
+    if (conn >= 0)
+        conn_note_accepted(conn);
     fdtable_accept_end(conn);
-}
-
-/* The server waits for its listeners with epoll, poll or select, then accepts: an event loop. */
-static atomic_bool event_loop;
-
-void drain_note_event_loop(void)
-{
-    if (!atomic_load_explicit(&event_loop, memory_order_relaxed))
-        atomic_store(&event_loop, true);
-}
-
-int wait_for_a_signal(void)
-{
-    real.poll(NULL, 0, -1); /* returns only when a handler has run: EINTR */
-    return -1;
-}
-
-int accept_wait_forever(int fd)
-{
-    /* An event loop may still accept() on a blocking listener it was told was readable just
-     * before the drain: waiting for a connection that will never come would starve the loop's
-     * other connections. It is told what a blocking accept() says when a signal (the drain's)
-     * came: EINTR, which such a loop takes back to its wait (EAGAIN on a blocking socket is an
-     * error to some: socat exits on it). Only a thread that simply blocks in accept() waits. */
-    if (atomic_load_explicit(&event_loop, memory_order_relaxed)) {
-        errno = EINTR;
-        return -1;
-    }
-    struct pollfd never = {.fd = fd, .events = POLLIN};
-    for (;;) {
-        int rc = real.poll(&never, 1, -1); /* a re-arm interrupts it (wake_every_thread) */
-        if (fd_kind(fd) == FD_LISTENER)
-            return ACCEPT_REARMED;
-        if (rc < 0)
-            return -1;
-        if (rc > 0 && (never.revents & POLLIN)) { /* someone connected to the dummy: not a client */
-            int knock = real.accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-            if (knock >= 0)
-                real.close(knock);
-        }
-    }
+    drain_note_conns();
 }
 
 /* Before the fd number changes hands: epoll keys its entries by (fd number, open file), so once
@@ -294,23 +147,6 @@ static void rejoin_epoll_sets(int fd)
                 real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
             }
         }
-}
-
-/* A listening Unix socket with an autobound abstract name nobody knows: never readable, so
- * poll/select/epoll never fire for it. Always nonblocking, so a thread woken out of accept()
- * comes back to the shim (EAGAIN) and stops counting as a connection in flight; the shim then
- * blocks it in poll() where the server expects blocking. */
-static int make_dummy(void)
-{
-    int dummy = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (dummy < 0)
-        return -1;
-    struct sockaddr autobind = {.sa_family = AF_UNIX};
-    if (real.bind(dummy, &autobind, sizeof(sa_family_t)) < 0 || real.listen(dummy, 1) < 0) {
-        real.close(dummy);
-        return -1;
-    }
-    return dummy;
 }
 
 /* What a drained listener was, so getsockname()/getsockopt() on its number still say so (a
@@ -417,6 +253,7 @@ void drain_kept_moved(int from, int to)
         if (atomic_load(&kept[i].fd_plus_one) > 0)
             atomic_compare_exchange_strong(&kept[i].kept, &expected, to);
     }
+    acceptwait_moved(from, to);
 }
 
 static void put_dummy_on(int fd)
@@ -428,7 +265,7 @@ static void put_dummy_on(int fd)
     remember_identity(fd);
     if (keep_listeners)
         keep_listener(fd);
-    int dummy = make_dummy();
+    int dummy = acceptwait_unreachable_listener(SOCK_NONBLOCK);
     if (dummy < 0)
         return;
     /* Kind first: a thread that comes back from accept() on the dummy must find it marked. */
@@ -438,20 +275,6 @@ static void put_dummy_on(int fd)
     if (real.dup3(dummy, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) != fd)
         fd_set_kind(fd, FD_LISTENER);
     real.close(dummy);
-}
-
-/* A thread already blocked in accept() holds the listener itself, not its fd number: only a
- * signal gets it out. SA_RESTART re-enters accept() with the same number, now the dummy's,
- * which fails at once with EAGAIN back into the shim's accept wrapper. */
-static void wake_accept_waiters(void)
-{
-    int pid = getpid(), self = thread_id();
-    for (struct accept_chunk *c = &accept_slots; c; c = atomic_load(&c->next))
-        for (int i = 0; i < ACCEPT_CHUNK_SLOTS; i++) {
-            int tid = atomic_load(&c->tids[i]);
-            if (tid > 0 && tid != self)
-                syscall(SYS_tgkill, pid, tid, drain_signo);
-        }
 }
 
 /* A datagram socket keeps its number: the server may still be sending replies through it. It
@@ -473,8 +296,8 @@ static void drain_begin(void)
         else if (kind == FD_DGRAM)
             stop_receiving(fd);
     }
-    report_count(HS_MSG_DRAINING);
-    wake_accept_waiters();
+    countreport_draining();
+    wakeup_registered(drain_signal());
     conn_drain_begin();
     handover_drain_begin();
 }
@@ -490,7 +313,7 @@ static void drain_begin(void)
  * the handler. */
 static void wake_every_thread(void)
 {
-    int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dir = real.open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return;
     int pid = getpid(), self = thread_id();
@@ -511,12 +334,12 @@ static void wake_every_thread(void)
             if (tid > 0 && tid != self) {
                 siginfo_t info;
                 memset(&info, 0, sizeof info);
-                info.si_signo = drain_signo;
+                info.si_signo = drain_signal();
                 info.si_code = SI_QUEUE;
                 info.si_pid = pid;
                 info.si_uid = getuid();
                 info.si_value.sival_int = HS_SIGVAL_WAKE;
-                syscall(SYS_rt_tgsigqueueinfo, pid, tid, drain_signo, &info);
+                syscall(SYS_rt_tgsigqueueinfo, pid, tid, drain_signal(), &info);
             }
             at += entry->reclen;
         }
@@ -549,7 +372,8 @@ static void rearm(void)
             fd_set_kind(fd, FD_DGRAM);
             rejoin_epoll_sets(fd);
         }
-    atomic_store(&draining, false);
+    drainstate_rearm();
+    acceptwait_rearmed();
     handover_after_rearm();
     wake_every_thread();
 }
@@ -564,9 +388,14 @@ static void on_drain_signal(int signo, siginfo_t *info, void *context)
     bool rearming = queued && info->si_value.sival_int == HS_SIGVAL_REARM;
     if (!shim_in_charge() || (queued && info->si_value.sival_int == HS_SIGVAL_WAKE))
         ; /* (a wake-up after a re-arm: the interrupted wait is all it is for) */
-    else if (rearming && keep_listeners && atomic_load(&draining))
+    else if (queued && info->si_value.sival_int == HS_SIGVAL_TURN) {
+        if (drainstate_begun_ordered()) /* (one that overtook the drain's own signal waits for it) */
+            conn_end_idle_by_turn();
+    } else if (rearming && keep_listeners && drainstate_begun_ordered())
         rearm();
-    else if (!rearming && !atomic_exchange(&draining, true))
+    else if (quietclose_is_timer(info))
+        quietclose_sweep(); /* idle connections not quiet at the last look */
+    else if (!rearming && !drainstate_begin())
         drain_begin();
     errno = saved;
 }
@@ -593,18 +422,24 @@ static void install_handler(void)
     action.sa_sigaction = on_drain_signal;
     action.sa_flags = SA_RESTART | SA_SIGINFO;
     sigfillset(&action.sa_mask); /* one drain at a time, whatever else arrives */
-    real.sigaction(drain_signo, &action, NULL);
+    real.sigaction(drain_signal(), &action, NULL);
 }
 
 void drain_init(void)
 {
     const char *keep = getenv(HS_ENV_KEEP_OLD);
     keep_listeners = keep && strcmp(keep, "1") == 0;
-    drain_signo = drain_signal_from_env();
+    const char *idle = getenv(HS_ENV_IDLE_CLOSE);
+    int mode = idle ? idle_close_parse(idle) : IDLE_CLOSE_TURN;
+    if (mode < 0) {
+        shim_say(HS_ENV_IDLE_CLOSE "=", idle, " is not turn, http or never: using turn", NULL);
+        mode = IDLE_CLOSE_TURN;
+    }
+    drainstate_init(drain_signal_from_env(), (enum idle_close)mode);
     install_handler();
     sigset_t just_drain;
     sigemptyset(&just_drain);
-    sigaddset(&just_drain, drain_signo);
+    sigaddset(&just_drain, drain_signal());
     real.sigprocmask(SIG_UNBLOCK, &just_drain, NULL);
 }
 
@@ -613,26 +448,24 @@ void drain_init(void)
  * install another. Ignored, it is dropped instead, across the exec too. */
 void drain_before_exec(void)
 {
-    if (!drain_signo)
+    if (!drain_signal())
         return;
     struct sigaction ignore;
     memset(&ignore, 0, sizeof ignore);
     ignore.sa_handler = SIG_IGN;
-    real.sigaction(drain_signo, &ignore, NULL);
+    real.sigaction(drain_signal(), &ignore, NULL);
 }
 
 void drain_after_failed_exec(void)
 {
-    if (drain_signo)
+    if (drain_signal())
         install_handler();
 }
 
 void drain_after_fork(void)
 {
-    for (struct accept_chunk *c = &accept_slots; c; c = atomic_load(&c->next))
-        for (int i = 0; i < ACCEPT_CHUNK_SLOTS; i++)
-            atomic_store(&c->tids[i], 0); /* the child has only the forking thread */
-    atomic_store(&count_requests, 0); /* a send in flight was another thread's, not the child's */
+    wakeup_after_fork();
+    countreport_after_fork();
     if (drain_begun())
-        report_count(HS_MSG_DRAINING);
+        countreport_draining();
 }

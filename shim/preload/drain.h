@@ -9,41 +9,14 @@
 /* Installs the drain handler for HOTSWAP_DRAIN_SIGNAL (default SIGRTMIN+10). */
 void drain_init(void);
 
-/* The drain signal number in force (0 before drain_init). */
-int drain_signal(void);
-
-bool drain_begun(void);
-
-/* The open-connection count changed; reported (read under the count lock) while draining. */
-void drain_note_conns(void);
-
-/* The server waits for a listener with epoll, poll or select before it accepts (an event loop):
- * an accept() on a drained blocking listener then fails at once (EINTR) instead of waiting. */
-void drain_note_event_loop(void);
-
 /* `fd` (a listener) was added to epoll set `epfd`: a drain must take it out again. */
 void drain_note_epoll(int epfd, int fd, const struct epoll_event *event);
 void drain_forget_epoll(int epfd, int fd);
-
-/* Brackets a wait on a shared socket, so that a drain wakes the thread blocked in it (with the
- * drain signal). Any number of threads. Returns a slot for drain_wake_unregister (-1 only when no
- * memory is left for more slots: that thread is not woken). */
-int drain_wake_register(void);
-void drain_wake_unregister(int slot);
 
 /* Brackets a real accept() on a listener: drain_wake_register, and counts the connection it may
  * be taking (fdtable_accept_begin). */
 int accept_enter(void);
 void accept_leave(int slot, int conn);
-
-/* accept() on a drained listener whose server expects blocking: wait for nothing until a signal
- * arrives, then fail with EINTR, as a blocked accept() interrupted by a handler would. */
-int accept_wait_forever(int fd);
-#define ACCEPT_REARMED (-2) /* ...or this: a re-arm put the listener back on `fd` (hotswap rollback) */
-
-/* Waits until a signal handler runs, then fails with EINTR (a blocking receive on a drained
- * datagram socket: nothing more will ever arrive for this process). */
-int wait_for_a_signal(void);
 
 /* The identity of the listener drained from `fd` (now a dummy): 0, or -1 if none. */
 int drain_identity(int fd, struct sockaddr *addr, socklen_t *addrlen, int *domain, int *protocol);

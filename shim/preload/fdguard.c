@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 
+#include "conn.h"
+#include "countreport.h"
 #include "drain.h"
 #include "fdtable.h"
 #include "gate.h"
@@ -22,6 +24,7 @@ void fdguard_copied(int from, int to)
 {
     switch (fd_kind_claiming(from)) { /* a copy of fd 3.. is the server taking it */
     case FD_CONN:
+        conn_note_accepted(to);
         fdtable_note_conn(to); /* counted per fd: the drain ends when the last copy closes */
         break;
     case FD_LISTENER:
@@ -65,9 +68,10 @@ int fdguard_before_overwrite(int fd)
     enum fd_kind kind = fd_kind(fd);
     if (fd_is_protected(kind))
         return move_shim_fd(fd, kind);
-    if (kind == FD_CONN)
-        fdtable_forget_conn(fd);
-    else if (kind == FD_HANDED)
+    if (kind == FD_CONN) {
+        if (fdtable_forget_conn(fd))
+            drain_note_conns();
+    } else if (kind == FD_HANDED)
         handover_forget(fd); /* the stand-in's peer goes with it */
     if (kind != FD_OTHER && kind != FD_CONN)
         fd_set_kind(fd, FD_OTHER);
@@ -101,7 +105,8 @@ int fdguard_close_range(unsigned first, unsigned last, int flags)
                 rc = -1;
             segment = (unsigned)fd + 1;
         } else if (closing && kind == FD_CONN) {
-            fdtable_forget_conn(fd);
+            if (fdtable_forget_conn(fd))
+                drain_note_conns();
         } else if (closing && kind != FD_OTHER) {
             if (kind == FD_HANDED)
                 handover_forget(fd);

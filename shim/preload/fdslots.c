@@ -58,3 +58,17 @@ int fdslots_next_made(struct fdslots *slots, int fd)
     }
     return -1;
 }
+
+void *chunk_after(void *_Atomic *next, size_t size)
+{
+    void *linked = atomic_load(next);
+    if (linked)
+        return linked;
+    void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (fresh == MAP_FAILED)
+        return NULL;
+    if (atomic_compare_exchange_strong(next, &linked, fresh))
+        return fresh;
+    munmap(fresh, size); /* another thread added one first */
+    return linked;
+}

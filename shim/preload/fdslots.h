@@ -36,4 +36,9 @@ void *fdslots_at(struct fdslots *slots, int fd, size_t size, bool make);
  * walks over a table that skip what was never written. */
 int fdslots_next_made(struct fdslots *slots, int fd);
 
+/* The chunk after the one whose link is `next`, mapped if there is none yet (NULL if no memory):
+ * for lists of slots that grow by chunks of `size` bytes (the wake-up registry, the drain's epoll
+ * records). Chunks are never freed: the most slots ever in use at once decide how many there are. */
+void *chunk_after(void *_Atomic *next, size_t size);
+
 #endif

@@ -1,9 +1,6 @@
-/* fdtable.c: the per-fd kinds and the open-connection count. */
+/* fdtable.c: the per-fd kinds and the open-connection count. The lowest layer: whoever changes a
+ * count tells the drain (countreport.h), and an accepted connection's state (conn.h). */
 #include "fdtable.h"
-
-#include "conn.h"
-#include "drain.h"
-#include "inherit.h"
 
 _Atomic unsigned char fd_kinds[FDSLOTS_STATIC];
 struct fdslots fd_kinds_above;
@@ -21,7 +18,6 @@ void fdtable_note_conn(int conn)
     /* An fd closed behind our back (fclose, a raw syscall) may come back from accept: it was
      * already counted, so count it once. */
     fd_raise_high_water(conn);
-    conn_note_accepted(conn);
     if (atomic_exchange(kind, FD_CONN) != FD_CONN)
         atomic_fetch_add(&open_conns, 1);
 }
@@ -44,27 +40,26 @@ void fdtable_accept_end(int conn)
     if (conn >= 0)
         fdtable_note_conn(conn);
     atomic_fetch_sub(&accepts_in_flight, 1);
-    drain_note_conns();
 }
 
-void fdtable_forget_conn(int fd)
+bool fdtable_forget_conn(int fd)
 {
     _Atomic unsigned char *kind = fd_kind_slot(fd, false);
     unsigned char expected = FD_CONN;
     if (!kind || !atomic_compare_exchange_strong(kind, &expected, FD_OTHER))
-        return;
+        return false;
     atomic_fetch_sub(&open_conns, 1);
-    drain_note_conns();
+    return true;
 }
 
-void fdtable_conn_handed(int fd)
+bool fdtable_conn_handed(int fd)
 {
     _Atomic unsigned char *kind = fd_kind_slot(fd, false);
     unsigned char expected = FD_CONN;
     if (!kind || !atomic_compare_exchange_strong(kind, &expected, FD_HANDED))
-        return;
+        return false;
     atomic_fetch_sub(&open_conns, 1);
-    drain_note_conns();
+    return true;
 }
 
 void fdtable_note_datagrams(long received, long sent)
@@ -75,8 +70,6 @@ void fdtable_note_datagrams(long received, long sent)
         if (after < 0)
             after = 0; /* a server that sends unprompted (or twice) owes nothing */
     } while (!atomic_compare_exchange_weak(&datagrams_unanswered, &before, after));
-    if (sent > 0)
-        drain_note_conns();
 }
 
 long fdtable_open_conns(void)
@@ -95,7 +88,6 @@ void fdtable_dgram_receive_end(long received)
     if (received > 0)
         fdtable_note_datagrams(received, 0);
     atomic_fetch_sub(&datagram_receives, 1);
-    drain_note_conns();
 }
 
 long fdtable_datagrams_owed(void)
@@ -104,12 +96,4 @@ long fdtable_datagrams_owed(void)
      * order (both seq_cst) it is seen in one or the other, however a thread moves it meanwhile. */
     long receiving = atomic_load(&datagram_receives);
     return receiving + atomic_load(&datagrams_unanswered);
-}
-
-enum fd_kind fd_kind_claiming(int fd)
-{
-    enum fd_kind kind = fd_kind(fd);
-    if (kind != FD_INHERITED)
-        return kind;
-    return (enum fd_kind)inherit_claim_in_place(fd);
 }

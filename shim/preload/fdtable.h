@@ -25,6 +25,9 @@ enum fd_kind {
     FD_DGRAM_BOUND, /* a datagram socket bound to a chosen port, nothing received or sent yet: a
                        server's (held at its first receive or wait for reading) or a client's
                        that picked its own port (its first send says so: a DNS resolver) */
+    FD_GIVEN_BOUND, /* a bound stream socket, neither listening nor connected, that this process
+                       was handed (SCM_RIGHTS, or at its exec): its listen() makes a program the
+                       generation exec'd take part (received.h) */
 };
 
 /* The kinds: fds below FDSLOTS_STATIC in the static array (the hot path), the rest in mapped
@@ -90,17 +93,15 @@ static inline int fd_awaits_clients(enum fd_kind kind)
     return kind == FD_LISTENER || kind == FD_DGRAM;
 }
 
-/* fd_kind(), where a server's use of an inherited listener claims it (inherit.c). */
-enum fd_kind fd_kind_claiming(int fd);
-
-/* A connection was accepted on `conn`. */
+/* A connection was accepted on `conn` (its caller also resets its state: conn_note_accepted). */
 void fdtable_note_conn(int conn);
 
-/* `fd`, a connection, is being closed: count it out. */
-void fdtable_forget_conn(int fd);
+/* `fd`, a connection, is being closed: count it out. True if it was one: its caller then tells
+ * the drain (drain_note_conns), as every changer of a count below does. */
+bool fdtable_forget_conn(int fd);
 
 /* `fd`, a connection, was handed to the next generation: counted out, marked FD_HANDED. */
-void fdtable_conn_handed(int fd);
+bool fdtable_conn_handed(int fd);
 
 /* A thread enters / leaves a real accept() on a listener. Until it leaves, the connection it
  * may be taking counts as open: the kernel can hand it one just as a drain begins. */

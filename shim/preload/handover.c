@@ -32,8 +32,9 @@
 #include <unistd.h>
 
 #include "channel.h"
-#include "conn.h"
-#include "drain.h"
+#include "connstate.h"
+#include "countreport.h"
+#include "drainstate.h"
 #include "env.h"
 #include "envparse.h"
 #include "fdslots.h"
@@ -246,7 +247,8 @@ static bool move_conn(int fd)
     /* (only a set the DEL found it in: the epoll fd number may have been closed and reused) */
     if (epfd >= 0 && real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
         epfd = -1;
-    fdtable_conn_handed(fd);
+    if (fdtable_conn_handed(fd))
+        drain_note_conns();
     real.dup3(stand_in, fd, (fd_flags >= 0 && (fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
     real.close(stand_in);
     atomic_store(&r->stand_in_peer, peer + 1);
@@ -523,7 +525,7 @@ int handover_claim(int conn, struct sockaddr *addr, socklen_t *addrlen, socklen_
     if (!map || conn < 0 || atomic_load_explicit(&map->waiting, memory_order_acquire) == 0)
         return conn;
     int saved = errno;
-    struct sockaddr_storage peer;
+    struct sockaddr_storage peer = {0}; /* (what getpeername() leaves unwritten reads as no family) */
     socklen_t len = sizeof peer;
     if (getpeername(conn, (struct sockaddr *)&peer, &len) < 0) {
         errno = saved;

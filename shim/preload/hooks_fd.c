@@ -7,8 +7,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "countreport.h"
 #include "drain.h"
 #include "export.h"
+#include "hooks_lock.h"
 #include "fdguard.h"
 #include "gate.h"
 #include "fdtable.h"
@@ -30,7 +32,8 @@ HS_EXPORT int close(int fd)
     case FD_CONN: {
         /* Counted out before the number is free: another thread's accept() may reuse it at once. */
         int saved = errno;
-        fdtable_forget_conn(fd);
+        if (fdtable_forget_conn(fd))
+            drain_note_conns();
         errno = saved;
         return real.close(fd);
     }
@@ -110,8 +113,12 @@ HS_EXPORT int dup3(int fd, int target, int flags)
 static int fcntl_common(int (*libc_fcntl)(int, int, ...), int fd, int cmd, void *arg)
 {
     enum fd_kind kind = cmd == F_GETFD || cmd == F_SETFD ? fd_kind(fd) : fd_kind_claiming(fd);
-    if (kind == FD_OTHER && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
-        return libc_fcntl(fd, cmd, arg);
+    if (kind == FD_OTHER && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) {
+        int rc = libc_fcntl(fd, cmd, arg);
+        if (rc < 0) /* the only extra work: a failed call (a lock another holds is news) */
+            lockreport_fcntl_failed(fd, cmd);
+        return rc;
+    }
     switch (cmd) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {

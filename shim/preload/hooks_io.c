@@ -10,11 +10,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "closemark.h"
 #include "conn.h"
 #include "dgram.h"
 #include "export.h"
 #include "fdtable.h"
 #include "real.h"
+#include "received.h"
 #include "report.h"
 #include "resume.h"
 
@@ -79,9 +81,12 @@ HS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
             dgram_settle(fd, false);
         return real.write(fd, buf, len);
     }
-    unsigned mark = resume_mark();
-    ssize_t sent = resume_write(fd, buf, len, real.write(fd, buf, len), mark);
     struct iovec whole = {(void *)buf, len};
+    ssize_t sent;
+    if (!closemark_maybe() || !closemark_write(fd, &whole, 1, -1, &sent)) {
+        unsigned mark = resume_mark();
+        sent = resume_write(fd, buf, len, real.write(fd, buf, len), mark);
+    }
     conn_note_sent(fd, &whole, 1, sent);
     return sent;
 }
@@ -90,8 +95,11 @@ HS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int count)
 {
     if (fd_kind(fd) != FD_CONN)
         return real.writev(fd, iov, count);
-    unsigned mark = resume_mark();
-    ssize_t sent = resume_writev(fd, iov, count, real.writev(fd, iov, count), mark);
+    ssize_t sent;
+    if (!closemark_maybe() || !closemark_write(fd, iov, count, -1, &sent)) {
+        unsigned mark = resume_mark();
+        sent = resume_writev(fd, iov, count, real.writev(fd, iov, count), mark);
+    }
     conn_note_sent(fd, iov, count, sent);
     return sent;
 }
@@ -213,7 +221,7 @@ HS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, i
     return recvfrom(fd, buf, len, flags, addr, addrlen); /* hook wanted: as above */
 }
 
-HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+static ssize_t receive_message(int fd, struct msghdr *msg, int flags)
 {
     if (fd_kind(fd) == FD_CONN)
         return conn_receive(fd, flags, do_recvmsg, msg,
@@ -224,13 +232,32 @@ HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     return dgram_receive(fd, flags, do_recvmsg, msg, false);
 }
 
-HS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags, struct timespec *timeout)
+/* A message that carried control data may have handed this process connections (received.h);
+ * one without costs a test of msg_controllen, which the kernel sets to what arrived. */
+HS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    ssize_t got = receive_message(fd, msg, flags);
+    if (got >= 0 && msg && msg->msg_controllen)
+        received_note(msg);
+    return got;
+}
+
+static int receive_messages(int fd, struct mmsghdr *vec, unsigned int count, int flags, struct timespec *timeout)
 {
     if (!is_ours(fd))
         return real.recvmmsg(fd, vec, count, flags, timeout);
     report_ready(fd);
     struct recvmmsg_args args = {vec, count, timeout};
     return (int)dgram_receive(fd, flags, do_recvmmsg, &args, true);
+}
+
+HS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int count, int flags, struct timespec *timeout)
+{
+    int got = receive_messages(fd, vec, count, flags, timeout);
+    for (int i = 0; i < got; i++)
+        if (vec[i].msg_hdr.msg_controllen)
+            received_note(&vec[i].msg_hdr);
+    return got;
 }
 
 /* Sends pass through; on our datagram sockets each one answers a request. */
@@ -251,9 +278,12 @@ HS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
         note_sent(fd, sent >= 0);
         return sent;
     }
-    unsigned mark = resume_mark();
-    ssize_t sent = resume_send(fd, buf, len, flags, real.sendto(fd, buf, len, flags, addr, addrlen), mark);
     struct iovec whole = {(void *)buf, len};
+    ssize_t sent;
+    if (!closemark_maybe() || !closemark_write(fd, &whole, 1, flags, &sent)) {
+        unsigned mark = resume_mark();
+        sent = resume_send(fd, buf, len, flags, real.sendto(fd, buf, len, flags, addr, addrlen), mark);
+    }
     conn_note_sent(fd, &whole, 1, sent);
     return sent;
 }
@@ -266,9 +296,12 @@ HS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
         note_sent(fd, sent >= 0);
         return sent;
     }
-    unsigned mark = resume_mark();
-    ssize_t sent = resume_send(fd, buf, len, flags, real.send(fd, buf, len, flags), mark);
     struct iovec whole = {(void *)buf, len};
+    ssize_t sent;
+    if (!closemark_maybe() || !closemark_write(fd, &whole, 1, flags, &sent)) {
+        unsigned mark = resume_mark();
+        sent = resume_send(fd, buf, len, flags, real.send(fd, buf, len, flags), mark);
+    }
     conn_note_sent(fd, &whole, 1, sent);
     return sent;
 }
@@ -281,8 +314,13 @@ HS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
         note_sent(fd, sent >= 0);
         return sent;
     }
-    unsigned mark = resume_mark();
-    ssize_t sent = resume_sendmsg(fd, msg, flags, real.sendmsg(fd, msg, flags), mark);
+    ssize_t sent;
+    /* ancillary data (fds, credentials) rides with the first byte: such a send is not rewritten */
+    if (!closemark_maybe() || msg->msg_controllen ||
+        !closemark_write(fd, msg->msg_iov, (int)msg->msg_iovlen, flags, &sent)) {
+        unsigned mark = resume_mark();
+        sent = resume_sendmsg(fd, msg, flags, real.sendmsg(fd, msg, flags), mark);
+    }
     conn_note_sent(fd, msg->msg_iov, (int)msg->msg_iovlen, sent);
     return sent;
 }

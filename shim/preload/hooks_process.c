@@ -2,7 +2,8 @@
  * launcher knows the child before anything the parent says next (a drain count of 0 from a
  * fork-per-connection parent must not end the drain while its child still serves). An exec by
  * the process the launcher started keeps the shim's fds; any other exec does not take them; no
- * exec takes the drain handler along, so the drain signal is ignored across it. */
+ * exec takes the drain handler along, so the drain signal is ignored across it. An exec of a
+ * program the shim cannot reach (Go, static) is first offered to the launcher (follow.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "drain.h"
 #include "env.h"
 #include "export.h"
+#include "follow.h"
 #include "gate.h"
 #include "handover.h"
 #include "mode.h"
@@ -117,12 +119,14 @@ static char *const *channel_env(char *const envp[], char **copy, size_t room, ch
 
 HS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
+    follow_before_exec(path, false);
     CHANNEL_ENV(env, envp);
     EXEC_KEEPING_FDS(real.execve(path, argv, env));
 }
 
 HS_EXPORT int execv(const char *path, char *const argv[])
 {
+    follow_before_exec(path, false);
     CHANNEL_ENV(env, environ);
     if (env != environ)
         EXEC_KEEPING_FDS(real.execve(path, argv, env));
@@ -131,6 +135,7 @@ HS_EXPORT int execv(const char *path, char *const argv[])
 
 HS_EXPORT int execvp(const char *file, char *const argv[])
 {
+    follow_before_exec(file, true);
     CHANNEL_ENV(env, environ);
     if (env != environ)
         EXEC_KEEPING_FDS(real.execvpe(file, argv, env));
@@ -139,12 +144,14 @@ HS_EXPORT int execvp(const char *file, char *const argv[])
 
 HS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
+    follow_before_exec(file, true);
     CHANNEL_ENV(env, envp);
     EXEC_KEEPING_FDS(real.execvpe(file, argv, env));
 }
 
 HS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
+    follow_before_fexecve(fd);
     CHANNEL_ENV(env, envp);
     EXEC_KEEPING_FDS(real.fexecve(fd, argv, env));
 }

@@ -1,4 +1,4 @@
-/* hooks_socket.c: the interposed socket calls: bind, listen, accept, and getsockname/getsockopt on
+/* hooks_socket.c: the interposed socket calls: bind, listen, connect, accept, and getsockname/getsockopt on
  * a drained listener. Each calls libc's own function and records one fact; the mechanisms live in
  * inherit.c, drain.c, report.c, nonblock.c, listenaddr.c and fdtable.c. */
 #define _GNU_SOURCE
@@ -8,8 +8,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "acceptwait.h"
 #include "dgram.h"
 #include "drain.h"
+#include "drainstate.h"
 #include "export.h"
 #include "gate.h"
 #include "fdtable.h"
@@ -95,6 +97,8 @@ HS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 HS_EXPORT int listen(int fd, int backlog)
 {
     enum fd_kind kind = fd_kind_claiming(fd);
+    if (kind == FD_GIVEN_BOUND && shim_take_part())
+        kind = FD_OTHER; /* a worker listening on the socket its primary bound: its own listener */
     bool private = kind == FD_PRIVATE || (kind == FD_OTHER && shim_in_charge() && unbound(fd));
     int rc = real.listen(fd, backlog); /* on a claimed listener: updates the backlog */
     if (rc == 0 && (kind == FD_OTHER || kind == FD_PRIVATE) && shim_in_charge()) {
@@ -113,6 +117,21 @@ HS_EXPORT int listen(int fd, int backlog)
         errno = saved;
     }
     return rc;
+}
+
+/* ---- connecting ------------------------------------------------------------------------ */
+
+/* A server probing its own address before it binds ("is the port free?"; a FastCGI manager
+ * connecting to its own socket path) would reach the launcher's held listener, or the old
+ * generation, and conclude another instance runs: it is refused, as on a plain start (the
+ * kernel refuses a loopback or Unix connect to nothing synchronously, nonblocking or not). */
+HS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (inherit_any_unclaimed() && inherit_refuses_connect(fd, addr, addrlen)) {
+        errno = ECONNREFUSED;
+        return -1;
+    }
+    return real.connect(fd, addr, addrlen);
 }
 
 /* ---- accepting ------------------------------------------------------------------------- */

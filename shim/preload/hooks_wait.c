@@ -5,10 +5,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <time.h>
 
+#include "acceptwait.h"
 #include "dgram.h"
 #include "drain.h"
 #include "export.h"
@@ -46,7 +48,7 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         int saved = errno;
         if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
             drain_note_epoll(epfd, fd, event);
-            drain_note_event_loop();
+            acceptwait_note_event_loop();
         }
         else if (op == EPOLL_CTL_DEL)
             drain_forget_epoll(epfd, fd);
@@ -129,7 +131,7 @@ static enum fd_kind fd_kind_waited_on(int fd)
  * to be claimed: then the hook costs two loads, not a walk over the caller's set. */
 static bool waits_worth_a_look(void)
 {
-    return shim_in_charge() && (!report_ready_done() || inherit_any_unclaimed());
+    return (shim_in_charge() || report_dormant()) && (!report_ready_done() || inherit_any_unclaimed());
 }
 
 static void note_poll(const struct pollfd *fds, nfds_t count)
@@ -138,7 +140,7 @@ static void note_poll(const struct pollfd *fds, nfds_t count)
         return;
     for (nfds_t i = 0; i < count; i++)
         if ((fds[i].events & POLLIN) && fd_awaits_clients(fd_kind_waited_on(fds[i].fd))) {
-            drain_note_event_loop();
+            acceptwait_note_event_loop();
             report_ready(fds[i].fd);
             return;
         }
@@ -158,14 +160,13 @@ static void mask_drained(struct pollfd *fds, nfds_t count, struct poll_mask *mas
     mask->any = false;
     if (!dgram_any_drained())
         return;
+    memset(mask->masked, 0, ((count < MASK_MAX ? count : MASK_MAX) + 7) / 8); /* a bit per entry looked at */
     for (nfds_t i = 0; i < count && i < MASK_MAX; i++) {
         bool hide = fds[i].fd >= 0 && fd_kind(fds[i].fd) == FD_DGRAM_DRAINED;
         if (hide) {
             fds[i].fd = ~fds[i].fd;
             mask->any = true;
             mask->masked[i / 8] |= (unsigned char)(1u << (i % 8));
-        } else {
-            mask->masked[i / 8] &= (unsigned char)~(1u << (i % 8));
         }
     }
 }
@@ -302,7 +303,7 @@ static void note_select(int nfds, fd_set *readfds)
         return;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
         if (FD_ISSET(fd, readfds) && fd_awaits_clients(fd_kind_waited_on(fd))) {
-            drain_note_event_loop();
+            acceptwait_note_event_loop();
             report_ready(fd);
             return;
         }

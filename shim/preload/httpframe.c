@@ -287,6 +287,20 @@ static const unsigned char *whole_line(struct frame *f, const unsigned char *p, 
     return lf + 1;
 }
 
+/* In a body (or a chunk's data): up to `len` of its bytes, counted, never read; how many. */
+static size_t skip_body(struct frame *f, size_t len)
+{
+    size_t take = len < f->remaining ? len : (size_t)f->remaining;
+    f->remaining -= take;
+    if (f->remaining == 0) {
+        if (f->state == FRAME_BODY)
+            answer_complete(f);
+        else
+            f->state = FRAME_CHUNK_END;
+    }
+    return take;
+}
+
 /* Feeds `len` bytes; returns how many it took (fewer only where a body's count was skipped). */
 static size_t feed(struct frame *f, const unsigned char *p, size_t len)
 {
@@ -304,15 +318,7 @@ static size_t feed(struct frame *f, const unsigned char *p, size_t len)
             }
         }
         if (f->state == FRAME_BODY || f->state == FRAME_CHUNK_DATA) {
-            size_t take = len - used < f->remaining ? len - used : (size_t)f->remaining;
-            f->remaining -= take;
-            used += take;
-            if (f->remaining == 0) {
-                if (f->state == FRAME_BODY)
-                    answer_complete(f);
-                else
-                    f->state = FRAME_CHUNK_END;
-            }
+            used += skip_body(f, len - used);
             continue;
         }
         unsigned char c = p[used++];
@@ -388,7 +394,7 @@ void frame_sent_unseen(int fd, size_t sent)
         f->state = FRAME_UNKNOWN;
         return;
     }
-    feed(f, NULL, sent); /* a body's bytes are skipped by count, never read */
+    skip_body(f, sent); /* a body's bytes are counted, never read (sent is within it) */
 }
 
 bool frame_complete(int fd)
@@ -401,4 +407,11 @@ bool frame_known(int fd)
 {
     struct frame *f = frame_of(fd);
     return f && f->state != FRAME_UNKNOWN;
+}
+
+bool frame_head_due(int fd)
+{
+    struct frame *f = frame_of(fd);
+    return f && (f->state == FRAME_BETWEEN || (f->state == FRAME_STATUS && f->pos == 0)) &&
+           !(f->flags & REQUEST_CONNECT);
 }

@@ -28,6 +28,10 @@ void frame_sent_unseen(int fd, size_t sent);
 /* Every answer written on `fd` is complete: none is under way. */
 bool frame_complete(int fd);
 
+/* The next byte written on `fd` starts an answer's status line (a first answer, one after a complete
+ * answer, or the final answer after a 1xx), and that answer is not to a CONNECT (a tunnel's). */
+bool frame_head_due(int fd);
+
 /* The framing is HTTP/1.x so far (not unknown): an answer can be known complete. */
 bool frame_known(int fd);
 

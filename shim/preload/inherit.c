@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -37,21 +38,29 @@ static pid_t inherit_owner; /* LISTEN_PID */
 static _Atomic int unclaimed;
 static int claim_lock; /* bind() is rare: a spinlock keeps two threads from claiming one fd */
 
-static char protected_paths[PROTECTED_PATHS_MAX][sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+/* The Unix listeners whose paths must stay: each known by the file it is bound to, so the same
+ * name in another working directory (or a name swapped since) is not protected. */
+static struct sockid protected_paths[PROTECTED_PATHS_MAX];
 static _Atomic int protected_count;
+
+static bool same_bound_file(const struct sockid *a, const struct sockid *b)
+{
+    if (a->has_file && b->has_file)
+        return a->file.dev == b->file.dev && a->file.ino == b->file.ino;
+    return !a->has_file && !b->has_file && strcmp(sockid_unix_path(a), sockid_unix_path(b)) == 0;
+}
 
 static void protect_path(const struct sockid *id)
 {
-    const char *path = sockid_unix_path(id);
-    if (!path)
+    if (!sockid_unix_path(id))
         return;
     int slot = atomic_load(&protected_count);
     for (int i = 0; i < slot; i++)
-        if (strcmp(protected_paths[i], path) == 0)
+        if (same_bound_file(&protected_paths[i], id))
             return;
     if (slot >= PROTECTED_PATHS_MAX)
         return;
-    strncpy(protected_paths[slot], path, sizeof protected_paths[slot] - 1);
+    protected_paths[slot] = *id;
     atomic_store(&protected_count, slot + 1);
 }
 
@@ -170,6 +179,88 @@ void inherit_fork_done(void)
     __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);
 }
 
+/* An address of this host: a throwaway datagram socket can bind it (port 0), as only a local
+ * address allows. Probes are rare (a server checking its own port at start): the cost is fine. */
+static bool is_local_address(const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct sockaddr_storage any_port;
+    if (addrlen > sizeof any_port)
+        return false;
+    memcpy(&any_port, addr, addrlen);
+    if (any_port.ss_family == AF_INET)
+        ((struct sockaddr_in *)&any_port)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)&any_port)->sin6_port = 0;
+    int probe = socket(any_port.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return false;
+    bool local = real.bind(probe, (struct sockaddr *)&any_port, addrlen) == 0;
+    real.close(probe);
+    return local;
+}
+
+/* A connect() to `addr` reaches listener `have`: the same port, and the listener's own address,
+ * or any address of this host where the listener is bound to the wildcard (an IPv6 wildcard
+ * without IPV6_V6ONLY takes IPv4 too). */
+static bool inet_reaches(const struct sockid *have, const struct sockaddr *addr, socklen_t addrlen)
+{
+    const struct sockaddr_in *have4 = (const struct sockaddr_in *)&have->addr;
+    const struct sockaddr_in6 *have6 = (const struct sockaddr_in6 *)&have->addr;
+    in_port_t port = have->domain == AF_INET ? have4->sin_port : have6->sin6_port;
+    bool wildcard = have->domain == AF_INET ? have4->sin_addr.s_addr == htonl(INADDR_ANY)
+                                            : IN6_IS_ADDR_UNSPECIFIED(&have6->sin6_addr);
+    if (addr->sa_family == AF_INET && addrlen >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *want = (const struct sockaddr_in *)addr;
+        if (want->sin_port != port)
+            return false;
+        if (have->domain == AF_INET6)
+            return wildcard && !have->v6only && is_local_address(addr, addrlen);
+        return want->sin_addr.s_addr == have4->sin_addr.s_addr ||
+               (wildcard && (want->sin_addr.s_addr == htonl(INADDR_ANY) || is_local_address(addr, addrlen)));
+    }
+    if (addr->sa_family == AF_INET6 && addrlen >= sizeof(struct sockaddr_in6) && have->domain == AF_INET6) {
+        const struct sockaddr_in6 *want = (const struct sockaddr_in6 *)addr;
+        if (want->sin6_port != port)
+            return false;
+        return memcmp(&want->sin6_addr, &have6->sin6_addr, sizeof want->sin6_addr) == 0 ||
+               (wildcard && (IN6_IS_ADDR_UNSPECIFIED(&want->sin6_addr) || is_local_address(addr, addrlen)));
+    }
+    return false;
+}
+
+bool inherit_refuses_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    /* Only the process the listeners were handed to: a child it forked before claiming has
+     * its own copy of the claim state, which the parent's claim never updates. */
+    if (!addr || addrlen < sizeof(sa_family_t) || getpid() != inherit_owner)
+        return false;
+    int saved = errno;
+    struct sockid want;
+    bool refused = false;
+    int refused_fd = -1;
+    if (sockid_read_kind(fd, &want) == 0 && want.type != SOCK_DGRAM) {
+        while (__atomic_exchange_n(&claim_lock, 1, __ATOMIC_ACQUIRE))
+            ;
+        for (int i = 0; i < inherited_count && !refused; i++) {
+            const struct sockid *have = &inherited[i].id;
+            if (inherited[i].claimed || have->type != want.type || have->protocol != want.protocol)
+                continue;
+            if (have->domain == AF_UNIX)
+                refused = want.domain == AF_UNIX && sockid_matches(have, &want, addr, addrlen);
+            else if (have->domain == AF_INET || have->domain == AF_INET6)
+                refused = want.domain == addr->sa_family && inet_reaches(have, addr, addrlen);
+            if (refused)
+                refused_fd = inherited[i].fd;
+        }
+        __atomic_store_n(&claim_lock, 0, __ATOMIC_RELEASE);
+    }
+    /* the launcher says so in its log: a server that probes its own port is a diagnosis */
+    if (refused && shim_mode == MODE_SUPERVISED && refused_fd >= HS_LISTEN_FDS_START)
+        report_send(HS_MSG_PROBE_REFUSED, fd, refused_fd - HS_LISTEN_FDS_START);
+    errno = saved;
+    return refused;
+}
+
 bool inherit_any_unclaimed(void)
 {
     return atomic_load_explicit(&unclaimed, memory_order_relaxed) > 0;
@@ -234,7 +325,15 @@ bool inherit_path_protected(const char *path)
         return false;
     int count = atomic_load(&protected_count);
     for (int i = 0; i < count; i++)
-        if (strcmp(protected_paths[i], path) == 0)
+        if (sockid_is_bound_path(&protected_paths[i], path))
             return true;
     return false;
+}
+
+enum fd_kind fd_kind_claiming(int fd)
+{
+    enum fd_kind kind = fd_kind(fd);
+    if (kind != FD_INHERITED)
+        return kind;
+    return (enum fd_kind)inherit_claim_in_place(fd);
 }

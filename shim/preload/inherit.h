@@ -18,6 +18,14 @@ bool inherit_claim(int fd, const struct sockaddr *addr, socklen_t addrlen);
  * the server's, like a listener it bound. Returns the fd's new kind. */
 int inherit_claim_in_place(int fd);
 
+/* fd_kind(), where a server's use of an inherited listener claims it. */
+enum fd_kind fd_kind_claiming(int fd);
+
+/* connect(fd, addr) by the process the listeners were handed to would reach one of them it has
+ * not claimed yet (the launcher's held copy, or the old generation's): a plain start would find
+ * nothing listening there. Callers check inherit_any_unclaimed() first; errno is kept. */
+bool inherit_refuses_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
 /* Some inherited listener is still unclaimed. */
 bool inherit_any_unclaimed(void);
 

@@ -39,8 +39,16 @@ void listenaddr_note(int fd)
 {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
-    if (real.getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+    if (real.getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        listenaddr_add((struct sockaddr *)&addr, len);
+}
+
+void listenaddr_add(const struct sockaddr *listener, socklen_t len)
+{
+    if (len > sizeof(struct sockaddr_storage))
         return;
+    struct sockaddr_storage addr;
+    memcpy(&addr, listener, len);
     while (atomic_flag_test_and_set(&writing))
         ;
     int n = atomic_load(&count);

@@ -15,6 +15,9 @@ void listenaddr_note(int fd);
  * Async-signal-safe. */
 bool listenaddr_is_listeners(const struct sockaddr *local, socklen_t len);
 
+/* The same for a listener known by its address alone (listenquery.h). */
+void listenaddr_add(const struct sockaddr *listener, socklen_t len);
+
 /* fork(): the writers' lock is held across it, as inherit_fork_prepare() does (taken after it). */
 void listenaddr_fork_prepare(void);
 void listenaddr_fork_done(void);

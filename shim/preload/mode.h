@@ -16,13 +16,15 @@ extern enum shim_mode shim_mode;
  * environment and stays out of the way. */
 bool mode_secure_execution(void);
 
-/* Reads the environment and decides; the constructor stores the answer in shim_mode. */
-enum shim_mode mode_choose(void);
-
 /* Tracking listeners, readiness and drains: true unless passing through. */
 static inline bool shim_in_charge(void)
 {
     return shim_mode != MODE_PASSTHROUGH;
 }
+
+/* A program passing calls through because another process of the generation exec'd it, and
+ * which now holds a connection on a held listener's address, takes part from here on: the
+ * dormant channel used, hello said, the drain armed (init.c). False if it cannot. */
+bool shim_take_part(void);
 
 #endif

@@ -10,10 +10,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "drain.h"
+#include "drainstate.h"
 #include "fdslots.h"
 #include "fdtable.h"
 #include "real.h"
+#include "resume.h"
 
 /* Per fd, for any fd number (fdslots.h); a record never made reads as false. */
 static atomic_bool wants_nonblock[FDSLOTS_STATIC];
@@ -106,6 +107,7 @@ int nonblock_wait(int fd)
         sigaddset(&block, signo);
     if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &block, &before, KERNEL_SIGSET_BYTES) < 0)
         return -1;
+    unsigned mark = resume_mark();
     int rc = 0;
     if (fd_awaits_clients(fd_kind(fd))) {
         struct pollfd readable = {.fd = fd, .events = POLLIN};
@@ -122,10 +124,13 @@ int nonblock_wait(int fd)
     if (errno != EINTR)
         return 0; /* let accept() report whatever is wrong */
     /* Woken by a drain: the caller finds the dummy. Else EINTR only where a real blocking
-     * accept() would have given it: a handler without SA_RESTART. */
-    if (!fd_awaits_clients(fd_kind(fd)) || atomic_load(&interrupting_handler_seen))
+     * accept() would have given it: a handler without SA_RESTART. The shim's own signal has
+     * SA_RESTART: a wake-up after a re-arm (wake_every_thread) is never the server's EINTR. */
+    if (!fd_awaits_clients(fd_kind(fd)))
         return -1;
-    return 0;
+    if (resume_mark() != mark)
+        return 0;
+    return atomic_load(&interrupting_handler_seen) ? -1 : 0;
 }
 
 void nonblock_note_handler(bool restarts)

@@ -13,13 +13,16 @@
 #include <time.h>
 
 /* X(return type, field, libc's symbol, optional, parameters, arguments): every interposed
- * function with a fixed argument list. Optional: newer than the oldest glibc the shim runs on
+ * function with a fixed argument list (and open/openat, whose one optional argument, the mode,
+ * is passed as a fixed one: in the same register, which the hooks fill only with O_CREAT or
+ * O_TMPFILE, as libc reads it). Optional: newer than the oldest glibc the shim runs on
  * (close_range came with 2.34); a program built for such a libc cannot call it.
  * sendfile64 takes an off64_t * and splice a loff_t *, which need _GNU_SOURCE, unlike this
  * header: void * here. */
 #define REAL_FIXED_FUNCTIONS(X) \
     X(int, bind, "bind", false, (int a, const struct sockaddr *b, socklen_t c), (a, b, c)) \
     X(int, listen, "listen", false, (int a, int b), (a, b)) \
+    X(int, connect, "connect", false, (int a, const struct sockaddr *b, socklen_t c), (a, b, c)) \
     X(int, accept, "accept", false, (int a, struct sockaddr *b, socklen_t *c), (a, b, c)) \
     X(int, accept4, "accept4", false, (int a, struct sockaddr *b, socklen_t *c, int d), (a, b, c, d)) \
     X(int, close, "close", false, (int a), (a)) \
@@ -74,7 +77,17 @@
     X(int, epoll_wait, "epoll_wait", false, (int a, struct epoll_event *b, int c, int d), (a, b, c, d)) \
     X(int, epoll_pwait, "epoll_pwait", false, (int a, struct epoll_event *b, int c, int d, const sigset_t *e), (a, b, c, d, e)) \
     X(int, nanosleep, "nanosleep", false, (const struct timespec *a, struct timespec *b), (a, b)) \
-    X(int, clock_nanosleep, "clock_nanosleep", false, (clockid_t a, int b, const struct timespec *c, struct timespec *d), (a, b, c, d))
+    X(int, clock_nanosleep, "clock_nanosleep", false, (clockid_t a, int b, const struct timespec *c, struct timespec *d), (a, b, c, d)) \
+    X(int, flock, "flock", false, (int a, int b), (a, b)) \
+    X(int, lockf, "lockf", false, (int a, int b, off_t c), (a, b, c)) \
+    X(int, lockf64, "lockf64", true, (int a, int b, long long c), (a, b, c)) \
+    X(int, kill, "kill", false, (pid_t a, int b), (a, b)) \
+    X(int, open, "open", false, (const char *a, int b, unsigned c), (a, b, c)) \
+    X(int, open64, "open64", true, (const char *a, int b, unsigned c), (a, b, c)) \
+    X(int, openat, "openat", false, (int a, const char *b, int c, unsigned d), (a, b, c, d)) \
+    X(int, openat64, "openat64", true, (int a, const char *b, int c, unsigned d), (a, b, c, d)) \
+    X(void *, fopen, "fopen", false, (const char *a, const char *b), (a, b)) \
+    X(void *, fopen64, "fopen64", true, (const char *a, const char *b), (a, b))
 
 #define REAL_FIELD(type, field, symbol, optional, parameters, arguments) type(*field) parameters;
 

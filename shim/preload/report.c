@@ -23,6 +23,7 @@
 static atomic_int channel_fd = -1;
 static pid_t main_pid; /* HOTSWAP_PID: the process the launcher started */
 static atomic_bool active;
+static atomic_bool dormant; /* the channel is held, unused (CHANNEL_DORMANT) */
 static atomic_bool ready_sent;
 
 bool report_active(void)
@@ -95,9 +96,9 @@ void report_send(enum hs_msg_type type, int fd, int64_t value)
     send_with_fd(type, fd, value, 0, -1);
 }
 
-void report_counts(enum hs_msg_type type, int64_t conns, int64_t datagrams)
+bool report_counts(enum hs_msg_type type, int64_t conns, int64_t datagrams)
 {
-    send_with_fd(type, -1, conns, datagrams, -1);
+    return send_with_fd(type, -1, conns, datagrams, -1);
 }
 
 void report_listener(int fd)
@@ -119,8 +120,11 @@ bool report_ready_done(void)
 
 void report_ready(int listener)
 {
-    if (!atomic_load_explicit(&ready_sent, memory_order_relaxed) && !atomic_exchange(&ready_sent, true) &&
-        !send_with_fd(HS_MSG_READY, listener, 0, 0, -1) && report_active())
+    if (atomic_load_explicit(&ready_sent, memory_order_relaxed) || atomic_exchange(&ready_sent, true))
+        return;
+    if (report_dormant())
+        shim_take_part(); /* an exec'd worker's first wait on a listener it was handed */
+    if (!send_with_fd(HS_MSG_READY, listener, 0, 0, -1) && report_active())
         atomic_store(&ready_sent, false); /* no room now: the next wait for a connection says it */
 }
 
@@ -134,10 +138,13 @@ void report_moved(int from, int to)
     atomic_compare_exchange_strong(&channel_fd, &from, to);
 }
 
+/* The channel crosses an exec by any process of the generation under the launcher: a program
+ * the started process execs is the server itself; one another process execs may be a worker
+ * the server hands connections to (it keeps the channel dormant until it receives one). */
 void report_keep_across_exec(bool keep)
 {
     int fd = atomic_load(&channel_fd);
-    if (!report_active() || getpid() != main_pid || fd < 0)
+    if (!report_active() || fd < 0 || (getpid() != main_pid && shim_mode != MODE_SUPERVISED))
         return;
     int flags = real.fcntl(fd, F_GETFD);
     if (flags >= 0)
@@ -162,12 +169,29 @@ enum channel_status report_open(void)
         return CHANNEL_BAD;
     channel_fd = (int)fd;
     fd_set_kind((int)fd, FD_CHANNEL);
-    /* Programs the server execs must not inherit it; exec by the started process keeps it. */
+    /* Nothing a program execs inherits it unless the exec hooks say so (report_keep_across_exec). */
     int flags = real.fcntl((int)fd, F_GETFD);
     if (flags >= 0)
         real.fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+    if (report_in_descendant()) {
+        atomic_store(&dormant, true);
+        return CHANNEL_DORMANT;
+    }
     atomic_store(&active, true);
     return CHANNEL_OK;
+}
+
+bool report_dormant(void)
+{
+    return atomic_load_explicit(&dormant, memory_order_relaxed);
+}
+
+bool report_wake(void)
+{
+    if (!report_dormant())
+        return false;
+    atomic_store(&active, true); /* first: a second thread waking it finds it active */
+    return atomic_exchange(&dormant, false);
 }
 
 bool report_in_descendant(void)
@@ -181,4 +205,25 @@ bool report_in_descendant(void)
 void report_hello(void)
 {
     report_send(HS_MSG_HELLO, -1, getppid());
+}
+
+void report_lock_failed(int fd)
+{
+    struct stat st;
+    if (report_active() && fstat(fd, &st) == 0 && st.st_ino > 0)
+        send_with_fd(HS_MSG_LOCK_FAILED, fd, (int64_t)st.st_ino, (int64_t)st.st_dev, -1);
+}
+
+/* A server that reads thousands of files at start says so for the first ones only. */
+#define READ_OPENED_REPORTS_MAX 64
+
+void report_read_opened(int fd)
+{
+    static _Atomic int reported;
+    struct stat st;
+    if (atomic_load_explicit(&reported, memory_order_relaxed) >= READ_OPENED_REPORTS_MAX)
+        return;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino > 0 &&
+        atomic_fetch_add_explicit(&reported, 1, memory_order_relaxed) < READ_OPENED_REPORTS_MAX)
+        send_with_fd(HS_MSG_READ_OPENED, fd, (int64_t)st.st_ino, (int64_t)st.st_dev, -1);
 }

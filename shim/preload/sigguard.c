@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "drain.h"
+#include "drainstate.h"
 #include "mode.h"
 #include "report.h"
 #include "standalone.h"

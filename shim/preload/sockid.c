@@ -3,9 +3,13 @@
 #define _GNU_SOURCE
 #include "sockid.h"
 
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "real.h"
@@ -28,12 +32,37 @@ int sockid_read_kind(int fd, struct sockid *id)
     return 0;
 }
 
+/* The file Unix socket `fd` is bound to, from the kernel (unixdiag.h). */
+static bool read_bound_file(int fd, struct unix_bound_file *out)
+{
+    struct stat self;
+    if (fstat(fd, &self) < 0)
+        return false;
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return false;
+    char query[128];
+    long reply[512]; /* aligned for nlmsghdr; one socket's answer is well under 200 bytes */
+    size_t query_len = unixdiag_query(query, sizeof query, (uint32_t)self.st_ino);
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    ssize_t n = -1;
+    if (real.sendto(nl, query, query_len, 0, (struct sockaddr *)&kernel, sizeof kernel) == (ssize_t)query_len)
+        n = real.recv(nl, reply, sizeof reply, 0);
+    real.close(nl);
+    return n > 0 && unixdiag_read_reply(reply, (size_t)n, (uint32_t)self.st_ino, out);
+}
+
 int sockid_read(int fd, struct sockid *id)
 {
     if (sockid_read_kind(fd, id) < 0)
         return -1;
     id->addrlen = sizeof id->addr;
-    return real.getsockname(fd, (struct sockaddr *)&id->addr, &id->addrlen);
+    if (real.getsockname(fd, (struct sockaddr *)&id->addr, &id->addrlen) < 0)
+        return -1;
+    int saved = errno;
+    id->has_file = sockid_unix_path(id) && read_bound_file(fd, &id->file);
+    errno = saved;
+    return 0;
 }
 
 static bool inet_matches(const struct sockaddr_in *have, const struct sockaddr *addr, socklen_t len)
@@ -72,7 +101,15 @@ static bool unix_matches(const struct sockid *have, const struct sockaddr *addr,
     const struct sockaddr_un *want = (const struct sockaddr_un *)addr;
     const struct sockaddr_un *got = (const struct sockaddr_un *)&have->addr;
     size_t want_len = unix_name_len(want, len), got_len = unix_name_len(got, have->addrlen);
-    return want_len > 0 && want_len == got_len && memcmp(want->sun_path, got->sun_path, want_len) == 0;
+    if (want_len == 0 || (want->sun_path[0] == '\0') != (got->sun_path[0] == '\0'))
+        return false;
+    if (want->sun_path[0] != '\0' && have->has_file) { /* a path: the same file, wherever from */
+        char path[sizeof want->sun_path + 1];
+        memcpy(path, want->sun_path, want_len);
+        path[want_len] = '\0';
+        return sockid_is_bound_path(have, path);
+    }
+    return want_len == got_len && memcmp(want->sun_path, got->sun_path, want_len) == 0;
 }
 
 bool sockid_matches(const struct sockid *have, const struct sockid *want,
@@ -106,4 +143,18 @@ const char *sockid_unix_path(const struct sockid *id)
         un->sun_path[0] == '\0')
         return NULL;
     return un->sun_path;
+}
+
+bool sockid_is_bound_path(const struct sockid *id, const char *path)
+{
+    const char *own = sockid_unix_path(id);
+    if (!own || !path)
+        return false;
+    if (!id->has_file)
+        return strcmp(own, path) == 0;
+    int saved = errno;
+    struct stat st;
+    bool same = lstat(path, &st) == 0 && unixdiag_is_file(&id->file, &st);
+    errno = saved;
+    return same;
 }

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "drainstate.h"
 #include "env.h"
-#include "drain.h"
 #include "envparse.h"
 #include "fdtable.h"
 #include "mode.h"
@@ -97,7 +97,7 @@ bool standalone_eligible(void)
 
 static void read_cmdline(void)
 {
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    int fd = real.open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return;
     ssize_t total = 0, n;
@@ -143,9 +143,9 @@ static void write_pidfile(pid_t pid)
     char *end = format_long(text, pid);
     *end++ = '\n';
     int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = open(tmp, flags, 0644);
+    int fd = real.open(tmp, flags, 0644);
     if (fd < 0 && errno == EEXIST && real.unlink(tmp) == 0)
-        fd = open(tmp, flags, 0644);
+        fd = real.open(tmp, flags, 0644);
     if (fd < 0)
         return;
     ssize_t written = real.write(fd, text, (size_t)(end - text));
@@ -364,7 +364,7 @@ static void drain_children(void)
     for (int i = 0; i < CHILDREN_MAX; i++) {
         int pid = atomic_load(&children[i]);
         if (pid > 0)
-            kill(pid, drain_signal());
+            real.kill(pid, drain_signal());
     }
 }
 
@@ -378,7 +378,7 @@ static void upgrade_ready(void)
     write_pidfile(new_pid);
     tell_service_manager(new_pid);
     drain_children();
-    kill(getpid(), drain_signal()); /* the same drain as under the launcher, in this process */
+    real.kill(getpid(), drain_signal()); /* the same drain as under the launcher, in this process */
 }
 
 static void read_channel(void)
@@ -429,7 +429,7 @@ void standalone_note_child(pid_t child)
         return;
     for (int i = 0; i < CHILDREN_MAX; i++) {
         int pid = atomic_load(&children[i]);
-        if (pid <= 0 || kill(pid, 0) < 0) { /* free, or a child long gone */
+        if (pid <= 0 || real.kill(pid, 0) < 0) { /* free, or a child long gone */
             atomic_store(&children[i], child);
             return;
         }
@@ -447,5 +447,5 @@ void standalone_after_fork(void)
 void standalone_note_drained(long left)
 {
     if (shim_mode == MODE_STANDALONE && left == 0 && drain_begun() && !atomic_exchange(&stop_sent, true))
-        kill(getpid(), stop_signo);
+        real.kill(getpid(), stop_signo);
 }

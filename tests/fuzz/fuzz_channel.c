@@ -55,15 +55,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(msg.value >= 0 && msg.value <= HS_COUNT_MAX);
             CHECK(msg.datagrams >= 0 && msg.datagrams <= HS_COUNT_MAX);
             CHECK((msg.value + msg.datagrams) * ((int64_t)1 << 22) / ((int64_t)1 << 22) == msg.value + msg.datagrams);
+        } else if (msg.type == HS_MSG_LOCK_FAILED || msg.type == HS_MSG_READ_OPENED) {
+            CHECK(msg.value > 0); /* a file: its inode (never 0) in value, its device (any) in datagrams */
         } else {
             CHECK(msg.datagrams == 0);
         }
         if (msg.type == HS_MSG_FORKED)
             CHECK(msg.value > 0 && msg.value <= INT32_MAX);
-        if (msg.type == HS_MSG_CLAIMED)
+        if (msg.type == HS_MSG_CLAIMED || msg.type == HS_MSG_PROBE_REFUSED)
             CHECK(msg.value >= 0 && msg.value < 64);
+        if (msg.type == HS_MSG_PID_PROBED)
+            CHECK(msg.value > 0 && msg.value <= INT32_MAX);
         if (msg.type == HS_MSG_CLAIM)
             CHECK(msg.value >= 0 && msg.value < HS_HANDOVER_SLOTS);
+        if (msg.type == HS_MSG_FOLLOW) /* a kind the launcher knows (genfollow.c) */
+            CHECK(msg.value == HS_FOLLOW_GO || msg.value == HS_FOLLOW_STATIC);
     }
     free(buf);
     return 0;

@@ -20,8 +20,6 @@ setup() {
     CLEANUP_PATTERN="busybox httpd -f -p .*:$PORT -h $WORK"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # busybox_reloads BIND PATH: `busybox httpd -f -p BIND:PORT -h $WORK` under hotswap; five reloads
 # under load on BIND:PORT asking for PATH.
 busybox_reloads() {

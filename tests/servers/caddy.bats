@@ -16,8 +16,6 @@ setup() {
     export HOME="$WORK" XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # caddy_reloads IP: caddy file-server on IP:PORT under hotswap; ten reloads under load.
 caddy_reloads() {
     local addr

@@ -121,6 +121,56 @@ start_backend() {
     wait_until 10 backend_up
 }
 
+# no_drain_timeout: no drain in the launcher's log ran into its timeout.
+no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
+
+# proxy_setup NAME: a reverse proxy's work directory (prepare_config NAME), with its index page
+# moved behind a backend started outside hotswap (start_backend) whose port replaces @BACKEND@ in
+# the config; PORT the proxy's free port, v4 and v6 its two addresses.
+proxy_setup() {
+    PROXY_NAME=$1
+    PORT=$(free_port)
+    prepare_config "$1"
+    mkdir -p "$WORK/backend"
+    mv "$WORK/index.html" "$WORK/backend/index.html"
+    start_backend "$WORK/backend"
+    local file
+    for file in $(grep -l @BACKEND@ "$WORK"/* 2>/dev/null); do
+        sed -i "s|@BACKEND@|$BACKEND|g" "$file"
+    done
+    v4="127.0.0.1:$PORT" v6="[::1]:$PORT"
+}
+
+# proxy_serves ADDR: the backend's index page comes through the proxy on ADDR.
+proxy_serves() { [[ "$(get "$1" /index.html)" == "hotswap $PROXY_NAME backend ok" ]]; }
+proxy_up() { proxy_serves "$v4" && proxy_serves "$v6"; }
+
+# proxy_reloads LISTENERS COMMAND...: the proxy (proxy_setup first) under hotswap; 5 reloads under
+# load on v4 and 5 on v6; zero failures, no drain to its timeout, nothing left after the stop.
+proxy_reloads() {
+    local listeners=$1; shift
+    start_real proxy_up --drain-timeout "${DRAIN_TIMEOUT:-30}s" -- "$@"
+    five_reloads_under_load "$v4" --path /index.html
+    five_reloads_under_load "$v6" --path /index.html
+    proxy_up
+    stop_and_check_nothing_left "$CLEANUP_PATTERN"
+    no_drain_timeout
+    launcher_log_clean "$listeners"
+}
+
+# proxy_download_reloads LISTENERS COMMAND...: as proxy_reloads, on v4 only, while 30 MB
+# downloads stream through the proxy: no download cut.
+proxy_download_reloads() {
+    local listeners=$1; shift
+    head -c 30000000 /dev/urandom >"$WORK/backend/big.bin"
+    start_real proxy_up --drain-timeout "${DRAIN_TIMEOUT:-30}s" -- "$@"
+    five_reloads_under_load "$v4" --path /big.bin --timeout-ms 30000
+    proxy_up
+    stop_and_check_nothing_left "$CLEANUP_PATTERN"
+    no_drain_timeout
+    launcher_log_clean "$listeners"
+}
+
 teardown() {
     teardown_hotswap
     if [[ -n "${BACKEND_PID:-}" ]]; then kill "$BACKEND_PID" 2>/dev/null || true; fi

@@ -24,3 +24,20 @@ load helpers
     stop_and_check_nothing_left "$CLEANUP_PATTERN"
     launcher_log_clean 2
 }
+
+@test "java blocking ServerSocket.accept(): 5 reloads under load, each old JVM gone at its stop, no SIGKILL" {
+    # Its shutdown closes the socket the acceptor thread is blocked on and joins that thread: the
+    # JVM puts another file on the fd number and signals the thread. On the drained listener that
+    # once spun, and every old JVM was SIGKILLed 10 s after its stop (exit 137 at the final stop).
+    need java javac
+    PORT=$(free_port)
+    WORK="$BATS_TEST_TMPDIR/java"
+    mkdir -p "$WORK"
+    javac -d "$WORK" "$SERVERS/java/BlockingAcceptor.java"
+    CLEANUP_PATTERN="BlockingAcceptor $PORT"
+    serves() { get "127.0.0.1:$PORT" / | grep -q '^hotswap java ok'; }
+    start_real serves --kill-timeout 5s -- java -cp "$WORK" BlockingAcceptor "$PORT"
+    five_reloads_under_load "127.0.0.1:$PORT" --path /
+    stop_and_check_nothing_left "$CLEANUP_PATTERN"
+    launcher_log_clean 1
+}

@@ -20,8 +20,6 @@ setup() {
     CLEANUP_PATTERN="mini_httpd -D -p $PORT "
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # mini_httpd_reloads HOST: mini_httpd -D -p PORT -h HOST under hotswap; five reloads under load.
 mini_httpd_reloads() {
     local addr

@@ -14,8 +14,6 @@ setup() {
     CLEANUP_PATTERN="prometheus-node-exporter --web.listen-address=.*:$PORT"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # exporter_reloads IP: the exporter on IP:PORT under hotswap; ten reloads under load.
 exporter_reloads() {
     local addr

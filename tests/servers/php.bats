@@ -15,8 +15,6 @@ setup() {
     CLEANUP_PATTERN="php -S .*:$PORT -t $WORK"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # php_reloads BIND WORKERS: `php -S BIND:PORT -t $WORK` with PHP_CLI_SERVER_WORKERS=WORKERS (0:
 # unset, one process) under hotswap; five reloads under load on BIND:PORT.
 php_reloads() {

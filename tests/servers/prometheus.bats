@@ -16,8 +16,6 @@ setup() {
     CLEANUP_PATTERN="prometheus --config.file=$WORK/prometheus.yml"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # prometheus_reloads IP: Prometheus on IP:PORT under hotswap; ten reloads under load.
 prometheus_reloads() {
     local addr

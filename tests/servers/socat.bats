@@ -20,8 +20,6 @@ setup() {
     CLEANUP_PATTERN="socat TCP6?-LISTEN:$PORT,"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # socat_reloads LISTEN ADDR EXEC_OPTIONS: socat LISTEN,fork EXEC:answer.sh EXEC_OPTIONS under
 # hotswap; five reloads under load on ADDR; every generation answered.
 socat_reloads() {

@@ -18,8 +18,6 @@ setup() {
     CLEANUP_PATTERN="tcpsvd .*127.0.0.1 $PORT $WORK/answer.sh"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # tcpsvd_reloads [tcpsvd options...]: `tcpsvd OPTIONS 127.0.0.1 PORT answer.sh` under hotswap;
 # five reloads under load; every generation answered.
 tcpsvd_reloads() {

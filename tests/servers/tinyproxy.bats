@@ -7,18 +7,11 @@ load helpers
 
 @test "tinyproxy reverse proxy: 5 reloads under load on 127.0.0.1, zero failures" {
     need tinyproxy
-    PORT=$(free_port)
-    prepare_config tinyproxy
-    mkdir -p "$WORK/backend"
-    mv "$WORK/index.html" "$WORK/backend/index.html"
-    start_backend "$WORK/backend"
-    sed -i "s|@BACKEND@|$BACKEND|g" "$WORK/tinyproxy.conf"
+    proxy_setup tinyproxy
     CLEANUP_PATTERN="tinyproxy -d -c $WORK/tinyproxy.conf"
-    local v4="127.0.0.1:$PORT"
-    probe() { [[ "$(get "$v4" /index.html)" == "hotswap tinyproxy backend ok" ]]; }
-    start_real probe -- tinyproxy -d -c "$WORK/tinyproxy.conf"
+    start_real "proxy_serves $v4" -- tinyproxy -d -c "$WORK/tinyproxy.conf"
     five_reloads_under_load "$v4" --path /index.html
-    probe
+    proxy_serves "$v4"
     stop_and_check_nothing_left "$CLEANUP_PATTERN"
     launcher_log_clean 1
 }

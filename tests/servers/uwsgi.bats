@@ -19,8 +19,6 @@ setup() {
     v4="127.0.0.1:$PORT" v6="[::1]:$PORT"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # uwsgi_reloads [uwsgi options...]: uwsgi --master --processes 2 with an HTTP socket on each
 # address under hotswap; five reloads under load on 127.0.0.1, five on ::1.
 uwsgi_reloads() {

@@ -30,8 +30,6 @@ setup() {
     v4="127.0.0.1:$PORT" v6="[::1]:$PORT"
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 serves_index() { [[ "$(get "$1" /index.html)" == "hotswap varnish backend ok" ]]; }
 varnish_up() { serves_index "$v4" && serves_index "$v6"; }
 

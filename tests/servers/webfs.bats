@@ -13,8 +13,6 @@ setup() {
     CLEANUP_PATTERN="webfsd -F -p $PORT "
 }
 
-no_drain_timeout() { ! grep 'drain timeout' "$HS_LOG"; }
-
 # webfs_reloads IP: webfsd -F -p PORT -i IP -r $WORK under hotswap; five reloads under load.
 webfs_reloads() {
     local addr
