@@ -50,7 +50,10 @@ exited_after() { sed -n 's/.*exited \([0-9]*\) ms later.*/\1/p' <<<"$1"; }
     for i in 1 2 3; do kill -USR1 "$old"; done
     run "$HOTSWAP" rollback --control "$HS_CONTROL"
     [ "$status" -eq 0 ] || { echo "$output"; cat "$HS_LOG"; false; }
-    wait_until 10 answers_with_gen "$addr" 1
+    # gen 2 takes connections until its own drain starts, as any old generation does: once it
+    # has drained, only the parked process can answer
+    wait_until 10 grep -q "gen 2 drained" "$HS_LOG"
+    [ "$(generation_of "$addr")" = 1 ]
     [ "$(pid_of_answer "$addr")" = "$old" ]
     refute grep -q 'accept interrupted' "$HS_LOG"
 }
