@@ -103,15 +103,18 @@ reloads_under_load() {
     local client=$!
     wait_until 10 grep -q "^answered 8 at" "$out"
     run reload
-    gone=$((${EPOCHREALTIME/./} / 1000)) # the reload's answer comes once gen 1 has exited
     [ "$status" -eq 0 ]
     [[ "$output" == *"gen 1 drained 8 connections"* ]]
     wait_until 5 grep -q "^done" "$out"
     wait "$client"
     [ "$(grep -c "^eof at" "$out")" -eq 8 ]
-    answered=$(sed -n "s/^answered 8 at //p" "$out")
-    echo "# gen 1 gone $((gone - answered)) ms after its last answer" >&3
-    [ $((gone - answered)) -lt 1000 ]
+    # the launcher's own clock, from the drain's start to gen 1's exit: a busy machine delays the
+    # test's processes, not what is measured; far below the 20 s the drain would otherwise take
+    local drained exited
+    drained=$(sed -n 's/.*gen 1 drained 8 connections in \([0-9]*\) ms, exited \([0-9]*\) ms later.*/\1/p' <<<"$output")
+    exited=$(sed -n 's/.*gen 1 drained 8 connections in \([0-9]*\) ms, exited \([0-9]*\) ms later.*/\2/p' <<<"$output")
+    echo "# gen 1 drained in $drained ms, gone $exited ms later" >&3
+    [ $((drained + exited)) -lt 1000 ]
 }
 
 @test "Go: rollback: a new binary that exits at start leaves the old one serving under load" {
