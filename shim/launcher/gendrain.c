@@ -36,6 +36,10 @@
  * long to wait for a thread that does not (asleep in a system call it cannot leave). */
 #define STOP_POLL_MS 2
 #define STOP_WAIT_MS 5000
+/* Once a pause has waited STOP_WAIT_MS in vain (a thread that cannot stop: a vfork wait), the
+ * next ones of the drain wait this long: each whole wait holds the requests the stopped threads
+ * have in flight, and a client that gives up at 5 s saw its request time out. */
+#define STOP_WAIT_AGAIN_MS 100
 #define ENDED_SETTLE_MS 10 /* after the seccomp route ended idle connections: look again this soon */
 
 /* The seccomp route: how long an accept let through may take to return with its connection
@@ -179,13 +183,16 @@ static bool pause_settled(struct generation *g, int64_t now)
     int i = 0;
     while (i < w->unshimmed_count && proc_stopped(w->unshimmed[i]))
         i++;
-    if (i < w->unshimmed_count && now - w->frozen_ms < STOP_WAIT_MS) {
+    int wait_ms = w->stop_wait_spent ? STOP_WAIT_AGAIN_MS : STOP_WAIT_MS;
+    if (i < w->unshimmed_count && now - w->frozen_ms < wait_ms) {
         w->next_check_ms = now + STOP_POLL_MS;
         return false;
     }
-    if (i < w->unshimmed_count)
+    if (i < w->unshimmed_count && !w->stop_wait_spent) {
         hs_log("gen %d: pid %d has not stopped %d ms after SIGSTOP: looking at the kernel anyway", g->number,
                (int)w->unshimmed[i], STOP_WAIT_MS);
+        w->stop_wait_spent = true;
+    }
     w->all_stopped = true;
     return true;
 }

@@ -73,6 +73,8 @@ struct drain_watch {
     bool frozen;               /* those are stopped (SIGSTOP) for the last look before the stop */
     int64_t frozen_ms;         /* when they were sent SIGSTOP */
     bool all_stopped;          /* every thread of theirs has stopped since (or the wait is over) */
+    bool stop_wait_spent;      /* a pause this drain waited STOP_WAIT_MS for a thread that never
+                                  stopped: later pauses wait STOP_WAIT_AGAIN_MS */
     int listener_holders;      /* signal_drain: processes still holding a held listener, at the last look */
     bool scanned;              /* signal_drain: a trapped rt_sigreturn has had its fds scanned since
                                   that look (one scan per look: a SIGCHLD storm must not make one
