@@ -111,8 +111,8 @@ reloads_under_load() {
     # the launcher's own clock, from the drain's start to gen 1's exit: a busy machine delays the
     # test's processes, not what is measured; far below the 20 s the drain would otherwise take
     local drained exited
-    drained=$(sed -n 's/.*gen 1 drained 8 connections in \([0-9]*\) ms, exited \([0-9]*\) ms later.*/\1/p' <<<"$output")
-    exited=$(sed -n 's/.*gen 1 drained 8 connections in \([0-9]*\) ms, exited \([0-9]*\) ms later.*/\2/p' <<<"$output")
+    drained=$(sed -n 's/.*gen 1 drained 8 connections in \([0-9]*\) ms, exited \([0-9]*\) ms later.*/\1/p' <<<"$output" | head -1)
+    exited=$(sed -n 's/.*gen 1 drained 8 connections in \([0-9]*\) ms, exited \([0-9]*\) ms later.*/\2/p' <<<"$output" | head -1)
     echo "# gen 1 drained in $drained ms, gone $exited ms later" >&3
     [ $((drained + exited)) -lt 1000 ]
 }
