@@ -141,7 +141,7 @@ asan:
 # Real servers from Debian's packages (installed by tests/servers/install), reloaded under load.
 test-servers: all test-fixtures
 	tests/servers/install
-	tests/run tests/servers/*.bats
+	TEST_JOBS=$${TEST_JOBS:-3} tests/run tests/servers/*.bats
 
 # cppcheck and the clang static analyzer over the product, each finding reported (tests/lint;
 # needs cppcheck and clang-tools). CI runs it.
