@@ -26,7 +26,8 @@ int hs_msg_decode(const void *buf, size_t len, struct hs_msg *out)
     case HS_MSG_CONNS:
         return count_in_range(out->value) && count_in_range(out->datagrams) ? HS_DECODE_OK : HS_DECODE_COUNT_RANGE;
     case HS_MSG_CLAIM:
-        return out->datagrams == 0 && out->value >= 0 && out->value < HS_HANDOVER_SLOTS ? HS_DECODE_OK : HS_DECODE_MALFORMED;
+        return out->datagrams == 0 && out->value >= 0 && out->value < HS_HANDOVER_SLOTS ? HS_DECODE_OK
+                                                                                        : HS_DECODE_MALFORMED;
     case HS_MSG_CLAIMED:
     case HS_MSG_PROBE_REFUSED:
         return out->datagrams == 0 && out->value >= 0 && out->value < 64 ? HS_DECODE_OK : HS_DECODE_MALFORMED;

@@ -24,42 +24,42 @@
 #define HS_SIGVAL_REARM 0x48535241 /* "HSRA" */
 /* ... and with this value, sent by the shim to its own threads after a re-arm, nothing but an
  * end to the wait a thread is in (see drain.c, wake_every_thread). */
-#define HS_SIGVAL_WAKE 0x48535757  /* "HSWW" */
+#define HS_SIGVAL_WAKE 0x48535757 /* "HSWW" */
 /* ... and with this value, sent by the launcher to a draining process now and then
  * (--idle-close turn), a look for connections idle by turn (conn.c): the client's acknowledgement
  * that makes one idle comes while the server sleeps, and wakes nothing in it. */
-#define HS_SIGVAL_TURN 0x48535454  /* "HSTT" */
+#define HS_SIGVAL_TURN 0x48535454 /* "HSTT" */
 
 #define HS_MAGIC 0x48535750u /* "HSWP" */
 #define HS_PROTOCOL 3
 
 enum hs_msg_type {
-    HS_MSG_HELLO = 1, /* a process of the generation started (exec or fork); value: parent pid */
-    HS_MSG_READY,     /* first wait for connections on a listener; value: listener fd */
-    HS_MSG_LISTENER,  /* a listener the server created itself; its fd rides as SCM_RIGHTS */
-    HS_MSG_DRAINING,  /* drain begun in this process; value: connections still open (accepts in
+    HS_MSG_HELLO = 1,     /* a process of the generation started (exec or fork); value: parent pid */
+    HS_MSG_READY,         /* first wait for connections on a listener; value: listener fd */
+    HS_MSG_LISTENER,      /* a listener the server created itself; its fd rides as SCM_RIGHTS */
+    HS_MSG_DRAINING,      /* drain begun in this process; value: connections still open (accepts in
                          flight included), datagrams: datagrams received and not yet answered */
-    HS_MSG_CONNS,     /* while draining: the same two counts, changed */
-    HS_MSG_FORKED,    /* the sender forked; value: the child's pid (sent before fork returns) */
-    HS_MSG_HANDOVER,  /* draining, --handover-idle: an idle client connection rides as SCM_RIGHTS,
+    HS_MSG_CONNS,         /* while draining: the same two counts, changed */
+    HS_MSG_FORKED,        /* the sender forked; value: the child's pid (sent before fork returns) */
+    HS_MSG_HANDOVER,      /* draining, --handover-idle: an idle client connection rides as SCM_RIGHTS,
                          for the next generation */
-    HS_MSG_CLAIM,     /* the next generation accepted the wake-up connection of handover slot
+    HS_MSG_CLAIM,         /* the next generation accepted the wake-up connection of handover slot
                          `value`; a reply socket rides as SCM_RIGHTS, the client comes back on it */
-    HS_MSG_CLAIMED,   /* the server bound (or took as it is) a handed-over listener; value: its
+    HS_MSG_CLAIMED,       /* the server bound (or took as it is) a handed-over listener; value: its
                          index in HOTSWAP_LISTEN_FDS (0..63) */
-    HS_MSG_PRIVATE,   /* a listener on a port the kernel chose (a control socket): the server's own,
+    HS_MSG_PRIVATE,       /* a listener on a port the kernel chose (a control socket): the server's own,
                          neither held nor handed over; value: its socket's inode */
-    HS_MSG_LOCK_FAILED, /* a lock call (flock, fcntl F_SETLK/F_OFD_SETLK, lockf F_TLOCK) failed:
+    HS_MSG_LOCK_FAILED,   /* a lock call (flock, fcntl F_SETLK/F_OFD_SETLK, lockf F_TLOCK) failed:
                            the file is locked by another; value: its inode, datagrams: its device
                            (st_dev), fd: the fd. The launcher asks /proc/locks who holds it */
-    HS_MSG_PID_PROBED,  /* kill(pid, 0) found `value` alive (a pid file's check); the launcher
+    HS_MSG_PID_PROBED,    /* kill(pid, 0) found `value` alive (a pid file's check); the launcher
                            knows whether that process is an older generation's */
-    HS_MSG_READ_OPENED, /* before it is ready, the process opened a regular file read-only:
+    HS_MSG_READ_OPENED,   /* before it is ready, the process opened a regular file read-only:
                            value: its inode, datagrams: its device. A file the old
                            generation holds open for writing is state the new one loads */
     HS_MSG_PROBE_REFUSED, /* a connect() to a handed-over listener's address before its claim was
                              refused, as on a plain start; value: the listener's index (fd - 3) */
-    HS_MSG_FOLLOW,    /* the sender is about to exec a program the preload shim cannot reach; value:
+    HS_MSG_FOLLOW,        /* the sender is about to exec a program the preload shim cannot reach; value:
                          its kind (HS_FOLLOW_GO, HS_FOLLOW_STATIC). A reply socket rides as
                          SCM_RIGHTS, its first message the program's path. The launcher answers
                          on it one byte: HS_FOLLOW_TRAP_ACCEPT or HS_FOLLOW_TRAP_SIGRETURN (the
@@ -85,10 +85,10 @@ enum hs_msg_type {
 enum hs_slot_state { HS_SLOT_FREE, HS_SLOT_WAITING, HS_SLOT_CLAIMED };
 
 struct hs_handover_slot {
-    _Atomic uint32_t state;    /* enum hs_slot_state; the launcher frees, the shim claims */
-    uint32_t family;           /* AF_INET or AF_INET6 */
-    uint16_t port;             /* the wake-up connection's local port, network order */
-    uint8_t addr[16];          /* and address (4 bytes for AF_INET) */
+    _Atomic uint32_t state; /* enum hs_slot_state; the launcher frees, the shim claims */
+    uint32_t family;        /* AF_INET or AF_INET6 */
+    uint16_t port;          /* the wake-up connection's local port, network order */
+    uint8_t addr[16];       /* and address (4 bytes for AF_INET) */
 };
 
 struct hs_handover_map {
@@ -101,8 +101,8 @@ struct hs_msg {
     uint32_t magic;
     uint16_t protocol;
     uint16_t type;
-    int32_t pid;     /* sender */
-    int32_t fd;      /* the server's fd number, where one is meant */
+    int32_t pid; /* sender */
+    int32_t fd;  /* the server's fd number, where one is meant */
     int64_t value;
     int64_t datagrams; /* DRAINING, CONNS: work in flight the kernel cannot show (0 otherwise) */
 };

@@ -28,8 +28,7 @@ static bool resolve(const char *command, char *out, size_t size)
         path = "/usr/local/bin:/usr/bin:/bin";
     while (*path) {
         size_t len = strcspn(path, ":");
-        if (snprintf(out, size, "%.*s/%s", (int)len, len ? path : ".", command) < (int)size &&
-            access(out, X_OK) == 0)
+        if (snprintf(out, size, "%.*s/%s", (int)len, len ? path : ".", command) < (int)size && access(out, X_OK) == 0)
             return true;
         path += len + (path[len] == ':');
     }

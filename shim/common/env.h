@@ -3,6 +3,9 @@
 #ifndef HOTSWAP_ENV_H
 #define HOTSWAP_ENV_H
 
+/* (Unformatted: each name with its comment beside it, as written.) */
+/* clang-format off */
+
 /* Set by the launcher for each generation. */
 #define HS_ENV_CHANNEL_FD "HOTSWAP_CHANNEL_FD"   /* fd number of the generation's channel (channel.h) */
 #define HS_ENV_GENERATION "HOTSWAP_GENERATION"   /* 1, 2, ... (informational; servers may print it) */
@@ -37,5 +40,6 @@
 #define HS_ENV_TRIGGER_SIGNAL "HOTSWAP_TRIGGER_SIGNAL" /* default SIGHUP */
 #define HS_ENV_STOP_SIGNAL "HOTSWAP_STOP_SIGNAL"       /* default SIGTERM */
 #define HS_ENV_PIDFILE "HOTSWAP_PIDFILE"
+/* clang-format on */
 
 #endif

@@ -52,11 +52,21 @@ bool env_parse_fdnames(const char *text, int count, char (*names)[FDNAME_MAX])
 bool signal_usable(int sig)
 {
     switch (sig) {
-    case SIGKILL: case SIGSTOP:                  /* cannot be caught: kill or freeze it */
-    case SIGTSTP: case SIGTTIN: case SIGTTOU:    /* stop a server that has no handler */
-    case SIGPIPE: case SIGCHLD:                  /* what a server ignores, or reaps children on */
-    case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGABRT: case SIGTRAP: case SIGSYS:
-        return false;                            /* the kernel's and the runtime's: a crash */
+    case SIGKILL:
+    case SIGSTOP: /* cannot be caught: kill or freeze it */
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU: /* stop a server that has no handler */
+    case SIGPIPE:
+    case SIGCHLD: /* what a server ignores, or reaps children on */
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGABRT:
+    case SIGTRAP:
+    case SIGSYS:
+        return false; /* the kernel's and the runtime's: a crash */
     default:
         return sig >= 1;
     }

@@ -17,8 +17,11 @@ size_t unixdiag_query(void *buf, size_t size, uint32_t socket_ino)
         struct unix_diag_req request;
     } query = {
         .header = {.nlmsg_len = sizeof query, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST},
-        .request = {.sdiag_family = AF_UNIX, .udiag_states = ~0u, .udiag_ino = socket_ino,
-                    .udiag_show = UDIAG_SHOW_VFS, .udiag_cookie = {~0u, ~0u}},
+        .request = {.sdiag_family = AF_UNIX,
+                    .udiag_states = ~0u,
+                    .udiag_ino = socket_ino,
+                    .udiag_show = UDIAG_SHOW_VFS,
+                    .udiag_cookie = {~0u, ~0u}},
     };
     if (size < sizeof query)
         return 0;
@@ -48,6 +51,6 @@ bool unixdiag_read_reply(const void *reply, size_t len, uint32_t socket_ino, str
 
 bool unixdiag_is_file(const struct unix_bound_file *bound, const struct stat *st)
 {
-    return S_ISSOCK(st->st_mode) && (uint32_t)st->st_ino == bound->ino &&
-           major(st->st_dev) == bound->dev >> 20 && minor(st->st_dev) == (bound->dev & 0xfffff);
+    return S_ISSOCK(st->st_mode) && (uint32_t)st->st_ino == bound->ino && major(st->st_dev) == bound->dev >> 20 &&
+           minor(st->st_dev) == (bound->dev & 0xfffff);
 }

@@ -14,7 +14,6 @@
 #include "listeners.h"
 #include "log.h"
 
-
 static bool is_socket(int fd)
 {
     struct stat st;

@@ -43,8 +43,8 @@
 #define RECORDED_GENS_MAX 16 /* main.c's GENERATIONS_MAX */
 #define GROUP_MAX 64
 #define NAME_MAX_LEN LISTENER_NAME_MAX
-#define RETRY_MS 500         /* a write the disk refused is tried again this often */
-#define UID_LOOK_MS 1000     /* a leader's uid (a server may drop privileges) is read again this often */
+#define RETRY_MS 500     /* a write the disk refused is tried again this often */
+#define UID_LOOK_MS 1000 /* a leader's uid (a server may drop privileges) is read again this often */
 
 static char state_path[300];
 static char written[STATE_MAX]; /* what the file holds now */
@@ -179,7 +179,7 @@ static unsigned long long fingerprint(struct generation *const *gens, int count,
 }
 
 static struct {
-    bool failing;      /* the last write was refused: said once, retried at retry_at */
+    bool failing; /* the last write was refused: said once, retried at retry_at */
     int64_t retry_at;
 } writes;
 
@@ -238,7 +238,8 @@ void adopt_save(struct generation *const *gens, int count, const struct generati
     if (strcmp(text, written) != 0 && !write_state(text)) {
         if (!writes.failing)
             hs_log("state file %s: cannot write it (%s): a launcher started after this one's death would "
-                   "adopt what it said before; trying again every %d ms", state_path, strerror(errno), RETRY_MS);
+                   "adopt what it said before; trying again every %d ms",
+                   state_path, strerror(errno), RETRY_MS);
         writes.failing = true;
         writes.retry_at = now + RETRY_MS;
         return; /* the fingerprint stays the old one: the next look writes again */
@@ -367,8 +368,8 @@ static bool parse_launcher(char *line, struct state *out)
 {
     char *f[3];
     unsigned long long pid, start;
-    if (!split_fields(line, f, 3) || strcmp(f[0], "launcher") != 0 || !parse_number(f[1], PID_LIMIT, &pid) ||
-        pid < 2 || !parse_number(f[2], ~0ULL, &start))
+    if (!split_fields(line, f, 3) || strcmp(f[0], "launcher") != 0 || !parse_number(f[1], PID_LIMIT, &pid) || pid < 2 ||
+        !parse_number(f[2], ~0ULL, &start))
         return false;
     out->launcher = (pid_t)pid;
     out->launcher_start = start;
@@ -380,13 +381,12 @@ static bool parse_gen(char *line, struct state *out)
     char *f[7];
     unsigned long long number, pid, start, serving, uid;
     if (!split_fields(line, f, 7) || strcmp(f[0], "gen") != 0 || out->gen_count >= RECORDED_GENS_MAX ||
-        !parse_number(f[1], 0x7fffffff, &number) || number < 1 || !parse_number(f[2], PID_LIMIT, &pid) ||
-        pid < 2 || !parse_number(f[3], ~0ULL, &start) || !parse_number(f[4], 1, &serving) ||
-        !parse_number(f[5], 0xfffffffe, &uid))
+        !parse_number(f[1], 0x7fffffff, &number) || number < 1 || !parse_number(f[2], PID_LIMIT, &pid) || pid < 2 ||
+        !parse_number(f[3], ~0ULL, &start) || !parse_number(f[4], 1, &serving) || !parse_number(f[5], 0xfffffffe, &uid))
         return false;
     struct recorded_gen *g = &out->gens[out->gen_count];
-    *g = (struct recorded_gen){.number = (int)number, .pid = (pid_t)pid, .start = start, .serving = serving,
-                               .uid = (uid_t)uid};
+    *g = (struct recorded_gen){
+        .number = (int)number, .pid = (pid_t)pid, .start = start, .serving = serving, .uid = (uid_t)uid};
     if (strcmp(f[6], "-") != 0 && (!decode_name(f[6], g->group, sizeof g->group) || !group_name_valid(g->group)))
         return false;
     for (int i = 0; i < out->gen_count; i++)

@@ -13,8 +13,8 @@
 #include "log.h"
 
 static struct {
-    pid_t pid;           /* 0: none runs */
-    int out_fd;          /* its stdout and stderr; -1 once at EOF */
+    pid_t pid;  /* 0: none runs */
+    int out_fd; /* its stdout and stderr; -1 once at EOF */
     int64_t started_ms, deadline_ms;
     bool reaped, killed;
     int64_t killed_after_ms;

@@ -28,23 +28,23 @@
 #define TCP_TIME_WAIT 0x06
 /* States a socket with an fd can be in: no LISTEN, and no SYN_RECV or TIME_WAIT (no fd yet, or
  * none any more; a busy host has tens of thousands in TIME_WAIT). */
-#define TCP_STATES_WITH_FD ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 7) | (1u << 8) | \
-                            (1u << 9) | (1u << 11))
+#define TCP_STATES_WITH_FD \
+    ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 7) | (1u << 8) | (1u << 9) | (1u << 11))
 #define TCP_STATES_LISTEN (1u << TCP_LISTEN)
 #define UNIX_CONNECTED 3
 #define UNIX_ESTABLISHED 1     /* sock_diag gives a Unix socket's state in TCP's numbers */
 #define UNIX_ACCEPTCON 0x10000 /* __SO_ACCEPTCON: a listening socket */
 
 struct listener_key {
-    int family;                /* AF_INET, AF_INET6, AF_UNIX */
+    int family; /* AF_INET, AF_INET6, AF_UNIX */
     unsigned char addr[16];
     unsigned port;
-    bool any;                  /* bound to the wildcard address: match the port alone */
-    char path[sizeof ((struct sockaddr_un *)0)->sun_path + 1];
+    bool any; /* bound to the wildcard address: match the port alone */
+    char path[sizeof((struct sockaddr_un *)0)->sun_path + 1];
 };
 
 struct inode_set {
-    unsigned long *inodes;     /* sorted once loaded */
+    unsigned long *inodes; /* sorted once loaded */
     size_t count, room;
 };
 
@@ -190,7 +190,8 @@ static int dump_tcp_netlink(int family, unsigned states, tcp_socket_fn *each, vo
         struct nlmsghdr header;
         struct inet_diag_req_v2 request;
     } dump = {
-        .header = {.nlmsg_len = sizeof dump, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+        .header = {.nlmsg_len = sizeof dump,
+                   .nlmsg_type = SOCK_DIAG_BY_FAMILY,
                    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
         .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = states},
     };
@@ -215,8 +216,7 @@ static int dump_tcp_netlink(int family, unsigned states, tcp_socket_fn *each, vo
             const struct inet_diag_msg *msg = NLMSG_DATA(h);
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof *msg) || msg->idiag_inode == 0)
                 continue;
-            each(ctx, family, (const unsigned char *)msg->id.idiag_src, ntohs(msg->id.idiag_sport),
-                 msg->idiag_inode);
+            each(ctx, family, (const unsigned char *)msg->id.idiag_src, ntohs(msg->id.idiag_sport), msg->idiag_inode);
         }
     }
 done:
@@ -236,8 +236,8 @@ static bool dump_tcp_text(int family, bool listening, tcp_socket_fn *each, void 
         char local[40];
         unsigned port, state;
         unsigned long inode;
-        if (sscanf(line, " %*d: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*u %*u %lu", local, &port,
-                   &state, &inode) != 4 ||
+        if (sscanf(line, " %*d: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*u %*u %lu", local, &port, &state,
+                   &inode) != 4 ||
             (state == TCP_LISTEN) != listening || state == TCP_TIME_WAIT || inode == 0)
             continue;
         unsigned char addr[16];
@@ -300,7 +300,8 @@ static void load_unix_peers(struct conn_sockets *s)
         struct nlmsghdr header;
         struct unix_diag_req request;
     } dump = {
-        .header = {.nlmsg_len = sizeof dump, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+        .header = {.nlmsg_len = sizeof dump,
+                   .nlmsg_type = SOCK_DIAG_BY_FAMILY,
                    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
         .request = {.sdiag_family = AF_UNIX, .udiag_states = 1u << UNIX_ESTABLISHED, .udiag_show = UDIAG_SHOW_PEER},
     };
@@ -462,7 +463,10 @@ long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, in
 
 struct listening {
     struct inode_set *inodes;
-    struct { unsigned long inode; char name[INET6_ADDRSTRLEN + 16]; } named[16];
+    struct {
+        unsigned long inode;
+        char name[INET6_ADDRSTRLEN + 16];
+    } named[16];
     int named_count;
 };
 

@@ -35,7 +35,6 @@ long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, in
  * `known` inodes (listeners the shim saw and left to the server): the server made it without the
  * shim seeing. Its holder (the first one `prefer` says yes to, if any) and "ADDR:PORT" in `name`. */
 bool conncount_unheld_listener(const pid_t *pids, int count, const unsigned long *known, int known_count,
-                               bool (*prefer)(pid_t pid, void *ctx), void *ctx,
-                               pid_t *holder, char *name, size_t size);
+                               bool (*prefer)(pid_t pid, void *ctx), void *ctx, pid_t *holder, char *name, size_t size);
 
 #endif

@@ -44,16 +44,20 @@ static void restart_after_failed_reload(struct generation *g)
         L.restarter.streak = 0; /* it served until the reload: the first start is at once */
     int64_t delay = restart_schedule(&L.restarter, now, 0);
     if (!L.rescuing && L.orphaned_in_sequence)
-        snprintf(line, sizeof line, "gen %d failed after gen %d had stopped for a reload in sequence: starting gen %d "
-                 "from gen %d's command line, cold, in %lld ms", L.orphaning_gen, g->number, L.next_generation,
-                 g->number, (long long)delay);
+        snprintf(line, sizeof line,
+                 "gen %d failed after gen %d had stopped for a reload in sequence: starting gen %d "
+                 "from gen %d's command line, cold, in %lld ms",
+                 L.orphaning_gen, g->number, L.next_generation, g->number, (long long)delay);
     else if (!L.rescuing)
-        snprintf(line, sizeof line, "gen %d failed and gen %d had died meanwhile (%s): starting gen %d from gen %d's "
-                 "command line, cold, in %lld ms (whatever --restart says)", L.orphaning_gen, g->number, how,
-                 L.next_generation, g->number, (long long)delay);
+        snprintf(line, sizeof line,
+                 "gen %d failed and gen %d had died meanwhile (%s): starting gen %d from gen %d's "
+                 "command line, cold, in %lld ms (whatever --restart says)",
+                 L.orphaning_gen, g->number, how, L.next_generation, g->number, (long long)delay);
     else
-        snprintf(line, sizeof line, "gen %d, started after a failed reload, %s before it was ready: restarting in "
-                 "%lld ms (restart %ld)", g->number, how, (long long)delay, L.restarter.total);
+        snprintf(line, sizeof line,
+                 "gen %d, started after a failed reload, %s before it was ready: restarting in "
+                 "%lld ms (restart %ld)",
+                 g->number, how, (long long)delay, L.restarter.total);
     replace_dead(g, line);
     L.orphaned_by_reload = NULL;
     L.orphaned_in_sequence = false;
@@ -71,8 +75,8 @@ void check_crash(void)
     struct generation *g = L.serving;
     if (!g || L.stopping || !gen_dead(g) || reload_starting())
         return; /* during a reload, its new generation takes over once ready */
-    bool clean = !g->failed && !L.serving_daemonized && WIFEXITED(g->leader_status) &&
-                 WEXITSTATUS(g->leader_status) == 0;
+    bool clean =
+        !g->failed && !L.serving_daemonized && WIFEXITED(g->leader_status) && WEXITSTATUS(g->leader_status) == 0;
     struct generation *parked = parked_generation();
     if (parked && !clean) { /* the old one, kept: back at once instead of a cold restart */
         char how[sizeof g->failure], line[sizeof L.last_restart.text];
@@ -102,8 +106,7 @@ void check_crash(void)
     else
         describe_wait_status(g->leader_status, how, sizeof how);
     snprintf(line, sizeof line, "gen %d pid %d %s outside a reload: restarting in %lld ms (restart %ld, --restart %s)",
-             g->number, (int)g->pid, how, (long long)delay, L.restarter.total,
-             restart_policy_name(L.restarter.policy));
+             g->number, (int)g->pid, how, (long long)delay, L.restarter.total, restart_policy_name(L.restarter.policy));
     hs_log("%s", line);
     note_event(&L.last_restart, true, line);
     char safe[4 * sizeof how];

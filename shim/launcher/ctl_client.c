@@ -196,8 +196,10 @@ int ctl_client_run(const struct options *opt)
         return EXIT_UNAVAILABLE;
     }
     if (fd < 0 && errno == ETIMEDOUT) {
-        fprintf(stderr, "hotswap: cannot reach a launcher at %s: it does not accept connections (its queue stayed "
-                        "full for %d s)\n", path, CONNECT_DEADLINE_MS / 1000);
+        fprintf(stderr,
+                "hotswap: cannot reach a launcher at %s: it does not accept connections (its queue stayed "
+                "full for %d s)\n",
+                path, CONNECT_DEADLINE_MS / 1000);
         return EXIT_UNAVAILABLE;
     }
     if (fd < 0) {
@@ -206,15 +208,17 @@ int ctl_client_run(const struct options *opt)
     }
     static char request[CTL_COMMAND_MAX];
     size_t request_len = (size_t)snprintf(request, sizeof request, "%s",
-                                          opt->command == CMD_RELOAD ? CTL_REQ_RELOAD
-                                          : opt->command == CMD_STOP ? CTL_REQ_STOP
+                                          opt->command == CMD_RELOAD     ? CTL_REQ_RELOAD
+                                          : opt->command == CMD_STOP     ? CTL_REQ_STOP
                                           : opt->command == CMD_ROLLBACK ? CTL_REQ_ROLLBACK
-                                          : opt->json                ? CTL_REQ_STATUS_JSON
-                                          : opt->prometheus          ? CTL_REQ_STATUS_PROMETHEUS
-                                                                     : CTL_REQ_STATUS);
+                                          : opt->json                    ? CTL_REQ_STATUS_JSON
+                                          : opt->prometheus              ? CTL_REQ_STATUS_PROMETHEUS
+                                                                         : CTL_REQ_STATUS);
     if (opt->command == CMD_RELOAD && opt->argv && !ctl_command_encode(opt->argv, request, &request_len)) {
-        fprintf(stderr, "hotswap: the new command line is too long (at most %d bytes, %d arguments) or holds "
-                        "control characters\n", CTL_COMMAND_MAX, CTL_COMMAND_ARGS_MAX);
+        fprintf(stderr,
+                "hotswap: the new command line is too long (at most %d bytes, %d arguments) or holds "
+                "control characters\n",
+                CTL_COMMAND_MAX, CTL_COMMAND_ARGS_MAX);
         close(fd);
         return EXIT_USAGE;
     }

@@ -62,7 +62,8 @@ const char *ctl_request_refusal(const char *request, size_t received, size_t len
         return "malformed request: file descriptors or other ancillary data are not accepted";
     if (command)
         return ctl_command_is(request, received) < 0
-                   ? "malformed request: a command line with no program, or with control characters" : NULL;
+                   ? "malformed request: a command line with no program, or with control characters"
+                   : NULL;
     for (size_t i = 0; i < received; i++)
         if (request[i] < 0x20 || request[i] > 0x7e)
             return "malformed request: not printable text";

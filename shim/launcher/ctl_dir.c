@@ -10,8 +10,11 @@
 
 const char *file_kind_name(mode_t mode)
 {
-    return S_ISREG(mode) ? "a regular file" : S_ISDIR(mode) ? "a directory" : S_ISLNK(mode) ? "a symbolic link"
-         : S_ISFIFO(mode) ? "a FIFO" : "a device or other file";
+    return S_ISREG(mode)    ? "a regular file"
+           : S_ISDIR(mode)  ? "a directory"
+           : S_ISLNK(mode)  ? "a symbolic link"
+           : S_ISFIFO(mode) ? "a FIFO"
+                            : "a device or other file";
 }
 
 /* hotswap's own directory sits at a name anyone can guess (/tmp/hotswap-UID) and could have been
@@ -39,7 +42,8 @@ int ctl_dir_check(const char *dir, bool may_make, char *why, size_t size)
     if (fstat(fd, &st) < 0) {
         rc = -1;
     } else if (st.st_uid != geteuid()) {
-        snprintf(why, size, "control socket directory %s belongs to uid %u, not to uid %u: refusing it "
+        snprintf(why, size,
+                 "control socket directory %s belongs to uid %u, not to uid %u: refusing it "
                  "(another user could put a socket of its own there; remove it, or give --control PATH)",
                  dir, (unsigned)st.st_uid, (unsigned)geteuid());
         rc = -2;
@@ -47,7 +51,8 @@ int ctl_dir_check(const char *dir, bool may_make, char *why, size_t size)
         if (made) { /* ours, just made: the umask took bits away */
             rc = fchmod(fd, 0700);
         } else {
-            snprintf(why, size, "control socket directory %s is mode %04o, not 0700: refusing it "
+            snprintf(why, size,
+                     "control socket directory %s is mode %04o, not 0700: refusing it "
                      "(another user could replace the socket; chmod 700 it, or give --control PATH)",
                      dir, (unsigned)(st.st_mode & 07777));
             rc = -2;

@@ -27,8 +27,8 @@
 #define CTL_TAG_PROGRESS '.'
 #define CTL_TAG_OK '+'
 #define CTL_TAG_ERROR '!'
-#define CTL_TAG_DATA '='     /* a piece of a status document, printed as it is (no newline added) */
-#define CTL_TAG_READY '^'    /* the new generation serves (after CTL_REQ_WAIT_READY only) */
+#define CTL_TAG_DATA '='  /* a piece of a status document, printed as it is (no newline added) */
+#define CTL_TAG_READY '^' /* the new generation serves (after CTL_REQ_WAIT_READY only) */
 
 #define CTL_LINE_MAX 1024
 

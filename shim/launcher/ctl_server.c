@@ -25,7 +25,7 @@
 
 struct client {
     int fd;
-    int reload_id; /* waiting on this reload; -1: not waiting yet; WAITING_STOP */
+    int reload_id;   /* waiting on this reload; -1: not waiting yet; WAITING_STOP */
     bool wait_ready; /* CTL_REQ_WAIT_READY: done once the reload's new generation serves */
 };
 
@@ -80,8 +80,10 @@ static int clear_stale_socket(const char *path, char *why, size_t size)
                  file_kind_name(st.st_mode));
         rc = -2;
     } else if (served_now(path)) {
-        snprintf(why, size, "control socket %s is served by a running launcher: refusing to start a second one "
-                 "on it", path);
+        snprintf(why, size,
+                 "control socket %s is served by a running launcher: refusing to start a second one "
+                 "on it",
+                 path);
         rc = -2;
     } else if (unlinkat(dirfd, base, 0) < 0 && errno != ENOENT) {
         rc = -1;
@@ -269,8 +271,7 @@ static void handle_request(int index)
     }
     if (client->reload_id != -1) {
         refusal = "one request per connection";
-    } else if ((strcmp(request, CTL_REQ_RELOAD) == 0 || ctl_command_is(request, n) > 0) &&
-               handlers.reload) {
+    } else if ((strcmp(request, CTL_REQ_RELOAD) == 0 || ctl_command_is(request, n) > 0) && handlers.reload) {
         char **argv = NULL;
         if (ctl_command_is(request, n) > 0 && !(argv = ctl_command_decode(request, n))) {
             refusal = "out of memory";
@@ -305,7 +306,8 @@ static void handle_request(int index)
         }
         refusal = "cannot build the status (out of memory)";
     } else {
-        refusal = "unknown request (expected 'reload', 'stop', 'rollback', 'status', 'status json' or 'status prometheus')";
+        refusal =
+            "unknown request (expected 'reload', 'stop', 'rollback', 'status', 'status json' or 'status prometheus')";
     }
     if (refusal) {
         send_line(client->fd, CTL_TAG_ERROR, refusal);

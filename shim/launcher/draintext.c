@@ -61,7 +61,7 @@ const char *draintext_cut(char *buf, size_t size, const char *reason, long conns
     char counts[96], held[96] = "";
     if (holder > 0)
         snprintf(held, sizeof held, "; pid %d holds one, the shim counted %ld", holder, shim_conns);
-    snprintf(buf, size, "cut %s at the drain timeout (%lld ms)%s", draintext_counts(counts, sizeof counts, conns, datagrams),
-             (long long)drain_ms, held);
+    snprintf(buf, size, "cut %s at the drain timeout (%lld ms)%s",
+             draintext_counts(counts, sizeof counts, conns, datagrams), (long long)drain_ms, held);
     return buf;
 }

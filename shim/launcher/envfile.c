@@ -27,8 +27,12 @@ static bool shell_name(const char *text, size_t len)
 
 static const char *kind_of(mode_t mode)
 {
-    return S_ISFIFO(mode) ? "a FIFO" : S_ISDIR(mode) ? "a directory" : S_ISLNK(mode) ? "a symbolic link"
-         : S_ISSOCK(mode) ? "a socket" : S_ISCHR(mode) || S_ISBLK(mode) ? "a device" : "not a regular file";
+    return S_ISFIFO(mode)                   ? "a FIFO"
+           : S_ISDIR(mode)                  ? "a directory"
+           : S_ISLNK(mode)                  ? "a symbolic link"
+           : S_ISSOCK(mode)                 ? "a socket"
+           : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+                                            : "not a regular file";
 }
 
 static bool owned_by_us_or_root(const struct stat *st)

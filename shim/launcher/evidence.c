@@ -257,8 +257,8 @@ bool evidence_lock_waited(struct generation *next, struct generation *old, char 
         if (line.id == blocker.id && is_process_of(next, line.pid) &&
             (is_process_of(old, blocker.pid) || blocker.pid == -1)) {
             fclose(f);
-            return describe_holder(next, old, makedev(blocker.major, blocker.minor), blocker.ino, "waits to lock",
-                                   why, size);
+            return describe_holder(next, old, makedev(blocker.major, blocker.minor), blocker.ino, "waits to lock", why,
+                                   size);
         }
     }
     fclose(f);

@@ -110,8 +110,8 @@ static void drain_word_lost(struct generation *g, struct gen_proc *proc, int64_t
         return;
     g->watch.told_word_lost = true;
     hs_log("gen %d pid %d: its shim's word that its drain began never came (%lld ms; its channel was full?); "
-           "it holds no listener: the kernel's count decides", g->number, (int)proc->pid,
-           (long long)(now - g->drain_ms));
+           "it holds no listener: the kernel's count decides",
+           g->number, (int)proc->pid, (long long)(now - g->drain_ms));
 }
 
 /* What the processes `pids` hold, against `sockets`: the drain signal for those that need it,
@@ -395,10 +395,11 @@ static bool drained_by_counts(struct generation *g, int64_t now)
         g->idle_look_ms = now + IDLE_END_LOOK_MS;
     }
     if (w->kernel_conns > 0) {
-        if (!g->seccomp && shim_conns == 0 && w->shim_zero_since_ms && now - w->shim_zero_since_ms >= KERNEL_MOMENT_MS &&
-            !w->told_disagreement) {
+        if (!g->seccomp && shim_conns == 0 && w->shim_zero_since_ms &&
+            now - w->shim_zero_since_ms >= KERNEL_MOMENT_MS && !w->told_disagreement) {
             hs_log("gen %d: the shim counts no open connection, the kernel shows %ld (pid %d holds one): "
-                   "waiting for them", g->number, w->kernel_conns, (int)w->holder);
+                   "waiting for them",
+                   g->number, w->kernel_conns, (int)w->holder);
             w->told_disagreement = true;
         }
         return false;

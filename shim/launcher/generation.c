@@ -62,15 +62,22 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
         return NULL;
     }
     enum elf_kind kind = elf_kind_of(argv[0]);
-    bool seccomp = settings->intercept == INTERCEPT_SECCOMP ||
-                   (settings->intercept == INTERCEPT_AUTO && (kind == ELF_GO || kind == ELF_STATIC) &&
-                    intercept_available());
+    bool seccomp =
+        settings->intercept == INTERCEPT_SECCOMP ||
+        (settings->intercept == INTERCEPT_AUTO && (kind == ELF_GO || kind == ELF_STATIC) && intercept_available());
     struct spawn_request req = {
-        .argv = argv, .env = env, .shim_path = shim_path, .generation = number, .drain_signal = settings->drain_signal,
-        .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1, .members = g->members,
+        .argv = argv,
+        .env = env,
+        .shim_path = shim_path,
+        .generation = number,
+        .drain_signal = settings->drain_signal,
+        .handover_map_fd = settings->handover_idle ? relay_map_fd() : -1,
+        .members = g->members,
         .idle_close = idle_close_names[settings->idle_close],
-        .socket_activation = settings->socket_activation, .seccomp = seccomp,
-        .ready_gate_fd = g->ready.gate_fd, .notify_socket = g->ready.name,
+        .socket_activation = settings->socket_activation,
+        .seccomp = seccomp,
+        .ready_gate_fd = g->ready.gate_fd,
+        .notify_socket = g->ready.name,
         .keep_listeners = settings->keep_old_ms > 0 && !seccomp,
         /* (--socket-activation: a Go server that adopts LISTEN_FDS never calls listen, and is
          * ready at its first accept, as is one whose readiness is READY=1) */
@@ -109,11 +116,12 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
     hs_log("gen %d pid %d starting (%d listener%s)", number, (int)child.pid, listeners_count(),
            listeners_count() == 1 ? "" : "s");
     if (g->notify_fd >= 0)
-        hs_log("gen %d pid %d: %s, its socket calls come to the launcher (the seccomp route)", number,
-               (int)child.pid, elf_kind_name(kind));
+        hs_log("gen %d pid %d: %s, its socket calls come to the launcher (the seccomp route)", number, (int)child.pid,
+               elf_kind_name(kind));
     else if (kind == ELF_GO || kind == ELF_STATIC)
         hs_log("gen %d pid %d: %s, which the preload shim cannot reach, and seccomp user notification "
-               "is not available here: reloads cannot be zero-loss", number, (int)child.pid, elf_kind_name(kind));
+               "is not available here: reloads cannot be zero-loss",
+               number, (int)child.pid, elf_kind_name(kind));
     return g;
 }
 
@@ -186,8 +194,9 @@ void gen_stop(struct generation *g)
             snprintf(handed, sizeof handed, ", %ld idle handed over", g->handed_over);
         long left = dgram_unanswered(g);
         if (left > 0)
-            snprintf(unanswered, sizeof unanswered, " (%ld unanswered after --datagram-timeout %lld ms: no longer owed)",
-                     left, (long long)g->settings->datagram_timeout_ms);
+            snprintf(unanswered, sizeof unanswered,
+                     " (%ld unanswered after --datagram-timeout %lld ms: no longer owed)", left,
+                     (long long)g->settings->datagram_timeout_ms);
         hs_log("gen %d drained %s in %lld ms%s%s", g->number,
                draintext_counts(counts, sizeof counts, g->drained_conns, g->drained_datagrams),
                (long long)(now - g->drain_ms), unanswered, handed);
@@ -403,8 +412,8 @@ void gen_on_deadline(struct generation *g, int64_t now)
         gen_stop(g);
         break;
     case GEN_STOPPING:
-        hs_log("gen %d pid %d still running %lld ms after its stop signal: SIGKILL", g->number,
-               (int)g->pid, (long long)(now - g->stop_ms));
+        hs_log("gen %d pid %d still running %lld ms after its stop signal: SIGKILL", g->number, (int)g->pid,
+               (long long)(now - g->stop_ms));
         gen_signal(g, SIGKILL);
         g->deadline_ms = 0;
         break;
@@ -425,8 +434,7 @@ int64_t gen_next_wakeup(const struct generation *g)
         int64_t unowed = dgram_unowed_at(g);
         if (unowed && (!other || unowed < other))
             other = unowed;
-    }
-    else if (g->state == GEN_STARTING && !g->unseen_listener[0])
+    } else if (g->state == GEN_STARTING && !g->unseen_listener[0])
         other = g->next_look_ms;
     if (other && (!soonest || other < soonest))
         soonest = other;

@@ -18,8 +18,8 @@
 
 /* Why a generation could not start: the launcher's own part (its NOTIFY_SOCKET), or the command. */
 struct gen_failure {
-    bool launcher_side;  /* the command was never run */
-    char why[160];       /* strerror(errno), or "cannot make its NOTIFY_SOCKET ...: ..." */
+    bool launcher_side; /* the command was never run */
+    char why[160];      /* strerror(errno), or "cannot make its NOTIFY_SOCKET ...: ..." */
 };
 
 /* Starts the command; NULL with errno set (ENOENT: not found) and *failure filled when it cannot

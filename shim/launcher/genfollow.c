@@ -64,8 +64,8 @@ static int filter_of(int reply, int *error)
         char buf[CMSG_SPACE(sizeof(int) * 4)];
         struct cmsghdr align;
     } control;
-    struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                            .msg_controllen = sizeof control.buf};
+    struct msghdr header = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
     ssize_t n = recvmsg(reply, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n != sizeof said)
         return -1;
@@ -95,8 +95,8 @@ void gen_follow(struct generation *g, pid_t sender, int64_t kind_said, int reply
         char no = HS_FOLLOW_NO;
         send(reply, &no, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (!g->told_follow && g->settings->intercept == INTERCEPT_AUTO)
-            hs_log("gen %d: pid %d execs %s (%s): not followed onto the seccomp route: %s", g->number,
-                   (int)sender, path, elf_kind_name(kind), why);
+            hs_log("gen %d: pid %d execs %s (%s): not followed onto the seccomp route: %s", g->number, (int)sender,
+                   path, elf_kind_name(kind), why);
         g->told_follow = true;
         return;
     }
@@ -109,8 +109,8 @@ void gen_follow(struct generation *g, pid_t sender, int64_t kind_said, int reply
         fd = filter_of(reply, &error);
     if (fd < 0) {
         hs_log("gen %d: pid %d execs %s (%s): cannot follow it onto the seccomp route (%s): it runs "
-               "as started", g->number, (int)sender, path, elf_kind_name(kind),
-               error ? strerror(error) : "no filter came back");
+               "as started",
+               g->number, (int)sender, path, elf_kind_name(kind), error ? strerror(error) : "no filter came back");
         g->told_follow = true;
         return;
     }

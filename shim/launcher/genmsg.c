@@ -33,8 +33,8 @@ static void take_listener(struct generation *g, const struct hs_msg *msg, int fd
     }
     int added = listeners_add(fd, g->number, msg->pid);
     if (added < 0) {
-        hs_log("gen %d pid %d: cannot hold its listener (fd %d): not a bound socket, or too many",
-               g->number, msg->pid, msg->fd);
+        hs_log("gen %d pid %d: cannot hold its listener (fd %d): not a bound socket, or too many", g->number, msg->pid,
+               msg->fd);
         return;
     }
     if (added > 0)
@@ -52,8 +52,7 @@ static bool forked_by(struct generation *g, pid_t child, pid_t sender)
     if (parent == 0 || parent == sender || parent == getpid())
         return parent != 0;
     if (!g->told_false_child)
-        hs_log("gen %d pid %d: says pid %d is its child, which it is not: ignored", g->number,
-               (int)sender, (int)child);
+        hs_log("gen %d pid %d: says pid %d is its child, which it is not: ignored", g->number, (int)sender, (int)child);
     g->told_false_child = true;
     return false;
 }
@@ -73,8 +72,8 @@ static void refuse_counts(struct generation *g, pid_t sender, const struct hs_ms
 {
     if (!g->told_false_count)
         hs_log("gen %d pid %d: reported %lld connections and %lld datagrams, more than a process can hold "
-               "(%d): not believed, the kernel's count decides its drain", g->number, (int)sender,
-               (long long)msg->value, (long long)msg->datagrams, HS_COUNT_MAX);
+               "(%d): not believed, the kernel's count decides its drain",
+               g->number, (int)sender, (long long)msg->value, (long long)msg->datagrams, HS_COUNT_MAX);
     g->told_false_count = true;
     struct gen_proc *proc = gen_add_proc(g, sender);
     if (!proc)
@@ -142,8 +141,8 @@ static void handle_message(struct generation *g, const struct hs_msg *msg, int f
     case HS_MSG_PROBE_REFUSED: /* a diagnosis, said once: the refusal itself was the shim's */
         if (!g->told_probe && listeners_get((int)msg->value)) {
             g->told_probe = true;
-            hs_log("gen %d pid %d probed %s before binding it: refused, as on a plain start", g->number,
-                   (int)msg->pid, listeners_get((int)msg->value)->name);
+            hs_log("gen %d pid %d probed %s before binding it: refused, as on a plain start", g->number, (int)msg->pid,
+                   listeners_get((int)msg->value)->name);
         }
         break;
     case HS_MSG_FOLLOW:
@@ -189,8 +188,8 @@ void gen_read_messages(struct generation *g)
             char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
             struct cmsghdr align;
         } control;
-        struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1,
-                                .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+        struct msghdr header = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
         ssize_t n = recvmsg(g->channel_fd, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR)
             continue;
@@ -209,8 +208,9 @@ void gen_read_messages(struct generation *g)
             }
         }
         fd = fdpass_first(&header);
-        int decoded = (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || sender <= 0 ? HS_DECODE_MALFORMED
-                                                                                   : hs_msg_decode(raw, (size_t)n, &msg);
+        int decoded = (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || sender <= 0
+                          ? HS_DECODE_MALFORMED
+                          : hs_msg_decode(raw, (size_t)n, &msg);
         if (decoded == HS_DECODE_COUNT_RANGE) {
             refuse_counts(g, sender, &msg);
         } else if (decoded != HS_DECODE_OK && !g->told_malformed) {
@@ -230,8 +230,8 @@ void gen_read_messages(struct generation *g)
         if (!gen_find_proc(g, sender) && !members_include(g->members, g->pid, sender) &&
             (members_start_of(sender, &start) || msg.type == HS_MSG_READY)) {
             if (!g->told_stranger_message)
-                hs_log("gen %d: a message on its channel from pid %d, not one of its processes: ignored",
-                       g->number, (int)sender);
+                hs_log("gen %d: a message on its channel from pid %d, not one of its processes: ignored", g->number,
+                       (int)sender);
             g->told_stranger_message = true;
             if (fd >= 0)
                 close(fd);
@@ -240,8 +240,7 @@ void gen_read_messages(struct generation *g)
         /* The sender is who the kernel says (a process in a pid namespace of its own also has
          * its pid as the launcher sees it), whoever the message claims to be from. */
         if (msg.pid != sender && !g->told_false_sender) {
-            hs_log("gen %d pid %d: sent a message as pid %d: taken as its own", g->number, (int)sender,
-                   (int)msg.pid);
+            hs_log("gen %d pid %d: sent a message as pid %d: taken as its own", g->number, (int)sender, (int)msg.pid);
             g->told_false_sender = true;
         }
         msg.pid = sender;
@@ -266,8 +265,8 @@ void gen_read_notify(struct generation *g)
 {
     pid_t refused = 0, ready = ready_notify_read(g->ready.socket_fd, is_member, g, &refused);
     if (refused && !g->told_stranger_ready) {
-        hs_log("gen %d: READY=1 on its NOTIFY_SOCKET from pid %d, not one of its processes: ignored",
-               g->number, (int)refused);
+        hs_log("gen %d: READY=1 on its NOTIFY_SOCKET from pid %d, not one of its processes: ignored", g->number,
+               (int)refused);
         g->told_stranger_ready = true;
     }
     if (ready && g->state == GEN_STARTING) {

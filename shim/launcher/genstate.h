@@ -25,15 +25,15 @@ enum intercept_mode { INTERCEPT_AUTO, INTERCEPT_PRELOAD, INTERCEPT_SECCOMP };
  * shim reported (fork). */
 struct gen_proc {
     pid_t pid;
-    int pidfd;            /* readable once the process has exited; -1 when it has */
-    bool said_hello;      /* its shim has spoken: the shim is in charge there */
-    bool drain_sent;      /* the drain signal went to it */
-    bool waited;          /* said READY: it waited on a listener, so it holds one */
-    bool drain_reported;  /* has said DRAINING */
-    bool counts_refused;  /* reported a count no process can have: its counts are not believed */
-    long conns;           /* its open connections, as its shim last reported */
-    long datagrams;       /* datagrams it received and has not answered, as last reported */
-    int64_t drain_said_ms; /* when it first said DRAINING (0: not yet) */
+    int pidfd;                  /* readable once the process has exited; -1 when it has */
+    bool said_hello;            /* its shim has spoken: the shim is in charge there */
+    bool drain_sent;            /* the drain signal went to it */
+    bool waited;                /* said READY: it waited on a listener, so it holds one */
+    bool drain_reported;        /* has said DRAINING */
+    bool counts_refused;        /* reported a count no process can have: its counts are not believed */
+    long conns;                 /* its open connections, as its shim last reported */
+    long datagrams;             /* datagrams it received and has not answered, as last reported */
+    int64_t drain_said_ms;      /* when it first said DRAINING (0: not yet) */
     int64_t datagrams_moved_ms; /* when its count of datagrams owed last changed, in the drain:
                                    they are owed until --datagram-timeout after this */
 };
@@ -45,10 +45,10 @@ struct gen_settings {
     int stop_signal, drain_signal;
     int graceful_signal; /* --graceful-signal: to the command's process at its drain (0: none) */
     bool handover_idle;
-    bool ready_notify;         /* --ready notify: READY=1 on the generation's own NOTIFY_SOCKET */
-    int64_t keep_old_ms;       /* --keep-old: a drained generation is parked this long (0: never) */
-    bool socket_activation;    /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
-    bool stop_main_first;      /* --kill-mode mixed: the stop signal to the command's process,
+    bool ready_notify;             /* --ready notify: READY=1 on the generation's own NOTIFY_SOCKET */
+    int64_t keep_old_ms;           /* --keep-old: a drained generation is parked this long (0: never) */
+    bool socket_activation;        /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
+    bool stop_main_first;          /* --kill-mode mixed: the stop signal to the command's process,
                                   the rest once it has exited */
     enum intercept_mode intercept; /* --intercept */
     enum idle_close idle_close;    /* --idle-close */
@@ -56,87 +56,87 @@ struct gen_settings {
 
 /* A draining generation, seen from the kernel's side. */
 struct drain_watch {
-    int64_t next_check_ms;     /* the next look at the kernel's tables */
-    int64_t zero_since_ms;     /* since when the kernel has shown no connection (0: it shows some) */
-    int zero_checks;           /* looks in a row that showed none */
-    long kernel_conns;         /* at the last look; -1: the tables could not be read */
-    long at_start;             /* the kernel's figure when the drain began */
-    pid_t holder;              /* at the last look: a process holding one of them */
-    bool checked_at_shim_zero; /* a look has followed the shim's count reaching zero */
-    long shim_conns_seen;      /* the shims' count when a look was last due (LONG_MAX: none yet) */
+    int64_t next_check_ms;      /* the next look at the kernel's tables */
+    int64_t zero_since_ms;      /* since when the kernel has shown no connection (0: it shows some) */
+    int zero_checks;            /* looks in a row that showed none */
+    long kernel_conns;          /* at the last look; -1: the tables could not be read */
+    long at_start;              /* the kernel's figure when the drain began */
+    pid_t holder;               /* at the last look: a process holding one of them */
+    bool checked_at_shim_zero;  /* a look has followed the shim's count reaching zero */
+    long shim_conns_seen;       /* the shims' count when a look was last due (LONG_MAX: none yet) */
     int64_t shim_zero_since_ms; /* since when the shim has counted none (0: it counts some) */
-    bool told_disagreement;    /* the log has said the two disagree */
-    bool told_word_lost;       /* the log has said a shim's DRAINING never came */
-    pid_t unshimmed[32];       /* at the last look: processes holding a listener with no shim in
+    bool told_disagreement;     /* the log has said the two disagree */
+    bool told_word_lost;        /* the log has said a shim's DRAINING never came */
+    pid_t unshimmed[32];        /* at the last look: processes holding a listener with no shim in
                                   charge (a worker the server exec'd), which keep accepting */
     int unshimmed_count;
-    bool frozen;               /* those are stopped (SIGSTOP) for the last look before the stop */
-    int64_t frozen_ms;         /* when they were sent SIGSTOP */
-    bool all_stopped;          /* every thread of theirs has stopped since (or the wait is over) */
-    bool stop_wait_spent;      /* a pause this drain waited STOP_WAIT_MS for a thread that never
+    bool frozen;          /* those are stopped (SIGSTOP) for the last look before the stop */
+    int64_t frozen_ms;    /* when they were sent SIGSTOP */
+    bool all_stopped;     /* every thread of theirs has stopped since (or the wait is over) */
+    bool stop_wait_spent; /* a pause this drain waited STOP_WAIT_MS for a thread that never
                                   stopped: later pauses wait STOP_WAIT_AGAIN_MS */
-    int listener_holders;      /* signal_drain: processes still holding a held listener, at the last look */
-    bool scanned;              /* signal_drain: a trapped rt_sigreturn has had its fds scanned since
+    int listener_holders; /* signal_drain: processes still holding a held listener, at the last look */
+    bool scanned;         /* signal_drain: a trapped rt_sigreturn has had its fds scanned since
                                   that look (one scan per look: a SIGCHLD storm must not make one
                                   per signal) */
 };
 
 struct generation {
     int number;
-    char **argv;               /* its command line (NULL: not known, an adopted one) */
-    pid_t pid;                 /* the command's process, leader of the process group */
+    char **argv; /* its command line (NULL: not known, an adopted one) */
+    pid_t pid;   /* the command's process, leader of the process group */
     int channel_fd;
-    bool told_false_sender;    /* a message claimed another sender: said once */
-    bool told_false_child;     /* a FORKED message named a stranger: said once */
-    bool told_false_count;     /* a count no process can have (HS_COUNT_MAX): said once */
-    bool told_malformed;       /* a malformed channel message: said once */
-    bool told_probe;           /* a probe of a held address before its claim: said once */
-    bool told_follow;          /* an exec not followed onto the seccomp route: said once */
-    bool channel_closed;       /* every process closed its end: stop polling it */
-    int notify_fd;             /* the seccomp route's notifications (intercept.h); -1: the shim's */
-    bool seccomp;              /* on the seccomp route: started so, or followed there (genfollow.c) */
-    bool signal_drain;         /* ...a Go program: no accept trapped; ready at listen, drained at a
+    bool told_false_sender; /* a message claimed another sender: said once */
+    bool told_false_child;  /* a FORKED message named a stranger: said once */
+    bool told_false_count;  /* a count no process can have (HS_COUNT_MAX): said once */
+    bool told_malformed;    /* a malformed channel message: said once */
+    bool told_probe;        /* a probe of a held address before its claim: said once */
+    bool told_follow;       /* an exec not followed onto the seccomp route: said once */
+    bool channel_closed;    /* every process closed its end: stop polling it */
+    int notify_fd;          /* the seccomp route's notifications (intercept.h); -1: the shim's */
+    bool seccomp;           /* on the seccomp route: started so, or followed there (genfollow.c) */
+    bool signal_drain;      /* ...a Go program: no accept trapped; ready at listen, drained at a
                                   trapped rt_sigreturn after SIGURG (intercept.h) */
-    bool adopted;              /* left running by a killed launcher, taken over (adopt.c): no
+    bool adopted;           /* left running by a killed launcher, taken over (adopt.c): no
                                   channel, and not the launcher's child */
-    int64_t accept_let_ms;     /* seccomp: when an accept was last let through */
-    int64_t idle_look_ms;      /* draining, --idle-close turn: when to look for idle connections next */
-    bool speaks_http;          /* seccomp, draining: a request waiting unread looked like HTTP/1.x */
-    bool go_program;           /* seccomp: a Go program (a write on a closed socket is EPIPE, never SIGPIPE) */
-    pid_t parked[64];          /* seccomp: threads whose accept the drain left unanswered */
+    int64_t accept_let_ms;  /* seccomp: when an accept was last let through */
+    int64_t idle_look_ms;   /* draining, --idle-close turn: when to look for idle connections next */
+    bool speaks_http;       /* seccomp, draining: a request waiting unread looked like HTTP/1.x */
+    bool go_program;        /* seccomp: a Go program (a write on a closed socket is EPIPE, never SIGPIPE) */
+    pid_t parked[64];       /* seccomp: threads whose accept the drain left unanswered */
     int parked_count;
-    struct ready_notify ready; /* --ready notify: its NOTIFY_SOCKET and gate (socket_fd -1: not) */
-    pid_t ready_by;            /* --ready notify: the process that said READY=1 */
-    bool told_stranger_ready;  /* a READY=1 from outside the generation: said once */
+    struct ready_notify ready;  /* --ready notify: its NOTIFY_SOCKET and gate (socket_fd -1: not) */
+    pid_t ready_by;             /* --ready notify: the process that said READY=1 */
+    bool told_stranger_ready;   /* a READY=1 from outside the generation: said once */
     bool told_stranger_message; /* a channel message from outside the generation: said once */
-    uint64_t gated[64];        /* seccomp, --ready notify: blocking accepts held until READY=1 */
+    uint64_t gated[64];         /* seccomp, --ready notify: blocking accepts held until READY=1 */
     int gated_count;
-    bool gate_refused;         /* seccomp, --ready notify: an accept got EAGAIN before READY=1 */
+    bool gate_refused; /* seccomp, --ready notify: an accept got EAGAIN before READY=1 */
     enum gen_state state;
     const struct gen_settings *settings;
     struct members *members;
 
     int64_t started_ms, hello_ms, ready_ms, drain_ms, park_ms, stop_ms, gone_ms;
-    int64_t graceful_ms; /* --graceful-signal: when it was sent (0: not) */
-    bool unparkable;           /* drained by a rollback or cut: stopped, never parked */
-    int64_t deadline_ms;       /* of the current state; 0: none */
-    int64_t next_look_ms;      /* starting: the next look for a listener the shim never saw */
+    int64_t graceful_ms;  /* --graceful-signal: when it was sent (0: not) */
+    bool unparkable;      /* drained by a rollback or cut: stopped, never parked */
+    int64_t deadline_ms;  /* of the current state; 0: none */
+    int64_t next_look_ms; /* starting: the next look for a listener the shim never saw */
     bool said_hello;
-    bool failed;               /* rolled back: never served */
+    bool failed; /* rolled back: never served */
     bool leader_reaped;
-    int leader_status;         /* wait status */
-    bool stop_sent;            /* we sent the stop signal (or SIGKILL) */
-    bool stop_spread;          /* ... to every process of it, not only the command's */
-    long drained_conns;        /* open at the start of the drain (the shim's reports, then the
+    int leader_status;             /* wait status */
+    bool stop_sent;                /* we sent the stop signal (or SIGKILL) */
+    bool stop_spread;              /* ... to every process of it, not only the command's */
+    long drained_conns;            /* open at the start of the drain (the shim's reports, then the
                                   kernel's figure where higher) */
-    long drained_datagrams;    /* datagrams owed a reply at the start of the drain */
+    long drained_datagrams;        /* datagrams owed a reply at the start of the drain */
     long cut_conns, cut_datagrams; /* what its cut ended (cut: true) */
-    long handed_over;          /* idle clients it passed to the next generation (--handover-idle) */
-    bool cut;                  /* stopped before its drain ended */
-    bool listeners_checked;    /* release.c has looked for listeners it does not use */
+    long handed_over;              /* idle clients it passed to the next generation (--handover-idle) */
+    bool cut;                      /* stopped before its drain ended */
+    bool listeners_checked;        /* release.c has looked for listeners it does not use */
     uint64_t claimed_listeners[LISTENERS_MAX / 64]; /* the handed-over listeners its shims said
                                                        they took (bit i: HOTSWAP_LISTEN_FDS index i) */
-    char cut_why[48];          /* "drain timeout", "--max-draining 2" */
+    char cut_why[48];                               /* "drain timeout", "--max-draining 2" */
     char failure[560];
     unsigned long private_listeners[16]; /* inodes of listeners the shim said are the server's own
                                             business (a port the kernel chose): no unseen ones */
@@ -144,7 +144,7 @@ struct generation {
     char unseen_listener[480]; /* a listener the kernel shows and the shim never reported, said */
     struct drain_watch watch;
 
-    struct gen_proc *procs;    /* [0] is the command's own process */
+    struct gen_proc *procs; /* [0] is the command's own process */
     int proc_count, proc_room;
 };
 

@@ -174,14 +174,16 @@ static unsigned fd_flags_of(pid_t pid, long fd)
 static bool put_on(int notify_fd, const struct seccomp_notif *n, int source, long fd)
 {
     struct seccomp_notif_addfd add = {
-        .id = n->id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (__u32)source, .newfd = (__u32)fd,
+        .id = n->id,
+        .flags = SECCOMP_ADDFD_FLAG_SETFD,
+        .srcfd = (__u32)source,
+        .newfd = (__u32)fd,
         .newfd_flags = fd_flags_of((pid_t)n->pid, fd),
     };
     return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) == fd;
 }
 
-static void answer_bind(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r,
-                        int pidfd)
+static void answer_bind(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r, int pidfd)
 {
     struct sockaddr_storage addr;
     socklen_t len = (socklen_t)n->data.args[2];
@@ -208,8 +210,7 @@ static void answer_bind(struct generation *g, const struct seccomp_notif *n, str
     close(target);
 }
 
-static void answer_listen(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r,
-                          int pidfd)
+static void answer_listen(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r, int pidfd)
 {
     int target = copy_of(pidfd, (long)n->data.args[0]);
     if (target < 0 || !still_valid(g->notify_fd, n->id)) {
@@ -317,8 +318,7 @@ static int stand_in(void)
 
 /* A draining (or stopping) generation's accept. Returns false to leave the call unanswered: a
  * blocking accept waits there until the stop, as it would on a listener no client reaches. */
-static bool answer_accept(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r,
-                          int pidfd)
+static bool answer_accept(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r, int pidfd)
 {
     int target = copy_of(pidfd, (long)n->data.args[0]);
     if (target < 0) { /* cannot tell which socket: a draining generation takes no connection */
@@ -448,7 +448,8 @@ static void wake_queued_listeners(void)
         setsockopt(wake, SOL_SOCKET, SO_SNDTIMEO, &brief, sizeof brief);
         if (connect(wake, (struct sockaddr *)&addr, len) < 0)
             hs_log("--ready notify: cannot wake the server on %s (%s): a connection queued now waits "
-                   "for the next one", listeners_get(i)->name, strerror(errno));
+                   "for the next one",
+                   listeners_get(i)->name, strerror(errno));
         close(wake);
     }
 }

@@ -23,21 +23,21 @@ struct reload {
     struct generation *next, *previous;
     int64_t requested_ms;
     bool active;
-    bool checking;         /* --check runs: `next` is not started yet */
-    bool sequential;       /* in sequence (sequential.h): `next` starts once `previous` is gone */
-    char **argv;           /* `hotswap reload -- COMMAND...`: the new command line (owned); NULL:
+    bool checking;    /* --check runs: `next` is not started yet */
+    bool sequential;  /* in sequence (sequential.h): `next` starts once `previous` is gone */
+    char **argv;      /* `hotswap reload -- COMMAND...`: the new command line (owned); NULL:
                               the current one */
-    char **env;            /* --env-file as read for this reload (owned) */
-    bool ready_told;       /* clients of `hotswap reload --wait ready` heard that `next` serves */
-    long shown_conns;      /* the old generation's open connections, as last told to the client */
+    char **env;       /* --env-file as read for this reload (owned) */
+    bool ready_told;  /* clients of `hotswap reload --wait ready` heard that `next` serves */
+    long shown_conns; /* the old generation's open connections, as last told to the client */
     int64_t shown_ms;
     struct reload_proof proof; /* what the kernel saw meanwhile */
 };
 
 struct launcher {
     struct options opt;
-    char **command;            /* the command line of the next start: the last one that served */
-    char **env;                /* --env-file's variables for it (NULL: none) */
+    char **command; /* the command line of the next start: the last one that served */
+    char **env;     /* --env-file's variables for it (NULL: none) */
     struct gen_settings settings;
     char shim_path[PATH_MAX];
     struct generation *gens[GENERATIONS_MAX];
@@ -51,8 +51,8 @@ struct launcher {
     char control_path[256];
     int64_t started_ms;
     struct restarter restarter;
-    bool ever_ready;          /* a generation has been ready: from then on a death is a crash */
-    bool serving_daemonized;  /* the serving generation's command exited 0, leaving its daemon */
+    bool ever_ready;         /* a generation has been ready: from then on a death is a crash */
+    bool serving_daemonized; /* the serving generation's command exited 0, leaving its daemon */
     /* A reload whose new generation failed after the serving one had died (any status): the
      * dead one, and the failed one's number. Whatever --restart says, the last good command line
      * starts again, and keeps being restarted with back-off until a generation is ready. */
@@ -60,9 +60,9 @@ struct launcher {
     int orphaning_gen;
     bool orphaned_in_sequence; /* ...which the reload stopped itself, going in sequence */
     bool rescuing;
-    int announced_gen;        /* the serving generation last told to the service manager */
+    int announced_gen; /* the serving generation last told to the service manager */
     struct status_event last_reload, last_restart;
-    struct metrics metrics;   /* status --prometheus */
+    struct metrics metrics; /* status --prometheus */
 };
 
 /* The one launcher of this process (launcher.c). */

@@ -56,7 +56,8 @@ int listeners_describe(int fd, pid_t binder, char *name, size_t size)
         snprintf(name, size, "%s%s:%u", udp, inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip), ntohs(in->sin_port));
     } else if (addr.ss_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
-        snprintf(name, size, "%s[%s]:%u", udp, inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip), ntohs(in6->sin6_port));
+        snprintf(name, size, "%s[%s]:%u", udp, inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip),
+                 ntohs(in6->sin6_port));
     } else if (addr.ss_family == AF_UNIX) {
         struct sockaddr_un *un = (struct sockaddr_un *)&addr;
         if (un->sun_path[0])

@@ -16,7 +16,7 @@
 
 struct held_listener {
     int fd;
-    int from_generation; /* the generation that created it */
+    int from_generation;          /* the generation that created it */
     char name[LISTENER_NAME_MAX]; /* "127.0.0.1:8080", "[::1]:8080", "unix:/run/app.sock" */
 };
 

@@ -57,8 +57,8 @@ static int find_shim(void)
 #define HS_MULTIARCH ""
 #endif
     /* beside it (the build tree), ../lib (make install), ../lib/<triplet> (Debian's package) */
-    const char *candidates[] = {"%s/libhotswap.so", "%s/../lib/libhotswap.so", "%s/../lib/" HS_MULTIARCH "/libhotswap.so",
-                                "%s/../lib/hotswap/libhotswap.so"};
+    const char *candidates[] = {"%s/libhotswap.so", "%s/../lib/libhotswap.so",
+                                "%s/../lib/" HS_MULTIARCH "/libhotswap.so", "%s/../lib/hotswap/libhotswap.so"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         char path[PATH_MAX + 64];
         snprintf(path, sizeof path, candidates[i], self);
@@ -107,8 +107,7 @@ static void bound_draining(void)
         if (draining <= L.opt.max_draining)
             return;
         char reason[96];
-        snprintf(reason, sizeof reason, "is one draining generation too many (--max-draining %d)",
-                 L.opt.max_draining);
+        snprintf(reason, sizeof reason, "is one draining generation too many (--max-draining %d)", L.opt.max_draining);
         char why[48];
         snprintf(why, sizeof why, "--max-draining %d", L.opt.max_draining);
         gen_cut(oldest, why, reason);
@@ -131,8 +130,7 @@ static void reconcile(void)
     for (int i = 0; i < L.gen_count; i++) {
         struct generation *g = L.gens[i];
         /* exiting 0 while a forked child lives on is daemonizing, not failing */
-        bool daemonized = WIFEXITED(g->leader_status) && WEXITSTATUS(g->leader_status) == 0 &&
-                          gen_others_alive(g);
+        bool daemonized = WIFEXITED(g->leader_status) && WEXITSTATUS(g->leader_status) == 0 && gen_others_alive(g);
         if (g->leader_reaped && g->state == GEN_STARTING && g != L.serving && !daemonized) {
             char why[160];
             snprintf(why, sizeof why, "exited before it was ready (%s %d)",
@@ -303,7 +301,10 @@ static void notify_ready(struct generation *g, short revents)
  * many processes as connections). */
 struct poll_set {
     struct pollfd *fds;
-    struct { struct generation *g; int proc; } *owner;
+    struct {
+        struct generation *g;
+        int proc;
+    } * owner;
     int count, room;
 };
 
@@ -456,9 +457,17 @@ static void tap_log(const char *line)
 static char *render_status(enum status_format format)
 {
     struct status_view view = {
-        .pid = getpid(), .started_ms = L.started_ms, .control_path = L.control_path, .stopping = L.stopping,
-        .restarter = &L.restarter, .gens = L.gens, .gen_count = L.gen_count, .serving = L.serving,
-        .last_reload = &L.last_reload, .last_restart = &L.last_restart, .metrics = &L.metrics,
+        .pid = getpid(),
+        .started_ms = L.started_ms,
+        .control_path = L.control_path,
+        .stopping = L.stopping,
+        .restarter = &L.restarter,
+        .gens = L.gens,
+        .gen_count = L.gen_count,
+        .serving = L.serving,
+        .last_reload = &L.last_reload,
+        .last_restart = &L.last_restart,
+        .metrics = &L.metrics,
         .overlap = sequential_describe(),
     };
     return status_render(&view, format);
@@ -475,8 +484,8 @@ static int run(void)
     sdnotify_open();
     /* The control socket before anything else is made: a refusal leaves nothing behind. */
     char default_path[256], why[512];
-    const char *control = L.opt.control_path ? L.opt.control_path
-                                             : default_control_path(getpid(), default_path, sizeof default_path);
+    const char *control =
+        L.opt.control_path ? L.opt.control_path : default_control_path(getpid(), default_path, sizeof default_path);
     snprintf(L.control_path, sizeof L.control_path, "%s", control);
     int opened = ctl_server_open(control, !L.opt.control_path, why, sizeof why);
     int control_err = errno;
@@ -496,10 +505,9 @@ static int run(void)
         return 1;
     }
     if (opened < 0)
-        hs_log("cannot open the control socket %s (%s): reload with SIGHUP only", control,
-               strerror(control_err));
-    struct ctl_handlers handlers = {.reload = begin_reload, .stop = begin_stop, .rollback = begin_rollback,
-                                    .status = render_status};
+        hs_log("cannot open the control socket %s (%s): reload with SIGHUP only", control, strerror(control_err));
+    struct ctl_handlers handlers = {
+        .reload = begin_reload, .stop = begin_stop, .rollback = begin_rollback, .status = render_status};
     ctl_server_set_handlers(&handlers);
     log_set_tap(tap_log);
 
@@ -567,14 +575,20 @@ int main(int argc, char **argv)
         return 1;
     }
     L.settings = (struct gen_settings){
-        .ready_timeout_ms = L.opt.ready_timeout_ms, .drain_timeout_ms = L.opt.drain_timeout_ms,
+        .ready_timeout_ms = L.opt.ready_timeout_ms,
+        .drain_timeout_ms = L.opt.drain_timeout_ms,
         .datagram_timeout_ms = L.opt.datagram_timeout_ms,
-        .kill_timeout_ms = L.opt.kill_timeout_ms, .stop_signal = L.opt.stop_signal,
-        .drain_signal = L.opt.drain_signal, .graceful_signal = L.opt.graceful_signal,
+        .kill_timeout_ms = L.opt.kill_timeout_ms,
+        .stop_signal = L.opt.stop_signal,
+        .drain_signal = L.opt.drain_signal,
+        .graceful_signal = L.opt.graceful_signal,
         .handover_idle = L.opt.handover_idle,
         .idle_close = L.opt.idle_close,
-        .socket_activation = L.opt.socket_activation, .stop_main_first = L.opt.kill_mode_mixed,
-        .intercept = L.opt.intercept, .ready_notify = L.opt.ready_notify, .keep_old_ms = L.opt.keep_old_ms,
+        .socket_activation = L.opt.socket_activation,
+        .stop_main_first = L.opt.kill_mode_mixed,
+        .intercept = L.opt.intercept,
+        .ready_notify = L.opt.ready_notify,
+        .keep_old_ms = L.opt.keep_old_ms,
     };
     L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
     sequential_init(L.opt.overlap);

@@ -30,21 +30,21 @@ struct pid_list {
 
 struct members {
     int number;
-    bool in_cgroup;      /* this generation's processes are in its own group */
-    int dir_fd;          /* the group's directory; -1 in tree mode */
-    int procs_fd;        /* its cgroup.procs, open for writing (the child joins through it) */
+    bool in_cgroup; /* this generation's processes are in its own group */
+    int dir_fd;     /* the group's directory; -1 in tree mode */
+    int procs_fd;   /* its cgroup.procs, open for writing (the child joins through it) */
     char name[64];
-    struct proc_entry leader; /* the command's process, as it started */
-    struct pid_list known; /* tree mode: the members seen last time */
+    struct proc_entry leader;  /* the command's process, as it started */
+    struct pid_list known;     /* tree mode: the members seen last time */
     struct pid_list strangers; /* tree mode: the launcher's children whose environment names
                                   another generation (read once each, not at every look) */
-    pid_t *listed;       /* what members_list returned */
+    pid_t *listed;             /* what members_list returned */
     int listed_room;
 };
 
 static struct {
-    enum track_mode mode;        /* TRACK_CGROUP or TRACK_TREE once chosen */
-    char root[PATH_MAX];         /* cgroup mode: the launcher's own group */
+    enum track_mode mode; /* TRACK_CGROUP or TRACK_TREE once chosen */
+    char root[PATH_MAX];  /* cgroup mode: the launcher's own group */
     char description[PATH_MAX + 16];
 } M;
 
@@ -289,8 +289,7 @@ int members_init(enum track_mode want)
                    M.root);
             return -1;
         }
-        hs_log("no cgroup v2 group can be made here (%s): tracking generations by the process tree",
-               strerror(err));
+        hs_log("no cgroup v2 group can be made here (%s): tracking generations by the process tree", strerror(err));
     }
     M.mode = TRACK_TREE;
     snprintf(M.description, sizeof M.description, "process tree");
@@ -322,8 +321,8 @@ struct members *members_new(int number)
     if (root >= 0)
         close(root);
     if (m->procs_fd < 0)
-        hs_log("gen %d: cannot make its cgroup %s/%s (%s): tracking it by the process tree", number, M.root,
-               m->name, strerror(errno));
+        hs_log("gen %d: cannot make its cgroup %s/%s (%s): tracking it by the process tree", number, M.root, m->name,
+               strerror(errno));
     return m;
 }
 
@@ -426,8 +425,8 @@ void members_started(struct members *m, pid_t leader, bool joined)
         return;
     m->in_cgroup = joined;
     if (!joined)
-        hs_log("gen %d pid %d could not join its cgroup %s/%s: tracking it by the process tree", m->number,
-               (int)leader, M.root, m->name);
+        hs_log("gen %d pid %d could not join its cgroup %s/%s: tracking it by the process tree", m->number, (int)leader,
+               M.root, m->name);
 }
 
 static bool known_stranger(const struct members *m, const struct proc_entry *p)

@@ -5,7 +5,9 @@
 const double metrics_bucket_bounds[METRICS_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 const char *const reload_outcome_names[RELOAD_OUTCOMES] = {
-    [RELOAD_OK] = "ok", [RELOAD_FAILED] = "failed", [RELOAD_REFUSED] = "refused",
+    [RELOAD_OK] = "ok",
+    [RELOAD_FAILED] = "failed",
+    [RELOAD_REFUSED] = "refused",
 };
 
 void metrics_observe(struct histogram *h, double seconds)

@@ -49,8 +49,8 @@ static void look_for_unseen_listener(struct generation *g)
     pid_t holder;
     char name[80], exe[128];
     if (g->unseen_listener[0] || count <= 0 ||
-        !conncount_unheld_listener(pids, count, g->private_listeners, g->private_count, shim_not_in_charge, g,
-                                   &holder, name, sizeof name))
+        !conncount_unheld_listener(pids, count, g->private_listeners, g->private_count, shim_not_in_charge, g, &holder,
+                                   name, sizeof name))
         return;
     gen_exe_of(holder, exe, sizeof exe);
     const char *why;
@@ -67,8 +67,8 @@ static void look_for_unseen_listener(struct generation *g)
     else
         why = "the shim is not loaded in that process (statically linked? setuid? LD_PRELOAD cleared?)";
     snprintf(g->unseen_listener, sizeof g->unseen_listener,
-             "gen %d pid %d (%.80s) listens on %s, but the shim never saw that socket: %s", g->number, (int)holder,
-             exe, name, why);
+             "gen %d pid %d (%.80s) listens on %s, but the shim never saw that socket: %s", g->number, (int)holder, exe,
+             name, why);
     hs_log("%s; it will never count as ready", g->unseen_listener);
 }
 

@@ -131,13 +131,15 @@ static int64_t parse_duration(const char *option, const char *text)
 
 int signal_from_name(const char *name)
 {
-    static const struct { const char *name; int number; } names[] = {
-        {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-        {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH},
-        {"URG", SIGURG}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"CONT", SIGCONT},
-        {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},
-        {"CHLD", SIGCHLD}, {"SEGV", SIGSEGV}, {"BUS", SIGBUS}, {"FPE", SIGFPE}, {"ILL", SIGILL},
-        {"ABRT", SIGABRT}, {"TRAP", SIGTRAP}, {"SYS", SIGSYS},
+    static const struct {
+        const char *name;
+        int number;
+    } names[] = {
+        {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+        {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH}, {"URG", SIGURG},   {"PIPE", SIGPIPE},
+        {"ALRM", SIGALRM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},   {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
+        {"TTOU", SIGTTOU}, {"CHLD", SIGCHLD}, {"SEGV", SIGSEGV},   {"BUS", SIGBUS},   {"FPE", SIGFPE},
+        {"ILL", SIGILL},   {"ABRT", SIGABRT}, {"TRAP", SIGTRAP},   {"SYS", SIGSYS},
     };
     if (strncasecmp(name, "SIG", 3) == 0)
         name += 3;
@@ -230,8 +232,8 @@ static int parse_choice(const char *option, const char *value, const char *what,
     usage_error("%s: '%s' is not %s (%s)", option, value, what, choices);
 }
 
-#define CHOICE(option, value, what, ...)                                                                      \
-    parse_choice(option, value, what, (const char *const[]){__VA_ARGS__},                                     \
+#define CHOICE(option, value, what, ...)                                  \
+    parse_choice(option, value, what, (const char *const[]){__VA_ARGS__}, \
                  sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
 
 /* The subcommand, if argv[1] names one: the index of the first argument after it. */
@@ -280,12 +282,13 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
     else if (is_option(arg, "--kill-mode"))
         opt->kill_mode_mixed = CHOICE("--kill-mode", VALUE("--kill-mode"), "a mode", "control-group", "mixed") == 1;
     else if (is_option(arg, "--intercept"))
-        opt->intercept = (enum intercept_mode)CHOICE("--intercept", VALUE("--intercept"), "a route", "auto", "preload",
-                                                     "seccomp");
+        opt->intercept =
+            (enum intercept_mode)CHOICE("--intercept", VALUE("--intercept"), "a route", "auto", "preload", "seccomp");
     else if (is_option(arg, "--overlap"))
         opt->overlap = (enum overlap)CHOICE("--overlap", VALUE("--overlap"), "an overlap", "auto", "never", "always");
     else if (is_option(arg, "--idle-close"))
-        opt->idle_close = (enum idle_close)CHOICE("--idle-close", VALUE("--idle-close"), "a mode", "turn", "http", "never");
+        opt->idle_close =
+            (enum idle_close)CHOICE("--idle-close", VALUE("--idle-close"), "a mode", "turn", "http", "never");
     else if (is_option(arg, "--track"))
         opt->track = (enum track_mode)CHOICE("--track", VALUE("--track"), "a way to track", "auto", "cgroup", "tree");
     else if (is_option(arg, "--restart-max-backoff"))

@@ -10,9 +10,9 @@
 #include "restart.h"
 #include "sequential.h"
 
-#define EXIT_USAGE 64        /* EX_USAGE */
-#define EXIT_UNAVAILABLE 69  /* EX_UNAVAILABLE: no launcher to talk to */
-#define EXIT_NOT_FOUND 127   /* the server command does not exist */
+#define EXIT_USAGE 64       /* EX_USAGE */
+#define EXIT_UNAVAILABLE 69 /* EX_UNAVAILABLE: no launcher to talk to */
+#define EXIT_NOT_FOUND 127  /* the server command does not exist */
 #define EXIT_NOT_EXECUTABLE 126
 
 enum command { CMD_RUN, CMD_TRY, CMD_RELOAD, CMD_STOP, CMD_ROLLBACK, CMD_STATUS, CMD_HELP, CMD_VERSION };
@@ -26,36 +26,36 @@ struct options {
     int64_t drain_timeout_ms;
     int64_t datagram_timeout_ms; /* --datagram-timeout: how long into a drain a datagram is owed */
     int64_t kill_timeout_ms;
-    int max_draining;           /* --max-draining: generations draining at once, at most */
+    int max_draining; /* --max-draining: generations draining at once, at most */
     int stop_signal;
     int drain_signal;
-    int graceful_signal;        /* --graceful-signal: the server's own goodbye, at its drain (0: none) */
-    bool handover_idle;         /* pass idle keep-alive connections to the new generation */
-    enum idle_close idle_close; /* --idle-close: which connections a drain ends once idle */
-    bool ready_notify;          /* --ready notify: ready at READY=1 on its own NOTIFY_SOCKET */
-    int64_t keep_old_ms;        /* --keep-old: a drained generation is parked this long */
-    bool socket_activation;     /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
-    enum track_mode track;      /* how a generation's processes are known */
-    bool kill_mode_mixed;       /* the stop signal to the command's process first */
+    int graceful_signal;           /* --graceful-signal: the server's own goodbye, at its drain (0: none) */
+    bool handover_idle;            /* pass idle keep-alive connections to the new generation */
+    enum idle_close idle_close;    /* --idle-close: which connections a drain ends once idle */
+    bool ready_notify;             /* --ready notify: ready at READY=1 on its own NOTIFY_SOCKET */
+    int64_t keep_old_ms;           /* --keep-old: a drained generation is parked this long */
+    bool socket_activation;        /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
+    enum track_mode track;         /* how a generation's processes are known */
+    bool kill_mode_mixed;          /* the stop signal to the command's process first */
     enum intercept_mode intercept; /* --intercept: auto, preload, seccomp */
-    enum overlap overlap;       /* --overlap: auto, never (reloads in sequence), always */
-    enum restart_policy restart;  /* when a generation that dies outside a reload is replaced */
+    enum overlap overlap;          /* --overlap: auto, never (reloads in sequence), always */
+    enum restart_policy restart;   /* when a generation that dies outside a reload is replaced */
     int64_t restart_max_backoff_ms;
-    bool json;                  /* status --json */
-    bool prometheus;            /* status --prometheus */
-    const char *control_path;   /* NULL: the default for this launcher's pid */
-    const char *check_command;  /* --check: run before each reload (sh -c); NULL: none */
-    const char *env_file;       /* --env-file: KEY=VALUE lines, read again at each reload */
-    const char *shim_path;      /* NULL: beside the hotswap binary */
-    int target_pid;             /* reload/stop/status --pid */
-    bool wait_ready;            /* reload --wait ready: done once the new generation serves */
-    char **argv;                /* the server command */
-    const char *try_addr;       /* hotswap try ADDR */
-    int try_addr_index;         /* ... its index in argv */
-    int try_reloads;            /* --reloads N (default 10) */
-    const char *try_http_path;  /* --http PATH (default /) */
-    bool try_connect_only;      /* --connect-only: not HTTP */
-    int64_t try_timeout_ms;     /* try --timeout: all of it, reloads and stop, within this */
+    bool json;                 /* status --json */
+    bool prometheus;           /* status --prometheus */
+    const char *control_path;  /* NULL: the default for this launcher's pid */
+    const char *check_command; /* --check: run before each reload (sh -c); NULL: none */
+    const char *env_file;      /* --env-file: KEY=VALUE lines, read again at each reload */
+    const char *shim_path;     /* NULL: beside the hotswap binary */
+    int target_pid;            /* reload/stop/status --pid */
+    bool wait_ready;           /* reload --wait ready: done once the new generation serves */
+    char **argv;               /* the server command */
+    const char *try_addr;      /* hotswap try ADDR */
+    int try_addr_index;        /* ... its index in argv */
+    int try_reloads;           /* --reloads N (default 10) */
+    const char *try_http_path; /* --http PATH (default /) */
+    bool try_connect_only;     /* --connect-only: not HTTP */
+    int64_t try_timeout_ms;    /* try --timeout: all of it, reloads and stop, within this */
 };
 
 /* Parses argv; on bad input prints one line and the usage hint on stderr, exits 64. */

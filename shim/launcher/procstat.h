@@ -18,7 +18,7 @@ bool proc_read_text(const char *path, char *text, size_t size);
 bool proc_any_thread(pid_t pid, bool (*each)(pid_t pid, pid_t tid, void *ctx), void *ctx);
 
 struct proc_stat {
-    char state;               /* R, S, D, T (stopped), t (traced), Z, X... */
+    char state; /* R, S, D, T (stopped), t (traced), Z, X... */
     pid_t ppid;
     pid_t pgrp;               /* its process group */
     unsigned flags;           /* the kernel's PF_ flags */

@@ -11,9 +11,9 @@
 #include <sys/types.h>
 
 struct ready_notify {
-    int socket_fd;  /* the generation's NOTIFY_SOCKET, bound to an abstract name; -1: none */
-    int gate_fd;    /* an eventfd, readable once the gate is open */
-    char name[64];  /* NOTIFY_SOCKET's value: "@hotswap-" and 32 hex digits */
+    int socket_fd; /* the generation's NOTIFY_SOCKET, bound to an abstract name; -1: none */
+    int gate_fd;   /* an eventfd, readable once the gate is open */
+    char name[64]; /* NOTIFY_SOCKET's value: "@hotswap-" and 32 hex digits */
 };
 
 /* Makes both, the socket under a random abstract name; false (errno set, nothing left open) if

@@ -80,8 +80,8 @@ void release_unused_listeners(struct generation *g)
             used = takes(pids[p], st.st_ino, HS_LISTEN_FDS_START + i);
         if (used)
             continue;
-        hs_log("listener %s: no process of gen %d uses it (its configuration no longer binds it): released",
-               l->name, g->number);
+        hs_log("listener %s: no process of gen %d uses it (its configuration no longer binds it): released", l->name,
+               g->number);
         listeners_release(i);
     }
 }

@@ -49,8 +49,13 @@ static const char *try_reload(int *reload_id, char **argv)
     }
     free(r->argv); /* a finished reload's, not taken */
     free(r->env);
-    *r = (struct reload){.id = L.next_reload_id++, .previous = L.serving, .requested_ms = now_ms(),
-                         .active = true, .shown_conns = -1, .argv = argv, .env = env};
+    *r = (struct reload){.id = L.next_reload_id++,
+                         .previous = L.serving,
+                         .requested_ms = now_ms(),
+                         .active = true,
+                         .shown_conns = -1,
+                         .argv = argv,
+                         .env = env};
     if (reload_id)
         *reload_id = r->id;
     if (argv) {
@@ -129,8 +134,8 @@ static const char *start_next_generation(struct reload *r)
     struct gen_failure failure;
     struct generation *next = start_generation(r->argv ? r->argv : L.command, r->env, &failure);
     if (!next) {
-        snprintf(why, sizeof why, "cannot start gen %d: %s; gen %d keeps serving", L.next_generation,
-                 failure.why, L.serving->number);
+        snprintf(why, sizeof why, "cannot start gen %d: %s; gen %d keeps serving", L.next_generation, failure.why,
+                 L.serving->number);
         hs_log("%s", why);
         return why;
     }
@@ -141,7 +146,7 @@ static const char *start_next_generation(struct reload *r)
      * loads, not in its way; nothing can be dropped before it is ready. */
     proof_begin(&r->proof);
     sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: gen %d starting, gen %d serving",
-                 sdnotify_monotonic_usec(), next->number, L.serving->number);
+             sdnotify_monotonic_usec(), next->number, L.serving->number);
     return NULL;
 }
 
@@ -173,7 +178,9 @@ static void after_check(struct reload *r)
         return;
     }
     hs_log("reload: the check passed");
-    const char *failed = L.stopping ? "the launcher is stopping" : !L.serving ? "no generation is serving" : start_next(r);
+    const char *failed = L.stopping   ? "the launcher is stopping"
+                         : !L.serving ? "no generation is serving"
+                                      : start_next(r);
     if (failed) {
         L.metrics.reloads[RELOAD_REFUSED]++;
         ctl_server_finish(r->id, false, failed);
@@ -243,8 +250,8 @@ const char *begin_rollback(char *done, size_t size)
     L.metrics.rollbacks++;
     long long parked_for = (long long)(now_ms() - parked->park_ms);
     bring_back(parked, from);
-    snprintf(done, size, "gen %d serves again (re-armed after %lld ms parked); gen %d %s", parked->number,
-             parked_for, from ? from->number : 0, from && from->state == GEN_DRAINING ? "drains" : "was not serving");
+    snprintf(done, size, "gen %d serves again (re-armed after %lld ms parked); gen %d %s", parked->number, parked_for,
+             from ? from->number : 0, from && from->state == GEN_DRAINING ? "drains" : "was not serving");
     sdnotify("STATUS=rolled back to gen %d", parked->number);
     return NULL;
 }
@@ -276,8 +283,10 @@ static void tell_ready(struct reload *r)
         return;
     r->ready_told = true;
     char text[200];
-    snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d draining: its end goes to the launcher's log and "
-             "hotswap status", n->number, (long long)(n->ready_ms - n->started_ms), p->number);
+    snprintf(text, sizeof text,
+             "gen %d ready in %lld ms; gen %d draining: its end goes to the launcher's log and "
+             "hotswap status",
+             n->number, (long long)(n->ready_ms - n->started_ms), p->number);
     ctl_server_ready(r->id, text);
 }
 
@@ -303,7 +312,8 @@ static void end_reload(struct reload *r, bool ok, const char *outcome)
     if (ok && p->drain_ms && drain_end >= p->drain_ms)
         metrics_observe(&L.metrics.drain_seconds, (double)(drain_end - p->drain_ms) / 1000);
     if (r->proof.delta.read) {
-        L.metrics.reload_listen_overflows += (uint64_t)(r->proof.delta.listen_overflows > 0 ? r->proof.delta.listen_overflows : 0);
+        L.metrics.reload_listen_overflows +=
+            (uint64_t)(r->proof.delta.listen_overflows > 0 ? r->proof.delta.listen_overflows : 0);
         L.metrics.reload_listen_drops += (uint64_t)(r->proof.delta.listen_drops > 0 ? r->proof.delta.listen_drops : 0);
     }
     r->active = false;
@@ -362,9 +372,10 @@ void finish_reloads(void)
             continue;
         char text[720], safe[4 * sizeof text];
         if (r->next->failed) {
-            snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure,
-                     r->previous->number, r->sequential ? "had stopped first (in sequence)"
-                                          : gen_dead(r->previous) ? "has died meanwhile" : "keeps serving");
+            snprintf(text, sizeof text, "gen %d %s; gen %d %s", r->next->number, r->next->failure, r->previous->number,
+                     r->sequential           ? "had stopped first (in sequence)"
+                     : gen_dead(r->previous) ? "has died meanwhile"
+                                             : "keeps serving");
             if (gen_dead(r->previous) && r->previous == L.serving) {
                 L.orphaned_by_reload = r->previous;
                 L.orphaning_gen = r->next->number;
@@ -375,10 +386,11 @@ void finish_reloads(void)
         } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->previous->graceful_ms &&
                    r->next->ready_ms) { /* it stopped itself, as --graceful-signal asked */
             struct generation *n = r->next, *p = r->previous;
-            snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d stopped itself on its graceful signal, "
-                     "%lld ms into its drain (%ld connection%s open at its start)", n->number,
-                     (long long)(n->ready_ms - n->started_ms), p->number, (long long)(p->gone_ms - p->drain_ms),
-                     p->drained_conns, p->drained_conns == 1 ? "" : "s");
+            snprintf(text, sizeof text,
+                     "gen %d ready in %lld ms; gen %d stopped itself on its graceful signal, "
+                     "%lld ms into its drain (%ld connection%s open at its start)",
+                     n->number, (long long)(n->ready_ms - n->started_ms), p->number,
+                     (long long)(p->gone_ms - p->drain_ms), p->drained_conns, p->drained_conns == 1 ? "" : "s");
             end_reload(r, true, text);
         } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->next->ready_ms) {
             snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d %s", r->next->number,
@@ -388,9 +400,10 @@ void finish_reloads(void)
         } else if (r->previous->state == GEN_PARKED && r->next->ready_ms) {
             struct generation *n = r->next, *p = r->previous;
             char counts[96];
-            snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d drained %s in %lld ms, parked "
-                     "for %lld ms (hotswap rollback brings it back)", n->number,
-                     (long long)(n->ready_ms - n->started_ms), p->number,
+            snprintf(text, sizeof text,
+                     "gen %d ready in %lld ms; gen %d drained %s in %lld ms, parked "
+                     "for %lld ms (hotswap rollback brings it back)",
+                     n->number, (long long)(n->ready_ms - n->started_ms), p->number,
                      draintext_counts(counts, sizeof counts, p->drained_conns, p->drained_datagrams),
                      (long long)(p->park_ms - p->drain_ms), (long long)p->settings->keep_old_ms);
             end_reload(r, true, text);
@@ -399,8 +412,7 @@ void finish_reloads(void)
             char ended[200];
             snprintf(text, sizeof text, "%sgen %d ready in %lld ms; gen %d %s, exited %lld ms later",
                      r->sequential ? "in sequence: " : "", n->number, (long long)(n->ready_ms - n->started_ms),
-                     p->number, draintext_ended(ended, sizeof ended, p),
-                     (long long)(p->gone_ms - p->stop_ms));
+                     p->number, draintext_ended(ended, sizeof ended, p), (long long)(p->gone_ms - p->stop_ms));
             end_reload(r, true, text);
         } else {
             tell_ready(r);

@@ -103,7 +103,8 @@ void proof_end(struct reload_proof *p, char *sentence, size_t size)
         .out_resets = after.out_resets - p->before.out_resets,
         .estab_resets = after.estab_resets - p->before.estab_resets,
     };
-    int n = snprintf(sentence, size, "kernel: %lld listen overflow%s, %lld listen drop%s%s, %lld reset%s sent "
+    int n = snprintf(sentence, size,
+                     "kernel: %lld listen overflow%s, %lld listen drop%s%s, %lld reset%s sent "
                      "(the whole network namespace's counters, other traffic included)",
                      p->delta.listen_overflows, p->delta.listen_overflows == 1 ? "" : "s", p->delta.listen_drops,
                      p->delta.listen_drops == 1 ? "" : "s",
@@ -118,7 +119,8 @@ void proof_end(struct reload_proof *p, char *sentence, size_t size)
         int best = -1;
         for (int i = 0; i < p->listeners; i++)
             if (p->queue_limit[i] >= 0 && !shown[i] &&
-                (best < 0 || (long)p->queue_peak[i] * p->queue_limit[best] > (long)p->queue_peak[best] * p->queue_limit[i]))
+                (best < 0 ||
+                 (long)p->queue_peak[i] * p->queue_limit[best] > (long)p->queue_peak[best] * p->queue_limit[i]))
                 best = i;
         if (best < 0)
             break;

@@ -16,7 +16,7 @@
 #define PROOF_SAMPLE_MS 10 /* how often the accept queues are looked at while a reload runs */
 
 struct kernel_counters {
-    bool read;                 /* /proc/net/netstat and /proc/net/snmp could be read */
+    bool read; /* /proc/net/netstat and /proc/net/snmp could be read */
     long long listen_overflows, listen_drops, out_resets, estab_resets;
 };
 

@@ -73,4 +73,3 @@ void restart_note_reload(struct restarter *r)
 {
     r->streak = 0;
 }
-

@@ -9,18 +9,19 @@
 
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER, RESTART_POLICIES };
 
-#define RESTART_FIRST_BACKOFF_MS 100          /* the second restart in a row waits this long... */
-#define RESTART_DEFAULT_MAX_BACKOFF_MS 10000  /* ...doubling each time up to --restart-max-backoff */
-#define RESTART_STABLE_MIN_MS 1000            /* a generation ready for the maximum back-off (at
+#define RESTART_FIRST_BACKOFF_MS 100         /* the second restart in a row waits this long... */
+#define RESTART_DEFAULT_MAX_BACKOFF_MS 10000 /* ...doubling each time up to --restart-max-backoff */
+#define RESTART_STABLE_MIN_MS \
+    1000 /* a generation ready for the maximum back-off (at
                                                  least this) resets the back-off */
 
 struct restarter {
     enum restart_policy policy;
     int64_t max_backoff_ms;
-    int streak;      /* restarts since a generation last stayed up (see restart_schedule) */
-    long total;      /* restarts in the launcher's life */
+    int streak; /* restarts since a generation last stayed up (see restart_schedule) */
+    long total; /* restarts in the launcher's life */
     bool pending;
-    int64_t due_ms;  /* when the pending restart starts (monotonic ms) */
+    int64_t due_ms; /* when the pending restart starts (monotonic ms) */
 };
 
 /* "on-failure", "always", "never" -> policy, or -1. */
@@ -49,6 +50,5 @@ void restart_cancel(struct restarter *r);
 /* A reload's new generation serves: whatever died before, the server starts and serves now, so
  * the next crash is not part of a loop (the back-off starts again from nothing). */
 void restart_note_reload(struct restarter *r);
-
 
 #endif

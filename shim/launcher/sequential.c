@@ -21,10 +21,10 @@
 static struct {
     enum overlap mode;
     bool switched;
-    char why[400];          /* the evidence the switch was made on */
-    int judged_gen;         /* the last generation diagnosed: one line each */
-    int refused_gen;        /* failed: it loaded what the old one writes */
-    unsigned reads_judged;  /* evidence_reads_seen() at the last look at the old one's files */
+    char why[400];         /* the evidence the switch was made on */
+    int judged_gen;        /* the last generation diagnosed: one line each */
+    int refused_gen;       /* failed: it loaded what the old one writes */
+    unsigned reads_judged; /* evidence_reads_seen() at the last look at the old one's files */
     char refused_why[400];
     int64_t next_waiter_look_ms;
     char described[480];
@@ -128,8 +128,10 @@ bool sequential_judge(struct generation *next, struct generation *old)
 
 void sequential_begin(struct generation *old, char *line, size_t size)
 {
-    snprintf(line, size, "reload in sequence: gen %d drains and stops first (its listeners held: new clients "
-             "wait in the queue), then the new generation starts", old->number);
+    snprintf(line, size,
+             "reload in sequence: gen %d drains and stops first (its listeners held: new clients "
+             "wait in the queue), then the new generation starts",
+             old->number);
     hs_log("%s", line);
     if (old->state == GEN_READY || old->state == GEN_STARTING)
         gen_drain(old);

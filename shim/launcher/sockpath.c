@@ -74,7 +74,9 @@ int sockpath_remove(int fd, const char *path, char *why, size_t size)
             snprintf(why, size, "cannot look at it: %s", strerror(errno));
     } else if (!unixdiag_is_file(&bound, &st)) {
         snprintf(why, size, "it is no longer the socket the launcher held (%s)",
-                 S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISSOCK(st.st_mode) ? "another socket" : "not a socket");
+                 S_ISLNK(st.st_mode)    ? "a symbolic link"
+                 : S_ISSOCK(st.st_mode) ? "another socket"
+                                        : "not a socket");
     } else if (unlinkat(dirfd, base, 0) == 0 || errno == ENOENT) {
         rc = 0;
     } else {

@@ -104,8 +104,7 @@ static pid_t fork_into(int cgroup_fd, bool *born_inside)
 {
     *born_inside = false;
     if (cgroup_fd >= 0) {
-        struct clone_args args = {
-            .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
+        struct clone_args args = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
         long pid = syscall(SYS_clone3, &args, sizeof args);
         if (pid >= 0) {
             *born_inside = true;
@@ -115,8 +114,8 @@ static pid_t fork_into(int cgroup_fd, bool *born_inside)
     return fork();
 }
 
-static void __attribute__((noreturn)) child(const struct spawn_request *req, bool born_inside, int channel_fd,
-                                            int error_pipe, int notify_pair)
+static void __attribute__((noreturn))
+child(const struct spawn_request *req, bool born_inside, int channel_fd, int error_pipe, int notify_pair)
 {
     /* First: whatever it forks from now on is the generation's. The parent hears if it failed. */
     if (!born_inside && !members_join_child(req->members)) {

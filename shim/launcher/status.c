@@ -17,20 +17,27 @@
 struct gen_row {
     const struct generation *g;
     pid_t pids[PIDS_SHOWN];
-    int pid_count;       /* listed */
-    int alive;           /* all live processes */
-    long conns;          /* -1: unknown */
+    int pid_count; /* listed */
+    int alive;     /* all live processes */
+    long conns;    /* -1: unknown */
 };
 
 static const char *state_name(const struct generation *g, bool serving)
 {
     switch (g->state) {
-    case GEN_STARTING: return g->failed ? "failed" : "starting";
-    case GEN_READY: return serving ? "serving" : "ready";
-    case GEN_DRAINING: return "draining";
-    case GEN_PARKED: return "parked";
-    case GEN_STOPPING: return g->failed ? "failed" : "stopping";
-    case GEN_GONE: default: return "gone";
+    case GEN_STARTING:
+        return g->failed ? "failed" : "starting";
+    case GEN_READY:
+        return serving ? "serving" : "ready";
+    case GEN_DRAINING:
+        return "draining";
+    case GEN_PARKED:
+        return "parked";
+    case GEN_STOPPING:
+        return g->failed ? "failed" : "stopping";
+    case GEN_GONE:
+    default:
+        return "gone";
     }
 }
 
@@ -102,8 +109,7 @@ static const char *listener_origin(const struct held_listener *l, char *buf, siz
     return buf;
 }
 
-static void render_table(FILE *out, const struct status_view *v, const struct gen_row *rows, int count,
-                         int64_t now)
+static void render_table(FILE *out, const struct status_view *v, const struct gen_row *rows, int count, int64_t now)
 {
     char up[32], origin[32];
     fprintf(out, "hotswap pid %d: %s, up %s; restart %s", (int)v->pid, v->stopping ? "stopping" : "running",
@@ -147,8 +153,7 @@ static void render_table(FILE *out, const struct status_view *v, const struct ge
         fprintf(out, "cut at drains: %ld connection%s, %ld datagram%s (drain timeouts, --max-draining)\n", cut_conns,
                 cut_conns == 1 ? "" : "s", cut_datagrams, cut_datagrams == 1 ? "" : "s");
     if (v->restarter->pending)
-        fprintf(out, "no generation serving: restart due in %lld ms\n",
-                (long long)restart_wait_ms(v->restarter, now));
+        fprintf(out, "no generation serving: restart due in %lld ms\n", (long long)restart_wait_ms(v->restarter, now));
     fprintf(out, "\n%-4s %-9s %-8s %-6s %-9s %-8s %-6s %s\n", "GEN", "STATE", "PID", "PROCS", "READY IN", "UP", "CONNS",
             "ROUTE");
     for (int i = 0; i < count; i++) {
@@ -188,7 +193,8 @@ static void json_event(FILE *out, const struct status_event *e, int64_t now)
     json_string(out, e->text);
     if (e->has_proof && e->proof.delta.read) {
         const struct kernel_counters *d = &e->proof.delta;
-        fprintf(out, ", \"kernel\": {\"counters_of\": \"network namespace\", \"listen_overflows\": %lld, "
+        fprintf(out,
+                ", \"kernel\": {\"counters_of\": \"network namespace\", \"listen_overflows\": %lld, "
                 "\"listen_drops\": %lld, \"resets_sent\": %lld, \"established_resets\": %lld, "
                 "\"may_have_dropped\": %s, \"accept_queue_peaks\": [",
                 d->listen_overflows, d->listen_drops, d->out_resets, d->estab_resets,
@@ -242,8 +248,9 @@ static void render_json(FILE *out, const struct status_view *v, const struct gen
     fputs(listeners_count() ? "\n  ],\n  \"generations\": [" : "],\n  \"generations\": [", out);
     for (int i = 0; i < count; i++) {
         const struct generation *g = rows[i].g;
-        fprintf(out, "%s\n    {\"number\": %d, \"state\": \"%s\", \"serving\": %s, \"pid\": %d, \"pids\": [", i ? "," : "",
-                g->number, state_name(g, g == v->serving), g == v->serving ? "true" : "false", (int)g->pid);
+        fprintf(out, "%s\n    {\"number\": %d, \"state\": \"%s\", \"serving\": %s, \"pid\": %d, \"pids\": [",
+                i ? "," : "", g->number, state_name(g, g == v->serving), g == v->serving ? "true" : "false",
+                (int)g->pid);
         for (int p = 0; p < rows[i].pid_count; p++)
             fprintf(out, "%s%d", p ? ", " : "", (int)rows[i].pids[p]);
         fprintf(out, "], \"processes\": %d, \"uptime_ms\": %lld, \"ready_in_ms\": ", rows[i].alive,
@@ -308,7 +315,8 @@ static void render_prometheus(FILE *out, const struct status_view *v, const stru
                             "From a reload's request to its outcome (the old generation gone, parked or kept).",
                             &m->reload_seconds);
     metrics_write_histogram(out, "hotswap_drain_duration_seconds",
-                            "An old generation's drain, from its start to its stop (or its parking).", &m->drain_seconds);
+                            "An old generation's drain, from its start to its stop (or its parking).",
+                            &m->drain_seconds);
     long cut_conns, cut_datagrams;
     gen_cut_totals(&cut_conns, &cut_datagrams);
     family(out, "hotswap_connections_cut_total", "counter",

@@ -18,9 +18,9 @@ enum status_format { STATUS_TABLE, STATUS_JSON, STATUS_PROMETHEUS };
 
 struct status_event {
     bool happened, ok;
-    int64_t at_ms;     /* monotonic */
+    int64_t at_ms; /* monotonic */
     char text[1000];
-    bool has_proof;    /* a reload that started a generation: what the kernel saw meanwhile */
+    bool has_proof; /* a reload that started a generation: what the kernel saw meanwhile */
     struct reload_proof proof;
 };
 
@@ -35,7 +35,7 @@ struct status_view {
     const struct generation *serving;
     const struct metrics *metrics;
     const struct status_event *last_reload, *last_restart;
-    const char *overlap;  /* sequential_describe(): how reloads go (NULL: not shown) */
+    const char *overlap; /* sequential_describe(): how reloads go (NULL: not shown) */
 };
 
 /* The document (malloc'd), or NULL when out of memory. Reads /proc to count connections. */

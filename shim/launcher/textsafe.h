@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 enum {
-    TEXTSAFE_KEEP_NEWLINES = 1,   /* a document's line ends pass as they are */
+    TEXTSAFE_KEEP_NEWLINES = 1,    /* a document's line ends pass as they are */
     TEXTSAFE_KEEP_BACKSLASHES = 2, /* text escaped once already (the client's defence in depth) */
 };
 

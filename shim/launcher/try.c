@@ -219,16 +219,21 @@ static void explain_slow_drain(const char *log_path)
     bool unseen = log_says(log_path, "the shim counts no open connection, the kernel shows", waited, sizeof waited);
     char cause[512];
     if (strstr(line, "datagram") && !strstr(line, " 0 datagrams"))
-        snprintf(cause, sizeof cause, "the drain ran to its timeout: datagrams the old generation received were "
+        snprintf(cause, sizeof cause,
+                 "the drain ran to its timeout: datagrams the old generation received were "
                  "still owed a reply (it answers slower than --datagram-timeout, or not at all)");
     else if (unseen || (holder && counted == 0))
-        snprintf(cause, sizeof cause, "the drain ran to its timeout: the kernel shows connections held by pid %d that "
+        snprintf(cause, sizeof cause,
+                 "the drain ran to its timeout: the kernel shows connections held by pid %d that "
                  "the shim never counted (received over a Unix socket, inherited, or the shim is not in that "
-                 "process)", holder);
+                 "process)",
+                 holder);
     else
-        snprintf(cause, sizeof cause, "the drain ran to its timeout: %ld connection%s the shim counts but cannot "
+        snprintf(cause, sizeof cause,
+                 "the drain ran to its timeout: %ld connection%s the shim counts but cannot "
                  "end (not plain HTTP/1.x it can frame: TLS, HTTP/2, a binary protocol; or a request still "
-                 "running)", counted, counted == 1 ? "" : "s");
+                 "running)",
+                 counted, counted == 1 ? "" : "s");
     problem(line, cause, "hotswap(1): --drain-timeout, --handover-idle; README.md, Keep-alive connections");
 }
 
@@ -259,14 +264,18 @@ static void explain_log(const char *log_path, unsigned long counts[TRY_OUTCOMES]
                   log_says(log_path, "holds open for writing", line, sizeof line);
     if (beside && log_says(log_path, "cannot run beside", NULL, 0))
         printf("try: note: %s\ntry:   reloads went in sequence from then on: the old generation stops before the new "
-               "one starts (hotswap(1), --overlap)\n", log_text(line, (char[4096]){0}, 4096));
+               "one starts (hotswap(1), --overlap)\n",
+               log_text(line, (char[4096]){0}, 4096));
     else if (beside)
-        problem(line, "the new generation cannot run beside the old one: a lock, a pid file or a data file the old one holds",
+        problem(line,
+                "the new generation cannot run beside the old one: a lock, a pid file or a data file the old one holds",
                 "hotswap(1): --overlap auto or never (reloads in sequence)");
     else if (log_says(log_path, "exited before it was ready", line, sizeof line)) {
         if (log_says(log_path, "address already in use", NULL, 0))
-            problem(line, "the new generation binds something the old one still holds and the shim does not "
-                          "hand over (another port, a Unix path)", "README.md, Known limits");
+            problem(line,
+                    "the new generation binds something the old one still holds and the shim does not "
+                    "hand over (another port, a Unix path)",
+                    "README.md, Known limits");
         else if (log_says(log_path, "pid", NULL, 0) &&
                  (log_says(log_path, "already running", NULL, 0) || log_says(log_path, "is running", NULL, 0)))
             problem(line, "a pidfile (or lock) check refuses a second instance while the old one runs",
@@ -285,11 +294,13 @@ static void explain_log(const char *log_path, unsigned long counts[TRY_OUTCOMES]
         problem("reused keep-alive connections ended under a request, before any byte of its answer",
                 "the server (or the drain) closed a kept-alive connection as the client sent on it, without "
                 "saying \"Connection: close\" first: a client that repeats the request is fine, one that does "
-                "not (wrk, many proxies) sees an error", "hotswap(1): --handover-idle; README.md, Keep-alive connections");
+                "not (wrk, many proxies) sees an error",
+                "hotswap(1): --handover-idle; README.md, Keep-alive connections");
     if (counts[TRY_RESET] || counts[TRY_EOF])
         problem("connections were cut (reset, or closed before a complete answer)",
                 "a generation stopped with requests in flight (a short --drain-timeout), or the server exits on "
-                "the drain signal", "hotswap(1): --drain-timeout, --drain-signal");
+                "the drain signal",
+                "hotswap(1): --drain-timeout, --drain-signal");
     if (counts[TRY_TIMEOUT])
         problem("requests timed out (5 s)", "connections queued where no process accepts them",
                 "the launcher log; hotswap(1), --ready");
@@ -423,14 +434,17 @@ int try_run(const struct options *opt, int argc, char **argv)
     for (int i = 0; i < left_count; i++) {
         char what[96];
         snprintf(what, sizeof what, "pid %d, named in the log as a generation's, still runs", (int)left[i]);
-        problem(what, "a process that left its generation's reach (a daemon it started?), or one that ignores "
-                      "the stop signal", "hotswap(1): --kill-mode, --stop-signal, --track");
+        problem(what,
+                "a process that left its generation's reach (a daemon it started?), or one that ignores "
+                "the stop signal",
+                "hotswap(1): --kill-mode, --stop-signal, --track");
     }
     explain_log(log_path, counts);
     if (out_of_time)
         problem("try ran out of its time bound (--timeout) before it was done",
                 "a reload or the stop waited on a drain that did not end (its cause is above, where the log "
-                "names it)", "hotswap(1): try --timeout, --drain-timeout");
+                "names it)",
+                "hotswap(1): try --timeout, --drain-timeout");
     if (!all_reloaded && problems == 0)
         problem("a reload did not succeed", "its line above says why", "the launcher log");
     bool ok = probe == TRY_OK && all_reloaded && failed == 0 && left_count == 0 && problems == 0;

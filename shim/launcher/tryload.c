@@ -27,8 +27,8 @@
 #define IO_TIMEOUT_S 5
 
 const char *const try_outcome_names[TRY_OUTCOMES] = {
-    [TRY_OK] = "ok", [TRY_REFUSED] = "refused", [TRY_RESET] = "reset", [TRY_EOF] = "eof",
-    [TRY_TIMEOUT] = "timeout", [TRY_BAD] = "bad", [TRY_KEPT_ENDED] = "kept-ended",
+    [TRY_OK] = "ok",           [TRY_REFUSED] = "refused", [TRY_RESET] = "reset",           [TRY_EOF] = "eof",
+    [TRY_TIMEOUT] = "timeout", [TRY_BAD] = "bad",         [TRY_KEPT_ENDED] = "kept-ended",
 };
 
 bool try_parse_address(const char *text, struct try_target *t)
@@ -124,7 +124,8 @@ static long answer_length(const char *buf, size_t len, bool closed, int *status)
         const char *next = strstr(line, "\r\n");
         if (strncasecmp(line, "Content-Length:", 15) == 0)
             content_length = strtol(line + 15, NULL, 10);
-        else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line, "chunked") && strcasestr(line, "chunked") < next)
+        else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line, "chunked") &&
+                 strcasestr(line, "chunked") < next)
             chunked = true;
         line = next + 2;
     }
@@ -146,8 +147,10 @@ static enum try_outcome ask(const struct try_target *t, int fd, bool keep, bool 
 {
     *closes = !keep;
     char request[512];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hotswap-try\r\n"
-                     "Connection: %s\r\n\r\n", t->http_path, t->host, keep ? "keep-alive" : "close");
+    int n = snprintf(request, sizeof request,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hotswap-try\r\n"
+                     "Connection: %s\r\n\r\n",
+                     t->http_path, t->host, keep ? "keep-alive" : "close");
     if (send(fd, request, (size_t)n, MSG_NOSIGNAL) != n)
         return reused ? TRY_KEPT_ENDED : from_errno(errno);
     size_t len = 0;

@@ -40,8 +40,8 @@
 
 atomic_bool closemark_armed;
 
-#define HEAD_MAX 4096  /* a larger head is not looked at: not marked */
-#define VECTOR_MAX 64  /* iovecs of one rewritten write, head pieces included */
+#define HEAD_MAX 4096   /* a larger head is not looked at: not marked */
+#define VECTOR_MAX 64   /* iovecs of one rewritten write, head pieces included */
 #define ROOM_SLACK 4096 /* kernel overhead per buffer (sk_buff) beyond the bytes themselves */
 
 static const char close_value[] = "close";
@@ -80,7 +80,6 @@ void closemark_reset(int fd)
         *o = (struct owed){0};
 }
 
-
 static const char *owed_text(const struct owed *o, size_t *len)
 {
     const char *text = o->kind == OWED_VALUE ? close_value : close_line;
@@ -93,9 +92,9 @@ static const char *owed_text(const struct owed *o, size_t *len)
 
 /* Where the head goes and what replaces what in it. */
 struct rewrite {
-    size_t head_len;    /* the head, up to and with its empty line */
-    size_t at;          /* where the change starts */
-    size_t replaced;    /* bytes of the server's replaced there */
+    size_t head_len;     /* the head, up to and with its empty line */
+    size_t at;           /* where the change starts */
+    size_t replaced;     /* bytes of the server's replaced there */
     enum owed_kind with; /* by close_value or close_line */
 };
 
@@ -138,21 +137,21 @@ static bool is_digit(char c)
 }
 
 enum plan {
-    PLAN_REWRITE,     /* *r says how */
-    PLAN_INTERIM,     /* a 1xx: left alone, the final answer's head is the one to mark */
-    PLAN_SAYS_CLOSE,  /* the server's own head says close already */
-    PLAN_REFUSE,      /* not one the shim will rewrite */
+    PLAN_REWRITE,    /* *r says how */
+    PLAN_INTERIM,    /* a 1xx: left alone, the final answer's head is the one to mark */
+    PLAN_SAYS_CLOSE, /* the server's own head says close already */
+    PLAN_REFUSE,     /* not one the shim will rewrite */
 };
 
 /* The head [head, head + len) (it ends with its empty line): what to change so that it says
  * close. */
 static enum plan plan_rewrite(const char *head, size_t len, struct rewrite *r)
 {
-    if (len < 16 || memcmp(head, "HTTP/1.", 7) != 0 || !is_digit(head[7]) || head[8] != ' ' ||
-        !is_digit(head[9]) || !is_digit(head[10]) || !is_digit(head[11]))
+    if (len < 16 || memcmp(head, "HTTP/1.", 7) != 0 || !is_digit(head[7]) || head[8] != ' ' || !is_digit(head[9]) ||
+        !is_digit(head[10]) || !is_digit(head[11]))
         return PLAN_REFUSE;
     if (head[9] < '2')
-        return PLAN_INTERIM; /* 1xx: interim (the final answer follows) or switching protocols */
+        return PLAN_INTERIM;          /* 1xx: interim (the final answer follows) or switching protocols */
     const char *end = head + len - 2; /* the empty line's CRLF */
     const char *line = memchr(head, '\n', len);
     if (!line || line >= end)
@@ -276,7 +275,7 @@ static bool room_for(int fd, size_t len)
         size < (SK_MEMINFO_WMEM_QUEUED + 1) * sizeof mem[0])
         return false;
     uint64_t used = mem[SK_MEMINFO_WMEM_ALLOC] > mem[SK_MEMINFO_WMEM_QUEUED] ? mem[SK_MEMINFO_WMEM_ALLOC]
-                                                                              : mem[SK_MEMINFO_WMEM_QUEUED];
+                                                                             : mem[SK_MEMINFO_WMEM_QUEUED];
     return used + len + ROOM_SLACK <= mem[SK_MEMINFO_SNDBUF];
 }
 
@@ -305,14 +304,17 @@ static bool write_marked(int fd, const struct iovec *iov, int count, int flags, 
     enum plan plan = head_len ? plan_rewrite(head, head_len, &r) : PLAN_REFUSE;
     if (plan != PLAN_REWRITE) {
         set_verdict(fd, plan == PLAN_SAYS_CLOSE ? CLOSEMARK_SAID_CLOSE
-                        : plan == PLAN_REFUSE   ? CLOSEMARK_REFUSED : CLOSEMARK_UNDECIDED);
+                        : plan == PLAN_REFUSE   ? CLOSEMARK_REFUSED
+                                                : CLOSEMARK_UNDECIDED);
         return false;
     }
     const char *with = r.with == OWED_VALUE ? close_value : close_line;
     size_t with_len = r.with == OWED_VALUE ? sizeof close_value - 1 : sizeof close_line - 1;
     size_t after = r.at + r.replaced;
     struct iovec v[VECTOR_MAX] = {
-        {head, r.at}, {(char *)with, with_len}, {head + after, head_len - after},
+        {head, r.at},
+        {(char *)with, with_len},
+        {head + after, head_len - after},
     };
     int n = append_from(v, 3, iov, count, head_len);
     if (n < 0 || !room_for(fd, head_len - r.replaced + with_len)) {
@@ -332,8 +334,8 @@ static bool write_marked(int fd, const struct iovec *iov, int count, int flags, 
         /* the kernel took part of the replacement: the rest is owed before anything else */
         struct owed *o = owed_at(fd, true);
         if (o) {
-            *o = (struct owed){.kind = (uint8_t)r.with, .done = (uint8_t)((size_t)got - r.at),
-                               .replaced = (uint16_t)r.replaced};
+            *o = (struct owed){
+                .kind = (uint8_t)r.with, .done = (uint8_t)((size_t)got - r.at), .replaced = (uint16_t)r.replaced};
             atomic_fetch_add(&owing, 1);
         }
         *sent = (ssize_t)r.at;

@@ -195,7 +195,7 @@ void conn_drain_begin(void)
 {
     conn_end_idle_by_turn();
     if (handover_enabled())
-        return; /* idle connections are moved at the server's next wait instead (handover.c) */
+        return;      /* idle connections are moved at the server's next wait instead (handover.c) */
     closemark_arm(); /* busy ones: their next answer says close */
     quietclose_sweep();
 }

@@ -46,8 +46,7 @@ static void report_count(enum hs_msg_type type)
             long open_conns = fdtable_open_conns(), datagrams = fdtable_datagrams_owed();
             bool draining_now = atomic_exchange(&draining_owed, false);
             if ((draining_now || open_conns + datagrams == 0 || count_send_due()) &&
-                !report_counts(draining_now ? HS_MSG_DRAINING : HS_MSG_CONNS, open_conns, datagrams) &&
-                draining_now)
+                !report_counts(draining_now ? HS_MSG_DRAINING : HS_MSG_CONNS, open_conns, datagrams) && draining_now)
                 atomic_store(&draining_owed, true); /* no room: the next count says DRAINING */
         } while (!atomic_compare_exchange_strong(&count_requests, &covered, 0));
     }

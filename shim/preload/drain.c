@@ -92,7 +92,8 @@ void drain_note_epoll(int epfd, int fd, const struct epoll_event *event)
         }
     if (!atomic_exchange(&told_epoll_unrecorded, true))
         shim_say("no memory to record a listener's epoll set (mmap failed): after a drain, that set "
-                 "may still wake this process for connections it no longer takes", NULL);
+                 "may still wake this process for connections it no longer takes",
+                 NULL);
 }
 
 void drain_forget_epoll(int epfd, int fd)

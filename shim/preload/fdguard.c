@@ -56,8 +56,7 @@ static int move_shim_fd(int fd, enum fd_kind kind)
         handover_moved(fd, moved);
         gate_moved(fd, moved);
         drain_kept_moved(fd, moved);
-    }
-    else
+    } else
         inherit_moved(fd, moved);
     fd_set_kind(fd, FD_OTHER);
     return 0;

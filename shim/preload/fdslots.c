@@ -27,7 +27,8 @@ static void *make_bucket(struct fdslots *slots, int k, size_t size)
     if (fresh == MAP_FAILED) {
         if (!atomic_exchange(&told_no_memory, true))
             shim_say("no memory for the records of fds past 1024 (mmap failed): fds there are not "
-                     "tracked, and the kernel's view of their connections decides their drain", NULL);
+                     "tracked, and the kernel's view of their connections decides their drain",
+                     NULL);
         return NULL;
     }
     void *expected = NULL;

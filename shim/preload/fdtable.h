@@ -9,23 +9,23 @@
 #include "fdslots.h"
 
 enum fd_kind {
-    FD_OTHER = 0,  /* not ours: pass straight through */
-    FD_LISTENER,   /* a listening socket the launcher holds a copy of */
-    FD_CONN,       /* a connection accepted from a listener */
-    FD_DUMMY,      /* the never-readable stand-in put on a listener's number by a drain */
+    FD_OTHER = 0,      /* not ours: pass straight through */
+    FD_LISTENER,       /* a listening socket the launcher holds a copy of */
+    FD_CONN,           /* a connection accepted from a listener */
+    FD_DUMMY,          /* the never-readable stand-in put on a listener's number by a drain */
     FD_DUMMY_BLOCKING, /* the same, where the server expects accept() to block */
-    FD_CHANNEL,    /* the channel to the launcher: protected */
-    FD_INHERITED,  /* a listener handed over by the launcher, not yet claimed by bind(): protected */
-    FD_DGRAM,      /* a bound datagram socket the launcher holds a copy of (a UDP server's "listener") */
-    FD_DGRAM_DRAINED, /* the same after a drain: receives nothing more, still sends */
-    FD_HANDED,     /* a connection passed to the next generation; its number holds a stand-in that
+    FD_CHANNEL,        /* the channel to the launcher: protected */
+    FD_INHERITED,      /* a listener handed over by the launcher, not yet claimed by bind(): protected */
+    FD_DGRAM,          /* a bound datagram socket the launcher holds a copy of (a UDP server's "listener") */
+    FD_DGRAM_DRAINED,  /* the same after a drain: receives nothing more, still sends */
+    FD_HANDED,         /* a connection passed to the next generation; its number holds a stand-in that
                       reads as the client's close (handover.c) */
-    FD_PRIVATE,    /* bound to port 0 or autobound: a listener of the server's own, on whatever
+    FD_PRIVATE,        /* bound to port 0 or autobound: a listener of the server's own, on whatever
                       address the kernel chose; never held, never handed over */
-    FD_DGRAM_BOUND, /* a datagram socket bound to a chosen port, nothing received or sent yet: a
+    FD_DGRAM_BOUND,    /* a datagram socket bound to a chosen port, nothing received or sent yet: a
                        server's (held at its first receive or wait for reading) or a client's
                        that picked its own port (its first send says so: a DNS resolver) */
-    FD_GIVEN_BOUND, /* a bound stream socket, neither listening nor connected, that this process
+    FD_GIVEN_BOUND,    /* a bound stream socket, neither listening nor connected, that this process
                        was handed (SCM_RIGHTS, or at its exec): its listen() makes a program the
                        generation exec'd take part (received.h) */
 };

@@ -26,7 +26,7 @@
 #define DEFERRED_MAX 256
 #define WATCHED_MAX 64
 
-static atomic_int gate = -1;     /* the eventfd while the gate is closed; -1 once open (or none) */
+static atomic_int gate = -1;        /* the eventfd while the gate is closed; -1 once open (or none) */
 static atomic_int gate_number = -1; /* where the eventfd is, open or closed */
 
 /* epoll_ctl(ADD) calls on listeners, made when the gate opens: epfd + 1 (0: free slot, -1: being

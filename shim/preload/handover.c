@@ -51,15 +51,15 @@
 #define CLAIM_TIMEOUT_MS 3000
 
 static bool enabled;
-static int drain_efd = -1;                 /* readable from the moment the drain begins */
+static int drain_efd = -1; /* readable from the moment the drain begins */
 static struct hs_handover_map *map;
 static int map_fd = -1;
 
 /* Per fd, for any fd number (fdslots.h); a record never made reads as all zero. */
 struct conn_record {
-    atomic_int epfd;            /* the epoll set it is in: epfd + 1, 0 none, -1 more than one (never moved) */
-    struct epoll_event event;   /* its event there */
-    atomic_int stand_in_peer;   /* on a handed-over fd number, the stand-in's peer + 1: closed with it */
+    atomic_int epfd;          /* the epoll set it is in: epfd + 1, 0 none, -1 more than one (never moved) */
+    struct epoll_event event; /* its event there */
+    atomic_int stand_in_peer; /* on a handed-over fd number, the stand-in's peer + 1: closed with it */
 };
 static struct conn_record records[FDSLOTS_STATIC];
 static struct fdslots records_above;
@@ -105,7 +105,8 @@ void handover_init(void)
     open_map();
     if (!map) {
         shim_say(HS_ENV_HANDOVER_IDLE "=1 without a usable " HS_ENV_HANDOVER_MAP
-                 ": idle connections will be closed, not handed over", NULL);
+                                      ": idle connections will be closed, not handed over",
+                 NULL);
         return;
     }
     drain_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -440,8 +441,8 @@ int handover_ppoll(struct pollfd *fds, nfds_t count, const struct timespec *time
     }
 }
 
-int handover_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
-                     const struct timespec *timeout, const sigset_t *mask)
+int handover_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, const struct timespec *timeout,
+                     const sigset_t *mask)
 {
     for (;;) {
         if (drain_begun() || drain_efd >= FD_SETSIZE) {
@@ -508,8 +509,8 @@ static int fetch_client(int conn, int slot)
             char buf[CMSG_SPACE(sizeof(int))];
             struct cmsghdr align;
         } control;
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                             .msg_controllen = sizeof control.buf};
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
         if (real.recvmsg(pair[0], &msg, MSG_CMSG_CLOEXEC) > 0) {
             struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
             if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)

@@ -45,8 +45,8 @@ int handover_claim(int conn, struct sockaddr *addr, socklen_t *addrlen, socklen_
 /* The waits, while --handover-idle is on: the drain wakes them (see handover.c). */
 int handover_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask);
 int handover_ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask);
-int handover_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
-                     const struct timespec *timeout, const sigset_t *mask);
+int handover_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, const struct timespec *timeout,
+                     const sigset_t *mask);
 
 /* Bookkeeping: a new connection on `fd`; the shim's fds moved out of the
  * server's way (fdguard.c) or kept across the started process's exec. */

@@ -48,7 +48,7 @@ HS_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
     if (len > buflen)
         return real.read_chk(fd, buf, len, buflen); /* glibc reports the overflow */
-    return read(fd, buf, len); /* hook wanted: the checked call is the plain one */
+    return read(fd, buf, len);                      /* hook wanted: the checked call is the plain one */
 }
 
 struct vector_args {
@@ -121,8 +121,8 @@ HS_EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t count)
     if (fd_kind(out) != FD_CONN)
         return real.sendfile64(out, in, (void *)offset, count);
     unsigned mark = resume_mark();
-    ssize_t sent = resume_sendfile(out, in, (off_t *)offset, count,
-                                   real.sendfile64(out, in, (void *)offset, count), mark);
+    ssize_t sent =
+        resume_sendfile(out, in, (off_t *)offset, count, real.sendfile64(out, in, (void *)offset, count), mark);
     conn_note_sent_unseen(out, sent);
     return sent;
 }
@@ -210,11 +210,11 @@ HS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int f
 {
     if (len > buflen)
         return real.recv_chk(fd, buf, len, buflen, flags); /* glibc reports the overflow */
-    return recv(fd, buf, len, flags); /* hook wanted: the checked call is the plain one */
+    return recv(fd, buf, len, flags);                      /* hook wanted: the checked call is the plain one */
 }
 
-HS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
-                                 struct sockaddr *addr, socklen_t *addrlen)
+HS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *addr,
+                                 socklen_t *addrlen)
 {
     if (len > buflen)
         return real.recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen);
@@ -224,8 +224,7 @@ HS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, i
 static ssize_t receive_message(int fd, struct msghdr *msg, int flags)
 {
     if (fd_kind(fd) == FD_CONN)
-        return conn_receive(fd, flags, do_recvmsg, msg,
-                            msg && msg->msg_iovlen > 0 ? msg->msg_iov[0].iov_base : NULL);
+        return conn_receive(fd, flags, do_recvmsg, msg, msg && msg->msg_iovlen > 0 ? msg->msg_iov[0].iov_base : NULL);
     if (!is_ours(fd))
         return real.recvmsg(fd, msg, flags);
     report_ready(fd);

@@ -32,13 +32,13 @@ static void note_opened(int fd, int flags)
 
 /* The mode is there only with O_CREAT or O_TMPFILE (open(2)); reading it otherwise would take
  * whatever the register holds, harmlessly, but not passing it keeps the call as the caller made it. */
-#define MODE_OF(flags, last)                                   \
-    unsigned mode = 0;                                         \
-    if ((flags) & (O_CREAT | O_TMPFILE)) {                     \
-        va_list args;                                          \
-        va_start(args, last);                                  \
-        mode = va_arg(args, unsigned);                         \
-        va_end(args);                                          \
+#define MODE_OF(flags, last)               \
+    unsigned mode = 0;                     \
+    if ((flags) & (O_CREAT | O_TMPFILE)) { \
+        va_list args;                      \
+        va_start(args, last);              \
+        mode = va_arg(args, unsigned);     \
+        va_end(args);                      \
     }
 
 HS_EXPORT int open(const char *path, int flags, ...)

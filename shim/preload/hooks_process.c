@@ -90,10 +90,10 @@ static char *const *channel_env(char *const envp[], char **copy, size_t room, ch
 }
 
 /* `env`: envp, or a copy that names where the channel is now (channel_env). */
-#define CHANNEL_ENV(env, envp)                                                    \
-    size_t env##_room = channel_env_size(envp);                                   \
-    char *env##_copy[env##_room + 1];                                             \
-    char env##_entry[48];                                                         \
+#define CHANNEL_ENV(env, envp)                  \
+    size_t env##_room = channel_env_size(envp); \
+    char *env##_copy[env##_room + 1];           \
+    char env##_entry[48];                       \
     char *const *env = channel_env(envp, env##_copy, env##_room, env##_entry, sizeof env##_entry)
 
 /* Built with AddressSanitizer: an exec that succeeds never returns, so the redzones of the

@@ -49,8 +49,7 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
             drain_note_epoll(epfd, fd, event);
             acceptwait_note_event_loop();
-        }
-        else if (op == EPOLL_CTL_DEL)
+        } else if (op == EPOLL_CTL_DEL)
             drain_forget_epoll(epfd, fd);
         if (op != EPOLL_CTL_DEL)
             report_ready(fd);
@@ -278,8 +277,8 @@ HS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t count, int timeout, size_t f
     return poll_quietly(fds, count, ms_to_timespec(timeout, &limit), NULL);
 }
 
-HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespec *timeout,
-                          const sigset_t *mask, size_t fdslen)
+HS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask,
+                          size_t fdslen)
 {
     if (count * sizeof *fds > fdslen)
         return real.ppoll_chk(fds, count, timeout, mask, fdslen);
@@ -386,8 +385,8 @@ HS_EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *except
     return quiet_wait(select_once, &args, timeout ? &limit : NULL);
 }
 
-HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
-                      const struct timespec *timeout, const sigset_t *mask)
+HS_EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, const struct timespec *timeout,
+                      const sigset_t *mask)
 {
     note_select(nfds, readfds);
     sigset_t copy;

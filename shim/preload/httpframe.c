@@ -44,10 +44,10 @@ static const char transfer_encoding[] = "transfer-encoding";
 struct frame {
     uint8_t state;
     uint8_t flags;
-    uint8_t pos;      /* bytes into "HTTP/1.x NNN", or into the current line (capped at 255) */
-    uint8_t names;    /* field names still matching the line; after the colon, the one matched */
+    uint8_t pos;   /* bytes into "HTTP/1.x NNN", or into the current line (capped at 255) */
+    uint8_t names; /* field names still matching the line; after the colon, the one matched */
     uint16_t status;
-    uint8_t matched;  /* bytes of "chunked" matched in a Transfer-Encoding value; digits read */
+    uint8_t matched; /* bytes of "chunked" matched in a Transfer-Encoding value; digits read */
     uint8_t unused;
     uint64_t remaining;
 };
@@ -198,8 +198,10 @@ static void chunk_size_byte(struct frame *f, unsigned char c)
         f->flags |= IN_EXTENSION;
         return;
     }
-    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    int digit = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
     if (digit < 0 || f->remaining >= REMAINING_MAX) {
         f->state = FRAME_UNKNOWN;
         return;
@@ -222,8 +224,7 @@ static bool same_letters(const unsigned char *text, const char *lower, size_t le
 
 /* `line` starts with `name` (lowercase) and a colon, in any case: the canonical spelling is
  * checked first, as nearly every server writes it. */
-static bool names_field(const unsigned char *line, size_t len, const char *name, const char *canonical,
-                        size_t name_len)
+static bool names_field(const unsigned char *line, size_t len, const char *name, const char *canonical, size_t name_len)
 {
     return len > name_len + 1 && line[name_len] == ':' &&
            (memcmp(line, canonical, name_len) == 0 || same_letters(line, name, name_len));
@@ -271,8 +272,8 @@ static const unsigned char *whole_line(struct frame *f, const unsigned char *p, 
         return NULL;
     size_t len = (size_t)(lf - p) - (lf > p && lf[-1] == '\r');
     if (f->state == FRAME_STATUS) {
-        if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != ' ' ||
-            p[9] < '0' || p[9] > '9' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') {
+        if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != ' ' || p[9] < '0' ||
+            p[9] > '9' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') {
             f->state = FRAME_UNKNOWN;
             return end;
         }
@@ -325,9 +326,10 @@ static size_t feed(struct frame *f, const unsigned char *p, size_t len)
         switch (f->state) {
         case FRAME_STATUS: {
             static const char version[] = "HTTP/1.";
-            bool fits = f->pos < 7 ? c == (unsigned char)version[f->pos]
-                      : f->pos == 7 ? (c >= '0' && c <= '9')
-                      : f->pos == 8 ? c == ' ' : (c >= '0' && c <= '9');
+            bool fits = f->pos < 7    ? c == (unsigned char)version[f->pos]
+                        : f->pos == 7 ? (c >= '0' && c <= '9')
+                        : f->pos == 8 ? c == ' '
+                                      : (c >= '0' && c <= '9');
             if (!fits) {
                 f->state = FRAME_UNKNOWN;
                 break;

@@ -13,11 +13,10 @@
 
 static struct sockaddr_storage addrs[LISTENADDR_MAX];
 static socklen_t lens[LISTENADDR_MAX];
-static atomic_int count;       /* entries below it are complete: readers need no lock */
+static atomic_int count; /* entries below it are complete: readers need no lock */
 static atomic_flag writing = ATOMIC_FLAG_INIT;
 
-static bool same(const struct sockaddr *listener, socklen_t listener_len, const struct sockaddr *local,
-                 socklen_t len)
+static bool same(const struct sockaddr *listener, socklen_t listener_len, const struct sockaddr *local, socklen_t len)
 {
     if (listener->sa_family != local->sa_family)
         return false;

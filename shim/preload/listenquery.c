@@ -84,9 +84,11 @@ bool listenquery_learn(const struct sockaddr *local, socklen_t len)
         struct nlmsghdr header;
         struct inet_diag_req_v2 request;
     } ask = {
-        .header = {.nlmsg_len = sizeof ask, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+        .header = {.nlmsg_len = sizeof ask,
+                   .nlmsg_type = SOCK_DIAG_BY_FAMILY,
                    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-        .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP,
+        .request = {.sdiag_family = (unsigned char)family,
+                    .sdiag_protocol = IPPROTO_TCP,
                     .idiag_states = 1 << TCP_LISTEN},
     };
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};

@@ -37,8 +37,8 @@
 #include "fdtable.h"
 #include "real.h"
 
-#define QUIET_MS 1000     /* a client quiet this long (plus two round trips) is idle */
-#define QUIET_EVERY_MS 50 /* how often a drain looks again at those not quiet yet */
+#define QUIET_MS 1000           /* a client quiet this long (plus two round trips) is idle */
+#define QUIET_EVERY_MS 50       /* how often a drain looks again at those not quiet yet */
 #define QUIET_SIGVAL 0x48535143 /* "HSQC": the timer's value, told from the launcher's signals */
 
 static atomic_int timer_pid; /* the process whose timer timer_id is (a fork has none) */

@@ -16,8 +16,8 @@
 #include "resume.h"
 
 struct quiet_wait {
-    unsigned mark;          /* drain handler runs in this thread when the wait began */
-    struct timespec ends;   /* CLOCK_MONOTONIC; meaningless without a timeout */
+    unsigned mark;        /* drain handler runs in this thread when the wait began */
+    struct timespec ends; /* CLOCK_MONOTONIC; meaningless without a timeout */
     bool timed;
 };
 

@@ -93,8 +93,7 @@ static void first_closefrom(int lowest)
 
 #define INITIAL(type, field, symbol, optional, parameters, arguments) .field = first_##field,
 struct real_functions real = {
-    REAL_FIXED_FUNCTIONS(INITIAL)
-    .fcntl = first_fcntl,
+    REAL_FIXED_FUNCTIONS(INITIAL).fcntl = first_fcntl,
     .fcntl64 = first_fcntl64,
     .ioctl = first_ioctl,
     .closefrom = first_closefrom,

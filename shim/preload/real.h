@@ -19,6 +19,8 @@
  * (close_range came with 2.34); a program built for such a libc cannot call it.
  * sendfile64 takes an off64_t * and splice a loff_t *, which need _GNU_SOURCE, unlike this
  * header: void * here. */
+/* (Unformatted: one function a line, however long.) */
+/* clang-format off */
 #define REAL_FIXED_FUNCTIONS(X) \
     X(int, bind, "bind", false, (int a, const struct sockaddr *b, socklen_t c), (a, b, c)) \
     X(int, listen, "listen", false, (int a, int b), (a, b)) \
@@ -88,6 +90,7 @@
     X(int, openat64, "openat64", true, (int a, const char *b, int c, unsigned d), (a, b, c, d)) \
     X(void *, fopen, "fopen", false, (const char *a, const char *b), (a, b)) \
     X(void *, fopen64, "fopen64", true, (const char *a, const char *b), (a, b))
+/* clang-format on */
 
 #define REAL_FIELD(type, field, symbol, optional, parameters, arguments) type(*field) parameters;
 

@@ -81,8 +81,7 @@ static bool on_listener_address(int fd)
         return false;
     /* A listener this process (or the one it was forked from) bound, or else one the kernel
      * shows: the first connection on each address costs a dump of the listeners. */
-    return listenaddr_is_listeners((struct sockaddr *)&local, len) ||
-           listenquery_learn((struct sockaddr *)&local, len);
+    return listenaddr_is_listeners((struct sockaddr *)&local, len) || listenquery_learn((struct sockaddr *)&local, len);
 }
 
 /* `fd`, a listener this process got, is one of its listeners from now on. The launcher holds

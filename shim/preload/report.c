@@ -49,8 +49,13 @@ static bool send_with_fd(enum hs_msg_type type, int fd, int64_t value, int64_t d
         return false;
     int saved = errno;
     struct hs_msg msg = {
-        .magic = HS_MAGIC, .protocol = HS_PROTOCOL, .type = type,
-        .pid = getpid(), .fd = fd, .value = value, .datagrams = datagrams,
+        .magic = HS_MAGIC,
+        .protocol = HS_PROTOCOL,
+        .type = type,
+        .pid = getpid(),
+        .fd = fd,
+        .value = value,
+        .datagrams = datagrams,
     };
     struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
     union {

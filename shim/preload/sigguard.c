@@ -44,8 +44,8 @@ sighandler_t sigguard_signal(int sig, sighandler_t handler)
 const sigset_t *sigguard_strip(const sigset_t *set, sigset_t *copy)
 {
     int drain = drain_signal(), trigger = standalone_trigger_signal();
-    if (!set || !shim_in_charge() || ((drain <= 0 || sigismember(set, drain) != 1) &&
-                                      (trigger <= 0 || sigismember(set, trigger) != 1)))
+    if (!set || !shim_in_charge() ||
+        ((drain <= 0 || sigismember(set, drain) != 1) && (trigger <= 0 || sigismember(set, trigger) != 1)))
         return set;
     *copy = *set;
     if (drain > 0)

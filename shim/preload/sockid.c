@@ -23,8 +23,7 @@ static int getint(int fd, int level, int name, int *out)
 int sockid_read_kind(int fd, struct sockid *id)
 {
     memset(id, 0, sizeof *id);
-    if (getint(fd, SOL_SOCKET, SO_DOMAIN, &id->domain) < 0 ||
-        getint(fd, SOL_SOCKET, SO_TYPE, &id->type) < 0 ||
+    if (getint(fd, SOL_SOCKET, SO_DOMAIN, &id->domain) < 0 || getint(fd, SOL_SOCKET, SO_TYPE, &id->type) < 0 ||
         getint(fd, SOL_SOCKET, SO_PROTOCOL, &id->protocol) < 0)
         return -1;
     if (id->domain == AF_INET6 && getint(fd, IPPROTO_IPV6, IPV6_V6ONLY, &id->v6only) < 0)
@@ -70,8 +69,7 @@ static bool inet_matches(const struct sockaddr_in *have, const struct sockaddr *
     if (len < sizeof(struct sockaddr_in))
         return false;
     const struct sockaddr_in *want = (const struct sockaddr_in *)addr;
-    return want->sin_port != 0 && want->sin_port == have->sin_port &&
-           want->sin_addr.s_addr == have->sin_addr.s_addr;
+    return want->sin_port != 0 && want->sin_port == have->sin_port && want->sin_addr.s_addr == have->sin_addr.s_addr;
 }
 
 static bool inet6_matches(const struct sockaddr_in6 *have, const struct sockaddr *addr, socklen_t len)
@@ -112,11 +110,11 @@ static bool unix_matches(const struct sockid *have, const struct sockaddr *addr,
     return want_len == got_len && memcmp(want->sun_path, got->sun_path, want_len) == 0;
 }
 
-bool sockid_matches(const struct sockid *have, const struct sockid *want,
-                    const struct sockaddr *addr, socklen_t addrlen)
+bool sockid_matches(const struct sockid *have, const struct sockid *want, const struct sockaddr *addr,
+                    socklen_t addrlen)
 {
-    if (!addr || have->domain != want->domain || have->type != want->type ||
-        have->protocol != want->protocol || addr->sa_family != have->domain)
+    if (!addr || have->domain != want->domain || have->type != want->type || have->protocol != want->protocol ||
+        addr->sa_family != have->domain)
         return false;
     switch (have->domain) {
     case AF_INET:
@@ -139,8 +137,7 @@ bool sockid_matches(const struct sockid *have, const struct sockid *want,
 const char *sockid_unix_path(const struct sockid *id)
 {
     const struct sockaddr_un *un = (const struct sockaddr_un *)&id->addr;
-    if (id->domain != AF_UNIX || id->addrlen <= offsetof(struct sockaddr_un, sun_path) ||
-        un->sun_path[0] == '\0')
+    if (id->domain != AF_UNIX || id->addrlen <= offsetof(struct sockaddr_un, sun_path) || un->sun_path[0] == '\0')
         return NULL;
     return un->sun_path;
 }

@@ -29,8 +29,8 @@ int sockid_read_kind(int fd, struct sockid *id);
  * A Unix path is compared as the file it names here and now (relative to this process's working
  * directory, as bind() resolves it) with the file `have` is bound to; by its bytes only where
  * the kernel did not say which file that is. */
-bool sockid_matches(const struct sockid *have, const struct sockid *want,
-                    const struct sockaddr *addr, socklen_t addrlen);
+bool sockid_matches(const struct sockid *have, const struct sockid *want, const struct sockaddr *addr,
+                    socklen_t addrlen);
 
 /* The filesystem path of a bound Unix socket (NULL for other sockets and abstract names). */
 const char *sockid_unix_path(const struct sockid *id);

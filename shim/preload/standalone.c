@@ -39,9 +39,9 @@ enum upgrade_state { UPGRADE_IDLE, UPGRADE_STARTING, UPGRADE_DONE };
 
 static int trigger_signo, stop_signo = SIGTERM;
 static atomic_int upgrade_state;
-static int channel = -1;       /* our end of the socket to the new process */
+static int channel = -1; /* our end of the socket to the new process */
 static pid_t new_pid;
-static long generation;        /* HOTSWAP_GENERATION of this process (0 if unset) */
+static long generation; /* HOTSWAP_GENERATION of this process (0 if unset) */
 static char exe_path[PATH_MAX];
 static char cmdline[CMDLINE_MAX];
 static char *argv_saved[ARGV_MAX];
@@ -251,8 +251,8 @@ __attribute__((no_sanitize_address)) static void __attribute__((noreturn)) exec_
     extern char **environ;
     for (char **e = environ; e && *e && n < ENV_MAX - 8; e++)
         if (!env_is(*e, "LISTEN_FDS") && !env_is(*e, "LISTEN_PID") && !env_is(*e, "LISTEN_FDNAMES") &&
-            !env_is(*e, HS_ENV_LISTEN_FDS) && !env_is(*e, HS_ENV_CHANNEL_FD) && !env_is(*e, HS_ENV_PID) && !env_is(*e, HS_ENV_GENERATION) &&
-            !env_is(*e, HS_ENV_STANDALONE_PID) && !env_is(*e, HS_ENV_STANDALONE))
+            !env_is(*e, HS_ENV_LISTEN_FDS) && !env_is(*e, HS_ENV_CHANNEL_FD) && !env_is(*e, HS_ENV_PID) &&
+            !env_is(*e, HS_ENV_GENERATION) && !env_is(*e, HS_ENV_STANDALONE_PID) && !env_is(*e, HS_ENV_STANDALONE))
             envp[n++] = *e;
     /* The hand-over's own names, never systemd's: a server that reads LISTEN_FDS would adopt
      * the listeners with its own defaults instead of binding them. */

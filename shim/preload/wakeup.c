@@ -41,7 +41,8 @@ int drain_wake_register(void)
         }
     if (!atomic_exchange(&told_accept_unrecorded, true))
         shim_say("no memory to record a thread in accept() (mmap failed): a drain may not wake it, "
-                 "and it may take a connection after the drain (the kernel's view then decides)", NULL);
+                 "and it may take a connection after the drain (the kernel's view then decides)",
+                 NULL);
     return -1;
 }
 
