@@ -143,8 +143,9 @@ test-servers: all test-fixtures
 	tests/servers/install
 	TEST_JOBS=$${TEST_JOBS:-3} tests/run tests/servers/*.bats
 
-# cppcheck and the clang static analyzer over the product, each finding reported (tests/lint;
-# needs cppcheck and clang-tools). CI runs it.
+# The product's layout (clang-format), cppcheck and the clang static analyzer, each finding
+# reported, and the mutant list checked (tests/lint; needs clang-format, cppcheck and
+# clang-tools). CI runs it.
 lint:
 	tests/lint
 
