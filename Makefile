@@ -102,9 +102,9 @@ $(BUILD)/libforge-count.so: tests/fixtures/forge-count.c shim/common/channel.h |
 $(BUILD)/libslow-claim.so: tests/fixtures/slow-claim.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
-# ... and one for standalone.bats: the old process slow to record the new one's pid.
-$(BUILD)/libslow-upgrade.so: tests/fixtures/slow-upgrade.c | $(BUILD)
-	$(CC) $(BASE) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+# ... and one for standalone.bats: the old process slow to record the new one's pid, until READY.
+$(BUILD)/libslow-upgrade.so: tests/fixtures/slow-upgrade.c shim/common/channel.h | $(BUILD)
+	$(CC) $(BASE) $(CFLAGS) -Ishim/common -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/acceptloop: bench/acceptloop.c | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $<

@@ -65,9 +65,9 @@ upgrades_under_load() {
 @test "standalone, blocking: 5 upgrades under load lose no request" { upgrades_under_load blocking; }
 
 @test "standalone, threaded: a READY that comes before the old process has recorded the new pid counts for that pid" {
-    # libslow-upgrade.so holds the old process a second right after it starts the new one: the new
-    # one's READY comes first, as the trigger signal, which another thread of the server could take
-    # while the new pid was still unknown (the pidfile, and MAINPID=, then said 0)
+    # libslow-upgrade.so holds the old process, right after it starts the new one, until the new
+    # one has said READY: READY comes first, as the trigger signal, which another thread of the
+    # server could take while the new pid was still unknown (the pidfile, and MAINPID=, then said 0)
     local addr="127.0.0.1:$(free_port)"
     SA_PRELOAD="$SHIM:$ROOT/$BUILD/libslow-upgrade.so" start_standalone "$addr" -- --model threads
     start_load "$addr" -c 16
