@@ -28,7 +28,7 @@ struct generation *start_generation(char **argv, char **env, struct gen_failure 
         snprintf(failure->why, sizeof failure->why, "%s", strerror(errno));
         return NULL;
     }
-    struct generation *g = gen_start(L.next_generation, argv, env, L.shim_path, &L.settings, failure);
+    struct generation *g = gen_start(L.next_generation, argv, env, L.shim_path, &L.opt.gen, failure);
     if (!g)
         return NULL;
     L.next_generation++;

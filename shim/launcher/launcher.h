@@ -38,7 +38,6 @@ struct launcher {
     struct options opt;
     char **command; /* the command line of the next start: the last one that served */
     char **env;     /* --env-file's variables for it (NULL: none) */
-    struct gen_settings settings;
     char shim_path[PATH_MAX];
     struct generation *gens[GENERATIONS_MAX];
     int gen_count;

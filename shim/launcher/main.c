@@ -120,7 +120,7 @@ static int64_t release_due(void)
 {
     struct generation *g = L.serving;
     if (!g || L.stopping || L.gen_count != 1 || g->state != GEN_READY || g->number == 1 || g->adopted ||
-        g->listeners_checked || L.opt.socket_activation || reload_starting())
+        g->listeners_checked || L.opt.gen.socket_activation || reload_starting())
         return 0;
     return g->ready_ms + RELEASE_AFTER_MS;
 }
@@ -511,7 +511,7 @@ static int run(void)
     ctl_server_set_handlers(&handlers);
     log_set_tap(tap_log);
 
-    if (L.opt.handover_idle && relay_init() < 0)
+    if (L.opt.gen.handover_idle && relay_init() < 0)
         hs_log("--handover-idle: cannot share the handover table (%s): idle connections will be closed instead",
                strerror(errno));
     L.next_generation = 1;
@@ -520,7 +520,7 @@ static int run(void)
     /* A launcher killed with this control socket left its generations running: take them over. */
     struct generation *adopted[GENERATIONS_MAX], *first = NULL;
     struct gen_failure failure;
-    int adopted_count = adopt_take(adopted, GENERATIONS_MAX, &L.settings, &L.next_generation, &first);
+    int adopted_count = adopt_take(adopted, GENERATIONS_MAX, &L.opt.gen, &L.next_generation, &first);
     for (int i = 0; i < adopted_count; i++)
         L.gens[L.gen_count++] = adopted[i];
     if (first) {
@@ -574,22 +574,6 @@ int main(int argc, char **argv)
         hs_log("%s", why); /* escaped there: the path may hold any byte */
         return 1;
     }
-    L.settings = (struct gen_settings){
-        .ready_timeout_ms = L.opt.ready_timeout_ms,
-        .drain_timeout_ms = L.opt.drain_timeout_ms,
-        .datagram_timeout_ms = L.opt.datagram_timeout_ms,
-        .kill_timeout_ms = L.opt.kill_timeout_ms,
-        .stop_signal = L.opt.stop_signal,
-        .drain_signal = L.opt.drain_signal,
-        .graceful_signal = L.opt.graceful_signal,
-        .handover_idle = L.opt.handover_idle,
-        .idle_close = L.opt.idle_close,
-        .socket_activation = L.opt.socket_activation,
-        .stop_main_first = L.opt.kill_mode_mixed,
-        .intercept = L.opt.intercept,
-        .ready_notify = L.opt.ready_notify,
-        .keep_old_ms = L.opt.keep_old_ms,
-    };
     L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
     sequential_init(L.opt.overlap);
     return run();

@@ -262,32 +262,32 @@ static bool parse_valued_option(int argc, char **argv, int *i, struct options *o
     const char *arg = argv[*i];
 #define VALUE(name) option_value(argc, argv, i, name)
     if (is_option(arg, "--ready-timeout"))
-        opt->ready_timeout_ms = parse_duration("--ready-timeout", VALUE("--ready-timeout"));
+        opt->gen.ready_timeout_ms = parse_duration("--ready-timeout", VALUE("--ready-timeout"));
     else if (is_option(arg, "--ready"))
-        opt->ready_notify = CHOICE("--ready", VALUE("--ready"), "a readiness", "accept", "notify") == 1;
+        opt->gen.ready_notify = CHOICE("--ready", VALUE("--ready"), "a readiness", "accept", "notify") == 1;
     else if (is_option(arg, "--keep-old"))
-        opt->keep_old_ms = parse_duration("--keep-old", VALUE("--keep-old"));
+        opt->gen.keep_old_ms = parse_duration("--keep-old", VALUE("--keep-old"));
     else if (is_option(arg, "--drain-timeout"))
-        opt->drain_timeout_ms = parse_duration("--drain-timeout", VALUE("--drain-timeout"));
+        opt->gen.drain_timeout_ms = parse_duration("--drain-timeout", VALUE("--drain-timeout"));
     else if (is_option(arg, "--datagram-timeout"))
-        opt->datagram_timeout_ms = parse_duration("--datagram-timeout", VALUE("--datagram-timeout"));
+        opt->gen.datagram_timeout_ms = parse_duration("--datagram-timeout", VALUE("--datagram-timeout"));
     else if (is_option(arg, "--kill-timeout"))
-        opt->kill_timeout_ms = parse_duration("--kill-timeout", VALUE("--kill-timeout"));
+        opt->gen.kill_timeout_ms = parse_duration("--kill-timeout", VALUE("--kill-timeout"));
     else if (is_option(arg, "--stop-signal"))
-        opt->stop_signal = parse_signal("--stop-signal", VALUE("--stop-signal"));
+        opt->gen.stop_signal = parse_signal("--stop-signal", VALUE("--stop-signal"));
     else if (is_option(arg, "--drain-signal"))
-        opt->drain_signal = parse_signal("--drain-signal", VALUE("--drain-signal"));
+        opt->gen.drain_signal = parse_signal("--drain-signal", VALUE("--drain-signal"));
     else if (is_option(arg, "--graceful-signal"))
-        opt->graceful_signal = parse_signal("--graceful-signal", VALUE("--graceful-signal"));
+        opt->gen.graceful_signal = parse_signal("--graceful-signal", VALUE("--graceful-signal"));
     else if (is_option(arg, "--kill-mode"))
-        opt->kill_mode_mixed = CHOICE("--kill-mode", VALUE("--kill-mode"), "a mode", "control-group", "mixed") == 1;
+        opt->gen.stop_main_first = CHOICE("--kill-mode", VALUE("--kill-mode"), "a mode", "control-group", "mixed") == 1;
     else if (is_option(arg, "--intercept"))
-        opt->intercept =
+        opt->gen.intercept =
             (enum intercept_mode)CHOICE("--intercept", VALUE("--intercept"), "a route", "auto", "preload", "seccomp");
     else if (is_option(arg, "--overlap"))
         opt->overlap = (enum overlap)CHOICE("--overlap", VALUE("--overlap"), "an overlap", "auto", "never", "always");
     else if (is_option(arg, "--idle-close"))
-        opt->idle_close =
+        opt->gen.idle_close =
             (enum idle_close)CHOICE("--idle-close", VALUE("--idle-close"), "a mode", "turn", "http", "never");
     else if (is_option(arg, "--track"))
         opt->track = (enum track_mode)CHOICE("--track", VALUE("--track"), "a way to track", "auto", "cgroup", "tree");
@@ -342,10 +342,10 @@ static void check_combination(int argc, char **argv, int rest, struct options *o
             usage_error("no server command given");
         if (opt->target_pid)
             usage_error("--pid is for 'hotswap reload', 'hotswap stop' and 'hotswap status'");
-        if (opt->overlap == OVERLAP_NEVER && opt->keep_old_ms > 0)
+        if (opt->overlap == OVERLAP_NEVER && opt->gen.keep_old_ms > 0)
             usage_error("--keep-old and --overlap never: in sequence the old generation is stopped before the new "
                         "one starts, so none is kept to roll back to");
-        if (opt->graceful_signal && opt->keep_old_ms > 0)
+        if (opt->gen.graceful_signal && opt->gen.keep_old_ms > 0)
             usage_error("--keep-old and --graceful-signal: the old generation would stop itself on its graceful "
                         "signal, so none is kept to roll back to");
         opt->argv = argv + rest;
@@ -366,13 +366,16 @@ void options_parse(int argc, char **argv, struct options *opt)
 {
     *opt = (struct options){
         .command = CMD_RUN,
-        .ready_timeout_ms = 30000,
+        .gen =
+            {
+                .ready_timeout_ms = 30000,
+                .drain_timeout_ms = 30000,
+                .datagram_timeout_ms = 1000,
+                .kill_timeout_ms = 10000,
+                .stop_signal = SIGTERM,
+                .drain_signal = SIGRTMIN + HS_DEFAULT_DRAIN_SIGNAL_OFFSET,
+            },
         .max_draining = 2,
-        .drain_timeout_ms = 30000,
-        .datagram_timeout_ms = 1000,
-        .kill_timeout_ms = 10000,
-        .stop_signal = SIGTERM,
-        .drain_signal = SIGRTMIN + HS_DEFAULT_DRAIN_SIGNAL_OFFSET,
         .restart = RESTART_ON_FAILURE,
         .restart_max_backoff_ms = RESTART_DEFAULT_MAX_BACKOFF_MS,
         .try_reloads = 10,
@@ -395,14 +398,14 @@ void options_parse(int argc, char **argv, struct options *opt)
         } else if (parse_valued_option(argc, argv, &i, opt, &restart_given)) {
             continue;
         } else if (strcmp(arg, "--handover-idle") == 0) {
-            opt->handover_idle = true;
+            opt->gen.handover_idle = true;
         } else if (opt->command == CMD_TRY && strcmp(arg, "--connect-only") == 0) {
             opt->try_connect_only = true;
         } else if (opt->command == CMD_TRY && !opt->try_addr && arg[0] != '-') {
             opt->try_addr = arg;
             opt->try_addr_index = i;
         } else if (strcmp(arg, "--socket-activation") == 0) {
-            opt->socket_activation = true;
+            opt->gen.socket_activation = true;
         } else if (strcmp(arg, "--json") == 0 || strcmp(arg, "--prometheus") == 0) {
             if (opt->command != CMD_STATUS)
                 usage_error("%s is for 'hotswap status'", arg);

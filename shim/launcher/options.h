@@ -22,24 +22,12 @@ enum command { CMD_RUN, CMD_TRY, CMD_RELOAD, CMD_STOP, CMD_ROLLBACK, CMD_STATUS,
 
 struct options {
     enum command command;
-    int64_t ready_timeout_ms;
-    int64_t drain_timeout_ms;
-    int64_t datagram_timeout_ms; /* --datagram-timeout: how long into a drain a datagram is owed */
-    int64_t kill_timeout_ms;
-    int max_draining; /* --max-draining: generations draining at once, at most */
-    int stop_signal;
-    int drain_signal;
-    int graceful_signal;           /* --graceful-signal: the server's own goodbye, at its drain (0: none) */
-    bool handover_idle;            /* pass idle keep-alive connections to the new generation */
-    enum idle_close idle_close;    /* --idle-close: which connections a drain ends once idle */
-    bool ready_notify;             /* --ready notify: ready at READY=1 on its own NOTIFY_SOCKET */
-    int64_t keep_old_ms;           /* --keep-old: a drained generation is parked this long */
-    bool socket_activation;        /* also pass systemd's LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
-    enum track_mode track;         /* how a generation's processes are known */
-    bool kill_mode_mixed;          /* the stop signal to the command's process first */
-    enum intercept_mode intercept; /* --intercept: auto, preload, seccomp */
-    enum overlap overlap;          /* --overlap: auto, never (reloads in sequence), always */
-    enum restart_policy restart;   /* when a generation that dies outside a reload is replaced */
+    struct gen_settings gen;     /* what each generation is started with: its timeouts, signals and drain
+                                choices (genstate.h), as the options give them */
+    int max_draining;            /* --max-draining: generations draining at once, at most */
+    enum track_mode track;       /* how a generation's processes are known */
+    enum overlap overlap;        /* --overlap: auto, never (reloads in sequence), always */
+    enum restart_policy restart; /* when a generation that dies outside a reload is replaced */
     int64_t restart_max_backoff_ms;
     bool json;                 /* status --json */
     bool prometheus;           /* status --prometheus */

@@ -64,7 +64,7 @@ static const char *try_reload(int *reload_id, char **argv)
         hs_log("reload: with a new command line: %s", line);
     }
     if (L.opt.check_command) {
-        if (!check_start(L.opt.check_command, now_ms() + L.opt.ready_timeout_ms)) {
+        if (!check_start(L.opt.check_command, now_ms() + L.opt.gen.ready_timeout_ms)) {
             snprintf(why, sizeof why, "cannot run the check (%s); gen %d keeps serving", strerror(errno),
                      L.serving->number);
             r->active = false;
@@ -221,7 +221,7 @@ const char *begin_stop(void)
 void park_or_stop(struct generation *g)
 {
     if (L.stopping || !gen_can_park(g) || !L.serving || L.serving == g) {
-        if (g->seccomp && L.settings.keep_old_ms > 0 && !L.stopping && !g->unparkable)
+        if (g->seccomp && L.opt.gen.keep_old_ms > 0 && !L.stopping && !g->unparkable)
             hs_log("gen %d runs on the seccomp route, which cannot re-arm it: stopped, not parked", g->number);
         gen_stop(g);
         return;
@@ -240,10 +240,10 @@ const char *begin_rollback(char *done, size_t size)
     if (L.stopping)
         return "the launcher is stopping";
     if (!parked)
-        return L.settings.keep_old_ms > 0 ? "no parked generation to roll back to (none has drained since "
-                                            "the last reload, or its --keep-old time is up)"
-                                          : "no parked generation to roll back to: run the launcher with "
-                                            "--keep-old DUR to keep the old one after each reload";
+        return L.opt.gen.keep_old_ms > 0 ? "no parked generation to roll back to (none has drained since "
+                                           "the last reload, or its --keep-old time is up)"
+                                         : "no parked generation to roll back to: run the launcher with "
+                                           "--keep-old DUR to keep the old one after each reload";
     if (reload_starting())
         return "a reload is in progress";
     hs_log("rollback: gen %d serves again, gen %d drains", parked->number, from ? from->number : 0);
