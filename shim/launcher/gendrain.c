@@ -125,7 +125,7 @@ static long inspect_and_drain(struct generation *g, const pid_t *pids, int count
         g->watch.scanned = false;
     }
     for (int i = 0; conns >= 0 && i < count; i++) {
-        if (g->signal_drain && each[i].holds_listener) {
+        if (intercept_signal_drain(g) && each[i].holds_listener) {
             /* Go catches SIGURG (its preemption signal) and returns through a trapped
              * rt_sigreturn, where the launcher takes the listeners from it (intercept.c) */
             g->watch.listener_holders++;
@@ -355,7 +355,7 @@ static bool drained_by_counts(struct generation *g, int64_t now)
         w->shim_zero_since_ms = now;
     }
     /* A Go program still holding a listener takes connections: not drained until it lets go. */
-    if (g->signal_drain && w->listener_holders > 0) {
+    if (intercept_signal_drain(g) && w->listener_holders > 0) {
         if (now >= w->next_check_ms)
             look_at_kernel(g, now);
         w->checked_at_shim_zero = false;
@@ -387,7 +387,7 @@ static bool drained_by_counts(struct generation *g, int64_t now)
         return shim_conns == 0;
     /* Not while a Go program still holds a listener (the first look finds out): an ended
      * session's client comes straight back, and would be accepted by the draining process. */
-    bool takes_no_more = !(g->signal_drain && w->listener_holders > 0);
+    bool takes_no_more = !(intercept_signal_drain(g) && w->listener_holders > 0);
     if (w->kernel_conns > 0 && g->settings->idle_close == IDLE_CLOSE_TURN && takes_no_more && now >= g->idle_look_ms) {
         /* the server closes an ended connection at once: look at the kernel again soon */
         if (idle_end_look(g) > 0 && w->next_check_ms > now + ENDED_SETTLE_MS)
@@ -428,7 +428,7 @@ bool gen_drained(struct generation *g)
      * once it has settled. Asked only when all else says drained: the walk over the threads in
      * /proc is not for every turn of the loop. */
     if (g->seccomp) {
-        int64_t settled = g->accept_let_ms + ACCEPT_SETTLE_MS;
+        int64_t settled = intercept_accept_let_ms(g) + ACCEPT_SETTLE_MS;
         if (now < settled || intercept_accepting(g)) {
             g->watch.next_check_ms = now < settled ? settled : now + ENDED_SETTLE_MS;
             return false;

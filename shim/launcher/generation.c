@@ -98,12 +98,9 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
     g->argv = argv_copy(argv);
     g->pid = child.pid;
     g->channel_fd = child.channel_fd;
-    g->notify_fd = child.notify_fd;
-    g->seccomp = child.notify_fd >= 0;
-    g->signal_drain = g->seccomp && req.signal_drain;
-    g->go_program = g->seccomp && kind == ELF_GO;
-    if (g->seccomp)
-        intercept_wake_in_step(g->notify_fd);
+    intercept_init(g);
+    if (child.notify_fd >= 0)
+        intercept_join(g, child.notify_fd, req.signal_drain, kind == ELF_GO);
     intercept_on_ready(gen_mark_ready); /* (seccomp: a trapped accept or listen is its readiness) */
     g->settings = settings;
     g->state = GEN_STARTING;
@@ -115,7 +112,7 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
     gen_add_proc(g, child.pid);
     hs_log("gen %d pid %d starting (%d listener%s)", number, (int)child.pid, listeners_count(),
            listeners_count() == 1 ? "" : "s");
-    if (g->notify_fd >= 0)
+    if (g->seccomp)
         hs_log("gen %d pid %d: %s, its socket calls come to the launcher (the seccomp route)", number, (int)child.pid,
                elf_kind_name(kind));
     else if (kind == ELF_GO || kind == ELF_STATIC)
@@ -135,7 +132,8 @@ struct generation *gen_adopt(int number, pid_t leader, const char *group, const 
     g->number = number;
     g->pid = leader;
     g->adopted = true;
-    g->channel_fd = g->notify_fd = -1;
+    g->channel_fd = -1;
+    intercept_init(g);
     g->ready = (struct ready_notify){.socket_fd = -1, .gate_fd = -1};
     g->channel_closed = true; /* its end died with the launcher that made it */
     g->settings = settings;
@@ -463,8 +461,7 @@ void gen_free(struct generation *g)
         if (g->procs[i].pidfd >= 0)
             close(g->procs[i].pidfd);
     close(g->channel_fd);
-    if (g->notify_fd >= 0)
-        close(g->notify_fd);
+    intercept_close(g);
     ready_notify_close(&g->ready);
     members_free(g->members);
     free(g->procs);

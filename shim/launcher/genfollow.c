@@ -33,7 +33,7 @@ static const char *refusal(struct generation *g, pid_t sender)
 {
     if (g->settings->intercept != INTERCEPT_AUTO)
         return "--intercept";
-    if (g->notify_fd >= 0 || g->seccomp)
+    if (g->seccomp)
         return "the generation is on the seccomp route already";
     if (g->state != GEN_STARTING)
         return "the generation is past its start";
@@ -114,11 +114,7 @@ void gen_follow(struct generation *g, pid_t sender, int64_t kind_said, int reply
         g->told_follow = true;
         return;
     }
-    g->notify_fd = fd;
-    g->seccomp = true;
-    g->signal_drain = signal_drain;
-    g->go_program = kind == ELF_GO;
-    intercept_wake_in_step(fd);
+    intercept_join(g, fd, signal_drain, kind == ELF_GO);
     /* its shim is gone with the exec: nothing there will say DRAINING (the drain signal is not
      * for it), as in a process started on the seccomp route */
     struct gen_proc *proc = gen_add_proc(g, sender);

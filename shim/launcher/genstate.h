@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "idleturn.h"
+#include "interceptstate.h"
 #include "listeners.h"
 #include "members.h"
 #include "readynotify.h"
@@ -86,32 +87,22 @@ struct generation {
     char **argv; /* its command line (NULL: not known, an adopted one) */
     pid_t pid;   /* the command's process, leader of the process group */
     int channel_fd;
-    bool told_false_sender; /* a message claimed another sender: said once */
-    bool told_false_child;  /* a FORKED message named a stranger: said once */
-    bool told_false_count;  /* a count no process can have (HS_COUNT_MAX): said once */
-    bool told_malformed;    /* a malformed channel message: said once */
-    bool told_probe;        /* a probe of a held address before its claim: said once */
-    bool told_follow;       /* an exec not followed onto the seccomp route: said once */
-    bool channel_closed;    /* every process closed its end: stop polling it */
-    int notify_fd;          /* the seccomp route's notifications (intercept.h); -1: the shim's */
-    bool seccomp;           /* on the seccomp route: started so, or followed there (genfollow.c) */
-    bool signal_drain;      /* ...a Go program: no accept trapped; ready at listen, drained at a
-                                  trapped rt_sigreturn after SIGURG (intercept.h) */
-    bool adopted;           /* left running by a killed launcher, taken over (adopt.c): no
+    bool told_false_sender;      /* a message claimed another sender: said once */
+    bool told_false_child;       /* a FORKED message named a stranger: said once */
+    bool told_false_count;       /* a count no process can have (HS_COUNT_MAX): said once */
+    bool told_malformed;         /* a malformed channel message: said once */
+    bool told_probe;             /* a probe of a held address before its claim: said once */
+    bool told_follow;            /* an exec not followed onto the seccomp route: said once */
+    bool channel_closed;         /* every process closed its end: stop polling it */
+    bool seccomp;                /* on the seccomp route: started so, or followed there (genfollow.c) */
+    struct intercept_state trap; /* ...what the route keeps of it (intercept.c) */
+    bool adopted;                /* left running by a killed launcher, taken over (adopt.c): no
                                   channel, and not the launcher's child */
-    int64_t accept_let_ms;  /* seccomp: when an accept was last let through */
-    int64_t idle_look_ms;   /* draining, --idle-close turn: when to look for idle connections next */
-    bool speaks_http;       /* seccomp, draining: a request waiting unread looked like HTTP/1.x */
-    bool go_program;        /* seccomp: a Go program (a write on a closed socket is EPIPE, never SIGPIPE) */
-    pid_t parked[64];       /* seccomp: threads whose accept the drain left unanswered */
-    int parked_count;
-    struct ready_notify ready;  /* --ready notify: its NOTIFY_SOCKET and gate (socket_fd -1: not) */
-    pid_t ready_by;             /* --ready notify: the process that said READY=1 */
-    bool told_stranger_ready;   /* a READY=1 from outside the generation: said once */
-    bool told_stranger_message; /* a channel message from outside the generation: said once */
-    uint64_t gated[64];         /* seccomp, --ready notify: blocking accepts held until READY=1 */
-    int gated_count;
-    bool gate_refused; /* seccomp, --ready notify: an accept got EAGAIN before READY=1 */
+    int64_t idle_look_ms;        /* draining, --idle-close turn: when to look for idle connections next */
+    struct ready_notify ready;   /* --ready notify: its NOTIFY_SOCKET and gate (socket_fd -1: not) */
+    pid_t ready_by;              /* --ready notify: the process that said READY=1 */
+    bool told_stranger_ready;    /* a READY=1 from outside the generation: said once */
+    bool told_stranger_message;  /* a channel message from outside the generation: said once */
     enum gen_state state;
     const struct gen_settings *settings;
     struct members *members;

@@ -20,6 +20,7 @@
 #include "genproc.h"
 #include "genstate.h"
 #include "idleturn.h"
+#include "intercept.h"
 #include "listeners.h"
 #include "log.h"
 #include "procsockets.h"
@@ -68,7 +69,7 @@ static void learn_protocol(struct generation *g, int fd)
     char head[256];
     ssize_t got = recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
     if (got > 0 && looks_like_http(head, (size_t)got))
-        g->speaks_http = true;
+        intercept_heard_http(g);
 }
 
 /* How a connection is ended: its reading side shut, so the server reads the end of the stream and
@@ -80,7 +81,7 @@ static void learn_protocol(struct generation *g, int fd)
  * HTTP answer taken between answers may still be on its way. */
 static int end_how(const struct generation *g, bool http)
 {
-    return g->go_program && !http ? SHUT_RDWR : SHUT_RD;
+    return intercept_go_program(g) && !http ? SHUT_RDWR : SHUT_RD;
 }
 
 /* The launcher sees nothing of the turn itself: the kernel alone says. A generation seen
@@ -93,9 +94,9 @@ static bool end_if_idle(int copy, int fd, void *ctx)
     struct look *look = ctx;
     int unread = -1, unsent = -1;
     if (on_held_port(copy) && ioctl(copy, SIOCINQ, &unread) == 0 && ioctl(copy, SIOCOUTQ, &unsent) == 0) {
-        if (unread > 0 && !look->g->speaks_http)
+        if (unread > 0 && !intercept_speaks_http(look->g))
             learn_protocol(look->g, copy);
-        bool http = look->g->speaks_http;
+        bool http = intercept_speaks_http(look->g);
         bool idle = http ? idle_between_answers(copy, getsockopt, unread, unsent, look->patient)
                          : idle_by_turn(copy, getsockopt, unread, unsent, TURN_UNSEEN);
         if (idle && shutdown(copy, end_how(look->g, http)) == 0)

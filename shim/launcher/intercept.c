@@ -203,7 +203,7 @@ static void answer_bind(struct generation *g, const struct seccomp_notif *n, str
         int status = fcntl(target, F_GETFL);
         if (status >= 0 && (status & O_NONBLOCK))
             fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
-        if (still_valid(g->notify_fd, n->id) && put_on(g->notify_fd, n, l->fd, (long)n->data.args[0]))
+        if (still_valid(g->trap.notify_fd, n->id) && put_on(g->trap.notify_fd, n, l->fd, (long)n->data.args[0]))
             r->flags = 0; /* bound: it is the held listener now */
         break;
     }
@@ -213,7 +213,7 @@ static void answer_bind(struct generation *g, const struct seccomp_notif *n, str
 static void answer_listen(struct generation *g, const struct seccomp_notif *n, struct seccomp_notif_resp *r, int pidfd)
 {
     int target = copy_of(pidfd, (long)n->data.args[0]);
-    if (target < 0 || !still_valid(g->notify_fd, n->id)) {
+    if (target < 0 || !still_valid(g->trap.notify_fd, n->id)) {
         if (target >= 0)
             close(target);
         return;
@@ -257,7 +257,7 @@ void intercept_on_ready(void (*fn)(struct generation *g))
  * first listen that does not fail is its readiness (on any socket: a Unix one is its own). */
 static void ready_at_listen(struct generation *g, const struct seccomp_notif_resp *r)
 {
-    if (g->signal_drain && g->state == GEN_STARTING && r->error == 0 && !gen_waits_for_notify(g))
+    if (g->trap.signal_drain && g->state == GEN_STARTING && r->error == 0 && !gen_waits_for_notify(g))
         mark_ready(g);
 }
 
@@ -275,8 +275,8 @@ struct stand_in_walk {
 static bool stand_in_if_held(int copy, int fd, void *ctx)
 {
     struct stand_in_walk *w = ctx;
-    if (held_same_file(copy) && still_valid(w->g->notify_fd, w->n->id))
-        w->placed = put_on(w->g->notify_fd, w->n, w->dummy, fd) || w->placed;
+    if (held_same_file(copy) && still_valid(w->g->trap.notify_fd, w->n->id))
+        w->placed = put_on(w->g->trap.notify_fd, w->n, w->dummy, fd) || w->placed;
     close(copy);
     return true;
 }
@@ -295,10 +295,10 @@ static void stand_in_for_listeners(struct generation *g, const struct seccomp_no
         proc_sockets_each(tgid, -1, stand_in_if_held, &walk);
     if (!walk.placed)
         return;
-    g->accept_let_ms = now_ms();
+    g->trap.accept_let_ms = now_ms();
     /* the next look at the kernel finds it let go, once those accepts have returned */
-    if (g->watch.next_check_ms > g->accept_let_ms + ACCEPT_SETTLE_GRACE_MS)
-        g->watch.next_check_ms = g->accept_let_ms + ACCEPT_SETTLE_GRACE_MS;
+    if (g->watch.next_check_ms > g->trap.accept_let_ms + ACCEPT_SETTLE_GRACE_MS)
+        g->watch.next_check_ms = g->trap.accept_let_ms + ACCEPT_SETTLE_GRACE_MS;
 }
 
 /* A listening socket nobody can connect to: a drained listener's fd number gets one. */
@@ -338,14 +338,14 @@ static bool answer_accept(struct generation *g, const struct seccomp_notif *n, s
         return true;
     }
     if (!held) {
-        g->accept_let_ms = now_ms(); /* its own socket: let through, and waited for */
+        g->trap.accept_let_ms = now_ms(); /* its own socket: let through, and waited for */
         return true;
     }
-    if (!still_valid(g->notify_fd, n->id))
+    if (!still_valid(g->trap.notify_fd, n->id))
         return true;
     int dummy = stand_in();
     if (dummy >= 0)
-        put_on(g->notify_fd, n, dummy, (long)n->data.args[0]);
+        put_on(g->trap.notify_fd, n, dummy, (long)n->data.args[0]);
     if (status >= 0 && !(status & O_NONBLOCK))
         return false;
     r->flags = 0;
@@ -355,8 +355,8 @@ static bool answer_accept(struct generation *g, const struct seccomp_notif *n, s
 
 static bool parked(const struct generation *g, pid_t tid)
 {
-    for (int i = 0; i < g->parked_count; i++)
-        if (g->parked[i] == tid)
+    for (int i = 0; i < g->trap.parked_count; i++)
+        if (g->trap.parked[i] == tid)
             return true;
     return false;
 }
@@ -395,14 +395,14 @@ static bool answer_gated_accept(struct generation *g, const struct seccomp_notif
     if (pidfd >= 0)
         close(pidfd);
     bool blocking = status >= 0 && !(status & O_NONBLOCK);
-    if (blocking && g->gated_count < (int)(sizeof g->gated / sizeof g->gated[0])) {
-        g->gated[g->gated_count++] = n->id;
+    if (blocking && g->trap.gated_count < (int)(sizeof g->trap.gated / sizeof g->trap.gated[0])) {
+        g->trap.gated[g->trap.gated_count++] = n->id;
         return false;
     }
     if (!blocking) {
         r->flags = 0;
         r->error = -EAGAIN;
-        g->gate_refused = true;
+        g->trap.gate_refused = true;
     } /* (a blocking one past the table's room goes on: better served early than failed) */
     return true;
 }
@@ -467,17 +467,17 @@ static bool accepts_on_listener(struct generation *g, const struct seccomp_notif
     if (pidfd >= 0)
         close(pidfd);
     /* the fd read is believed only while the call is still the one notified */
-    return listening && still_valid(g->notify_fd, n->id);
+    return listening && still_valid(g->trap.notify_fd, n->id);
 }
 
 void intercept_open_gate(struct generation *g)
 {
-    for (int i = 0; i < g->gated_count; i++) {
-        struct seccomp_notif_resp r = {.id = g->gated[i], .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
-        ioctl(g->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: it went meanwhile */
+    for (int i = 0; i < g->trap.gated_count; i++) {
+        struct seccomp_notif_resp r = {.id = g->trap.gated[i], .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+        ioctl(g->trap.notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: it went meanwhile */
     }
-    g->gated_count = 0;
-    if (g->gate_refused)
+    g->trap.gated_count = 0;
+    if (g->trap.gate_refused)
         wake_queued_listeners();
 }
 
@@ -485,7 +485,7 @@ void intercept_answer(struct generation *g)
 {
     struct seccomp_notif n;
     memset(&n, 0, sizeof n);
-    if (ioctl(g->notify_fd, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0)
+    if (ioctl(g->trap.notify_fd, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0)
         return; /* ENOENT: the caller was interrupted, or is gone */
     /* By default the call goes on as the program made it. */
     struct seccomp_notif_resp r = {.id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
@@ -499,7 +499,7 @@ void intercept_answer(struct generation *g)
         if (g->state == GEN_STARTING || g->state == GEN_READY) { /* the hot path: no pidfd once ready */
             if (g->state == GEN_STARTING && accepts_on_listener(g, &n))
                 mark_ready(g);
-            g->accept_let_ms = now_ms();
+            g->trap.accept_let_ms = now_ms();
         } else {
             int pidfd = pidfd_of((pid_t)n.pid);
             if (pidfd >= 0) {
@@ -526,7 +526,60 @@ void intercept_answer(struct generation *g)
         }
     }
     if (answer)
-        ioctl(g->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: it went meanwhile */
-    else if (!held_back && g->parked_count < (int)(sizeof g->parked / sizeof g->parked[0]))
-        g->parked[g->parked_count++] = (pid_t)n.pid;
+        ioctl(g->trap.notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: it went meanwhile */
+    else if (!held_back && g->trap.parked_count < (int)(sizeof g->trap.parked / sizeof g->trap.parked[0]))
+        g->trap.parked[g->trap.parked_count++] = (pid_t)n.pid;
+}
+
+/* ---- the route's state of a generation ------------------------------------------------------- */
+
+void intercept_init(struct generation *g)
+{
+    g->trap = (struct intercept_state){.notify_fd = -1};
+}
+
+void intercept_join(struct generation *g, int notify_fd, bool signal_drain, bool go_program)
+{
+    g->seccomp = true;
+    g->trap.notify_fd = notify_fd;
+    g->trap.signal_drain = signal_drain;
+    g->trap.go_program = go_program;
+    intercept_wake_in_step(notify_fd);
+}
+
+void intercept_close(struct generation *g)
+{
+    if (g->trap.notify_fd >= 0)
+        close(g->trap.notify_fd);
+    g->trap.notify_fd = -1;
+}
+
+int intercept_fd(const struct generation *g)
+{
+    return g->trap.notify_fd;
+}
+
+bool intercept_signal_drain(const struct generation *g)
+{
+    return g->trap.signal_drain;
+}
+
+bool intercept_go_program(const struct generation *g)
+{
+    return g->trap.go_program;
+}
+
+int64_t intercept_accept_let_ms(const struct generation *g)
+{
+    return g->trap.accept_let_ms;
+}
+
+void intercept_heard_http(struct generation *g)
+{
+    g->trap.speaks_http = true;
+}
+
+bool intercept_speaks_http(const struct generation *g)
+{
+    return g->trap.speaks_http;
 }

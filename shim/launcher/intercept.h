@@ -19,6 +19,7 @@
 #define HOTSWAP_INTERCEPT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct generation;
 
@@ -43,5 +44,31 @@ void intercept_on_ready(void (*mark_ready)(struct generation *g));
 
 /* The generation's notification fd is readable: answers one notification. */
 void intercept_answer(struct generation *g);
+
+/* The route's state of a generation (g->trap): none yet, on no route (intercept_init); joined
+ * with the filter's notification fd, from its start or once it followed an exec there (the
+ * launcher owns the fd from then on); the fd closed, once every process of the filter has gone
+ * or with the generation (intercept_close). */
+void intercept_init(struct generation *g);
+void intercept_join(struct generation *g, int notify_fd, bool signal_drain, bool go_program);
+void intercept_close(struct generation *g);
+
+/* The fd to poll for its notifications; -1: none. */
+int intercept_fd(const struct generation *g);
+
+/* A Go program drained by a signal (no accept trapped): see above. */
+bool intercept_signal_drain(const struct generation *g);
+
+/* A Go program: a write on a socket it no longer reads is EPIPE to it, never SIGPIPE. */
+bool intercept_go_program(const struct generation *g);
+
+/* When an accept was last let through (0: never): its connection may not show in the kernel's
+ * tables yet. */
+int64_t intercept_accept_let_ms(const struct generation *g);
+
+/* Draining: a request waiting unread on one of its connections looked like HTTP/1.x (idleend.c
+ * says so once it has seen one; the generation then speaks HTTP for the rest of its drain). */
+void intercept_heard_http(struct generation *g);
+bool intercept_speaks_http(const struct generation *g);
 
 #endif

@@ -290,10 +290,8 @@ static void notify_ready(struct generation *g, short revents)
 {
     if (revents & POLLIN)
         intercept_answer(g);
-    else if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
-        close(g->notify_fd);
-        g->notify_fd = -1;
-    }
+    else if (revents & (POLLHUP | POLLERR | POLLNVAL))
+        intercept_close(g);
 }
 
 /* The poll set: the signalfd, the control socket and its clients, each generation's channel, and
@@ -395,9 +393,9 @@ static void run_loop(void)
                 set.owner[n].g = g, set.owner[n].proc = -1;
                 fds[n++] = (struct pollfd){.fd = g->channel_fd, .events = POLLIN};
             }
-            if (g->notify_fd >= 0) {
+            if (intercept_fd(g) >= 0) {
                 set.owner[n].g = g, set.owner[n].proc = OWNER_NOTIFY;
-                fds[n++] = (struct pollfd){.fd = g->notify_fd, .events = POLLIN};
+                fds[n++] = (struct pollfd){.fd = intercept_fd(g), .events = POLLIN};
             }
             if (g->ready.socket_fd >= 0) {
                 set.owner[n].g = g, set.owner[n].proc = OWNER_READY;
