@@ -10,9 +10,9 @@
  * service has been ready at all: before that, a death is a start-up error the launcher exits
  * with), the replacement is scheduled; otherwise the launcher exits with its status once it is
  * gone, as with --restart never. */
-void check_crash(void);
+void check_crash(struct launcher *l);
 
 /* Starts the scheduled replacement once its back-off has passed. */
-void restart_if_due(int64_t now);
+void restart_if_due(struct launcher *l, int64_t now);
 
 #endif

@@ -277,16 +277,16 @@ static void handle_request(int index)
             refusal = "out of memory";
         } else {
             client->reload_id = WAITING_START;
-            refusal = handlers.reload(&reload_id, argv); /* takes argv */
+            refusal = handlers.reload(handlers.context, &reload_id, argv); /* takes argv */
             client->reload_id = refusal ? -1 : reload_id;
         }
     } else if (strcmp(request, CTL_REQ_STOP) == 0 && handlers.stop) {
-        refusal = handlers.stop();
+        refusal = handlers.stop(handlers.context);
         if (!refusal)
             client->reload_id = WAITING_STOP;
     } else if (strcmp(request, CTL_REQ_ROLLBACK) == 0 && handlers.rollback) {
         char done[CTL_LINE_MAX - 1];
-        refusal = handlers.rollback(done, sizeof done);
+        refusal = handlers.rollback(handlers.context, done, sizeof done);
         if (!refusal) {
             send_line(client->fd, CTL_TAG_OK, done);
             drop_client(index);
@@ -295,9 +295,10 @@ static void handle_request(int index)
     } else if ((strcmp(request, CTL_REQ_STATUS) == 0 || strcmp(request, CTL_REQ_STATUS_JSON) == 0 ||
                 strcmp(request, CTL_REQ_STATUS_PROMETHEUS) == 0) &&
                handlers.status) {
-        char *document = handlers.status(strcmp(request, CTL_REQ_STATUS_JSON) == 0         ? STATUS_JSON
-                                         : strcmp(request, CTL_REQ_STATUS_PROMETHEUS) == 0 ? STATUS_PROMETHEUS
-                                                                                           : STATUS_TABLE);
+        char *document =
+            handlers.status(handlers.context, strcmp(request, CTL_REQ_STATUS_JSON) == 0         ? STATUS_JSON
+                                              : strcmp(request, CTL_REQ_STATUS_PROMETHEUS) == 0 ? STATUS_PROMETHEUS
+                                                                                                : STATUS_TABLE);
         if (document) {
             send_document(client->fd, document);
             free(document);

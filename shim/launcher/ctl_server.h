@@ -28,12 +28,14 @@ int64_t ctl_server_next_wakeup(void);
 void ctl_server_handle(const struct pollfd *fds, int count);
 
 /* What the launcher does with a request: reload and stop return NULL if accepted, or why not;
- * status returns the document (malloc'd; the caller frees it), or NULL if it cannot. */
+ * status returns the document (malloc'd; the caller frees it), or NULL if it cannot. Each is
+ * called with `context` (the launcher's state). */
 struct ctl_handlers {
-    const char *(*reload)(int *reload_id, char **argv); /* argv: a new command line (owned), or NULL */
-    const char *(*stop)(void);
-    const char *(*rollback)(char *done, size_t size); /* NULL, `done` said; or the refusal */
-    char *(*status)(enum status_format format);
+    void *context;
+    const char *(*reload)(void *context, int *reload_id, char **argv); /* argv: a new command line (owned), or NULL */
+    const char *(*stop)(void *context);
+    const char *(*rollback)(void *context, char *done, size_t size); /* NULL, `done` said; or the refusal */
+    char *(*status)(void *context, enum status_format format);
 };
 void ctl_server_set_handlers(const struct ctl_handlers *handlers);
 

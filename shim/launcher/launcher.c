@@ -1,6 +1,6 @@
-/* launcher.c: the launcher's state (launcher.h) and the steps its parts share: start a generation,
- * take its command line as the one to start again, bring a parked generation back, record an
- * event for status, and forget the generations that are gone. */
+/* launcher.c: the steps the launcher's parts share (launcher.h), on the state they are given:
+ * start a generation, take its command line as the one to start again, bring a parked generation
+ * back, record an event for status, and forget the generations that are gone. */
 #define _GNU_SOURCE
 #include "launcher.h"
 
@@ -18,21 +18,20 @@
 #include "evidence.h"
 #include "log.h"
 #include "textsafe.h"
-struct launcher L;
 
-struct generation *start_generation(char **argv, char **env, struct gen_failure *failure)
+struct generation *start_generation(struct launcher *l, char **argv, char **env, struct gen_failure *failure)
 {
-    if (L.gen_count >= GENERATIONS_MAX) {
+    if (l->gen_count >= GENERATIONS_MAX) {
         errno = EAGAIN;
         *failure = (struct gen_failure){.launcher_side = true};
         snprintf(failure->why, sizeof failure->why, "%s", strerror(errno));
         return NULL;
     }
-    struct generation *g = gen_start(L.next_generation, argv, env, L.shim_path, &L.opt.gen, failure);
+    struct generation *g = gen_start(l->next_generation, argv, env, l->shim_path, &l->opt.gen, failure);
     if (!g)
         return NULL;
-    L.next_generation++;
-    L.gens[L.gen_count++] = g;
+    l->next_generation++;
+    l->gens[l->gen_count++] = g;
     return g;
 }
 
@@ -45,53 +44,53 @@ void describe_command(char *const *argv, char *out, size_t size)
         at += (size_t)snprintf(out + at, size - at, "%s%s", arg == argv ? "" : " ", *arg);
 }
 
-bool reload_starting(void)
+bool reload_starting(const struct launcher *l)
 {
     for (int i = 0; i < GENERATIONS_MAX; i++)
-        if (L.reloads[i].active && (L.reloads[i].checking || L.reloads[i].sequential))
+        if (l->reloads[i].active && (l->reloads[i].checking || l->reloads[i].sequential))
             return true;
-    for (int i = 0; i < L.gen_count; i++)
-        if (L.gens[i]->state == GEN_STARTING && L.gens[i] != L.serving)
+    for (int i = 0; i < l->gen_count; i++)
+        if (l->gens[i]->state == GEN_STARTING && l->gens[i] != l->serving)
             return true;
     return false;
 }
 
 /* The parked generation (--keep-old), if any: at most one, the last to drain. */
-struct generation *parked_generation(void)
+struct generation *parked_generation(const struct launcher *l)
 {
-    for (int i = 0; i < L.gen_count; i++)
-        if (L.gens[i]->state == GEN_PARKED)
-            return L.gens[i];
+    for (int i = 0; i < l->gen_count; i++)
+        if (l->gens[i]->state == GEN_PARKED)
+            return l->gens[i];
     return NULL;
 }
 
 /* After any event: move every generation along, then settle the reloads. */
 /* A reload's generation with a new command line serves: that command line is the one later
  * reloads and crash restarts run. */
-void take_command_of(const struct generation *g)
+void take_command_of(struct launcher *l, const struct generation *g)
 {
     for (int i = 0; i < GENERATIONS_MAX; i++) {
-        struct reload *r = &L.reloads[i];
+        struct reload *r = &l->reloads[i];
         if (r->active && r->next == g && r->argv) {
-            free(L.command);
-            L.command = r->argv;
+            free(l->command);
+            l->command = r->argv;
             r->argv = NULL;
         }
         if (r->active && r->next == g && r->env) {
-            free(L.env);
-            L.env = r->env;
+            free(l->env);
+            l->env = r->env;
             r->env = NULL;
         }
     }
 }
 
 /* The parked generation serves again and `from` (the one serving) drains to its stop. */
-void bring_back(struct generation *parked, struct generation *from)
+void bring_back(struct launcher *l, struct generation *parked, struct generation *from)
 {
     gen_rearm(parked);
-    L.serving = parked;
-    take_command_of(parked);
-    L.serving_daemonized = false;
+    l->serving = parked;
+    take_command_of(l, parked);
+    l->serving_daemonized = false;
     if (from && (from->state == GEN_READY || from->state == GEN_STARTING)) {
         from->unparkable = true;
         gen_drain(from);
@@ -118,15 +117,15 @@ const char *notify_text(const char *text, char *safe, size_t size)
     return safe;
 }
 
-void forget_gone(void)
+void forget_gone(struct launcher *l)
 {
-    for (int i = 0; i < L.gen_count;) {
-        struct generation *g = L.gens[i];
+    for (int i = 0; i < l->gen_count;) {
+        struct generation *g = l->gens[i];
         bool in_reload = false;
         for (int r = 0; r < GENERATIONS_MAX; r++)
-            if (L.reloads[r].active && (L.reloads[r].next == g || L.reloads[r].previous == g))
+            if (l->reloads[r].active && (l->reloads[r].next == g || l->reloads[r].previous == g))
                 in_reload = true;
-        if (g->state != GEN_GONE || in_reload || g == L.serving) {
+        if (g->state != GEN_GONE || in_reload || g == l->serving) {
             i++;
             continue;
         }
@@ -134,6 +133,6 @@ void forget_gone(void)
             listeners_drop_from(g->number);
         evidence_forget(g->number);
         gen_free(g);
-        L.gens[i] = L.gens[--L.gen_count];
+        l->gens[i] = l->gens[--l->gen_count];
     }
 }

@@ -64,29 +64,26 @@ struct launcher {
     struct metrics metrics; /* status --prometheus */
 };
 
-/* The one launcher of this process (launcher.c). */
-extern struct launcher L;
-
 /* Starts the next generation with `argv` and `env`; NULL (and `failure` says why) if it cannot. */
-struct generation *start_generation(char **argv, char **env, struct gen_failure *failure);
+struct generation *start_generation(struct launcher *l, char **argv, char **env, struct gen_failure *failure);
 
 /* A command line as one line of text, for the log and status. */
 void describe_command(char *const *argv, char *out, size_t size);
 
 /* A reload is under way before its new generation is ready (checking, in sequence, starting). */
-bool reload_starting(void);
+bool reload_starting(const struct launcher *l);
 
 /* The parked generation (--keep-old), if any: at most one, the last to drain. */
-struct generation *parked_generation(void);
+struct generation *parked_generation(const struct launcher *l);
 
 /* A reload's generation with a new command line serves: that command line is the one later
  * reloads and crash restarts run. */
-void take_command_of(const struct generation *g);
+void take_command_of(struct launcher *l, const struct generation *g);
 
 /* The parked generation serves again and `from` (the one serving) drains to its stop. */
-void bring_back(struct generation *parked, struct generation *from);
+void bring_back(struct launcher *l, struct generation *parked, struct generation *from);
 
-/* Records a reload's or a restart's outcome for status (`event`: L.last_reload or L.last_restart). */
+/* Records a reload's or a restart's outcome for status (`event`: l->last_reload or l->last_restart). */
 void note_event(struct status_event *event, bool ok, const char *text);
 
 /* Its command has exited and no process of it the shim knows of is left: it serves no more. */
@@ -97,6 +94,6 @@ bool gen_dead(const struct generation *g);
 const char *notify_text(const char *text, char *safe, size_t size);
 
 /* Frees the generations that are gone, but one a reload still names or the serving one. */
-void forget_gone(void);
+void forget_gone(struct launcher *l);
 
 #endif

@@ -37,11 +37,11 @@
 #include "try.h"
 /* ---- finding the shim ------------------------------------------------------------------ */
 
-static int find_shim(void)
+static int find_shim(struct launcher *l)
 {
-    if (L.opt.shim_path) {
-        if (!realpath(L.opt.shim_path, L.shim_path)) {
-            fprintf(stderr, "hotswap: --shim %s: %s\n", L.opt.shim_path, strerror(errno));
+    if (l->opt.shim_path) {
+        if (!realpath(l->opt.shim_path, l->shim_path)) {
+            fprintf(stderr, "hotswap: --shim %s: %s\n", l->opt.shim_path, strerror(errno));
             return -1;
         }
         return 0;
@@ -62,7 +62,7 @@ static int find_shim(void)
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         char path[PATH_MAX + 64];
         snprintf(path, sizeof path, candidates[i], self);
-        if (access(path, R_OK) == 0 && realpath(path, L.shim_path))
+        if (access(path, R_OK) == 0 && realpath(path, l->shim_path))
             return 0;
     }
     fprintf(stderr, "hotswap: cannot find libhotswap.so beside %s or in %s/../lib (use --shim PATH)\n", self, self);
@@ -73,148 +73,148 @@ static int find_shim(void)
 
 /* The service manager hears when a new generation serves: the first (READY=1 with MAINPID=), a
  * restarted one, or a reload's. */
-static void announce_serving(void)
+static void announce_serving(struct launcher *l)
 {
-    struct generation *g = L.serving;
+    struct generation *g = l->serving;
     if (!g || g->state != GEN_READY)
         return;
-    L.ever_ready = true;
-    L.rescuing = false;
-    if (g->number == L.announced_gen)
+    l->ever_ready = true;
+    l->rescuing = false;
+    if (g->number == l->announced_gen)
         return;
     char mainpid[32] = "";
-    if (!L.announced_gen)
+    if (!l->announced_gen)
         snprintf(mainpid, sizeof mainpid, "MAINPID=%d\n", (int)getpid());
     sdnotify("READY=1\n%sSTATUS=gen %d serving, %d listener%s", mainpid, g->number, listeners_count(),
              listeners_count() == 1 ? "" : "s");
-    L.announced_gen = g->number;
+    l->announced_gen = g->number;
 }
 
 /* --max-draining: reloads back to back leave generations draining side by side, each holding
  * its processes and memory; past the bound the oldest is cut at once, as HAProxy's
  * mworker-max-reloads does. */
-static void bound_draining(void)
+static void bound_draining(const struct launcher *l)
 {
     for (;;) {
         struct generation *oldest = NULL;
         int draining = 0;
-        for (int i = 0; i < L.gen_count; i++)
-            if (L.gens[i]->state == GEN_DRAINING) {
+        for (int i = 0; i < l->gen_count; i++)
+            if (l->gens[i]->state == GEN_DRAINING) {
                 draining++;
-                if (!oldest || L.gens[i]->number < oldest->number)
-                    oldest = L.gens[i];
+                if (!oldest || l->gens[i]->number < oldest->number)
+                    oldest = l->gens[i];
             }
-        if (draining <= L.opt.max_draining)
+        if (draining <= l->opt.max_draining)
             return;
         char reason[96];
-        snprintf(reason, sizeof reason, "is one draining generation too many (--max-draining %d)", L.opt.max_draining);
+        snprintf(reason, sizeof reason, "is one draining generation too many (--max-draining %d)", l->opt.max_draining);
         char why[48];
-        snprintf(why, sizeof why, "--max-draining %d", L.opt.max_draining);
+        snprintf(why, sizeof why, "--max-draining %d", l->opt.max_draining);
         gen_cut(oldest, why, reason);
     }
 }
 
 /* Once a reload is over and its generation has served a while, alone: when to look for the
  * listeners its configuration no longer binds (0: not now). */
-static int64_t release_due(void)
+static int64_t release_due(const struct launcher *l)
 {
-    struct generation *g = L.serving;
-    if (!g || L.stopping || L.gen_count != 1 || g->state != GEN_READY || g->number == 1 || g->adopted ||
-        g->listeners_checked || L.opt.gen.socket_activation || reload_starting())
+    struct generation *g = l->serving;
+    if (!g || l->stopping || l->gen_count != 1 || g->state != GEN_READY || g->number == 1 || g->adopted ||
+        g->listeners_checked || l->opt.gen.socket_activation || reload_starting(l))
         return 0;
     return g->ready_ms + RELEASE_AFTER_MS;
 }
 
-static void reconcile(void)
+static void reconcile(struct launcher *l)
 {
-    for (int i = 0; i < L.gen_count; i++) {
-        struct generation *g = L.gens[i];
+    for (int i = 0; i < l->gen_count; i++) {
+        struct generation *g = l->gens[i];
         /* exiting 0 while a forked child lives on is daemonizing, not failing */
         bool daemonized = WIFEXITED(g->leader_status) && WEXITSTATUS(g->leader_status) == 0 && gen_others_alive(g);
-        if (g->leader_reaped && g->state == GEN_STARTING && g != L.serving && !daemonized) {
+        if (g->leader_reaped && g->state == GEN_STARTING && g != l->serving && !daemonized) {
             char why[160];
             snprintf(why, sizeof why, "exited before it was ready (%s %d)",
                      WIFEXITED(g->leader_status) ? "status" : "signal",
                      WIFEXITED(g->leader_status) ? WEXITSTATUS(g->leader_status) : WTERMSIG(g->leader_status));
             gen_fail(g, why);
         }
-        if (g->state == GEN_READY && g != L.serving && !L.stopping && sequential_refuse_takeover(g, L.serving))
+        if (g->state == GEN_READY && g != l->serving && !l->stopping && sequential_refuse_takeover(g, l->serving))
             continue; /* failed: the reload goes again in sequence (finish_reloads) */
-        if (g->state == GEN_READY && g != L.serving) {
+        if (g->state == GEN_READY && g != l->serving) {
             /* a reload's new generation is ready: it serves, the one before drains */
-            struct generation *old = L.serving;
-            L.serving = g;
-            take_command_of(g);
-            restart_note_reload(&L.restarter); /* (a crash restart's generation serves at once) */
-            L.serving_daemonized = false;
+            struct generation *old = l->serving;
+            l->serving = g;
+            take_command_of(l, g);
+            restart_note_reload(&l->restarter); /* (a crash restart's generation serves at once) */
+            l->serving_daemonized = false;
             if (old && (old->state == GEN_READY || old->state == GEN_STARTING))
                 gen_drain(old);
-            bound_draining();
+            bound_draining(l);
         }
         if (gen_drained(g))
-            park_or_stop(g);
+            park_or_stop(l, g);
         gen_stop_rest(g);
         gen_check_gone(g);
         gen_forget_exited(g);
     }
-    if (L.serving && L.serving->leader_reaped && WIFEXITED(L.serving->leader_status) &&
-        WEXITSTATUS(L.serving->leader_status) == 0 && gen_others_alive(L.serving))
-        L.serving_daemonized = true;
-    finish_reloads();
-    announce_serving();
-    check_crash();
+    if (l->serving && l->serving->leader_reaped && WIFEXITED(l->serving->leader_status) &&
+        WEXITSTATUS(l->serving->leader_status) == 0 && gen_others_alive(l->serving))
+        l->serving_daemonized = true;
+    finish_reloads(l);
+    announce_serving(l);
+    check_crash(l);
     /* (while a reload's new generation starts, it may yet take over: wait for its outcome) */
-    if (L.serving && L.serving->state == GEN_GONE && !reload_starting()) {
-        if (!L.stopping)
-            hs_log("gen %d is gone and no generation is left: exiting", L.serving->number);
-        L.exit_status = gen_exit_status(L.serving);
-        L.stopping = true;
-        L.serving = NULL;
+    if (l->serving && l->serving->state == GEN_GONE && !reload_starting(l)) {
+        if (!l->stopping)
+            hs_log("gen %d is gone and no generation is left: exiting", l->serving->number);
+        l->exit_status = gen_exit_status(l->serving);
+        l->stopping = true;
+        l->serving = NULL;
     }
-    forget_gone();
-    int64_t release_at = release_due();
+    forget_gone(l);
+    int64_t release_at = release_due(l);
     if (release_at && now_ms() >= release_at)
-        release_unused_listeners(L.serving);
+        release_unused_listeners(l->serving);
 }
 
 /* ---- signals and children --------------------------------------------------------------- */
 
-static void reap_children(void)
+static void reap_children(const struct launcher *l)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-        for (int i = 0; i < L.gen_count && !check_note_reaped(pid, status); i++)
-            if (gen_note_reaped(L.gens[i], pid, status))
+        for (int i = 0; i < l->gen_count && !check_note_reaped(pid, status); i++)
+            if (gen_note_reaped(l->gens[i], pid, status))
                 break;
 }
 
-static void handle_signal(void)
+static void handle_signal(struct launcher *l)
 {
     struct signalfd_siginfo info;
-    while (read(L.signal_fd, &info, sizeof info) == sizeof info) {
+    while (read(l->signal_fd, &info, sizeof info) == sizeof info) {
         switch (info.ssi_signo) {
         case SIGCHLD:
-            reap_children();
+            reap_children(l);
             break;
         case SIGHUP:
             hs_log("SIGHUP: reload");
             {
-                const char *why = begin_reload(NULL, NULL);
+                const char *why = begin_reload(l, NULL, NULL);
                 if (why)
                     hs_log("reload refused: %s", why);
             }
             break;
         case SIGTERM:
         case SIGINT:
-            if (L.stopping) {
+            if (l->stopping) {
                 hs_log("signal %d again: stopping without waiting for the drain", info.ssi_signo);
-                for (int i = 0; i < L.gen_count; i++)
-                    if (L.gens[i]->state == GEN_DRAINING)
-                        gen_stop(L.gens[i]);
+                for (int i = 0; i < l->gen_count; i++)
+                    if (l->gens[i]->state == GEN_DRAINING)
+                        gen_stop(l->gens[i]);
             } else {
                 hs_log("signal %d: graceful stop", info.ssi_signo);
-                begin_stop();
+                begin_stop(l);
             }
             break;
         default:
@@ -223,7 +223,7 @@ static void handle_signal(void)
     }
 }
 
-static int block_signals(void)
+static int block_signals(struct launcher *l)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -239,8 +239,8 @@ static int block_signals(void)
             signal(sig, SIG_DFL);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -1;
-    L.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    return L.signal_fd;
+    l->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return l->signal_fd;
 }
 
 /* ---- the loop ----------------------------------------------------------------------------- */
@@ -252,27 +252,27 @@ static void sooner(int64_t *soonest, int64_t at)
         *soonest = at;
 }
 
-static int next_timeout(void)
+static int next_timeout(const struct launcher *l)
 {
     int64_t now = now_ms(), soonest = -1;
-    for (int i = 0; i < L.gen_count; i++) {
-        struct generation *g = L.gens[i];
+    for (int i = 0; i < l->gen_count; i++) {
+        struct generation *g = l->gens[i];
         sooner(&soonest, gen_next_wakeup(g));
         /* processes without the shim leave no pidfd: look at the group again now and then */
         if (g->state == GEN_STOPPING)
             sooner(&soonest, now + 100);
     }
     for (int i = 0; i < GENERATIONS_MAX; i++)
-        if (L.reloads[i].active && !L.reloads[i].checking)
+        if (l->reloads[i].active && !l->reloads[i].checking)
             sooner(&soonest, now + PROOF_SAMPLE_MS); /* its accept queues are sampled */
     sooner(&soonest, relay_next_deadline());
     sooner(&soonest, ctl_server_next_wakeup());
-    sooner(&soonest, release_due());
+    sooner(&soonest, release_due(l));
     sooner(&soonest, check_deadline());
     int state_retry = adopt_retry_ms(); /* a state file write the disk refused */
     if (state_retry >= 0)
         sooner(&soonest, now + state_retry);
-    int64_t restart_wait = restart_wait_ms(&L.restarter, now);
+    int64_t restart_wait = restart_wait_ms(&l->restarter, now);
     if (restart_wait >= 0)
         sooner(&soonest, now + restart_wait);
     if (soonest < 0)
@@ -369,13 +369,13 @@ static void poll_failed(const char *what)
     nanosleep(&pause, NULL);
 }
 
-static void run_loop(void)
+static void run_loop(struct launcher *l)
 {
     static struct poll_set set;
-    while (!(L.stopping && L.gen_count == 0)) {
+    while (!(l->stopping && l->gen_count == 0)) {
         int needed = 1 + CTL_CLIENTS_MAX + 1 + 1;
-        for (int i = 0; i < L.gen_count; i++)
-            needed += 3 + L.gens[i]->proc_count;
+        for (int i = 0; i < l->gen_count; i++)
+            needed += 3 + l->gens[i]->proc_count;
         if (!poll_set_room(&set, needed)) {
             errno = ENOMEM;
             poll_failed("the poll set");
@@ -383,12 +383,12 @@ static void run_loop(void)
         }
         struct pollfd *fds = set.fds;
         int n = 0;
-        fds[n++] = (struct pollfd){.fd = L.signal_fd, .events = POLLIN};
+        fds[n++] = (struct pollfd){.fd = l->signal_fd, .events = POLLIN};
         int ctl_first = n;
         n += ctl_server_pollfds(fds + n, set.room - n);
         int ctl_count = n - ctl_first;
-        for (int i = 0; i < L.gen_count; i++) {
-            struct generation *g = L.gens[i];
+        for (int i = 0; i < l->gen_count; i++) {
+            struct generation *g = l->gens[i];
             if (!g->channel_closed) {
                 set.owner[n].g = g, set.owner[n].proc = -1;
                 fds[n++] = (struct pollfd){.fd = g->channel_fd, .events = POLLIN};
@@ -410,14 +410,14 @@ static void run_loop(void)
         int gens_end = n;
         n += check_pollfd(fds + n);
         relay_expire(now_ms());
-        int ready = poll_within_limit(fds, n, next_timeout());
+        int ready = poll_within_limit(fds, n, next_timeout(l));
         if (ready < 0 && errno != EINTR) {
             poll_failed("poll");
             continue;
         }
         if (ready > 0) {
             if (fds[0].revents)
-                handle_signal();
+                handle_signal(l);
             /* pidfds first: a message read below may add processes, and move none */
             for (int i = ctl_first + ctl_count; i < gens_end; i++)
                 if (fds[i].revents && set.owner[i].proc >= 0)
@@ -435,15 +435,15 @@ static void run_loop(void)
             ctl_server_handle(fds + ctl_first, ctl_count);
         }
         for (int i = 0; i < GENERATIONS_MAX; i++)
-            if (L.reloads[i].active && !L.reloads[i].checking)
-                proof_sample(&L.reloads[i].proof);
+            if (l->reloads[i].active && !l->reloads[i].checking)
+                proof_sample(&l->reloads[i].proof);
         int64_t now = now_ms();
-        for (int i = 0; i < L.gen_count; i++)
-            gen_on_deadline(L.gens[i], now);
+        for (int i = 0; i < l->gen_count; i++)
+            gen_on_deadline(l->gens[i], now);
         check_on_deadline(now);
-        restart_if_due(now);
-        reconcile();
-        adopt_save(L.gens, L.gen_count, L.serving);
+        restart_if_due(l, now);
+        reconcile(l);
+        adopt_save(l->gens, l->gen_count, l->serving);
     }
 }
 
@@ -452,29 +452,46 @@ static void tap_log(const char *line)
     ctl_server_progress(-1, line);
 }
 
-static char *render_status(enum status_format format)
+/* The control socket's requests (ctl_server.h), each handed the launcher as its context. */
+static const char *ctl_reload(void *context, int *reload_id, char **argv)
 {
+    return begin_reload(context, reload_id, argv);
+}
+
+static const char *ctl_stop(void *context)
+{
+    return begin_stop(context);
+}
+
+static const char *ctl_rollback(void *context, char *done, size_t size)
+{
+    return begin_rollback(context, done, size);
+}
+
+static char *ctl_status(void *context, enum status_format format)
+{
+    const struct launcher *l = context;
     struct status_view view = {
         .pid = getpid(),
-        .started_ms = L.started_ms,
-        .control_path = L.control_path,
-        .stopping = L.stopping,
-        .restarter = &L.restarter,
-        .gens = L.gens,
-        .gen_count = L.gen_count,
-        .serving = L.serving,
-        .last_reload = &L.last_reload,
-        .last_restart = &L.last_restart,
-        .metrics = &L.metrics,
+        .started_ms = l->started_ms,
+        .control_path = l->control_path,
+        .stopping = l->stopping,
+        .restarter = &l->restarter,
+        .gens = l->gens,
+        .gen_count = l->gen_count,
+        .serving = l->serving,
+        .last_reload = &l->last_reload,
+        .last_restart = &l->last_restart,
+        .metrics = &l->metrics,
         .overlap = sequential_describe(),
     };
     return status_render(&view, format);
 }
 
-static int run(void)
+static int run(struct launcher *l)
 {
-    L.started_ms = now_ms();
-    if (find_shim() < 0)
+    l->started_ms = now_ms();
+    if (find_shim(l) < 0)
         return 1;
     /* Before anything opens an fd or starts a generation: fds 3.. may be the service manager's
      * sockets, and no generation may inherit NOTIFY_SOCKET or LISTEN_FDS meant for us. */
@@ -483,9 +500,9 @@ static int run(void)
     /* The control socket before anything else is made: a refusal leaves nothing behind. */
     char default_path[256], why[512];
     const char *control =
-        L.opt.control_path ? L.opt.control_path : default_control_path(getpid(), default_path, sizeof default_path);
-    snprintf(L.control_path, sizeof L.control_path, "%s", control);
-    int opened = ctl_server_open(control, !L.opt.control_path, why, sizeof why);
+        l->opt.control_path ? l->opt.control_path : default_control_path(getpid(), default_path, sizeof default_path);
+    snprintf(l->control_path, sizeof l->control_path, "%s", control);
+    int opened = ctl_server_open(control, !l->opt.control_path, why, sizeof why);
     int control_err = errno;
     if (opened == -2) {
         fprintf(stderr, "hotswap: %s\n", why);
@@ -493,11 +510,11 @@ static int run(void)
     }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         hs_log("cannot become a child subreaper (%s): daemonizing servers will not be tracked", strerror(errno));
-    if (members_init(L.opt.track) < 0) {
+    if (members_init(l->opt.track) < 0) {
         ctl_server_close();
         return 1;
     }
-    if (block_signals() < 0) {
+    if (block_signals(l) < 0) {
         perror("hotswap: signalfd");
         ctl_server_close();
         return 1;
@@ -505,48 +522,52 @@ static int run(void)
     if (opened < 0)
         hs_log("cannot open the control socket %s (%s): reload with SIGHUP only", control, strerror(control_err));
     struct ctl_handlers handlers = {
-        .reload = begin_reload, .stop = begin_stop, .rollback = begin_rollback, .status = render_status};
+        .context = l, .reload = ctl_reload, .stop = ctl_stop, .rollback = ctl_rollback, .status = ctl_status};
     ctl_server_set_handlers(&handlers);
     log_set_tap(tap_log);
 
-    if (L.opt.gen.handover_idle && relay_init() < 0)
+    if (l->opt.gen.handover_idle && relay_init() < 0)
         hs_log("--handover-idle: cannot share the handover table (%s): idle connections will be closed instead",
                strerror(errno));
-    L.next_generation = 1;
+    l->next_generation = 1;
     if (opened >= 0)
         adopt_init(control);
     /* A launcher killed with this control socket left its generations running: take them over. */
     struct generation *adopted[GENERATIONS_MAX], *first = NULL;
     struct gen_failure failure;
-    int adopted_count = adopt_take(adopted, GENERATIONS_MAX, &L.opt.gen, &L.next_generation, &first);
+    int adopted_count = adopt_take(adopted, GENERATIONS_MAX, &l->opt.gen, &l->next_generation, &first);
     for (int i = 0; i < adopted_count; i++)
-        L.gens[L.gen_count++] = adopted[i];
+        l->gens[l->gen_count++] = adopted[i];
     if (first) {
-        L.ever_ready = true;
-    } else if (!(first = start_generation(L.command, L.env, &failure))) {
+        l->ever_ready = true;
+    } else if (!(first = start_generation(l, l->command, l->env, &failure))) {
         int err = errno;
         if (failure.launcher_side)
             fprintf(stderr, "hotswap: gen 1: %s\n", failure.why);
         else
-            fprintf(stderr, "hotswap: %s: %s\n", L.opt.argv[0], err == ENOENT ? "command not found" : failure.why);
+            fprintf(stderr, "hotswap: %s: %s\n", l->opt.argv[0], err == ENOENT ? "command not found" : failure.why);
         ctl_server_close();
         return failure.launcher_side ? 1 : err == ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
     }
-    L.serving = first;
+    l->serving = first;
     hs_log("launcher pid %d, control socket %s", (int)getpid(), control);
-    run_loop();
+    run_loop(l);
     adopt_forget(); /* every generation is gone: nothing is left to adopt */
     ctl_server_finish_all(true, "stopped");
     listeners_remove_paths();
     ctl_server_close();
-    hs_log("exiting with status %d", L.exit_status);
-    return L.exit_status;
+    hs_log("exiting with status %d", l->exit_status);
+    return l->exit_status;
 }
 
 int main(int argc, char **argv)
 {
-    options_parse(argc, argv, &L.opt);
-    switch (L.opt.command) {
+    /* The launcher's state, one for the process, handed to each function that reads or changes it
+     * (static: it starts zeroed, and stays off the stack). */
+    static struct launcher launcher;
+    struct launcher *l = &launcher;
+    options_parse(argc, argv, &l->opt);
+    switch (l->opt.command) {
     case CMD_HELP:
         options_usage();
         return 0;
@@ -557,22 +578,22 @@ int main(int argc, char **argv)
     case CMD_STOP:
     case CMD_ROLLBACK:
     case CMD_STATUS:
-        return ctl_client_run(&L.opt);
+        return ctl_client_run(&l->opt);
     case CMD_TRY:
-        return try_run(&L.opt, argc, argv);
+        return try_run(&l->opt, argc, argv);
     default:
         break;
     }
-    if (!(L.command = argv_copy(L.opt.argv))) {
+    if (!(l->command = argv_copy(l->opt.argv))) {
         perror("hotswap");
         return 1;
     }
     char why[300];
-    if (L.opt.env_file && envfile_read(L.opt.env_file, &L.env, why, sizeof why) < 0) {
+    if (l->opt.env_file && envfile_read(l->opt.env_file, &l->env, why, sizeof why) < 0) {
         hs_log("%s", why); /* escaped there: the path may hold any byte */
         return 1;
     }
-    L.restarter = (struct restarter){.policy = L.opt.restart, .max_backoff_ms = L.opt.restart_max_backoff_ms};
-    sequential_init(L.opt.overlap);
-    return run();
+    l->restarter = (struct restarter){.policy = l->opt.restart, .max_backoff_ms = l->opt.restart_max_backoff_ms};
+    sequential_init(l->opt.overlap);
+    return run(l);
 }

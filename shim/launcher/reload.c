@@ -20,37 +20,37 @@
 #include "log.h"
 #include "relay.h"
 #include "sdnotify.h"
-static const char *reload_refusal(char *why, size_t size);
-static const char *start_next(struct reload *r);
-static const char *start_next_generation(struct reload *r);
+static const char *reload_refusal(const struct launcher *l, char *why, size_t size);
+static const char *start_next(struct launcher *l, struct reload *r);
+static const char *start_next_generation(struct launcher *l, struct reload *r);
 
 /* Starts generation N+1 (after --check, if given); NULL on success, or why not. */
-static const char *try_reload(int *reload_id, char **argv)
+static const char *try_reload(struct launcher *l, int *reload_id, char **argv)
 {
     static char why[560];
-    const char *refused = reload_refusal(why, sizeof why);
+    const char *refused = reload_refusal(l, why, sizeof why);
     if (refused) {
         free(argv);
         return refused;
     }
     struct reload *r = NULL;
     for (int i = 0; i < GENERATIONS_MAX && !r; i++)
-        if (!L.reloads[i].active)
-            r = &L.reloads[i];
+        if (!l->reloads[i].active)
+            r = &l->reloads[i];
     if (!r) {
         free(argv);
         return "too many reloads in progress";
     }
     char **env = NULL;
-    if (L.opt.env_file && envfile_read(L.opt.env_file, &env, why, sizeof why) < 0) {
+    if (l->opt.env_file && envfile_read(l->opt.env_file, &env, why, sizeof why) < 0) {
         free(argv);
         hs_log("reload refused: %s", why);
         return why;
     }
     free(r->argv); /* a finished reload's, not taken */
     free(r->env);
-    *r = (struct reload){.id = L.next_reload_id++,
-                         .previous = L.serving,
+    *r = (struct reload){.id = l->next_reload_id++,
+                         .previous = l->serving,
                          .requested_ms = now_ms(),
                          .active = true,
                          .shown_conns = -1,
@@ -63,59 +63,59 @@ static const char *try_reload(int *reload_id, char **argv)
         describe_command(argv, line, sizeof line);
         hs_log("reload: with a new command line: %s", line);
     }
-    if (L.opt.check_command) {
-        if (!check_start(L.opt.check_command, now_ms() + L.opt.gen.ready_timeout_ms)) {
+    if (l->opt.check_command) {
+        if (!check_start(l->opt.check_command, now_ms() + l->opt.gen.ready_timeout_ms)) {
             snprintf(why, sizeof why, "cannot run the check (%s); gen %d keeps serving", strerror(errno),
-                     L.serving->number);
+                     l->serving->number);
             r->active = false;
             return why;
         }
         r->checking = true;
-        hs_log("reload: checking first: %s", L.opt.check_command);
+        hs_log("reload: checking first: %s", l->opt.check_command);
         return NULL;
     }
-    const char *failed = start_next(r);
+    const char *failed = start_next(l, r);
     if (failed)
         r->active = false;
     return failed;
 }
 
 /* A reload asked for (SIGHUP, hotswap reload): NULL once it has begun, else why not, counted. */
-const char *begin_reload(int *reload_id, char **argv)
+const char *begin_reload(struct launcher *l, int *reload_id, char **argv)
 {
-    const char *refused = try_reload(reload_id, argv);
+    const char *refused = try_reload(l, reload_id, argv);
     if (refused)
-        L.metrics.reloads[RELOAD_REFUSED]++;
+        l->metrics.reloads[RELOAD_REFUSED]++;
     return refused;
 }
 
 /* Why a reload cannot begin now, or NULL. */
-static const char *reload_refusal(char *why, size_t size)
+static const char *reload_refusal(const struct launcher *l, char *why, size_t size)
 {
-    if (L.stopping)
+    if (l->stopping)
         return "the launcher is stopping";
-    if (reload_starting())
+    if (reload_starting(l))
         return "a reload is already in progress";
-    if (!L.serving && L.restarter.pending)
+    if (!l->serving && l->restarter.pending)
         return "no generation is serving: a crash restart is pending";
-    if (!L.serving || L.serving->state != GEN_READY) {
-        const char *unseen = L.serving ? gen_unseen_listener(L.serving) : "";
+    if (!l->serving || l->serving->state != GEN_READY) {
+        const char *unseen = l->serving ? gen_unseen_listener(l->serving) : "";
         if (!unseen[0])
             return "the current generation is not ready yet";
         snprintf(why, size, "the current generation is not ready yet: %s", unseen);
         return why;
     }
-    if (reload_starting())
+    if (reload_starting(l))
         return "a reload is already in progress";
     return NULL;
 }
 
 /* The reload's new generation, at once, or in sequence once the old one is gone; NULL on
  * success, or why not. */
-static const char *start_next(struct reload *r)
+static const char *start_next(struct launcher *l, struct reload *r)
 {
     if (!sequential_wanted())
-        return start_next_generation(r);
+        return start_next_generation(l, r);
     char line[300];
     r->sequential = true;
     proof_begin(&r->proof); /* in sequence, the queue grows from the drain on: watched from here */
@@ -127,15 +127,15 @@ static const char *start_next(struct reload *r)
 }
 
 /* The reload's new generation is started; NULL on success, or why not. */
-static const char *start_next_generation(struct reload *r)
+static const char *start_next_generation(struct launcher *l, struct reload *r)
 {
     static char why[560];
-    hs_log("reload: starting gen %d", L.next_generation);
+    hs_log("reload: starting gen %d", l->next_generation);
     struct gen_failure failure;
-    struct generation *next = start_generation(r->argv ? r->argv : L.command, r->env, &failure);
+    struct generation *next = start_generation(l, r->argv ? r->argv : l->command, r->env, &failure);
     if (!next) {
-        snprintf(why, sizeof why, "cannot start gen %d: %s; gen %d keeps serving", L.next_generation, failure.why,
-                 L.serving->number);
+        snprintf(why, sizeof why, "cannot start gen %d: %s; gen %d keeps serving", l->next_generation, failure.why,
+                 l->serving->number);
         hs_log("%s", why);
         return why;
     }
@@ -146,23 +146,23 @@ static const char *start_next_generation(struct reload *r)
      * loads, not in its way; nothing can be dropped before it is ready. */
     proof_begin(&r->proof);
     sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: gen %d starting, gen %d serving",
-             sdnotify_monotonic_usec(), next->number, L.serving->number);
+             sdnotify_monotonic_usec(), next->number, l->serving->number);
     return NULL;
 }
 
 /* A reload that ends before its generation started: refused, and nothing changed. */
-static void refuse_reload(struct reload *r, const char *text)
+static void refuse_reload(struct launcher *l, struct reload *r, const char *text)
 {
-    L.metrics.reloads[RELOAD_REFUSED]++;
+    l->metrics.reloads[RELOAD_REFUSED]++;
     hs_log("reload refused: %s", text);
     ctl_server_finish(r->id, false, text);
-    note_event(&L.last_reload, false, text);
+    note_event(&l->last_reload, false, text);
     r->active = false;
 }
 
 /* The check of a reload has finished: its output goes to the log (and to the waiting client),
  * then the generation starts, or the reload is refused. */
-static void after_check(struct reload *r)
+static void after_check(struct launcher *l, struct reload *r)
 {
     bool passed;
     char verdict[128], output[CHECK_OUTPUT_MAX], text[720];
@@ -174,40 +174,40 @@ static void after_check(struct reload *r)
         hs_log("check: %s", line);
     if (!passed) {
         snprintf(text, sizeof text, "the check %s; gen %d keeps serving", verdict, r->previous->number);
-        refuse_reload(r, text);
+        refuse_reload(l, r, text);
         return;
     }
     hs_log("reload: the check passed");
-    const char *failed = L.stopping   ? "the launcher is stopping"
-                         : !L.serving ? "no generation is serving"
-                                      : start_next(r);
+    const char *failed = l->stopping   ? "the launcher is stopping"
+                         : !l->serving ? "no generation is serving"
+                                       : start_next(l, r);
     if (failed) {
-        L.metrics.reloads[RELOAD_REFUSED]++;
+        l->metrics.reloads[RELOAD_REFUSED]++;
         ctl_server_finish(r->id, false, failed);
-        note_event(&L.last_reload, false, failed);
+        note_event(&l->last_reload, false, failed);
         r->active = false;
     }
 }
 
-const char *begin_stop(void)
+const char *begin_stop(struct launcher *l)
 {
-    if (L.stopping)
+    if (l->stopping)
         return NULL;
-    L.stopping = true;
+    l->stopping = true;
     relay_set_accepting(false); /* no next generation will take idle clients: they are closed */
     for (int i = 0; i < GENERATIONS_MAX; i++)
-        if (L.reloads[i].active && L.reloads[i].checking) {
+        if (l->reloads[i].active && l->reloads[i].checking) {
             check_cancel();
-            refuse_reload(&L.reloads[i], "the launcher is stopping");
+            refuse_reload(l, &l->reloads[i], "the launcher is stopping");
         }
     hs_log("stopping: draining every generation");
     sdnotify("STOPPING=1\nSTATUS=stopping: draining");
-    if (L.restarter.pending)
+    if (l->restarter.pending)
         hs_log("stopping: the pending restart is cancelled");
-    restart_cancel(&L.restarter);
-    for (int i = 0; i < L.gen_count; i++) {
-        struct generation *g = L.gens[i];
-        if (g->state == GEN_STARTING && g != L.serving)
+    restart_cancel(&l->restarter);
+    for (int i = 0; i < l->gen_count; i++) {
+        struct generation *g = l->gens[i];
+        if (g->state == GEN_STARTING && g != l->serving)
             gen_fail(g, "the launcher is stopping");
         else if (g->state == GEN_STARTING || g->state == GEN_READY)
             gen_drain(g);
@@ -218,15 +218,15 @@ const char *begin_stop(void)
 }
 
 /* Drained from serving: parked, in place of any older parked one, or stopped. */
-void park_or_stop(struct generation *g)
+void park_or_stop(struct launcher *l, struct generation *g)
 {
-    if (L.stopping || !gen_can_park(g) || !L.serving || L.serving == g) {
-        if (g->seccomp && L.opt.gen.keep_old_ms > 0 && !L.stopping && !g->unparkable)
+    if (l->stopping || !gen_can_park(g) || !l->serving || l->serving == g) {
+        if (g->seccomp && l->opt.gen.keep_old_ms > 0 && !l->stopping && !g->unparkable)
             hs_log("gen %d runs on the seccomp route, which cannot re-arm it: stopped, not parked", g->number);
         gen_stop(g);
         return;
     }
-    struct generation *older = parked_generation();
+    struct generation *older = parked_generation(l);
     if (older) {
         hs_log("gen %d: gen %d is parked now: stopping this one", older->number, g->number);
         gen_stop(older);
@@ -234,22 +234,22 @@ void park_or_stop(struct generation *g)
     gen_park(g);
 }
 
-const char *begin_rollback(char *done, size_t size)
+const char *begin_rollback(struct launcher *l, char *done, size_t size)
 {
-    struct generation *parked = parked_generation(), *from = L.serving;
-    if (L.stopping)
+    struct generation *parked = parked_generation(l), *from = l->serving;
+    if (l->stopping)
         return "the launcher is stopping";
     if (!parked)
-        return L.opt.gen.keep_old_ms > 0 ? "no parked generation to roll back to (none has drained since "
-                                           "the last reload, or its --keep-old time is up)"
-                                         : "no parked generation to roll back to: run the launcher with "
-                                           "--keep-old DUR to keep the old one after each reload";
-    if (reload_starting())
+        return l->opt.gen.keep_old_ms > 0 ? "no parked generation to roll back to (none has drained since "
+                                            "the last reload, or its --keep-old time is up)"
+                                          : "no parked generation to roll back to: run the launcher with "
+                                            "--keep-old DUR to keep the old one after each reload";
+    if (reload_starting(l))
         return "a reload is in progress";
     hs_log("rollback: gen %d serves again, gen %d drains", parked->number, from ? from->number : 0);
-    L.metrics.rollbacks++;
+    l->metrics.rollbacks++;
     long long parked_for = (long long)(now_ms() - parked->park_ms);
-    bring_back(parked, from);
+    bring_back(l, parked, from);
     snprintf(done, size, "gen %d serves again (re-armed after %lld ms parked); gen %d %s", parked->number, parked_for,
              from ? from->number : 0, from && from->state == GEN_DRAINING ? "drains" : "was not serving");
     sdnotify("STATUS=rolled back to gen %d", parked->number);
@@ -292,9 +292,9 @@ static void tell_ready(struct reload *r)
 
 /* A reload that started a generation is over: its outcome, with what the kernel saw meanwhile,
  * to the log, the waiting client and the status. */
-static void end_reload(struct reload *r, bool ok, const char *outcome)
+static void end_reload(struct launcher *l, struct reload *r, bool ok, const char *outcome)
 {
-    char kernel[400], text[sizeof L.last_reload.text];
+    char kernel[400], text[sizeof l->last_reload.text];
     proof_end(&r->proof, kernel, sizeof kernel);
     snprintf(text, sizeof text, "%s; %s", outcome, kernel);
     if (ok)
@@ -302,19 +302,19 @@ static void end_reload(struct reload *r, bool ok, const char *outcome)
     else
         hs_log("reload failed: %s", text);
     ctl_server_finish(r->id, ok, text);
-    note_event(&L.last_reload, ok, text);
-    L.last_reload.proof = r->proof;
-    L.last_reload.has_proof = true;
-    L.metrics.reloads[ok ? RELOAD_OK : RELOAD_FAILED]++;
-    metrics_observe(&L.metrics.reload_seconds, (double)(now_ms() - r->requested_ms) / 1000);
+    note_event(&l->last_reload, ok, text);
+    l->last_reload.proof = r->proof;
+    l->last_reload.has_proof = true;
+    l->metrics.reloads[ok ? RELOAD_OK : RELOAD_FAILED]++;
+    metrics_observe(&l->metrics.reload_seconds, (double)(now_ms() - r->requested_ms) / 1000);
     const struct generation *p = r->previous;
     int64_t drain_end = p->state == GEN_PARKED ? p->park_ms : p->stop_ms;
     if (ok && p->drain_ms && drain_end >= p->drain_ms)
-        metrics_observe(&L.metrics.drain_seconds, (double)(drain_end - p->drain_ms) / 1000);
+        metrics_observe(&l->metrics.drain_seconds, (double)(drain_end - p->drain_ms) / 1000);
     if (r->proof.delta.read) {
-        L.metrics.reload_listen_overflows +=
+        l->metrics.reload_listen_overflows +=
             (uint64_t)(r->proof.delta.listen_overflows > 0 ? r->proof.delta.listen_overflows : 0);
-        L.metrics.reload_listen_drops += (uint64_t)(r->proof.delta.listen_drops > 0 ? r->proof.delta.listen_drops : 0);
+        l->metrics.reload_listen_drops += (uint64_t)(r->proof.delta.listen_drops > 0 ? r->proof.delta.listen_drops : 0);
     }
     r->active = false;
 }
@@ -322,29 +322,29 @@ static void end_reload(struct reload *r, bool ok, const char *outcome)
 /* A reload in sequence whose old generation drains: once every generation is gone, the new one
  * starts, from the held listeners' queues. If it cannot, the last good command line starts
  * again, cold (check_crash). */
-static void continue_in_sequence(struct reload *r)
+static void continue_in_sequence(struct launcher *l, struct reload *r)
 {
-    if (L.stopping) {
-        end_reload(r, false, "the launcher is stopping: no new generation was started");
+    if (l->stopping) {
+        end_reload(l, r, false, "the launcher is stopping: no new generation was started");
         return;
     }
     show_drain_progress(r);
-    if (!sequential_may_start(L.gens, L.gen_count))
+    if (!sequential_may_start(l->gens, l->gen_count))
         return;
-    const char *failed = start_next_generation(r);
+    const char *failed = start_next_generation(l, r);
     if (failed) {
-        L.orphaned_by_reload = r->previous;
-        L.orphaning_gen = L.next_generation;
-        L.orphaned_in_sequence = true;
-        end_reload(r, false, failed);
+        l->orphaned_by_reload = r->previous;
+        l->orphaning_gen = l->next_generation;
+        l->orphaned_in_sequence = true;
+        end_reload(l, r, false, failed);
     }
 }
 
 /* A reload's new generation failed beside the old one, which the evidence blames: the same
  * reload goes again, in sequence (sequential.h). */
-static bool retry_in_sequence(struct reload *r)
+static bool retry_in_sequence(const struct launcher *l, struct reload *r)
 {
-    if (r->sequential || L.stopping || !sequential_judge(r->next, r->previous))
+    if (r->sequential || l->stopping || !sequential_judge(r->next, r->previous))
         return false;
     char line[300];
     r->next = NULL; /* failed: it stops, and is forgotten once gone */
@@ -354,21 +354,21 @@ static bool retry_in_sequence(struct reload *r)
     return true;
 }
 
-void finish_reloads(void)
+void finish_reloads(struct launcher *l)
 {
     for (int i = 0; i < GENERATIONS_MAX; i++) {
-        struct reload *r = &L.reloads[i];
+        struct reload *r = &l->reloads[i];
         if (!r->active)
             continue;
         if (r->checking) {
-            after_check(r);
+            after_check(l, r);
             continue;
         }
         if (r->sequential && !r->next) {
-            continue_in_sequence(r);
+            continue_in_sequence(l, r);
             continue;
         }
-        if (retry_in_sequence(r))
+        if (retry_in_sequence(l, r))
             continue;
         char text[720], safe[4 * sizeof text];
         if (r->next->failed) {
@@ -376,12 +376,12 @@ void finish_reloads(void)
                      r->sequential           ? "had stopped first (in sequence)"
                      : gen_dead(r->previous) ? "has died meanwhile"
                                              : "keeps serving");
-            if (gen_dead(r->previous) && r->previous == L.serving) {
-                L.orphaned_by_reload = r->previous;
-                L.orphaning_gen = r->next->number;
-                L.orphaned_in_sequence = r->sequential;
+            if (gen_dead(r->previous) && r->previous == l->serving) {
+                l->orphaned_by_reload = r->previous;
+                l->orphaning_gen = r->next->number;
+                l->orphaned_in_sequence = r->sequential;
             }
-            end_reload(r, false, text);
+            end_reload(l, r, false, text);
             sdnotify("READY=1\nSTATUS=reload failed: %s", notify_text(text, safe, sizeof safe));
         } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->previous->graceful_ms &&
                    r->next->ready_ms) { /* it stopped itself, as --graceful-signal asked */
@@ -391,12 +391,12 @@ void finish_reloads(void)
                      "%lld ms into its drain (%ld connection%s open at its start)",
                      n->number, (long long)(n->ready_ms - n->started_ms), p->number,
                      (long long)(p->gone_ms - p->drain_ms), p->drained_conns, p->drained_conns == 1 ? "" : "s");
-            end_reload(r, true, text);
+            end_reload(l, r, true, text);
         } else if (r->previous->state == GEN_GONE && !r->previous->stop_ms && r->next->ready_ms) {
             snprintf(text, sizeof text, "gen %d ready in %lld ms; gen %d %s", r->next->number,
                      (long long)(r->next->ready_ms - r->next->started_ms), r->previous->number,
                      r->previous->drain_ms ? "died while draining" : "had died before it could drain");
-            end_reload(r, true, text);
+            end_reload(l, r, true, text);
         } else if (r->previous->state == GEN_PARKED && r->next->ready_ms) {
             struct generation *n = r->next, *p = r->previous;
             char counts[96];
@@ -406,14 +406,14 @@ void finish_reloads(void)
                      n->number, (long long)(n->ready_ms - n->started_ms), p->number,
                      draintext_counts(counts, sizeof counts, p->drained_conns, p->drained_datagrams),
                      (long long)(p->park_ms - p->drain_ms), (long long)p->settings->keep_old_ms);
-            end_reload(r, true, text);
+            end_reload(l, r, true, text);
         } else if (r->previous->state == GEN_GONE && r->next->ready_ms) {
             struct generation *n = r->next, *p = r->previous;
             char ended[200];
             snprintf(text, sizeof text, "%sgen %d ready in %lld ms; gen %d %s, exited %lld ms later",
                      r->sequential ? "in sequence: " : "", n->number, (long long)(n->ready_ms - n->started_ms),
                      p->number, draintext_ended(ended, sizeof ended, p), (long long)(p->gone_ms - p->stop_ms));
-            end_reload(r, true, text);
+            end_reload(l, r, true, text);
         } else {
             tell_ready(r);
             show_drain_progress(r);
