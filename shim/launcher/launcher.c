@@ -64,7 +64,6 @@ struct generation *parked_generation(const struct launcher *l)
     return NULL;
 }
 
-/* After any event: move every generation along, then settle the reloads. */
 /* A reload's generation with a new command line serves: that command line is the one later
  * reloads and crash restarts run. */
 void take_command_of(struct launcher *l, const struct generation *g)

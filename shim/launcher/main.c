@@ -125,6 +125,7 @@ static int64_t release_due(const struct launcher *l)
     return g->ready_ms + RELEASE_AFTER_MS;
 }
 
+/* After any event: move every generation along, then settle the reloads. */
 static void reconcile(struct launcher *l)
 {
     for (int i = 0; i < l->gen_count; i++) {

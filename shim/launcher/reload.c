@@ -105,8 +105,6 @@ static const char *reload_refusal(const struct launcher *l, char *why, size_t si
         snprintf(why, size, "the current generation is not ready yet: %s", unseen);
         return why;
     }
-    if (reload_starting(l))
-        return "a reload is already in progress";
     return NULL;
 }
 
