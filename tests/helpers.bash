@@ -227,6 +227,10 @@ require_tool() {
 # status_of [--json]: `hotswap status` of the launcher start_hotswap started.
 status_of() { "$HOTSWAP" status "$@" --control "$HS_CONTROL"; }
 
+# cpu_ms PID: the CPU time PID's threads have used so far, in ms (/proc/PID/task/*/schedstat,
+# in ns: finer than utime + stime's clock ticks).
+cpu_ms() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%d\n", n / 1e6}'; }
+
 # runnable_ns PID: how long PID's threads have been running or ready to run (waiting for a CPU)
 # so far, in ns (/proc/PID/task/*/schedstat: time on a CPU, time waiting on a run queue).
 runnable_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1 + $2} END {printf "%d\n", n}'; }

@@ -267,14 +267,18 @@ start_behind_wrapper() {
     reloads_under_load 10 8
 }
 
-@test "Go: a server that runs a program per request (a SIGCHLD each, all trapped) drains at once; 5 reloads, 0 failed" {
+@test "Go: a server that runs a program per request (a SIGCHLD each, all trapped) drains with a light launcher; 5 reloads, 0 failed" {
     # every signal handler's return traps to the launcher; while a generation drains, a scan of
-    # its fds at each of them starved the launcher, and every drain ran to its timeout
+    # its fds at each of them starved the launcher, and every drain ran to its timeout. What the
+    # kernel shows is the launcher's CPU time: per request, one trapped return answered and a
+    # share of the drains' looks (about 0.4 ms on a loaded 2-core machine); a scan of the 5000
+    # fds at every return costs ten to twenty times that, on a fast machine or a slow one alike.
     HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 10s -- --spawn-per-request --hold-fds 5000
+    local cpu_before cpu_used requests
+    cpu_before=$(cpu_ms "$HS_PID")
     reloads_under_load 5 4
+    cpu_used=$(($(cpu_ms "$HS_PID") - cpu_before)) requests=$(field requests "$LOAD_SUMMARY")
+    echo "the launcher used $cpu_used ms of CPU for $requests requests"
+    ((cpu_used < 2 * requests))
     refute grep -q "drain timeout" "$HS_LOG"
-    local slowest
-    slowest=$(sed -n 's/.*gen [0-9]* drained [0-9]* connections\{0,1\} in \([0-9]*\) ms$/\1/p' "$HS_LOG" | sort -n | tail -1)
-    echo "slowest drain: $slowest ms"
-    ((slowest < 3000))
 }
