@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "listeners.h"
+#include "walkyield.h"
 
 #define TCP_LISTEN 0x0A
 #define TCP_TIME_WAIT 0x06
@@ -388,8 +389,10 @@ static bool socket_inodes_of(pid_t pid, struct inode_set *found)
     if (!dir)
         return false;
     struct dirent *entry;
-    while ((entry = readdir(dir))) {
+    for (long seen = 1; (entry = readdir(dir)); seen++) {
         char link_path[sizeof dir_path + sizeof entry->d_name + 1], target[64];
+        if (seen % WALK_YIELD_EVERY == 0)
+            walk_yield();
         if (entry->d_name[0] == '.')
             continue;
         snprintf(link_path, sizeof link_path, "%s/%s", dir_path, entry->d_name);

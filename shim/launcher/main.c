@@ -35,6 +35,7 @@
 #include "reload.h"
 #include "sdnotify.h"
 #include "try.h"
+#include "walkyield.h"
 /* ---- finding the shim ------------------------------------------------------------------ */
 
 static int find_shim(struct launcher *l)
@@ -286,11 +287,39 @@ static int next_timeout(const struct launcher *l)
 #define OWNER_NOTIFY (-2)
 #define OWNER_READY (-3)
 
+/* Inside intercept_answer: a walk it makes (a stand-in's scan) gives no turn to the others. */
+static bool answering;
+
+static void answer_one(struct generation *g)
+{
+    answering = true;
+    intercept_answer(g);
+    answering = false;
+}
+
+/* A long walk's turn (walkyield.h): the notifications waiting on each generation's filter are
+ * answered now, not once the walk is over (a few per generation a turn: the walk goes on). */
+static void answer_waiting(void *context)
+{
+    const struct launcher *l = context;
+    if (answering)
+        return;
+    for (int i = 0; i < l->gen_count; i++) {
+        struct generation *g = l->gens[i];
+        for (int k = 0; k < 8 && intercept_fd(g) >= 0; k++) {
+            struct pollfd p = {.fd = intercept_fd(g), .events = POLLIN};
+            if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+                break;
+            answer_one(g);
+        }
+    }
+}
+
 /* A notification to answer; or, once every process of the filter has gone, nothing more. */
 static void notify_ready(struct generation *g, short revents)
 {
     if (revents & POLLIN)
-        intercept_answer(g);
+        answer_one(g);
     else if (revents & (POLLHUP | POLLERR | POLLNVAL))
         intercept_close(g);
 }
@@ -525,6 +554,7 @@ static int run(struct launcher *l)
     struct ctl_handlers handlers = {
         .context = l, .reload = ctl_reload, .stop = ctl_stop, .rollback = ctl_rollback, .status = ctl_status};
     ctl_server_set_handlers(&handlers);
+    walk_yield_set(answer_waiting, l);
     log_set_tap(tap_log);
 
     if (l->opt.gen.handover_idle && relay_init() < 0)

@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "walkyield.h"
+
 bool proc_sockets_each(pid_t pid, int pidfd, proc_socket_fn each, void *ctx)
 {
     int own = pidfd < 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
@@ -19,8 +21,10 @@ bool proc_sockets_each(pid_t pid, int pidfd, proc_socket_fn each, void *ctx)
     DIR *dir = pidfd >= 0 ? opendir(dir_path) : NULL;
     struct dirent *entry;
     bool going = dir != NULL;
-    while (going && (entry = readdir(dir))) {
+    for (long seen = 1; going && (entry = readdir(dir)); seen++) {
         char link_path[320], target[64];
+        if (seen % WALK_YIELD_EVERY == 0)
+            walk_yield();
         snprintf(link_path, sizeof link_path, "%s/%s", dir_path, entry->d_name);
         ssize_t n = readlink(link_path, target, sizeof target - 1);
         if (n <= 0 || strncmp(target, "socket:", 7) != 0)
