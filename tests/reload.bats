@@ -64,7 +64,8 @@ ten_reloads_under_load() {
     done
     for ((i = 1; i < 128; i++)); do extra+=(--listen "127.0.0.1:${ports[i]}"); done
     start_hotswap "127.0.0.1:${ports[0]}" -- --model epoll "${extra[@]}"
-    [ "$(grep -c ': held$' "$HS_LOG")" -eq 128 ]
+    # (the first port answers before the launcher has read every listener its shim reported)
+    wait_until 10 bash -c '[ "$(grep -c ": held$" "$0")" -eq 128 ]' "$HS_LOG"
     start_load "127.0.0.1:${ports[127]}"
     for gen in 2 3; do
         run reload
