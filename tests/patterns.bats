@@ -179,6 +179,26 @@ drains_within() {
     refute grep -q 'interrupted: exiting' "$HS_LOG"
 }
 
+@test "a stop that comes in the same instant as a drain signal still ends the wait it interrupts" {
+    # nginx with master_process off learns of SIGTERM from the EINTR of its wait. The shim makes
+    # a wait that only its own signal cut short again; here both handlers run in one wake-up
+    # (the drained generation cannot run while both are sent), and the stop must get through.
+    local addr
+    addr=$(tcp)
+    HS_SERVER=$PATTERN_SERVER start_hotswap "$addr" --drain-timeout 2s -- --pattern stop-flag
+    local old
+    old=$(sed -n 's/.*gen 1 pid \([0-9]*\) starting.*/\1/p' "$HS_LOG")
+    kill -STOP "$old"
+    reload >"$BATS_TEST_TMPDIR/reload.out" &
+    local reloading=$!
+    wait_until 10 grep -q "gen 1 pid $old sent signal 15 to stop" "$HS_LOG"
+    kill -CONT "$old"
+    wait_until 3 process_gone "$old"
+    wait "$reloading"
+    grep -q "pid $old: stop asked: exiting" "$HS_LOG"
+    [ "$(generation_of "$addr")" = 2 ]
+}
+
 @test "private listeners on port 0 are the server's own: never held, never handed over" {
     LOAD_ARGS=(-c 8)
     pattern_reloads 4 "$(tcp)" -- --pattern port0

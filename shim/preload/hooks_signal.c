@@ -1,5 +1,6 @@
 /* hooks_signal.c: the interposed signal calls. The drain signal stays deliverable and the
- * shim's; everything else passes through (mechanism in sigguard.c). */
+ * shim's (sigguard.c); the server's handlers run behind a trampoline that counts them
+ * (sigwatch.c); everything else passes through. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -9,7 +10,9 @@
 #include "export.h"
 #include "nonblock.h"
 #include "real.h"
+#include "mode.h"
 #include "sigguard.h"
+#include "sigwatch.h"
 
 static void note_action(const struct sigaction *act)
 {
@@ -21,7 +24,7 @@ HS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 {
     if (sigguard_owns(sig))
         return sigguard_sigaction(sig, act, old);
-    int rc = real.sigaction(sig, act, old);
+    int rc = shim_in_charge() ? sigwatch_sigaction(sig, act, old) : real.sigaction(sig, act, old);
     if (rc == 0)
         note_action(act);
     return rc;
@@ -32,21 +35,23 @@ HS_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
-    return real.signal(sig, handler); /* BSD semantics: SA_RESTART */
+    return shim_in_charge() ? sigwatch_signal(sig, handler, real.signal) /* BSD semantics: SA_RESTART */
+                            : real.signal(sig, handler);
 }
 
 HS_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 {
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
-    return real.bsd_signal(sig, handler);
+    return shim_in_charge() ? sigwatch_signal(sig, handler, real.bsd_signal) : real.bsd_signal(sig, handler);
 }
 
 HS_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
 {
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
-    sighandler_t old = real.sysv_signal(sig, handler);
+    sighandler_t old =
+        shim_in_charge() ? sigwatch_signal(sig, handler, real.sysv_signal) : real.sysv_signal(sig, handler);
     if (old != SIG_ERR && handler != SIG_DFL && handler != SIG_IGN)
         nonblock_note_handler(false); /* System V semantics: no SA_RESTART */
     return old;

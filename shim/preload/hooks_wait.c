@@ -403,9 +403,10 @@ HS_EXPORT int nanosleep(const struct timespec *request, struct timespec *remaini
 {
     struct timespec left;
     for (;;) {
-        unsigned mark = resume_mark();
+        struct quiet_wait w;
+        quiet_wait_begin(&w, NULL);
         int rc = real.nanosleep(request, &left);
-        if (rc == 0 || errno != EINTR || resume_mark() == mark) {
+        if (rc == 0 || errno != EINTR || !quiet_wait_drain_alone(&w)) {
             if (rc < 0 && errno == EINTR && remaining)
                 *remaining = left;
             return rc;
@@ -419,9 +420,10 @@ HS_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec 
 {
     struct timespec left;
     for (;;) {
-        unsigned mark = resume_mark();
+        struct quiet_wait w;
+        quiet_wait_begin(&w, NULL);
         int rc = real.clock_nanosleep(clock, flags, request, &left);
-        if (rc != EINTR || resume_mark() == mark) {
+        if (rc != EINTR || !quiet_wait_drain_alone(&w)) {
             if (rc == EINTR && remaining && !(flags & TIMER_ABSTIME))
                 *remaining = left;
             return rc;

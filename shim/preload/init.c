@@ -19,6 +19,7 @@
 #include "received.h"
 #include "report.h"
 #include "shimlog.h"
+#include "sigwatch.h"
 #include "standalone.h"
 #include "threadid.h"
 
@@ -100,6 +101,7 @@ bool shim_take_part(void)
     drain_init();
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
     shim_mode = MODE_SUPERVISED;
+    sigwatch_init();
     report_hello();
     errno = saved;
     return true;
@@ -117,6 +119,7 @@ __attribute__((constructor)) static void shim_init(void)
         gate_init();
         if (shim_mode == MODE_STANDALONE)
             standalone_init();
+        sigwatch_init();
         pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
     }
     errno = saved;

@@ -26,7 +26,7 @@ void quiet_wait_end_at(struct quiet_wait *w, const struct timespec *timeout)
 
 bool quiet_wait_again(struct quiet_wait *w, int rc, struct timespec *left)
 {
-    if (rc >= 0 || errno != EINTR || resume_mark() == w->mark)
+    if (rc >= 0 || errno != EINTR || !quiet_wait_drain_alone(w))
         return false;
     w->mark = resume_mark();
     if (w->timed && !w->ends.tv_sec && !w->ends.tv_nsec) { /* a look, not a wait */

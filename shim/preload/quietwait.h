@@ -4,9 +4,9 @@
  * SA_RESTART or not, and some servers take it for an error: varnish's cache child reads it as the
  * end of its command channel and exits, with connections in hand. A wait that comes back with
  * EINTR while the drain handler ran in its thread is made again, for what is left of its timeout,
- * so the server sees what it would have seen without the drain. (Were the server's own handler to
- * run in that same wait, its EINTR would be hidden too, until the wait ends: the drain signal
- * comes once per process, so that takes two signals within the same instant.) */
+ * so the server sees what it would have seen without the drain. Not when a handler of the
+ * server's ran in that same wake-up too (sigwatch.h): the drain signal comes more than once in a
+ * drain, and a stop that came with one must end the wait as it would have. */
 #ifndef HOTSWAP_QUIETWAIT_H
 #define HOTSWAP_QUIETWAIT_H
 
@@ -14,9 +14,11 @@
 #include <time.h>
 
 #include "resume.h"
+#include "sigwatch.h"
 
 struct quiet_wait {
     unsigned mark;        /* drain handler runs in this thread when the wait began */
+    unsigned served;      /* and the server's handlers' runs */
     struct timespec ends; /* CLOCK_MONOTONIC; meaningless without a timeout */
     bool timed;
 };
@@ -28,10 +30,17 @@ void quiet_wait_end_at(struct quiet_wait *w, const struct timespec *timeout);
 static inline void quiet_wait_begin(struct quiet_wait *w, const struct timespec *timeout)
 {
     w->mark = resume_mark();
+    w->served = server_handler_runs;
     w->timed = timeout != NULL;
     w->ends = (struct timespec){0, 0};
     if (timeout && (timeout->tv_sec || timeout->tv_nsec))
         quiet_wait_end_at(w, timeout);
+}
+
+/* The drain's handler ran in this thread since `w` began, and none of the server's did. */
+static inline bool quiet_wait_drain_alone(const struct quiet_wait *w)
+{
+    return resume_mark() != w->mark && server_handler_runs == w->served;
 }
 
 /* After it returned `rc` (errno as it left it): true if the drain alone cut it short; then
