@@ -49,15 +49,15 @@ struct inode_set {
     size_t count, room;
 };
 
-struct unix_peer {
+struct peer {
     unsigned long inode, peer;
 };
 
 struct conn_sockets {
     struct inode_set conns;     /* connections on held listeners' addresses */
     struct inode_set listeners; /* the held listening sockets themselves */
-    struct unix_peer *peers;    /* the other end of each Unix one among them, sorted by inode */
-    size_t peer_count;
+    struct peer *peers;         /* the other end of those whose peer the host holds, sorted by inode */
+    size_t peer_count, peer_room;
     bool unreadable;
 };
 
@@ -159,26 +159,72 @@ static bool parse_hex_addr(const char *hex, unsigned char *out, int words)
     return true;
 }
 
+/* One end of a TCP connection: an address and port, and the socket's inode. */
+struct tcp_end {
+    unsigned long inode;
+    int family;
+    unsigned char addr[16];
+    unsigned port;
+};
+
+struct tcp_ends {
+    struct tcp_end *at;
+    size_t count, room;
+};
+
 struct key_match {
     struct inode_set *found;
     const struct listener_key *keys;
     int key_count;
+    struct tcp_ends remotes; /* each connection found: its client's address, its own inode */
+    struct tcp_ends clients; /* each socket connected *to* a held address: its own address */
 };
 
-static void note_tcp(void *ctx, int family, const unsigned char *addr, unsigned port, unsigned long inode)
+static void add_end(struct tcp_ends *ends, int family, const unsigned char *addr, unsigned port, unsigned long inode)
 {
-    struct key_match *m = ctx;
+    if (ends->count == ends->room) {
+        size_t room = ends->room ? ends->room * 2 : 64;
+        struct tcp_end *grown = realloc(ends->at, room * sizeof *grown);
+        if (!grown)
+            return; /* a peer not found: the connection counts, as if it were a client's */
+        ends->at = grown;
+        ends->room = room;
+    }
+    struct tcp_end *e = &ends->at[ends->count++];
+    memset(e, 0, sizeof *e);
+    e->inode = inode;
+    e->family = family;
+    memcpy(e->addr, addr, family == AF_INET ? 4 : 16);
+    e->port = port;
+}
+
+static bool matches_key(const struct key_match *m, int family, const unsigned char *addr, unsigned port)
+{
     size_t addr_len = family == AF_INET ? 4 : 16;
     for (int k = 0; k < m->key_count; k++) {
         const struct listener_key *key = &m->keys[k];
-        if (key->family == family && key->port == port && (key->any || memcmp(key->addr, addr, addr_len) == 0)) {
-            add_inode(m->found, inode);
-            return;
-        }
+        if (key->family == family && key->port == port && (key->any || memcmp(key->addr, addr, addr_len) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* A socket whose local address is a held listener's is a connection; one whose remote address is
+ * is the client's end of one, kept to find the peer of a connection a generation made to itself. */
+static void note_tcp(void *ctx, int family, const unsigned char *local, unsigned local_port,
+                     const unsigned char *remote, unsigned remote_port, unsigned long inode)
+{
+    struct key_match *m = ctx;
+    if (matches_key(m, family, local, local_port)) {
+        add_inode(m->found, inode);
+        add_end(&m->remotes, family, remote, remote_port, inode);
+    } else if (matches_key(m, family, remote, remote_port)) {
+        add_end(&m->clients, family, local, local_port, inode);
     }
 }
 
-typedef void tcp_socket_fn(void *ctx, int family, const unsigned char *addr, unsigned port, unsigned long inode);
+typedef void tcp_socket_fn(void *ctx, int family, const unsigned char *local, unsigned local_port,
+                           const unsigned char *remote, unsigned remote_port, unsigned long inode);
 
 /* A sock_diag dump of one family's TCP sockets in `states`, each with an inode passed to `each`.
  * -1 if the kernel would not answer (then the text table is read instead). */
@@ -217,7 +263,8 @@ static int dump_tcp_netlink(int family, unsigned states, tcp_socket_fn *each, vo
             const struct inet_diag_msg *msg = NLMSG_DATA(h);
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof *msg) || msg->idiag_inode == 0)
                 continue;
-            each(ctx, family, (const unsigned char *)msg->id.idiag_src, ntohs(msg->id.idiag_sport), msg->idiag_inode);
+            each(ctx, family, (const unsigned char *)msg->id.idiag_src, ntohs(msg->id.idiag_sport),
+                 (const unsigned char *)msg->id.idiag_dst, ntohs(msg->id.idiag_dport), msg->idiag_inode);
         }
     }
 done:
@@ -234,16 +281,16 @@ static bool dump_tcp_text(int family, bool listening, tcp_socket_fn *each, void 
     char line[512];
     int words = family == AF_INET ? 1 : 4;
     while (fgets(line, sizeof line, f)) {
-        char local[40];
-        unsigned port, state;
+        char local[40], remote[40];
+        unsigned port, remote_port, state;
         unsigned long inode;
-        if (sscanf(line, " %*d: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*u %*u %lu", local, &port, &state,
-                   &inode) != 4 ||
+        if (sscanf(line, " %*d: %39[0-9A-Fa-f]:%x %39[0-9A-Fa-f]:%x %x %*s %*s %*s %*u %*u %lu", local, &port, remote,
+                   &remote_port, &state, &inode) != 6 ||
             (state == TCP_LISTEN) != listening || state == TCP_TIME_WAIT || inode == 0)
             continue;
-        unsigned char addr[16];
-        if (parse_hex_addr(local, addr, words))
-            each(ctx, family, addr, port, inode);
+        unsigned char addr[16], remote_addr[16];
+        if (parse_hex_addr(local, addr, words) && parse_hex_addr(remote, remote_addr, words))
+            each(ctx, family, addr, port, remote_addr, remote_port, inode);
     }
     fclose(f);
     return true;
@@ -251,12 +298,16 @@ static bool dump_tcp_text(int family, bool listening, tcp_socket_fn *each, void 
 
 /* Every TCP socket of `family` in `states` (TCP_STATES_WITH_FD or TCP_STATES_LISTEN), dumped
  * with sock_diag, else read from the text table; false if neither could be read. */
-static bool dump_tcp(int family, unsigned states, tcp_socket_fn *each, void *ctx, struct inode_set *undo)
+static bool dump_tcp(int family, unsigned states, tcp_socket_fn *each, void *ctx, size_t *const undo[])
 {
-    size_t before = undo->count;
+    size_t before[4];
+    int n = 0;
+    for (; n < 4 && undo[n]; n++)
+        before[n] = *undo[n];
     if (dump_tcp_netlink(family, states, each, ctx) == 0)
         return true;
-    undo->count = before; /* a dump cut short: read the text table instead */
+    for (int i = 0; i < n; i++)
+        *undo[i] = before[i]; /* a dump cut short: read the text table instead */
     return dump_tcp_text(family, states == TCP_STATES_LISTEN, each, ctx);
 }
 
@@ -286,12 +337,52 @@ static void load_unix(struct conn_sockets *s, const struct listener_key *keys, i
 
 static int compare_peers(const void *a, const void *b)
 {
-    const struct unix_peer *x = a, *y = b;
+    const struct peer *x = a, *y = b;
     return x->inode < y->inode ? -1 : x->inode > y->inode;
 }
 
+static bool add_peer(struct conn_sockets *s, unsigned long inode, unsigned long peer)
+{
+    if (s->peer_count == s->peer_room) {
+        size_t room = s->peer_room ? s->peer_room * 2 : 64;
+        struct peer *grown = realloc(s->peers, room * sizeof *grown);
+        if (!grown)
+            return false;
+        s->peers = grown;
+        s->peer_room = room;
+    }
+    s->peers[s->peer_count++] = (struct peer){inode, peer};
+    return true;
+}
+
+static int compare_ends(const void *a, const void *b)
+{
+    const struct tcp_end *x = a, *y = b;
+    if (x->family != y->family)
+        return x->family < y->family ? -1 : 1;
+    if (x->port != y->port)
+        return x->port < y->port ? -1 : 1;
+    return memcmp(x->addr, y->addr, sizeof x->addr);
+}
+
+/* The peer of each TCP connection whose client is a socket of this host: the one whose own
+ * address is the connection's remote one (a generation connecting to its own port, as etcd's
+ * gateway does). */
+static void pair_tcp_peers(struct conn_sockets *s, struct key_match *m)
+{
+    if (!m->clients.count)
+        return;
+    qsort(m->clients.at, m->clients.count, sizeof *m->clients.at, compare_ends);
+    for (size_t i = 0; i < m->remotes.count; i++) {
+        const struct tcp_end *remote = &m->remotes.at[i];
+        const struct tcp_end *client = bsearch(remote, m->clients.at, m->clients.count, sizeof *remote, compare_ends);
+        if (client && !add_peer(s, remote->inode, client->inode))
+            return;
+    }
+}
+
 /* The peer of every connection in s->conns that is a Unix socket, from a sock_diag dump (no
- * table shows it as text). Without it every Unix connection counts, as before it was read. */
+ * table shows it as text), added to the TCP ones. Without it every Unix connection counts. */
 static void load_unix_peers(struct conn_sockets *s)
 {
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -307,7 +398,6 @@ static void load_unix_peers(struct conn_sockets *s)
         .request = {.sdiag_family = AF_UNIX, .udiag_states = 1u << UNIX_ESTABLISHED, .udiag_show = UDIAG_SHOW_PEER},
     };
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-    size_t room = 0;
     if (sendto(fd, &dump, sizeof dump, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
         goto done;
     static long buf[8192]; /* 64 KiB, aligned for nlmsghdr */
@@ -325,22 +415,13 @@ static void load_unix_peers(struct conn_sockets *s)
             for (struct rtattr *a = (struct rtattr *)(msg + 1); RTA_OK(a, attrs_len); a = RTA_NEXT(a, attrs_len)) {
                 if (a->rta_type != UNIX_DIAG_PEER || RTA_PAYLOAD(a) < sizeof(uint32_t))
                     continue;
-                if (s->peer_count == room) {
-                    size_t grown_room = room ? room * 2 : 64;
-                    struct unix_peer *grown = realloc(s->peers, grown_room * sizeof *grown);
-                    if (!grown)
-                        goto done;
-                    s->peers = grown;
-                    room = grown_room;
-                }
-                s->peers[s->peer_count++] = (struct unix_peer){msg->udiag_ino, *(uint32_t *)RTA_DATA(a)};
+                if (!add_peer(s, msg->udiag_ino, *(uint32_t *)RTA_DATA(a)))
+                    goto done;
             }
         }
     }
 done:
     close(fd);
-    if (s->peer_count > 1)
-        qsort(s->peers, s->peer_count, sizeof *s->peers, compare_peers);
 }
 
 struct conn_sockets *conncount_load(bool connections)
@@ -354,17 +435,23 @@ struct conn_sockets *conncount_load(bool connections)
     }
     int key_count = listener_keys(keys, &s->listeners);
     struct key_match match = {.found = &s->conns, .keys = keys, .key_count = key_count};
-    if (connections && !dump_tcp(AF_INET, TCP_STATES_WITH_FD, note_tcp, &match, &s->conns))
+    size_t *const undo[] = {&s->conns.count, &match.remotes.count, &match.clients.count, NULL};
+    if (connections && !dump_tcp(AF_INET, TCP_STATES_WITH_FD, note_tcp, &match, undo))
         s->unreadable = true;
     if (connections) {
-        dump_tcp(AF_INET6, TCP_STATES_WITH_FD, note_tcp, &match, &s->conns); /* missing without IPv6 */
+        dump_tcp(AF_INET6, TCP_STATES_WITH_FD, note_tcp, &match, undo); /* missing without IPv6 */
         load_unix(s, keys, key_count);
+        pair_tcp_peers(s, &match);
     }
     free(keys);
+    free(match.remotes.at);
+    free(match.clients.at);
     settle(&s->conns);
     settle(&s->listeners);
     if (connections)
         load_unix_peers(s);
+    if (s->peer_count > 1)
+        qsort(s->peers, s->peer_count, sizeof *s->peers, compare_peers);
     return s;
 }
 
@@ -408,12 +495,13 @@ static bool socket_inodes_of(pid_t pid, struct inode_set *found)
     return true;
 }
 
-/* A Unix connection whose other end is open in one of the processes too (`own`): the server
- * talking to itself, a master and its helpers (dovecot's anvil), which ends only with them. */
+/* A connection whose other end is open in one of the processes too (`own`): the server talking
+ * to itself, a master and its helpers (dovecot's anvil) over a Unix socket, a gateway calling its
+ * own TCP port (etcd), which ends only with them. */
 static bool between_own_processes(const struct conn_sockets *sockets, const struct inode_set *own, unsigned long inode)
 {
-    struct unix_peer key = {.inode = inode};
-    const struct unix_peer *found =
+    struct peer key = {.inode = inode};
+    const struct peer *found =
         sockets->peer_count ? bsearch(&key, sockets->peers, sockets->peer_count, sizeof key, compare_peers) : NULL;
     return found && contains(own, found->peer);
 }
@@ -473,8 +561,11 @@ struct listening {
     int named_count;
 };
 
-static void note_listening(void *ctx, int family, const unsigned char *addr, unsigned port, unsigned long inode)
+static void note_listening(void *ctx, int family, const unsigned char *addr, unsigned port, const unsigned char *remote,
+                           unsigned remote_port, unsigned long inode)
 {
+    (void)remote;
+    (void)remote_port;
     struct listening *l = ctx;
     add_inode(l->inodes, inode);
     if (l->named_count >= (int)(sizeof l->named / sizeof l->named[0]))
@@ -499,8 +590,9 @@ bool conncount_unheld_listener(const pid_t *pids, int count, const unsigned long
         add_inode(&held, known[i]);
     settle(&held);
     struct listening found = {.inodes = &listening};
-    dump_tcp(AF_INET, TCP_STATES_LISTEN, note_listening, &found, &listening);
-    dump_tcp(AF_INET6, TCP_STATES_LISTEN, note_listening, &found, &listening);
+    size_t *const undo[] = {&listening.count, NULL};
+    dump_tcp(AF_INET, TCP_STATES_LISTEN, note_listening, &found, undo);
+    dump_tcp(AF_INET6, TCP_STATES_LISTEN, note_listening, &found, undo);
     settle(&listening);
     unsigned long unheld = 0;
     bool preferred = false;

@@ -3,7 +3,8 @@
  * whose local address is a held listener's: TCP in a state a socket with an fd can be in (a
  * sock_diag dump, or /proc/net/tcp and tcp6), or a connected Unix stream socket on a listener's
  * path (/proc/net/unix), unless its peer is open in one of the same processes too (the server
- * talking to itself: a master and its helpers). */
+ * talking to itself: a master and its helpers over a Unix socket, a gateway calling its own TCP
+ * port). */
 #ifndef HOTSWAP_CONNCOUNT_H
 #define HOTSWAP_CONNCOUNT_H
 

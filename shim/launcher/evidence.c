@@ -265,6 +265,31 @@ bool evidence_lock_waited(struct generation *next, struct generation *old, char 
     return false;
 }
 
+bool evidence_open_on_held_lock(struct generation *next, struct generation *old, char *why, size_t size)
+{
+    FILE *f = fopen("/proc/locks", "re");
+    if (!f)
+        return false;
+    char text[256], path[256];
+    struct lock_line line;
+    pid_t opener = 0, holder = 0;
+    while (!opener && fgets(text, sizeof text, f))
+        if (parse_lock_line(text, &line) && !line.waiter && (line.pid == -1 || is_process_of(old, line.pid)) &&
+            (opener = opener_of(next, next->pid, line.ino, path, sizeof path)))
+            holder = line.pid;
+    fclose(f);
+    if (!opener)
+        return false;
+    if (holder == -1) { /* an OFD lock: whoever of old has the file open, if anyone */
+        char unused[256];
+        if (!(holder = opener_of(old, old->pid, line.ino, unused, sizeof unused)))
+            return false;
+    }
+    snprintf(why, size, "gen %d has %s open, which gen %d pid %d holds locked", next->number, path, old->number,
+             (int)holder);
+    return true;
+}
+
 bool evidence_pid_probed(struct generation *next, struct generation *old, char *why, size_t size)
 {
     for (int i = 0; i < FACTS_MAX; i++) {

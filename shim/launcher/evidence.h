@@ -35,6 +35,11 @@ bool evidence_lock_held(struct generation *next, struct generation *old, int fai
  * (F_SETLKW, a blocking flock): `why` as above, "waits to lock". */
 bool evidence_lock_waited(struct generation *next, struct generation *old, char *why, size_t size);
 
+/* The seccomp route, which sees no lock call: a process of `next` has open a file on which a
+ * process of `old` holds a lock (a retrier polling with LOCK_NB, as Go's bbolt does, shows no
+ * waiter). `why`: "gen 2 has /var/lib/x/db open, which gen 1 pid 812 holds locked". */
+bool evidence_open_on_held_lock(struct generation *next, struct generation *old, char *why, size_t size);
+
 /* A process of `next` found, with kill(pid, 0), a process of `old` alive: a pid file's check.
  * `why`: "gen 2 found gen 1 pid 812 alive (kill(812, 0), a pid file's check)". */
 bool evidence_pid_probed(struct generation *next, struct generation *old, char *why, size_t size);

@@ -18,6 +18,11 @@
  * no failed call the shim could see). */
 #define WAITER_LOOK_MS 100
 
+/* The seccomp route sees no lock call: a starting generation that keeps open a file the old one
+ * holds locked, on this many looks in a row, retries that lock (one look may fall between an
+ * open and a server's giving up on a lock it can do without). */
+#define LOCKED_OPEN_LOOKS 3
+
 static struct {
     enum overlap mode;
     bool switched;
@@ -27,6 +32,7 @@ static struct {
     unsigned reads_judged; /* evidence_reads_seen() at the last look at the old one's files */
     char refused_why[400];
     int64_t next_waiter_look_ms;
+    int locked_open_gen, locked_open_looks; /* the seccomp route's retrier, seen on so many looks */
     char described[480];
 } S;
 
@@ -92,6 +98,22 @@ static bool refuse_stale_load(struct generation *next, struct generation *old)
     return true;
 }
 
+/* The seccomp route: `next` kept open a file `old` holds locked, look after look. */
+static bool locked_open_kept(struct generation *next, struct generation *old, char *why, size_t size)
+{
+    if (!next->seccomp)
+        return false;
+    if (S.locked_open_gen != next->number) {
+        S.locked_open_gen = next->number;
+        S.locked_open_looks = 0;
+    }
+    if (!evidence_open_on_held_lock(next, old, why, size)) {
+        S.locked_open_looks = 0;
+        return false;
+    }
+    return ++S.locked_open_looks >= LOCKED_OPEN_LOOKS;
+}
+
 bool sequential_judge(struct generation *next, struct generation *old)
 {
     char why[sizeof S.why];
@@ -100,10 +122,12 @@ bool sequential_judge(struct generation *next, struct generation *old)
         bool retrying = evidence_lock_held(next, old, RETRIES_AS_EVIDENCE, why, sizeof why);
         if (!retrying && now >= S.next_waiter_look_ms) {
             S.next_waiter_look_ms = now + WAITER_LOOK_MS;
-            retrying = evidence_lock_waited(next, old, why, sizeof why);
+            retrying = evidence_lock_waited(next, old, why, sizeof why) || locked_open_kept(next, old, why, sizeof why);
         }
         if (retrying) {
             diagnose(next, why);
+            snprintf(S.refused_why, sizeof S.refused_why, "%s", why); /* the switch's reason, as seen */
+            S.refused_gen = next->number;
             gen_fail(next, "retries a lock its old generation holds: it cannot start beside it");
         } else if (evidence_reads_seen() != S.reads_judged) {
             S.reads_judged = evidence_reads_seen();
