@@ -159,12 +159,13 @@ static bool parse_hex_addr(const char *hex, unsigned char *out, int words)
     return true;
 }
 
-/* One end of a TCP connection: an address and port, and the socket's inode. */
+/* A TCP connection seen from one end: the client's address and port (`near`), the server's
+ * (`far`), and the inode of this end's socket. Both ends of one connection compare equal. */
 struct tcp_end {
     unsigned long inode;
     int family;
-    unsigned char addr[16];
-    unsigned port;
+    unsigned char near_addr[16], far_addr[16];
+    unsigned near_port, far_port;
 };
 
 struct tcp_ends {
@@ -176,11 +177,12 @@ struct key_match {
     struct inode_set *found;
     const struct listener_key *keys;
     int key_count;
-    struct tcp_ends remotes; /* each connection found: its client's address, its own inode */
-    struct tcp_ends clients; /* each socket connected *to* a held address: its own address */
+    struct tcp_ends remotes; /* each connection found, seen from its server end */
+    struct tcp_ends clients; /* each socket connected *to* a held address: a client end */
 };
 
-static void add_end(struct tcp_ends *ends, int family, const unsigned char *addr, unsigned port, unsigned long inode)
+static void add_end(struct tcp_ends *ends, int family, const unsigned char *client, unsigned client_port,
+                    const unsigned char *server, unsigned server_port, unsigned long inode)
 {
     if (ends->count == ends->room) {
         size_t room = ends->room ? ends->room * 2 : 64;
@@ -194,8 +196,10 @@ static void add_end(struct tcp_ends *ends, int family, const unsigned char *addr
     memset(e, 0, sizeof *e);
     e->inode = inode;
     e->family = family;
-    memcpy(e->addr, addr, family == AF_INET ? 4 : 16);
-    e->port = port;
+    memcpy(e->near_addr, client, family == AF_INET ? 4 : 16);
+    memcpy(e->far_addr, server, family == AF_INET ? 4 : 16);
+    e->near_port = client_port;
+    e->far_port = server_port;
 }
 
 static bool matches_key(const struct key_match *m, int family, const unsigned char *addr, unsigned port)
@@ -217,9 +221,9 @@ static void note_tcp(void *ctx, int family, const unsigned char *local, unsigned
     struct key_match *m = ctx;
     if (matches_key(m, family, local, local_port)) {
         add_inode(m->found, inode);
-        add_end(&m->remotes, family, remote, remote_port, inode);
+        add_end(&m->remotes, family, remote, remote_port, local, local_port, inode);
     } else if (matches_key(m, family, remote, remote_port)) {
-        add_end(&m->clients, family, local, local_port, inode);
+        add_end(&m->clients, family, local, local_port, remote, remote_port, inode);
     }
 }
 
@@ -360,14 +364,17 @@ static int compare_ends(const void *a, const void *b)
     const struct tcp_end *x = a, *y = b;
     if (x->family != y->family)
         return x->family < y->family ? -1 : 1;
-    if (x->port != y->port)
-        return x->port < y->port ? -1 : 1;
-    return memcmp(x->addr, y->addr, sizeof x->addr);
+    if (x->near_port != y->near_port)
+        return x->near_port < y->near_port ? -1 : 1;
+    if (x->far_port != y->far_port)
+        return x->far_port < y->far_port ? -1 : 1;
+    int near = memcmp(x->near_addr, y->near_addr, sizeof x->near_addr);
+    return near ? near : memcmp(x->far_addr, y->far_addr, sizeof x->far_addr);
 }
 
-/* The peer of each TCP connection whose client is a socket of this host: the one whose own
- * address is the connection's remote one (a generation connecting to its own port, as etcd's
- * gateway does). */
+/* The peer of each TCP connection whose client is a socket of this host: the one with the same
+ * two addresses and ports, the other way round (a generation connecting to its own port, as
+ * etcd's gateway does). */
 static void pair_tcp_peers(struct conn_sockets *s, struct key_match *m)
 {
     if (!m->clients.count)
