@@ -213,6 +213,7 @@ static void look_at_kernel(struct generation *g, int64_t now)
 {
     struct drain_watch *w = &g->watch;
     const pid_t *pids;
+    w->looks++;
     int count = gen_processes(g, &pids);
     long conns = count == 0 ? 0 : -1;
     w->holder = 0;
@@ -421,16 +422,29 @@ bool gen_drained(struct generation *g)
     if (g->state != GEN_DRAINING)
         return false;
     int64_t now = now_ms();
-    if (!drained_by_counts(g, now))
+    struct drain_watch *w = &g->watch;
+    if (!drained_by_counts(g, now)) {
+        w->looks_at_quiet = 0;
         return false;
+    }
     /* The seccomp route: an accept let through (or begun before the stand-in) just before may be
      * about to hand its thread a connection the kernel does not show yet: the next look comes
      * once it has settled. Asked only when all else says drained: the walk over the threads in
-     * /proc is not for every turn of the loop. */
+     * /proc is not for every turn of the loop. And the look that says drained must have begun
+     * after no thread was inside accept: an accept that ended during a look put its connection
+     * on an fd the walk had passed (a Go server, on a busy machine, was stopped with a response
+     * half written). */
     if (g->seccomp) {
         int64_t settled = intercept_accept_let_ms(g) + ACCEPT_SETTLE_MS;
         if (now < settled || intercept_accepting(g)) {
-            g->watch.next_check_ms = now < settled ? settled : now + ENDED_SETTLE_MS;
+            w->next_check_ms = now < settled ? settled : now + ENDED_SETTLE_MS;
+            w->looks_at_quiet = 0;
+            return false;
+        }
+        if (!w->looks_at_quiet)
+            w->looks_at_quiet = w->looks + 1;
+        if (w->looks < w->looks_at_quiet) {
+            w->next_check_ms = now; /* one more look, at once, begun after */
             return false;
         }
     }

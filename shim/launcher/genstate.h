@@ -71,15 +71,18 @@ struct drain_watch {
     pid_t unshimmed[32];        /* at the last look: processes holding a listener with no shim in
                                   charge (a worker the server exec'd), which keep accepting */
     int unshimmed_count;
-    bool frozen;          /* those are stopped (SIGSTOP) for the last look before the stop */
-    int64_t frozen_ms;    /* when they were sent SIGSTOP */
-    bool all_stopped;     /* every thread of theirs has stopped since (or the wait is over) */
-    bool stop_wait_spent; /* a pause this drain waited STOP_WAIT_MS for a thread that never
+    bool frozen;             /* those are stopped (SIGSTOP) for the last look before the stop */
+    int64_t frozen_ms;       /* when they were sent SIGSTOP */
+    bool all_stopped;        /* every thread of theirs has stopped since (or the wait is over) */
+    bool stop_wait_spent;    /* a pause this drain waited STOP_WAIT_MS for a thread that never
                                   stopped: later pauses wait STOP_WAIT_AGAIN_MS */
-    int listener_holders; /* signal_drain: processes still holding a held listener, at the last look */
-    bool scanned;         /* signal_drain: a trapped rt_sigreturn has had its fds scanned since
+    int listener_holders;    /* signal_drain: processes still holding a held listener, at the last look */
+    bool scanned;            /* signal_drain: a trapped rt_sigreturn has had its fds scanned since
                                   that look (one scan per look: a SIGCHLD storm must not make one
                                   per signal) */
+    unsigned looks;          /* looks at the kernel so far */
+    unsigned looks_at_quiet; /* seccomp: `looks` when no thread was last seen inside accept, plus one
+                                (0: not seen since the counts last said busy) */
 };
 
 struct generation {
