@@ -134,6 +134,20 @@ start_hotswap() {
 
 reload() { "$HOTSWAP" reload --control "$HS_CONTROL"; }
 
+# reloads_in_sequence COUNT FIRST_GEN [ADDR]: COUNT reloads, each done (exit 0) in sequence, the
+# first with generation FIRST_GEN ready, each next with the one after; with ADDR, that generation
+# answers there after each.
+reloads_in_sequence() {
+    local count=$1 gen=$2 addr=${3:-} i
+    for ((i = 1; i <= count; i++)); do
+        run reload
+        [ "$status" -eq 0 ] || { echo "reload $i: $output"; return 1; }
+        [[ "$output" == *"ok: in sequence: gen $gen ready in"* ]] || { echo "reload $i: $output"; return 1; }
+        [[ -z "$addr" ]] || [ "$(generation_of "$addr")" = "$gen" ] || { echo "reload $i: gen $gen not answering"; return 1; }
+        gen=$((gen + 1))
+    done
+}
+
 # start_load ADDR [loadclient options...]: a closed-loop load in the background (LOAD_PID).
 start_load() {
     local addr=$1; shift

@@ -313,15 +313,8 @@ start_behind_wrapper() {
     local lock="$BATS_TEST_TMPDIR/data.lock"
     HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --ready notify -- --lock "$lock"
     start_load "$HS_ADDR" -c 4 --timeout-ms 10000
-    local gen=3 i
-    for i in $(seq 1 10); do
-        run reload
-        [ "$status" -eq 0 ] || { echo "reload $i: $output"; return 1; }
-        # the first reload fails gen 2, which keeps the locked file open, and goes on in sequence
-        [[ "$output" == *"ok: in sequence: gen $gen ready in"* ]] || { echo "reload $i: $output"; return 1; }
-        [ "$(generation_of "$HS_ADDR")" = "$gen" ]
-        gen=$((gen + 1))
-    done
+    # the first reload fails gen 2, which keeps the locked file open, and goes on in sequence
+    reloads_in_sequence 10 3 "$HS_ADDR" || { stop_load; return 1; }
     stop_load
     [ "$LOAD_STATUS" -eq 0 ]
     [ "$(field failed "$LOAD_SUMMARY")" = 0 ]

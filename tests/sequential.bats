@@ -18,13 +18,7 @@ ten_reloads_under_load() {
     # (clients wait for the old generation's drain plus the new one's start: with two CPU hogs on
     # two cores, more than the load's default second)
     start_load "$addr" --timeout-ms 10000 ${LOAD_PATH:+--path "$LOAD_PATH"}
-    for i in $(seq 1 10); do
-        run reload
-        [ "$status" -eq 0 ] || { echo "reload $i: $output"; return 1; }
-        [[ "$output" == *"ok: in sequence: gen $gen ready in"* ]] || { echo "reload $i: $output"; return 1; }
-        [ "$(generation_of "$addr")" = "$gen" ]
-        gen=$((gen + 1))
-    done
+    reloads_in_sequence 10 "$gen" "$addr" || { stop_load; return 1; }
     stop_load
     [ "$LOAD_STATUS" -eq 0 ]
     [ "$(field failed "$LOAD_SUMMARY")" = 0 ]

@@ -42,14 +42,8 @@ start_etcd() {
     run etcd_v3 /v3/kv/put '{"key": "aG90c3dhcA==", "value": "a2VwdA=="}'
     [ "$status" -eq 0 ]
     start_load "$HS_ADDR" --path /version --timeout-ms 15000
-    local gen=3 i
-    for i in $(seq 1 10); do
-        run reload
-        [ "$status" -eq 0 ] || { echo "reload $i: $output"; return 1; }
-        # the first reload finds gen 2 retrying the lock, fails it, and brings gen 3 in sequence
-        [[ "$output" == *"ok: in sequence: gen $gen ready in"* ]] || { echo "reload $i: $output"; return 1; }
-        gen=$((gen + 1))
-    done
+    # the first reload finds gen 2 retrying the lock, fails it, and brings gen 3 in sequence
+    reloads_in_sequence 10 3 || { stop_load; return 1; }
     stop_load
     [ "$LOAD_STATUS" -eq 0 ]
     [ "$(field failed "$LOAD_SUMMARY")" = 0 ]

@@ -34,15 +34,9 @@ postgres_answers() { [[ "$(sql 'select 1' 2>/dev/null)" == 1 ]]; }
         "$PG_BIN/postgres" -D "$WORK/data" -p "$PORT" -h 127.0.0.1 -k "$WORK/sock"
     "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PORT" -U postgres -i -q postgres >"$WORK/pgbench-init.log" 2>&1
     "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PORT" -U postgres -n -C -c 4 -j 4 -T 15 postgres >"$WORK/pgbench.log" 2>&1 &
-    local bench=$! gen=3 i
-    wait_until 10 grep -q "ready in" "$HS_LOG"
-    for i in $(seq 1 10); do
-        run reload
-        [ "$status" -eq 0 ] || { echo "reload $i: $output"; return 1; }
-        # the first reload finds gen 2 checking gen 1's pid (postmaster.pid) and goes in sequence
-        [[ "$output" == *"ok: in sequence: gen $gen ready in"* ]] || { echo "reload $i: $output"; return 1; }
-        gen=$((gen + 1))
-    done
+    local bench=$!
+    # the first reload finds gen 2 checking gen 1's pid (postmaster.pid) and goes in sequence
+    reloads_in_sequence 10 3 || { kill -TERM "$bench"; return 1; }
     local status=0
     wait "$bench" || status=$?
     cat "$WORK/pgbench.log"
