@@ -1,5 +1,7 @@
-/* hooks_open.c: the interposed open calls. Until its process is ready, a regular file it opens
- * read-only (a loader's open; a log is appended to, not loaded) is told to the launcher: if
+/* hooks_open.c: the interposed open calls. Until its process is ready (with --ready notify, until
+ * the launcher has heard READY=1: redis waits for connections while it still loads its
+ * append-only file, and says READY=1 after), a regular file it opens read-only (a loader's open;
+ * a log is appended to, not loaded) is told to the launcher: if
  * the old generation holds that file open for writing, the new one has loaded state the old one
  * still changes (an append-only file), and the two cannot overlap (sequential.c). Once ready,
  * each call costs one load and a branch. */
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "gate.h"
 #include "real.h"
 #include "report.h"
 
@@ -21,9 +24,15 @@ static bool loads_state(int flags)
     return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_APPEND | O_DIRECTORY | O_PATH));
 }
 
+/* Still starting: not yet waiting for connections, or, with --ready notify, not yet heard. */
+static bool starting(void)
+{
+    return !report_ready_done() || gate_closed();
+}
+
 static void note_opened(int fd, int flags)
 {
-    if (fd < 0 || report_ready_done() || !report_active() || !loads_state(flags))
+    if (fd < 0 || !starting() || !report_active() || !loads_state(flags))
         return;
     int saved = errno;
     report_read_opened(fd);
@@ -88,7 +97,7 @@ static int flags_of_mode(const char *mode)
 
 static FILE *note_fopened(FILE *f, const char *mode)
 {
-    if (f && !report_ready_done() && report_active()) {
+    if (f && starting() && report_active()) {
         int saved = errno;
         int fd = fileno(f);
         if (fd >= 0 && loads_state(flags_of_mode(mode)))
