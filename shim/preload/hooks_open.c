@@ -4,7 +4,7 @@
  * a log is appended to, not loaded) is told to the launcher: if
  * the old generation holds that file open for writing, the new one has loaded state the old one
  * still changes (an append-only file), and the two cannot overlap (sequential.c). Once ready,
- * each call costs one load and a branch. */
+ * each call costs two loads and a branch. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -10,7 +10,6 @@
 #include "export.h"
 #include "nonblock.h"
 #include "real.h"
-#include "mode.h"
 #include "sigguard.h"
 #include "sigwatch.h"
 
@@ -24,7 +23,7 @@ HS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 {
     if (sigguard_owns(sig))
         return sigguard_sigaction(sig, act, old);
-    int rc = shim_in_charge() ? sigwatch_sigaction(sig, act, old) : real.sigaction(sig, act, old);
+    int rc = sigwatch_sigaction(sig, act, old);
     if (rc == 0)
         note_action(act);
     return rc;
@@ -35,23 +34,21 @@ HS_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
-    return shim_in_charge() ? sigwatch_signal(sig, handler, real.signal) /* BSD semantics: SA_RESTART */
-                            : real.signal(sig, handler);
+    return sigwatch_signal(sig, handler, real.signal); /* BSD semantics: SA_RESTART */
 }
 
 HS_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 {
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
-    return shim_in_charge() ? sigwatch_signal(sig, handler, real.bsd_signal) : real.bsd_signal(sig, handler);
+    return sigwatch_signal(sig, handler, real.bsd_signal);
 }
 
 HS_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
 {
     if (sigguard_owns(sig))
         return sigguard_signal(sig, handler);
-    sighandler_t old =
-        shim_in_charge() ? sigwatch_signal(sig, handler, real.sysv_signal) : real.sysv_signal(sig, handler);
+    sighandler_t old = sigwatch_signal(sig, handler, real.sysv_signal);
     if (old != SIG_ERR && handler != SIG_DFL && handler != SIG_IGN)
         nonblock_note_handler(false); /* System V semantics: no SA_RESTART */
     return old;

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "mode.h"
 #include "real.h"
 #include "sigguard.h"
 
@@ -59,8 +60,8 @@ static bool watchable(int sig)
     case SIGKILL:
     case SIGSTOP:
         return false;
-    default: /* (32 and 33 are libc's own, below SIGRTMIN) */
-        return sig > 0 && sig < _NSIG && (sig < 32 || sig >= SIGRTMIN) && !sigguard_owns(sig);
+    default: /* (32 and 33 are libc's own, below SIGRTMIN; passing through, the shim watches none) */
+        return sig > 0 && sig < _NSIG && (sig < 32 || sig >= SIGRTMIN) && shim_in_charge() && !sigguard_owns(sig);
     }
 }
 

@@ -19,7 +19,8 @@
 extern __thread unsigned server_handler_runs __attribute__((tls_model("initial-exec")));
 
 /* sigaction() for the server: a handler is installed behind the trampoline, and `old` is what
- * the server installed, as it would be without the shim. Same return and errno as sigaction(). */
+ * the server installed, as it would be without the shim. Same return and errno as sigaction().
+ * A shim passing through, and the signals left alone (above), go straight to libc. */
 int sigwatch_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 /* signal() and its kin for the server: libc's own `install` sets the handler with the semantics
