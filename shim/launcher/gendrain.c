@@ -168,32 +168,7 @@ static bool freeze_for_last_look(struct generation *g, int64_t now)
     w->zero_since_ms = 0;
     w->checked_at_shim_zero = false;
     w->next_check_ms = now + STOP_POLL_MS;
-    return true;
-}
-
-/* The last look counts only once every paused process has in fact stopped. SIGSTOP only asks:
- * a thread the host has not given a CPU yet may still finish an accept, and a look before that
- * missed the connection it took, which the stop then cut (about one in 12 reloads of exec'd
- * workers under load). A thread that does not stop within STOP_WAIT_MS gets the look anyway. */
-static bool pause_settled(struct generation *g, int64_t now)
-{
-    struct drain_watch *w = &g->watch;
-    if (!w->frozen || w->all_stopped)
-        return true;
-    int i = 0;
-    while (i < w->unshimmed_count && proc_stopped(w->unshimmed[i]))
-        i++;
-    int wait_ms = w->stop_wait_spent ? STOP_WAIT_AGAIN_MS : STOP_WAIT_MS;
-    if (i < w->unshimmed_count && now - w->frozen_ms < wait_ms) {
-        w->next_check_ms = now + STOP_POLL_MS;
-        return false;
-    }
-    if (i < w->unshimmed_count && !w->stop_wait_spent) {
-        hs_log("gen %d: pid %d has not stopped %d ms after SIGSTOP: looking at the kernel anyway", g->number,
-               (int)w->unshimmed[i], STOP_WAIT_MS);
-        w->stop_wait_spent = true;
-    }
-    w->all_stopped = true;
+    w->next_peek_ms = now + LOOK_INTERVAL_MS;
     return true;
 }
 
@@ -254,6 +229,53 @@ static void look_at_kernel(struct generation *g, int64_t now)
      * comes when the kernel's word can count, however slow the looks are on a busy host. */
     if (conns == 0 && w->zero_checks == 1 && w->next_check_ms > now + KERNEL_MOMENT_MS)
         w->next_check_ms = now + KERNEL_MOMENT_MS;
+}
+
+/* While a pause waits for a thread that does not stop, the kernel is looked at anyway, every
+ * LOOK_INTERVAL_MS: a connection a paused process holds is a request stopped half-way (a client
+ * that gives up at 5 s saw one time out), so such a look lets them run again at once. A look that
+ * shows none does not count toward the drain's end: a thread still running may yet take one. */
+static void look_while_pausing(struct generation *g, int64_t now)
+{
+    struct drain_watch *w = &g->watch;
+    look_at_kernel(g, now);
+    w->next_peek_ms = now + LOOK_INTERVAL_MS;
+    if (w->frozen) {
+        w->zero_checks = 0;
+        w->zero_since_ms = 0;
+        w->checked_at_shim_zero = false;
+    }
+}
+
+/* The last look counts only once every paused process has in fact stopped. SIGSTOP only asks:
+ * a thread the host has not given a CPU yet may still finish an accept, and a look before that
+ * missed the connection it took, which the stop then cut (about one in 12 reloads of exec'd
+ * workers under load). A thread that does not stop within STOP_WAIT_MS gets the look anyway. */
+static bool pause_settled(struct generation *g, int64_t now)
+{
+    struct drain_watch *w = &g->watch;
+    if (!w->frozen || w->all_stopped)
+        return true;
+    int i = 0;
+    while (i < w->unshimmed_count && proc_stopped(w->unshimmed[i]))
+        i++;
+    int wait_ms = w->stop_wait_spent ? STOP_WAIT_AGAIN_MS : STOP_WAIT_MS;
+    if (i < w->unshimmed_count && now - w->frozen_ms < wait_ms) {
+        if (now >= w->next_peek_ms)
+            look_while_pausing(g, now);
+        if (w->frozen) {
+            w->next_check_ms = now + STOP_POLL_MS;
+            return false;
+        }
+        return true; /* one held a connection: they run again, and the drain waits for it */
+    }
+    if (i < w->unshimmed_count && !w->stop_wait_spent) {
+        hs_log("gen %d: pid %d has not stopped %d ms after SIGSTOP: looking at the kernel anyway", g->number,
+               (int)w->unshimmed[i], STOP_WAIT_MS);
+        w->stop_wait_spent = true;
+    }
+    w->all_stopped = true;
+    return true;
 }
 
 /* The drain signal to each process not sent it yet that holds a listener, found by its fds

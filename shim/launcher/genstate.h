@@ -74,6 +74,7 @@ struct drain_watch {
     bool frozen;             /* those are stopped (SIGSTOP) for the last look before the stop */
     int64_t frozen_ms;       /* when they were sent SIGSTOP */
     bool all_stopped;        /* every thread of theirs has stopped since (or the wait is over) */
+    int64_t next_peek_ms;    /* the next look while some thread of theirs has not stopped yet */
     bool stop_wait_spent;    /* a pause this drain waited STOP_WAIT_MS for a thread that never
                                   stopped: later pauses wait STOP_WAIT_AGAIN_MS */
     int listener_holders;    /* signal_drain: processes still holding a held listener, at the last look */
