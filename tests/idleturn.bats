@@ -197,3 +197,20 @@ all_ended() { (($(grep -l "^eof at" "$BATS_TEST_TMPDIR"/sub.* | wc -l) == $1)); 
     stop_client
     refute grep -q "gen 1 drained [0-9]* connections* in [0-9]\{1,3\} ms" "$HS_LOG"
 }
+
+@test "--handover-idle, a line protocol (not HTTP): each session idle by turn moves to the next generation; 10 reloads, none lost or reopened" {
+    start_server "127.0.0.1:$(free_port)" --handover-idle --drain-timeout 10s -- \
+        python3 "$ROOT/tests/fixtures/line-server.py"
+    # 8 sessions, each PING then WAIT 100 (a request pending), then 150 ms idle
+    python3 "$ROOT/tests/fixtures/line-sessions.py" 127.0.0.1 "${HS_ADDR##*:}" 8 100 150 \
+        >"$BATS_TEST_TMPDIR/client.out" &
+    LOAD_PID=$!
+    reloads_each_drained_within 10 5000 8
+    wait_until 10 serving "$(gen_pid 11)" "$HS_ADDR" 8
+    stop_client
+    [ "$(field lost "$SUMMARY")" = 0 ]
+    [[ ",$(field gens "$SUMMARY")," == *",11,"* ]]
+    [ "$(field sessions "$SUMMARY")" = 8 ] # each moved open: no client ever began a new one
+    grep -q "gen 10 drained" "$HS_LOG"
+    refute grep -q "cut" "$HS_LOG"
+}

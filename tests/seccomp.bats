@@ -99,6 +99,14 @@ reloads_under_load() {
     refute grep -q "drain timeout" "$HS_LOG"
 }
 
+@test "--handover-idle with a Go program: one line says its connections are not moved there; keep-alive reloads still drain" {
+    HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 10s --handover-idle
+    reload_times 3 8 --keep-alive --allow-retryable
+    [ "$(field hard "$LOAD_SUMMARY")" = 0 ]
+    [ "$(grep -c -- "--handover-idle: not on the seccomp route: its idle connections are ended as --idle-close says, not moved" "$HS_LOG")" = 1 ]
+    refute grep -q "drain timeout" "$HS_LOG"
+}
+
 @test "Go: keep-alive clients gone quiet: each ends cleanly, the old generation gone within a second of its last answer" {
     # Go keeps idle connections forever; the launcher ends each once the kernel shows it quiet
     HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 20s

@@ -112,10 +112,17 @@ struct generation *gen_start(int number, char **argv, char **env, const char *sh
     gen_add_proc(g, child.pid);
     hs_log("gen %d pid %d starting (%d listener%s)", number, (int)child.pid, listeners_count(),
            listeners_count() == 1 ? "" : "s");
-    if (g->seccomp)
+    if (g->seccomp) {
         hs_log("gen %d pid %d: %s, its socket calls come to the launcher (the seccomp route)", number, (int)child.pid,
                elf_kind_name(kind));
-    else if (kind == ELF_GO || kind == ELF_STATIC)
+        /* (the move needs the shim in the server: its epoll entry and fd number change hands) */
+        static bool told_handover;
+        if (settings->handover_idle && !told_handover) {
+            told_handover = true;
+            hs_log("--handover-idle: not on the seccomp route: its idle connections are ended as --idle-close "
+                   "says, not moved");
+        }
+    } else if (kind == ELF_GO || kind == ELF_STATIC)
         hs_log("gen %d pid %d: %s, which the preload shim cannot reach, and seccomp user notification "
                "is not available here: reloads cannot be zero-loss",
                number, (int)child.pid, elf_kind_name(kind));

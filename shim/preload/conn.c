@@ -121,6 +121,8 @@ static void after_write(int fd)
         note_turn(fd, TURN_SERVER);
     if (!frame_complete(fd)) {
         conn_transition(fd, CONN_ANSWERED, CONN_BUSY); /* the next answer (pipelined) has begun */
+        if (handover_enabled() && !frame_known(fd))
+            conn_note_writer(fd); /* the thread to move it, once idle by turn (handover_offer) */
         return;
     }
     /* The writer is only asked for by --handover-idle. */
@@ -167,13 +169,16 @@ static bool idle_by_turn_now(int fd)
 }
 
 /* A connection the framing does not know, idle by turn, still the accepted one: its read side is
- * shut, as for an idle HTTP connection. One the framing knows is the framing's to judge: by turn,
- * an answer streamed with pauses would look idle in each pause. */
+ * shut, as for an idle HTTP connection; with --handover-idle it is offered to the next generation
+ * first. One the framing knows is the framing's to judge: by turn, an answer streamed with pauses
+ * would look idle in each pause. */
 static void end_if_idle_by_turn(int fd)
 {
     enum conn_state state = conn_state(fd);
     if ((state != CONN_FRESH && state != CONN_BUSY && state != CONN_ANSWERED) || frame_known(fd) ||
         !idle_by_turn_now(fd) || !conn_still_accepted(fd))
+        return;
+    if (handover_enabled() && handover_offer(fd, state))
         return;
     if (conn_transition(fd, state, CONN_CLOSING))
         shutdown(fd, SHUT_RD);

@@ -317,7 +317,7 @@ static void wake_every_thread(void)
     int dir = real.open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return;
-    int pid = getpid(), self = thread_id();
+    int self = thread_id();
     char buf[4096] __attribute__((aligned(8)));
     long n;
     while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
@@ -332,16 +332,8 @@ static void wake_every_thread(void)
             int tid = 0;
             for (const char *c = entry->name; *c >= '0' && *c <= '9'; c++)
                 tid = tid * 10 + (*c - '0');
-            if (tid > 0 && tid != self) {
-                siginfo_t info;
-                memset(&info, 0, sizeof info);
-                info.si_signo = drain_signal();
-                info.si_code = SI_QUEUE;
-                info.si_pid = pid;
-                info.si_uid = getuid();
-                info.si_value.sival_int = HS_SIGVAL_WAKE;
-                syscall(SYS_rt_tgsigqueueinfo, pid, tid, drain_signal(), &info);
-            }
+            if (tid > 0 && tid != self)
+                drainstate_wake_thread(tid);
             at += entry->reclen;
         }
     real.close(dir);

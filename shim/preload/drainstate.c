@@ -1,7 +1,14 @@
 /* drainstate.c: the drain's settings and whether it has begun. */
+#define _GNU_SOURCE
 #include "drainstate.h"
 
+#include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "channel.h"
 
 static int drain_signo;
 static atomic_bool draining;
@@ -41,4 +48,16 @@ void drainstate_rearm(void)
 bool drainstate_begun_ordered(void)
 {
     return atomic_load(&draining);
+}
+
+void drainstate_wake_thread(int tid)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = drain_signo;
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    info.si_value.sival_int = HS_SIGVAL_WAKE;
+    syscall(SYS_rt_tgsigqueueinfo, info.si_pid, tid, drain_signo, &info);
 }

@@ -22,4 +22,9 @@ bool drainstate_begin(void);
 void drainstate_rearm(void);
 bool drainstate_begun_ordered(void);
 
+/* Sends thread `tid` of this process the drain signal with the value HS_SIGVAL_WAKE, which its
+ * handler ignores: a wait of that thread ends and starts again (quietwait.c), and what the shim
+ * does at a wait's start runs. Raw system calls only: safe in a signal handler. */
+void drainstate_wake_thread(int tid);
+
 #endif

@@ -29,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -49,6 +50,9 @@
 #define WAKE_EPFDS_MAX 64
 #define POLL_WAKE_MAX 1024 /* poll sets up to this size get the eventfd appended */
 #define CLAIM_TIMEOUT_MS 3000
+/* A connection offered by turn and not moved in this time (its writer never waits where the shim
+ * sees it: a blocking read begun before the drain) is ended instead, as without --handover-idle. */
+#define OFFER_PATIENCE_MS 500
 
 static bool enabled;
 static int drain_efd = -1; /* readable from the moment the drain begins */
@@ -57,9 +61,10 @@ static int map_fd = -1;
 
 /* Per fd, for any fd number (fdslots.h); a record never made reads as all zero. */
 struct conn_record {
-    atomic_int epfd;          /* the epoll set it is in: epfd + 1, 0 none, -1 more than one (never moved) */
-    struct epoll_event event; /* its event there */
-    atomic_int stand_in_peer; /* on a handed-over fd number, the stand-in's peer + 1: closed with it */
+    atomic_int epfd;            /* the epoll set it is in: epfd + 1, 0 none, -1 more than one (never moved) */
+    struct epoll_event event;   /* its event there */
+    atomic_int stand_in_peer;   /* on a handed-over fd number, the stand-in's peer + 1: closed with it */
+    _Atomic int64_t offered_ms; /* handover_offer(): when it was offered, by CLOCK_MONOTONIC */
 };
 static struct conn_record records[FDSLOTS_STATIC];
 static struct fdslots records_above;
@@ -258,6 +263,30 @@ static bool move_conn(int fd)
         real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
     }
     errno = saved;
+    return true;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+bool handover_offer(int fd, enum conn_state state)
+{
+    int writer = conn_last_writer(fd);
+    struct conn_record *r = record_of(fd, true);
+    if (!enabled || !map || !atomic_load(&map->accepting) || !r || writer == 0)
+        return false;
+    int64_t now = monotonic_ms();
+    if (state == CONN_ANSWERED) /* offered before, and neither read nor written since */
+        return now - atomic_load(&r->offered_ms) < OFFER_PATIENCE_MS;
+    if (!conn_transition(fd, state, CONN_ANSWERED))
+        return true; /* its server is at it: not idle after all */
+    atomic_store(&r->offered_ms, now);
+    if (writer != thread_id())
+        drainstate_wake_thread(writer); /* (the drain's signal is this thread's wake-up) */
     return true;
 }
 

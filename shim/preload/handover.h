@@ -11,6 +11,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 
+#include "connstate.h"
 #include "dgram.h" /* receive_fn */
 
 /* HOTSWAP_HANDOVER_IDLE=1 in a supervised generation. */
@@ -25,6 +26,13 @@ ssize_t handover_read(int fd, int flags, receive_fn receive, void *ctx);
 /* A thread is about to wait (epoll, poll, select): in a drain, it moves the idle connections it
  * answered last. */
 void handover_at_wait(void);
+
+/* In a drain, connection `fd` (in `state`), which the framing does not know, is idle by turn
+ * (conn.c): it is offered to the next generation (ANSWERED now, as an answered HTTP connection
+ * is) and the thread that last wrote on it is woken, to move it at its wait. True while the
+ * offer stands; false if it cannot move (nobody wrote on it, no next generation) or was offered
+ * OFFER_PATIENCE_MS ago and is still here: the caller ends it instead. Async-signal-safe. */
+bool handover_offer(int fd, enum conn_state state);
 
 /* epoll_ctl() on a connection succeeded: remembered, so a move can put the stand-in in its place. */
 void handover_note_epoll(int epfd, int op, int fd, const struct epoll_event *event);
