@@ -7,9 +7,10 @@ FIXTURE="$ROOT/$BUILD/fixture-server"
 LOADCLIENT="$ROOT/$BUILD/loadclient"
 WORK=$(mktemp -d /tmp/hotswap-bench.XXXXXX)
 PIDS=()
+HOGS=()
 cleanup() {
     local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${PIDS[@]}" "${HOGS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
     # and, by pid, anything still holding a port a benchmark used
     local port left
     for port in $(cat "$WORK/ports" 2>/dev/null); do
@@ -21,6 +22,10 @@ cleanup() {
 trap cleanup EXIT
 
 progress() { echo "bench: $*" >&2; }
+
+# start_hogs / stop_hogs: two busy loops on the machine meanwhile, as every test must pass beside
+start_hogs() { sh -c 'while :; do :; done' & HOGS+=($!); sh -c 'while :; do :; done' & HOGS+=($!); }
+stop_hogs() { kill -TERM "${HOGS[@]}" 2>/dev/null; wait "${HOGS[@]}" 2>/dev/null; HOGS=(); }
 
 free_port() {
     local port hex

