@@ -72,6 +72,21 @@ stop_client() {
     echo "# $SUMMARY" >&3
 }
 
+# sessions_through_reloads RELOADS MS WAIT_MS PAUSE_MS: 8 line-sessions clients (WAIT_MS, PAUSE_MS)
+# through RELOADS reloads, each old generation drained within MS; none lost, the last generation
+# heard; the client's summary in SUMMARY.
+sessions_through_reloads() {
+    local reloads=$1 limit=$2 last=$(($1 + 1))
+    python3 "$ROOT/tests/fixtures/line-sessions.py" 127.0.0.1 "${HS_ADDR##*:}" 8 "$3" "$4" \
+        >"$BATS_TEST_TMPDIR/client.out" &
+    LOAD_PID=$!
+    reloads_each_drained_within "$reloads" "$limit" 8
+    wait_until 10 serving "$(gen_pid "$last")" "$HS_ADDR" 8
+    stop_client
+    [ "$(field lost "$SUMMARY")" = 0 ]
+    [[ ",$(field gens "$SUMMARY")," == *",$last,"* ]]
+}
+
 @test "TLS keep-alive clients through 5 reloads: 0 failed, each old generation gone within a second or two" {
     start_tls "127.0.0.1:$(free_port)" --drain-timeout 10s
     local out="$BATS_TEST_TMPDIR/client.out"
@@ -94,14 +109,8 @@ stop_client() {
     "$ROOT/tests/fixtures/go-server/build" "$BATS_FILE_TMPDIR" >&2
     start_server "127.0.0.1:$(free_port)" --drain-timeout 10s -- "$BATS_FILE_TMPDIR/go-server-static" --lines
     grep -q "gen 1 .*seccomp" "$HS_LOG"
-    python3 "$ROOT/tests/fixtures/line-sessions.py" 127.0.0.1 "${HS_ADDR##*:}" 8 >"$BATS_TEST_TMPDIR/client.out" &
-    LOAD_PID=$!
     # each session spends most of its time with a request pending (WAIT 400), the rest idle
-    reloads_each_drained_within 5 8000 8
-    wait_until 10 serving "$(gen_pid 6)" "$HS_ADDR" 8
-    stop_client
-    [ "$(field lost "$SUMMARY")" = 0 ]
-    [[ ",$(field gens "$SUMMARY")," == *",6,"* ]]
+    sessions_through_reloads 5 8000 400 150
     [ "$(field sessions "$SUMMARY")" -ge 40 ] # each session ended at each reload, and begun again
 }
 
@@ -201,15 +210,8 @@ all_ended() { (($(grep -l "^eof at" "$BATS_TEST_TMPDIR"/sub.* | wc -l) == $1)); 
 @test "--handover-idle, a line protocol (not HTTP): each session idle by turn moves to the next generation; 10 reloads, none lost or reopened" {
     start_server "127.0.0.1:$(free_port)" --handover-idle --drain-timeout 10s -- \
         python3 "$ROOT/tests/fixtures/line-server.py"
-    # 8 sessions, each PING then WAIT 100 (a request pending), then 150 ms idle
-    python3 "$ROOT/tests/fixtures/line-sessions.py" 127.0.0.1 "${HS_ADDR##*:}" 8 100 150 \
-        >"$BATS_TEST_TMPDIR/client.out" &
-    LOAD_PID=$!
-    reloads_each_drained_within 10 5000 8
-    wait_until 10 serving "$(gen_pid 11)" "$HS_ADDR" 8
-    stop_client
-    [ "$(field lost "$SUMMARY")" = 0 ]
-    [[ ",$(field gens "$SUMMARY")," == *",11,"* ]]
+    # each session: PING, then WAIT 100 (a request pending), then 150 ms idle
+    sessions_through_reloads 10 5000 100 150
     [ "$(field sessions "$SUMMARY")" = 8 ] # each moved open: no client ever began a new one
     grep -q "gen 10 drained" "$HS_LOG"
     refute grep -q "cut" "$HS_LOG"

@@ -73,6 +73,22 @@ try_fixture() {
     refute grep -q 'setuid' <<<"$(grep 'likely cause' <<<"$output")"
 }
 
+@test "try: a drain held to its timeout by connections it cannot end: the server's own goodbye, --graceful-signal, is named" {
+    local addr="127.0.0.1:$(free_port)"
+    # a client that connects and says nothing (a browser's pre-connect), again whenever closed
+    (while :; do
+        { exec 5<>"/dev/tcp/127.0.0.1/${addr##*:}"; } 2>/dev/null && cat <&5 >/dev/null
+        sleep 0.1
+    done) &
+    local holder=$! kids
+    TRY_OPTS=(--drain-timeout 1s)
+    run -1 try_fixture "$addr" --model threads
+    kids=$(pgrep -P "$holder" || true)
+    kill -TERM "$holder" $kids 2>/dev/null || true
+    [[ "$output" == *"at the drain timeout"* ]]
+    [[ "$output" == *"--graceful-signal SIG (nginx QUIT, haproxy USR1, apache WINCH, most servers TERM)"* ]]
+}
+
 @test "try without an address or a command: one line, exit 64" {
     run -64 "$HOTSWAP" try -- "$FIXTURE"
     [ "$output" = "hotswap: try: give the address the server listens on: hotswap try ADDR -- COMMAND... (see hotswap --help)" ]

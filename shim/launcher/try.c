@@ -232,9 +232,11 @@ static void explain_slow_drain(const char *log_path)
         snprintf(cause, sizeof cause,
                  "the drain ran to its timeout: %ld connection%s the shim counts but cannot "
                  "end (not plain HTTP/1.x it can frame: TLS, HTTP/2, a binary protocol; or a request still "
-                 "running)",
+                 "running); the server's own graceful stop ends them with its protocol's goodbye: "
+                 "--graceful-signal SIG (nginx QUIT, haproxy USR1, apache WINCH, most servers TERM)",
                  counted, counted == 1 ? "" : "s");
-    problem(line, cause, "hotswap(1): --drain-timeout, --handover-idle; README.md, Keep-alive connections");
+    problem(line, cause,
+            "hotswap(1): --graceful-signal, --idle-close, --drain-timeout; README.md, Keep-alive connections");
 }
 
 static void explain_log(const char *log_path, unsigned long counts[TRY_OUTCOMES])
