@@ -245,11 +245,14 @@ status_of() { "$HOTSWAP" status "$@" --control "$HS_CONTROL"; }
 # in ns: finer than utime + stime's clock ticks).
 cpu_ms() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%d\n", n / 1e6}'; }
 
-# runnable_ns PID: how long PID's threads have been running or ready to run (waiting for a CPU)
+# runnable_ns PID[,PID...]: how long PID's threads have been running or ready to run (waiting for a CPU)
 # so far, in ns (/proc/PID/task/*/schedstat: time on a CPU, time waiting on a run queue).
-runnable_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1 + $2} END {printf "%d\n", n}'; }
+runnable_ns() {
+    local pid
+    for pid in ${1//,/ }; do cat /proc/"$pid"/task/*/schedstat 2>/dev/null; done | awk '{n += $1 + $2} END {printf "%d\n", n}'
+}
 
-# busy_percent PID SECONDS: the share of the next SECONDS that PID's threads spend running or
+# busy_percent PID[,PID...] SECONDS: the share of the next SECONDS that PID's threads spend running or
 # ready to run, in whole percent of one core. A busy loop scores about 100 per spinning thread
 # however few CPU cycles a loaded machine leaves it (utime + stime would not say: a spinning
 # loop that waits for a CPU most of the time uses little); a process asleep in its waits, about
@@ -309,8 +312,8 @@ only_the_old_generation_accepts() {
     wait_until 10 serving "$OLD_PID" "$addr" "$in_flight"
     reload >"$BATS_TEST_TMPDIR/reload.out" &
     RELOADING=$!
-    wait_until 10 grep -q "gen 1 pid $OLD_PID draining" "$HS_LOG"
-    wait_until 5 lets_go_of_listener "$OLD_PID" "$addr"
+    wait_until 10 poked_until grep -q "gen 1 pid $OLD_PID draining" "$HS_LOG"
+    wait_until 5 poked_until lets_go_of_listener "$OLD_PID" "$addr"
     NEW_PID=$(sed -n 's/.*gen 2 pid \([0-9]*\) ready in.*/\1/p' "$HS_LOG")
     [[ -n "$NEW_PID" ]]
     kill -STOP "$NEW_PID"
@@ -319,6 +322,11 @@ only_the_old_generation_accepts() {
     QUEUED=$!
     wait_until 5 queued_or_answered "$addr"
 }
+
+# poked_until COMMAND...: COMMAND, and where it fails, one request to HS_ADDR first. On the
+# seccomp route an event loop's accept is what the launcher sees: the new generation is ready at
+# its first, the old one lets go of the listener at its first after the drain began.
+poked_until() { "$@" || { get "$HS_ADDR" >/dev/null; false; }; }
 
 # queued_or_answered ADDR: the queued client's connection waits in the queue, or was answered
 # (by generation 1: generation 2 is stopped).

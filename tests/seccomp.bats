@@ -160,6 +160,23 @@ reloads_under_load() {
     done
 }
 
+# A blocking accept let through before the drain waits inside the kernel, where no answer reaches
+# it: with no traffic, each drain (a reload's and the stop's) waited for its timeout, and the first
+# connection after a reload went to the draining generation.
+@test "--intercept seccomp, a blocking accept (one thread, threads, prefork): with no traffic, a reload and the stop each drain at once" {
+    local model
+    for model in blocking threads prefork; do
+        start_hotswap "127.0.0.1:$(free_port)" --intercept seccomp --drain-timeout 5s -- --model "$model"
+        run reload
+        [ "$status" -eq 0 ] || { echo "model $model: $output"; return 1; }
+        [[ "$output" == *"gen 1 drained 0 connections"* ]] || { echo "model $model: $output"; return 1; }
+        [ "$(generation_of "$HS_ADDR")" = 2 ]
+        stop_hotswap
+        [ "$HS_STATUS" = 0 ]
+        grep -q "gen 2 drained 0 connections" "$HS_LOG" || { echo "model $model"; cat "$HS_LOG"; return 1; }
+    done
+}
+
 @test "a static C server (musl-gcc -static), auto: the seccomp route; 4 reloads under load in every I/O model, zero failed" {
     local model
     for model in blocking threads prefork epoll epoll-et poll select; do

@@ -175,6 +175,7 @@ static bool freeze_for_last_look(struct generation *g, int64_t now)
 void gen_thaw(struct generation *g)
 {
     struct drain_watch *w = &g->watch;
+    intercept_continue_restarted(g);
     if (!w->frozen)
         return;
     for (int i = 0; i < w->unshimmed_count; i++)
@@ -459,6 +460,8 @@ bool gen_drained(struct generation *g)
     if (g->seccomp) {
         int64_t settled = intercept_accept_let_ms(g) + ACCEPT_SETTLE_MS;
         if (now < settled || intercept_accepting(g)) {
+            if (now >= settled)
+                intercept_restart_accepts(g, now);
             w->next_check_ms = now < settled ? settled : now + ENDED_SETTLE_MS;
             w->looks_at_quiet = 0;
             return false;

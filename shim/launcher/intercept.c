@@ -27,11 +27,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "epollunwatch.h"
 #include "genproc.h"
 #include "genstate.h"
 #include "listeners.h"
 #include "log.h"
 #include "procsockets.h"
+#include "procstopped.h"
 #include "procstat.h"
 #include "seccompfilter.h"
 
@@ -263,20 +265,24 @@ static void ready_at_listen(struct generation *g, const struct seccomp_notif_res
 
 /* A Go program of a draining generation returns from a signal handler (SIGURG, which the drain
  * sends it): each held listener open in it gets the stand-in on its fd number, so it takes no
- * connection from now on. Its netpoller still hears the shared listener's wake-ups and finds
- * EAGAIN on the stand-in. An accept already inside the kernel may still return a connection. */
+ * connection from now on, and the listener leaves its netpoller's epoll set (epollunwatch.c). An
+ * accept already inside the kernel may still return a connection. */
 struct stand_in_walk {
     struct generation *g;
     const struct seccomp_notif *n;
-    int dummy;
+    pid_t tgid;
+    int pidfd, dummy;
     bool placed;
 };
 
 static bool stand_in_if_held(int copy, int fd, void *ctx)
 {
     struct stand_in_walk *w = ctx;
-    if (held_same_file(copy) && still_valid(w->g->trap.notify_fd, w->n->id))
-        w->placed = put_on(w->g->trap.notify_fd, w->n, w->dummy, fd) || w->placed;
+    if (held_same_file(copy) && still_valid(w->g->trap.notify_fd, w->n->id) &&
+        put_on(w->g->trap.notify_fd, w->n, w->dummy, fd)) {
+        w->placed = true;
+        epoll_unwatch(w->tgid, w->pidfd, fd, copy);
+    }
     close(copy);
     return true;
 }
@@ -289,10 +295,12 @@ static void stand_in_for_listeners(struct generation *g, const struct seccomp_no
     if (g->watch.listener_holders == 0 || g->watch.scanned)
         return;
     g->watch.scanned = true;
-    struct stand_in_walk walk = {.g = g, .n = n, .dummy = stand_in()};
-    pid_t tgid = tgid_of((pid_t)n->pid);
-    if (walk.dummy >= 0 && tgid > 0)
-        proc_sockets_each(tgid, -1, stand_in_if_held, &walk);
+    struct stand_in_walk walk = {.g = g, .n = n, .tgid = tgid_of((pid_t)n->pid), .dummy = stand_in()};
+    walk.pidfd = walk.tgid > 0 ? (int)syscall(SYS_pidfd_open, walk.tgid, 0) : -1;
+    if (walk.dummy >= 0 && walk.pidfd >= 0)
+        proc_sockets_each(walk.tgid, walk.pidfd, stand_in_if_held, &walk);
+    if (walk.pidfd >= 0)
+        close(walk.pidfd);
     if (!walk.placed)
         return;
     g->trap.accept_let_ms = now_ms();
@@ -331,21 +339,22 @@ static bool answer_accept(struct generation *g, const struct seccomp_notif *n, s
     bool on_stand_in = stand_in() >= 0 && fstat(target, &mine) == 0 && fstat(stand_in(), &dummy_stat) == 0 &&
                        mine.st_ino == dummy_stat.st_ino && mine.st_dev == dummy_stat.st_dev;
     int status = fcntl(target, F_GETFL);
-    close(target);
-    if (on_stand_in) { /* woken by the shared listener it still watches: nothing for it */
+    if (on_stand_in) { /* woken by the shared listener (its epoll entry not yet taken out): nothing for it */
+        close(target);
         r->flags = 0;
         r->error = -EAGAIN;
         return true;
     }
-    if (!held) {
-        g->trap.accept_let_ms = now_ms(); /* its own socket: let through, and waited for */
+    if (!held || !still_valid(g->trap.notify_fd, n->id)) {
+        if (!held)
+            g->trap.accept_let_ms = now_ms(); /* its own socket: let through, and waited for */
+        close(target);
         return true;
     }
-    if (!still_valid(g->trap.notify_fd, n->id))
-        return true;
     int dummy = stand_in();
-    if (dummy >= 0)
-        put_on(g->trap.notify_fd, n, dummy, (long)n->data.args[0]);
+    if (dummy >= 0 && put_on(g->trap.notify_fd, n, dummy, (long)n->data.args[0]))
+        epoll_unwatch(tgid_of((pid_t)n->pid), pidfd, (int)n->data.args[0], target);
+    close(target);
     if (status >= 0 && !(status & O_NONBLOCK))
         return false;
     r->flags = 0;
@@ -381,6 +390,46 @@ bool intercept_accepting(struct generation *g)
         if (proc_any_thread(pids[i], accepting_thread, g))
             return true;
     return false;
+}
+
+#define RESTART_WAIT_MS 100  /* a process stopped for a restart that has not stopped by then goes on */
+#define RESTART_EVERY_MS 200 /* between two rounds of stops */
+
+/* (Neither a handler nor SA_RESTART is involved: a stop and continue restarts any interrupted
+ * call, and the restarted call enters the kernel, and so the filter, anew.) */
+bool intercept_restart_accepts(struct generation *g, int64_t now)
+{
+    struct intercept_state *t = &g->trap;
+    if (t->restarting_count > 0) {
+        bool waited = now - t->restarted_ms >= RESTART_WAIT_MS;
+        int left = 0;
+        for (int i = 0; i < t->restarting_count; i++) {
+            if (waited || proc_stopped(t->restarting[i]))
+                kill(t->restarting[i], SIGCONT);
+            else
+                t->restarting[left++] = t->restarting[i];
+        }
+        t->restarting_count = left;
+        return left > 0;
+    }
+    if (t->signal_drain || now - t->restarted_ms < RESTART_EVERY_MS)
+        return false;
+    const pid_t *pids;
+    int count = gen_processes(g, &pids);
+    for (int i = 0; i < count && t->restarting_count < (int)(sizeof t->restarting / sizeof t->restarting[0]); i++) {
+        if (proc_any_thread(pids[i], accepting_thread, g) && kill(pids[i], SIGSTOP) == 0)
+            t->restarting[t->restarting_count++] = pids[i];
+    }
+    if (t->restarting_count > 0)
+        t->restarted_ms = now;
+    return t->restarting_count > 0;
+}
+
+void intercept_continue_restarted(struct generation *g)
+{
+    for (int i = 0; i < g->trap.restarting_count; i++)
+        kill(g->trap.restarting[i], SIGCONT);
+    g->trap.restarting_count = 0;
 }
 
 /* --ready notify, before READY=1: an accept takes nothing yet. On a nonblocking listener it says

@@ -35,6 +35,17 @@ void intercept_wake_in_step(int notify_fd);
  * it may hold a connection in a moment. */
 bool intercept_accepting(struct generation *g);
 
+/* Draining: a blocking accept let through before the drain waits inside the kernel, where no
+ * answer reaches it, for the next connection (with no traffic, until the drain timeout). Each
+ * process with such a thread is stopped (SIGSTOP) and, once stopped, continued: the kernel
+ * restarts the call with no handler run, it comes to the filter again, and the drain leaves it
+ * waiting there, parked. Call while intercept_accepting() says yes; true while a process is
+ * stopped for it. */
+bool intercept_restart_accepts(struct generation *g, int64_t now);
+
+/* Continues every process intercept_restart_accepts() stopped (a stop, a drain's end). */
+void intercept_continue_restarted(struct generation *g);
+
 /* --ready notify: the generation said READY=1; the accepts held back until then go on. */
 void intercept_open_gate(struct generation *g);
 

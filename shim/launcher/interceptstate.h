@@ -19,7 +19,10 @@ struct intercept_state {
     int parked_count;
     uint64_t gated[64]; /* --ready notify: blocking accepts held until READY=1 */
     int gated_count;
-    bool gate_refused; /* --ready notify: an accept got EAGAIN before READY=1 */
+    bool gate_refused;   /* --ready notify: an accept got EAGAIN before READY=1 */
+    pid_t restarting[8]; /* draining: processes stopped so that a blocking accept restarts */
+    int restarting_count;
+    int64_t restarted_ms; /* when the last of those was stopped */
 };
 
 #endif
