@@ -274,15 +274,17 @@ start_behind_wrapper() {
     grep -q "gen 1 pid [0-9]* ready in [0-9]* ms (READY=1 from pid" "$HS_LOG"
 }
 
-@test "Go: no accept is trapped; a draining generation lets go of its listener at a signal, within a second, 0 failed" {
-    HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)"
+@test "Go: no accept is trapped; a draining generation lets go of its listener at a signal, long before its drain timeout, 0 failed" {
+    HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 20s
     local old_pid drained_ms
     old_pid=$(pid_of_answer "$HS_ADDR")
     start_load "$HS_ADDR" -c 16
     run -0 reload
     drained_ms=$(sed -n 's/.*gen 1 drained [0-9]* connections\{0,1\} in \([0-9]*\) ms$/\1/p' "$HS_LOG")
     echo "gen 1 drained in $drained_ms ms"
-    ((drained_ms < 1000))   # the stand-in took its listener at once (or the drain timeout would)
+    # the stand-in took its listener at once: about 100 ms on an idle machine; a quarter of the
+    # timeout leaves room for a loaded one, and a listener kept would hold the drain to it
+    ((drained_ms < 5000))
     refute grep -q "drain timeout" "$HS_LOG"
     process_gone "$old_pid"
     stop_load
