@@ -177,6 +177,19 @@ reloads_under_load() {
     done
 }
 
+# A thread in accept on a socket of the server's own (an admin or stats socket) takes nothing of
+# the service's: the drain's end, which waits for threads inside accept, looks at which socket.
+@test "--intercept seccomp, a thread waiting in accept on the server's own admin socket: a reload and the stop still drain at once" {
+    start_hotswap "127.0.0.1:$(free_port)" --intercept seccomp --drain-timeout 5s -- --model blocking --quirk admin-socket
+    run reload
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"gen 1 drained 0 connections"* ]]
+    [ "$(generation_of "$HS_ADDR")" = 2 ]
+    stop_hotswap
+    [ "$HS_STATUS" = 0 ]
+    grep -q "gen 2 drained 0 connections" "$HS_LOG"
+}
+
 @test "a static C server (musl-gcc -static), auto: the seccomp route; 4 reloads under load in every I/O model, zero failed" {
     local model
     for model in blocking threads prefork epoll epoll-et poll select; do

@@ -370,16 +370,28 @@ static bool parked(const struct generation *g, pid_t tid)
     return false;
 }
 
-/* Is thread `tid` of process `pid` inside accept or accept4 (/proc/PID/task/TID/syscall), and
- * not one the launcher parked there? */
+/* Is thread `tid` of process `pid` inside accept or accept4 (/proc/PID/task/TID/syscall) on a
+ * held listener, and not one the launcher parked there? An accept on the server's own socket (an
+ * admin port, a Unix path) takes nothing of the service's: a drain does not wait for it. Where the
+ * socket cannot be looked at, it counts. */
 static bool accepting_thread(pid_t pid, pid_t tid, void *g)
 {
-    char path[64], text[32] = "";
+    char path[64], text[128] = "";
     snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
     if (!proc_read_text(path, text, sizeof text))
         return false;
-    long nr = strtol(text, NULL, 10);
-    return (nr == __NR_accept || nr == __NR_accept4) && !parked(g, tid);
+    char *rest;
+    long nr = strtol(text, &rest, 10);
+    if ((nr != __NR_accept && nr != __NR_accept4) || parked(g, tid))
+        return false;
+    long fd = strtol(rest, NULL, 16); /* the first argument, as 0x… */
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), copy = pidfd >= 0 ? copy_of(pidfd, fd) : -1;
+    bool held = copy < 0 || held_same_file(copy);
+    if (copy >= 0)
+        close(copy);
+    if (pidfd >= 0)
+        close(pidfd);
+    return held;
 }
 
 bool intercept_accepting(struct generation *g)
