@@ -58,7 +58,9 @@ no_spin_with_a_queued_connection() {
     # (the launcher too: on the seccomp route each of those accepts is a round trip through it)
     busy=$(busy_percent "$OLD_PID,$HS_PID" 1)
     echo "gen 1 and the launcher busy ${busy}% of a second with a connection queued"
-    [ "$busy" -lt 20 ]
+    # a busy loop scores about 100 however loaded the machine (time waiting for a CPU counts);
+    # the launcher's own looks, on a machine two CPU hogs share, about 25
+    [ "$busy" -lt 50 ]
     untaken "$HS_ADDR"   # and took nothing
     release_new_generation
     finish_held_request >"$BATS_TEST_TMPDIR/held.answer"

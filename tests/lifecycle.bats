@@ -86,19 +86,21 @@ cut_total() { sed -n 's/.*: cutting \([0-9]*\) open connections*$/\1/p' "$1" | a
     start_load "$addr"
     local server older slow=()
     for gen in $(seq 2 11); do
-        # a slow request on the serving generation, then the reload: it drains for 4 s. Only
-        # the serving one holds the listener by then, so only it can take the request.
+        # a slow request on the serving generation, then the reload: it drains for 15 s, longer
+        # than two more reloads take on a loaded machine (at 4 s, a busy run's reloads came
+        # slower than the drains ended, and no generation was one too many). Only the serving one
+        # holds the listener by then, so only it can take the request.
         server=$(pid_of_gen $((gen - 1)))
         older=$(pid_of_gen $((gen - 2)))
         [[ -z $older ]] || wait_until 5 lets_go_of_listener "$older" "$addr"
-        "$LOADCLIENT" --connect "$addr" --get /sleep/4000 --timeout-ms 8000 >"$slow_dir/$gen" 2>&1 &
+        "$LOADCLIENT" --connect "$addr" --get /sleep/15000 --timeout-ms 25000 >"$slow_dir/$gen" 2>&1 &
         slow+=($!)
         wait_until 5 accepted_from "$server" "${slow[-1]}" "$addr"
         kill -HUP "$HS_PID"
         wait_until 10 grep -q "gen $gen pid [0-9]* ready in" "$HS_LOG"
     done
     # never more than 2 draining: the 8 oldest were cut as the next ones began to drain
-    wait_until 20 bash -c '[ "$(grep -c "reload done" "$0")" -eq 10 ]' "$HS_LOG"
+    wait_until 40 bash -c '[ "$(grep -c "reload done" "$0")" -eq 10 ]' "$HS_LOG"
     [ "$(grep -c "is one draining generation too many (--max-draining 2): cutting" "$HS_LOG")" -eq 8 ]
     [ "$(grep -c "(--max-draining 2: connections cut)" "$HS_LOG")" -eq 8 ]
     wait "${slow[@]}" || true
