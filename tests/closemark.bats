@@ -34,7 +34,7 @@ five_reloads_never_retrying() {
     # the clients reconnected: the old generations' connections ended, each after a marked answer
     [ "$(field conns "$LOAD_SUMMARY")" -gt 16 ]
     local ms
-    for ms in $(sed -n 's/^hotswap: gen [0-9]* drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p' "$HS_LOG"); do
+    for ms in $(sed -n 's/.*hotswap: gen [0-9]* drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p' "$HS_LOG"); do
         ((ms < DRAIN_TIMEOUT * 1000 / 4)) || { echo "a drain took $ms ms"; return 1; }
     done
     refute grep -q "cut" "$HS_LOG"

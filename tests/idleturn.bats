@@ -42,10 +42,10 @@ start_tls() {
 }
 
 # drained_ms GEN: how long GEN's drain took, by the launcher's log.
-drained_ms() { sed -n "s/^hotswap: gen $1 drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p" "$HS_LOG"; }
+drained_ms() { sed -n "s/.*hotswap: gen $1 drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p" "$HS_LOG"; }
 
 # gen_pid GEN: the pid of GEN's first process, by the launcher's log.
-gen_pid() { sed -n "s/^hotswap: gen $1 pid \([0-9]*\) ready.*/\1/p" "$HS_LOG"; }
+gen_pid() { sed -n "s/.*hotswap: gen $1 pid \([0-9]*\) ready.*/\1/p" "$HS_LOG"; }
 
 # reloads_each_drained_within N MS CONNS: N reloads, each once the generation serving holds CONNS
 # connections; each old generation drained within MS ms.

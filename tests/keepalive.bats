@@ -17,7 +17,7 @@ reload_timed() {
     [ "$status" -eq 0 ] || { echo "reload to gen $1: $output"; return 1; }
     [[ "$output" == *"ok: gen $1 ready in"* ]]
     local drained_ms
-    drained_ms=$(sed -n "s/^hotswap: gen $(($1 - 1)) drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p" "$HS_LOG")
+    drained_ms=$(sed -n "s/.*hotswap: gen $(($1 - 1)) drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p" "$HS_LOG")
     [[ -n "$drained_ms" ]] && ((drained_ms < DRAIN_TIMEOUT * 1000 / 4)) ||
         { echo "gen $(($1 - 1)) drained in ${drained_ms:-?} ms"; return 1; }
 }
@@ -98,7 +98,7 @@ long_request_in_flight() {
     # connection was closed (or moved) once idle, not left for the drain timeout to cut
     refute grep -q "drain timeout" "$HS_LOG"
     local drained_ms
-    drained_ms=$(sed -n 's/^hotswap: gen 1 drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p' "$HS_LOG")
+    drained_ms=$(sed -n 's/.*hotswap: gen 1 drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p' "$HS_LOG")
     [[ -n "$drained_ms" ]]
     ((drained_ms >= 300 && drained_ms < 4000))
 }

@@ -25,7 +25,7 @@ ten_probing_reloads() {
         [ "$(generation_of "$addr")" = "$gen" ]
         grep -q "probe-server: gen $gen probe: refused" "$HS_LOG"
         # and the launcher's log names it, once per generation
-        [ "$(grep -c "^hotswap: gen $gen pid [0-9]* probed .* before binding it: refused" "$HS_LOG")" -eq 1 ]
+        [ "$(grep -c "hotswap: gen $gen pid [0-9]* probed .* before binding it: refused" "$HS_LOG")" -eq 1 ]
         grep -qF "probed $addr before binding it: refused, as on a plain start" "$HS_LOG" ||
             { cat "$HS_LOG"; false; }
     done

@@ -14,7 +14,7 @@ DRAIN_TIMEOUT=20
 # drained_in_ms GEN: how long the launcher says generation GEN's drain took ("" if it did not
 # say it drained: a drain that ran to its timeout is logged otherwise).
 drained_in_ms() {
-    sed -n "s/^hotswap: gen $1 drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p" "$HS_LOG"
+    sed -n "s/.*hotswap: gen $1 drained [0-9]* connections\{0,1\} in \([0-9]*\) ms.*/\1/p" "$HS_LOG"
 }
 
 # Strictly, 0 failed needs the drain's Connection: close marking (issue 24 item 1): without it a
@@ -27,7 +27,7 @@ drained_in_ms() {
     for gen in $(seq 2 6); do
         run reload
         [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; stop_load; return 1; }
-        wait_until "$DRAIN_TIMEOUT" grep -q "^hotswap: gen $((gen - 1)) \(drained\|.*cut\)" "$HS_LOG"
+        wait_until "$DRAIN_TIMEOUT" grep -q "hotswap: gen $((gen - 1)) \(drained\|.*cut\)" "$HS_LOG"
         local ms
         ms=$(drained_in_ms $((gen - 1)))
         [[ -n "$ms" ]] && ((ms < DRAIN_TIMEOUT * 1000 / 4)) ||
@@ -60,7 +60,7 @@ serving_clients() { (($(ss -Htn state established "( sport = :${1##*:} )" | wc -
         [ "$status" -eq 0 ] && [[ "$output" == *"ok: gen $gen ready in"* ]] ||
             { echo "reload to gen $gen: $output"; stop_load; return 1; }
     done
-    wait_until "$DRAIN_TIMEOUT" grep -q "^hotswap: gen 10 drained" "$HS_LOG"
+    wait_until "$DRAIN_TIMEOUT" grep -q "hotswap: gen 10 drained" "$HS_LOG"
     stop_load
     [ "$LOAD_STATUS" -eq 0 ]
     [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
