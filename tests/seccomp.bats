@@ -341,12 +341,19 @@ start_behind_wrapper() {
 }
 
 @test "Go in sequence: a connection the server keeps to its own port is its own: no drain waits for it; 5 reloads, 0 failed" {
-    # etcd's gateway calls its own client port and keeps that connection for its whole life. (In
-    # sequence, as etcd goes: beside a newer generation, the old one may accept the new one's
-    # call, which is then no connection of its own: docs/faults.md, "Open".)
+    # etcd's gateway calls its own client port and keeps that connection for its whole life (in
+    # sequence, as etcd goes; beside the old generation, the next test)
     HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --overlap never --drain-timeout 8s -- --self-client
     reloads_under_load 5 4
     refute grep -q "drain timeout" "$HS_LOG"
+}
+
+@test "Go beside the old generation: a newer one's idle call to its own port, taken by the old one, holds no drain; 5 reloads, 0 failed" {
+    # each new generation calls its port before it serves: the old one, still accepting, takes it
+    HS_SERVER=$(GO_STATIC) start_hotswap "127.0.0.1:$(free_port)" --drain-timeout 8s -- --self-client
+    reloads_under_load 5 4
+    refute grep -q "drain timeout" "$HS_LOG"
+    grep -Eq "gen [0-9]+: a connection pid [0-9]+ of a newer generation made to its own port, nothing in flight" "$HS_LOG"
 }
 
 @test "Go that retries a lock (LOCK_NB every 50 ms, as bbolt) after it listens: the launcher sees it, 10 reloads in sequence, 0 failed" {

@@ -41,6 +41,15 @@ static bool read_info(int fd, getsockopt_fn get, struct tcp_info *info)
            info->tcpi_state == STATE_ESTABLISHED;
 }
 
+bool idle_by_info(const struct tcp_info *info, bool unsaid_counts)
+{
+    if (info->tcpi_state != STATE_ESTABLISHED || info->tcpi_last_data_recv < IDLE_TURN_QUIET_MS ||
+        info->tcpi_last_ack_recv < IDLE_TURN_QUIET_MS)
+        return false;
+    bool unsaid = info->tcpi_data_segs_in == 0 && info->tcpi_data_segs_out == 0;
+    return server_spoke_last(info) || (unsaid_counts && unsaid);
+}
+
 bool idle_between_answers(int fd, getsockopt_fn get, int unread, int unsent, bool patient)
 {
     struct tcp_info info;

@@ -41,6 +41,12 @@ typedef int (*getsockopt_fn)(int fd, int level, int name, void *value, socklen_t
  * getsockopt, or libc's); `seen` what the caller saw of the turn, if anything. */
 bool idle_by_turn(int fd, getsockopt_fn get, int unread, int unsent, enum turn_seen seen);
 
+/* By its TCP_INFO alone (the caller has seen both ends' queues empty): established, quiet for
+ * IDLE_TURN_QUIET_MS, and the server spoke last, or (with `unsaid_counts`) nothing has been said on
+ * it either way. */
+struct tcp_info;
+bool idle_by_info(const struct tcp_info *info, bool unsaid_counts);
+
 /* An HTTP/1.x connection the caller cannot frame (the seccomp route): idle between an answer and
  * the next request, by the kernel. The server spoke last and nothing is unread; while `patient`
  * (the drain's first second) also all of it acknowledged and the connection quiet for

@@ -51,6 +51,7 @@ struct inode_set {
 
 struct peer {
     unsigned long inode, peer;
+    struct conn_tuple tuple; /* a TCP connection's (family 0: a Unix one) */
 };
 
 struct conn_sockets {
@@ -345,7 +346,7 @@ static int compare_peers(const void *a, const void *b)
     return x->inode < y->inode ? -1 : x->inode > y->inode;
 }
 
-static bool add_peer(struct conn_sockets *s, unsigned long inode, unsigned long peer)
+static bool add_peer(struct conn_sockets *s, unsigned long inode, unsigned long peer, const struct conn_tuple *tuple)
 {
     if (s->peer_count == s->peer_room) {
         size_t room = s->peer_room ? s->peer_room * 2 : 64;
@@ -355,7 +356,7 @@ static bool add_peer(struct conn_sockets *s, unsigned long inode, unsigned long 
         s->peers = grown;
         s->peer_room = room;
     }
-    s->peers[s->peer_count++] = (struct peer){inode, peer};
+    s->peers[s->peer_count++] = (struct peer){inode, peer, tuple ? *tuple : (struct conn_tuple){0}};
     return true;
 }
 
@@ -383,7 +384,13 @@ static void pair_tcp_peers(struct conn_sockets *s, struct key_match *m)
     for (size_t i = 0; i < m->remotes.count; i++) {
         const struct tcp_end *remote = &m->remotes.at[i];
         const struct tcp_end *client = bsearch(remote, m->clients.at, m->clients.count, sizeof *remote, compare_ends);
-        if (client && !add_peer(s, remote->inode, client->inode))
+        if (!client)
+            continue;
+        struct conn_tuple tuple = {
+            .family = remote->family, .client_port = remote->near_port, .server_port = remote->far_port};
+        memcpy(tuple.client_addr, remote->near_addr, sizeof tuple.client_addr);
+        memcpy(tuple.server_addr, remote->far_addr, sizeof tuple.server_addr);
+        if (!add_peer(s, remote->inode, client->inode, &tuple))
             return;
     }
 }
@@ -422,7 +429,7 @@ static void load_unix_peers(struct conn_sockets *s)
             for (struct rtattr *a = (struct rtattr *)(msg + 1); RTA_OK(a, attrs_len); a = RTA_NEXT(a, attrs_len)) {
                 if (a->rta_type != UNIX_DIAG_PEER || RTA_PAYLOAD(a) < sizeof(uint32_t))
                     continue;
-                if (!add_peer(s, msg->udiag_ino, *(uint32_t *)RTA_DATA(a)))
+                if (!add_peer(s, msg->udiag_ino, *(uint32_t *)RTA_DATA(a), NULL))
                     goto done;
             }
         }
@@ -505,15 +512,40 @@ static bool socket_inodes_of(pid_t pid, struct inode_set *found)
 /* A connection whose other end is open in one of the processes too (`own`): the server talking
  * to itself, a master and its helpers (dovecot's anvil) over a Unix socket, a gateway calling its
  * own TCP port (etcd), which ends only with them. */
-static bool between_own_processes(const struct conn_sockets *sockets, const struct inode_set *own, unsigned long inode)
+static const struct peer *peer_of(const struct conn_sockets *sockets, unsigned long inode)
 {
     struct peer key = {.inode = inode};
-    const struct peer *found =
-        sockets->peer_count ? bsearch(&key, sockets->peers, sockets->peer_count, sizeof key, compare_peers) : NULL;
+    return sockets->peer_count ? bsearch(&key, sockets->peers, sockets->peer_count, sizeof key, compare_peers) : NULL;
+}
+
+static bool between_own_processes(const struct conn_sockets *sockets, const struct inode_set *own, unsigned long inode)
+{
+    const struct peer *found = peer_of(sockets, inode);
     return found && contains(own, found->peer);
 }
 
-long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, int count, struct proc_sockets *each)
+unsigned long conncount_tcp_peer(const struct conn_sockets *sockets, unsigned long inode, struct conn_tuple *tuple)
+{
+    const struct peer *found = peer_of(sockets, inode);
+    if (!found || !found->tuple.family)
+        return 0;
+    *tuple = found->tuple;
+    return found->peer;
+}
+
+void conncount_held_among(const pid_t *pids, int count, const unsigned long *inodes, int n, bool *held)
+{
+    struct inode_set all = {0};
+    for (int i = 0; i < count; i++)
+        socket_inodes_of(pids[i], &all);
+    settle(&all);
+    for (int i = 0; i < n; i++)
+        held[i] = contains(&all, inodes[i]);
+    free(all.inodes);
+}
+
+long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, int count, struct proc_sockets *each,
+                       conn_excused_fn *excused, void *ctx)
 {
     if (!sockets || sockets->unreadable)
         return -1;
@@ -533,7 +565,7 @@ long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, in
         for (size_t k = 0; k < held[i].count; k++) {
             unsigned long inode = held[i].inodes[k];
             if (contains(&sockets->conns, inode)) {
-                if (between_own_processes(sockets, &own, inode))
+                if (between_own_processes(sockets, &own, inode) || (excused && excused(ctx, inode)))
                     continue;
                 add_inode(&all, inode);
                 if (each)
@@ -554,7 +586,7 @@ long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, in
 
 long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, int count)
 {
-    return conncount_inspect(sockets, pids, count, NULL);
+    return conncount_inspect(sockets, pids, count, NULL, NULL, NULL);
 }
 
 /* ---- listeners the shim never reported -------------------------------------------------------- */

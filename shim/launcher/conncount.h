@@ -26,11 +26,30 @@ struct proc_sockets {
     long conns;          /* connections on held listeners' addresses open in it */
 };
 
+/* A connection the caller does not count (`excused` says yes), with `ctx`. */
+typedef bool conn_excused_fn(void *ctx, unsigned long inode);
+
 /* How many of those connection sockets the processes `pids` hold between them (each counted
- * once, however many processes or fds share it); with `each`, what each of them holds.
- * -1 if the kernel's tables could not be read. */
-long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, int count, struct proc_sockets *each);
+ * once, however many processes or fds share it), less those `excused` (if not NULL) lets go;
+ * with `each`, what each of them holds. -1 if the kernel's tables could not be read. */
+long conncount_inspect(const struct conn_sockets *sockets, const pid_t *pids, int count, struct proc_sockets *each,
+                       conn_excused_fn *excused, void *ctx);
 long conncount_held_by(const struct conn_sockets *sockets, const pid_t *pids, int count);
+
+/* A TCP connection's two ends, as the kernel names them (ports in host order). */
+struct conn_tuple {
+    int family;
+    unsigned char client_addr[16], server_addr[16];
+    unsigned client_port, server_port;
+};
+
+/* The client end of TCP connection `inode` (a socket of this host: the server calling itself, a
+ * local client), and the connection's `tuple`; 0 if its client is elsewhere. */
+unsigned long conncount_tcp_peer(const struct conn_sockets *sockets, unsigned long inode, struct conn_tuple *tuple);
+
+/* Which of the socket `inodes` the processes `pids` hold open: held[i] for inodes[i] (a walk over
+ * their fd tables). */
+void conncount_held_among(const pid_t *pids, int count, const unsigned long *inodes, int n, bool *held);
 
 /* A TCP listening socket open in one of `pids` that the launcher does not hold, nor is among the
  * `known` inodes (listeners the shim saw and left to the server): the server made it without the

@@ -22,6 +22,7 @@
 #include "idleend.h"
 #include "intercept.h"
 #include "log.h"
+#include "newercall.h"
 #include "procstopped.h"
 
 /* How long the shim and the kernel may disagree before the log says so and the kernel wins: an
@@ -119,7 +120,8 @@ static void drain_word_lost(struct generation *g, struct gen_proc *proc, int64_t
 static long inspect_and_drain(struct generation *g, const pid_t *pids, int count, const struct conn_sockets *sockets)
 {
     struct proc_sockets *each = calloc((size_t)count, sizeof *each);
-    long conns = each ? conncount_inspect(sockets, pids, count, each) : -1;
+    struct newer_look newer = {.g = g, .sockets = sockets};
+    long conns = each ? conncount_inspect(sockets, pids, count, each, newer_call_excused, &newer) : -1;
     if (conns >= 0) {
         g->watch.listener_holders = 0;
         g->watch.scanned = false;
@@ -230,6 +232,8 @@ static void look_at_kernel(struct generation *g, int64_t now)
      * comes when the kernel's word can count, however slow the looks are on a busy host. */
     if (conns == 0 && w->zero_checks == 1 && w->next_check_ms > now + KERNEL_MOMENT_MS)
         w->next_check_ms = now + KERNEL_MOMENT_MS;
+    if (newer_calls_look(g, conns, now))
+        w->next_check_ms = now; /* what it found counts at the next look */
 }
 
 /* While a pause waits for a thread that does not stop, the kernel is looked at anyway, every

@@ -53,6 +53,22 @@ struct gen_settings {
                                   the rest once it has exited */
     enum intercept_mode intercept; /* --intercept */
     enum idle_close idle_close;    /* --idle-close */
+    /* The processes of the generations newer than generation `number`, at most `room`: the
+     * launcher's to say (a generation knows no other). NULL: none asked. */
+    int (*newer_processes)(void *ctx, int number, pid_t *pids, int room);
+    void *newer_ctx;
+};
+
+/* Connections a newer generation made to its own port that this one took (newercall.h). */
+#define NEWER_CALLS_MAX 16
+struct newer_calls {
+    unsigned long confirmed[NEWER_CALLS_MAX]; /* client ends a newer generation's process holds */
+    pid_t holder[NEWER_CALLS_MAX];            /* ...and which one */
+    int confirmed_count;
+    unsigned long pending[NEWER_CALLS_MAX]; /* at this look: client ends on this host, not looked for */
+    int pending_count;
+    int64_t next_walk_ms; /* the next walk over the newer generations' fds (0: none yet) */
+    bool told;            /* the log has said one was let go */
 };
 
 /* A draining generation, seen from the kernel's side. */
@@ -84,6 +100,7 @@ struct drain_watch {
     unsigned looks;          /* looks at the kernel so far */
     unsigned looks_at_quiet; /* seccomp: `looks` when no thread was last seen inside accept, plus one
                                 (0: not seen since the counts last said busy) */
+    struct newer_calls newer;
 };
 
 struct generation {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "evidence.h"
+#include "genproc.h"
 #include "log.h"
 #include "textsafe.h"
 
@@ -134,4 +135,20 @@ void forget_gone(struct launcher *l)
         gen_free(g);
         l->gens[i] = l->gens[--l->gen_count];
     }
+}
+
+int newer_processes(void *ctx, int number, pid_t *pids, int room)
+{
+    struct launcher *l = ctx;
+    int n = 0;
+    for (int i = 0; i < l->gen_count && n < room; i++) {
+        struct generation *g = l->gens[i];
+        if (g->number <= number || g->state == GEN_GONE)
+            continue;
+        const pid_t *members;
+        int count = gen_processes(g, &members);
+        for (int k = 0; k < count && n < room; k++)
+            pids[n++] = members[k];
+    }
+    return n;
 }

@@ -96,4 +96,8 @@ const char *notify_text(const char *text, char *safe, size_t size);
 /* Frees the generations that are gone, but one a reload still names or the serving one. */
 void forget_gone(struct launcher *l);
 
+/* gen_settings' newer_processes (ctx: the launcher): the processes of every generation newer
+ * than generation `number` that is not gone. */
+int newer_processes(void *ctx, int number, pid_t *pids, int room);
+
 #endif

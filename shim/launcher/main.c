@@ -556,6 +556,8 @@ static int run(struct launcher *l)
     ctl_server_set_handlers(&handlers);
     walk_yield_set(answer_waiting, l);
     log_set_tap(tap_log);
+    l->opt.gen.newer_processes = newer_processes;
+    l->opt.gen.newer_ctx = l;
 
     if (l->opt.gen.handover_idle && relay_init() < 0)
         hs_log("--handover-idle: cannot share the handover table (%s): idle connections will be closed instead",
