@@ -126,12 +126,12 @@ test-fixtures: $(TEST_FIXTURES)
 $(BUILD)/%: tests/fixtures/%.c $(FIXTURES_COMMON) | $(BUILD)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/fixtures/common.c
 
-# Every suite on build/, then the core suites again with the shim, the launcher and the fixtures
-# built with AddressSanitizer and UBSan (build-asan/).
-test: all asan test-fixtures
+# Every suite on build/.
+test: all test-fixtures
 	tests/run
 
-# Every suite under the sanitizers.
+# The core suites again with the shim, the launcher and the fixtures built with AddressSanitizer
+# and UBSan (build-asan/); CI runs it before make test. (tests/run --asan tests/*.bats: every suite.)
 test-asan: asan
 	tests/run --asan
 
