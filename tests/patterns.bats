@@ -167,7 +167,9 @@ drains_within() {
 @test "a libuv-style loop with keep-alive clients: idle connections end, and the drain with them" {
     LOAD_ARGS=(-c 8 --keep-alive --allow-retryable)
     pattern_reloads 5 "$(tcp)" --drain-timeout 20s -- --pattern raw-close
-    drains_within 1000
+    # the same two looks as above, after each client's last answer (1,175 ms seen beside two CPU
+    # hogs and another suite): 1500 ms, far below the drain timeout
+    drains_within 1500
 }
 
 @test "an event loop that accepts on a blocking listener epoll said was readable, just as the drain came, does not hang" {
