@@ -5,7 +5,6 @@
 #include "conncount.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -23,7 +22,7 @@
 #include <unistd.h>
 
 #include "listeners.h"
-#include "walkyield.h"
+#include "procsockets.h"
 
 #define TCP_LISTEN 0x0A
 #define TCP_TIME_WAIT 0x06
@@ -481,32 +480,19 @@ void conncount_free(struct conn_sockets *s)
 
 /* ---- what a process holds ------------------------------------------------------------------- */
 
+static bool note_socket(int fd, const char *target, void *ctx)
+{
+    (void)fd;
+    unsigned long inode;
+    if (sscanf(target, "socket:[%lu]", &inode) == 1)
+        add_inode(ctx, inode);
+    return true;
+}
+
 /* Appends the inode of every socket open in `pid` to `found`. */
 static bool socket_inodes_of(pid_t pid, struct inode_set *found)
 {
-    char dir_path[64];
-    snprintf(dir_path, sizeof dir_path, "/proc/%d/fd", (int)pid);
-    DIR *dir = opendir(dir_path);
-    if (!dir)
-        return false;
-    struct dirent *entry;
-    for (long seen = 1; (entry = readdir(dir)); seen++) {
-        char link_path[sizeof dir_path + sizeof entry->d_name + 1], target[64];
-        if (seen % WALK_YIELD_EVERY == 0)
-            walk_yield();
-        if (entry->d_name[0] == '.')
-            continue;
-        snprintf(link_path, sizeof link_path, "%s/%s", dir_path, entry->d_name);
-        ssize_t n = readlink(link_path, target, sizeof target - 1);
-        if (n <= 0)
-            continue;
-        target[n] = '\0';
-        unsigned long inode;
-        if (sscanf(target, "socket:[%lu]", &inode) == 1)
-            add_inode(found, inode);
-    }
-    closedir(dir);
-    return true;
+    return proc_fds_each(pid, note_socket, found);
 }
 
 /* A connection whose other end is open in one of the processes too (`own`): the server talking

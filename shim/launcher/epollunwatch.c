@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include "epollunwatch.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -18,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "walkyield.h"
+#include "procsockets.h"
 
 /* Does epoll fd `epfd` of process `pid` have an entry for fd number `fd` on inode `ino`? */
 static bool watches(pid_t pid, int epfd, int fd, ino_t ino)
@@ -64,40 +63,37 @@ static bool delete_entry(int set, int fd, int listener)
     return deleted;
 }
 
+struct unwatch {
+    pid_t pid;
+    int pidfd, fd, listener;
+    ino_t ino;
+    int removed;
+};
+
+static bool unwatch_in(int epfd, const char *target, void *ctx)
+{
+    struct unwatch *u = ctx;
+    if (strcmp(target, "anon_inode:[eventpoll]") != 0 || !watches(u->pid, epfd, u->fd, u->ino))
+        return true;
+    int set = (int)syscall(SYS_pidfd_getfd, u->pidfd, epfd, 0);
+    if (set == u->fd) { /* the launcher's number `fd` is needed for the listener */
+        int moved = fcntl(set, F_DUPFD_CLOEXEC, u->fd + 1);
+        close(set);
+        set = moved;
+    }
+    if (set >= 0) {
+        u->removed += delete_entry(set, u->fd, u->listener);
+        close(set);
+    }
+    return true;
+}
+
 int epoll_unwatch(pid_t pid, int pidfd, int fd, int listener)
 {
     struct stat held;
     if (fstat(listener, &held) < 0)
         return 0;
-    char dir_path[48];
-    snprintf(dir_path, sizeof dir_path, "/proc/%d/fd", (int)pid);
-    DIR *dir = opendir(dir_path);
-    struct dirent *entry;
-    int removed = 0;
-    for (long seen = 1; dir && (entry = readdir(dir)); seen++) {
-        char link_path[320], target[64];
-        if (seen % WALK_YIELD_EVERY == 0)
-            walk_yield();
-        snprintf(link_path, sizeof link_path, "%s/%s", dir_path, entry->d_name);
-        ssize_t n = readlink(link_path, target, sizeof target - 1);
-        if (n <= 0)
-            continue;
-        target[n] = '\0';
-        int epfd = atoi(entry->d_name);
-        if (strcmp(target, "anon_inode:[eventpoll]") != 0 || !watches(pid, epfd, fd, held.st_ino))
-            continue;
-        int set = (int)syscall(SYS_pidfd_getfd, pidfd, epfd, 0);
-        if (set == fd) { /* the launcher's number `fd` is needed for the listener */
-            int moved = fcntl(set, F_DUPFD_CLOEXEC, fd + 1);
-            close(set);
-            set = moved;
-        }
-        if (set >= 0) {
-            removed += delete_entry(set, fd, listener);
-            close(set);
-        }
-    }
-    if (dir)
-        closedir(dir);
-    return removed;
+    struct unwatch u = {.pid = pid, .pidfd = pidfd, .fd = fd, .listener = listener, .ino = held.st_ino};
+    proc_fds_each(pid, unwatch_in, &u);
+    return u.removed;
 }
