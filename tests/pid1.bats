@@ -34,11 +34,13 @@ start_pid1() {
 }
 
 # zombies_of PID: the zombie children of PID (reaping them is PID's job).
-zombies_of() { awk -v parent="$1" '$4 == parent && $3 == "Z" { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
+# (ps, not awk over /proc/[0-9]*/stat: awk stops at the first file gone before it is read, a
+# process of another suite that exited, and would count none)
+zombies_of() { ps --ppid "$1" -o pid=,stat= | awk '$2 ~ /^Z/ { print $1 }'; }
 no_zombies_of() { [[ -z "$(zombies_of "$1")" ]]; }
 
 # children_of PID: how many processes PID is the parent of.
-children_of() { awk -v parent="$1" '$4 == parent' /proc/[0-9]*/stat 2>/dev/null | wc -l; }
+children_of() { ps --ppid "$1" -o pid= | wc -l; }
 
 # orphans_script FILE: the command for start_pid1. Before it execs the server, it leaves
 # orphans that are none of its generation's: setsid'd helpers whose parent exits at once (so
