@@ -41,10 +41,15 @@ static bool read_info(int fd, getsockopt_fn get, struct tcp_info *info)
            info->tcpi_state == STATE_ESTABLISHED;
 }
 
+/* The client has sent nothing, not even an acknowledgement, for IDLE_TURN_QUIET_MS. */
+static bool client_quiet(const struct tcp_info *info)
+{
+    return info->tcpi_last_data_recv >= IDLE_TURN_QUIET_MS && info->tcpi_last_ack_recv >= IDLE_TURN_QUIET_MS;
+}
+
 bool idle_by_info(const struct tcp_info *info, bool unsaid_counts)
 {
-    if (info->tcpi_state != STATE_ESTABLISHED || info->tcpi_last_data_recv < IDLE_TURN_QUIET_MS ||
-        info->tcpi_last_ack_recv < IDLE_TURN_QUIET_MS)
+    if (info->tcpi_state != STATE_ESTABLISHED || !client_quiet(info))
         return false;
     bool unsaid = info->tcpi_data_segs_in == 0 && info->tcpi_data_segs_out == 0;
     return server_spoke_last(info) || (unsaid_counts && unsaid);
@@ -73,6 +78,5 @@ bool idle_by_turn(int fd, getsockopt_fn get, int unread, int unsent, enum turn_s
     struct tcp_info info;
     if (seen == TURN_CLIENT || unread != 0 || unsent != 0 || !read_info(fd, get, &info))
         return false;
-    bool quiet = info.tcpi_last_data_recv >= IDLE_TURN_QUIET_MS && info.tcpi_last_ack_recv >= IDLE_TURN_QUIET_MS;
-    return quiet && (seen == TURN_SERVER || server_spoke_last(&info));
+    return seen == TURN_SERVER ? client_quiet(&info) : idle_by_info(&info, false);
 }
