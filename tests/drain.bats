@@ -25,6 +25,41 @@ teardown() { teardown_hotswap; }
     [[ "$output" == *"gen 1 drained 1 connection in"* ]]
 }
 
+# tcp_dumps FAMILY TRACE: how many sock_diag dumps of FAMILY's TCP table (2: IPv4, 0a: IPv6) an
+# strace of the launcher's sendto calls shows (strace prints the request's bytes: family, then
+# protocol 6).
+tcp_dumps() { grep -F "nlmsg_len=72" "$2" | grep -cF "\"\\x$1\\x06\\x00\\x00" || true; }
+
+@test "a drain's looks read the kernel's TCP table of its listeners' family alone (each read walks every socket on the host)" {
+    require_tool strace strace
+    local addr
+    for addr in "127.0.0.1:$(free_port)" "[::1]:$(free_port)"; do
+        start_hotswap "$addr" -- --model epoll --slow-ms 1500
+        local trace="$BATS_TEST_TMPDIR/trace" tracer slow old_pid fds
+        strace -e trace=sendto -o "$trace" -p "$HS_PID" 2>"$trace.said" &
+        tracer=$!
+        wait_until 10 grep -q attached "$trace.said"
+        old_pid=$(pid_of_answer "$addr")
+        fds=$(ls "/proc/$old_pid/fd" | wc -l)
+        get "$addr" /slow >/dev/null &
+        slow=$!
+        wait_until 5 has_fds "$old_pid" $((fds + 1)) # gen 1 has accepted it: its drain looks
+        run reload
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"gen 1 drained 1 connection in"* ]]
+        wait "$slow"
+        kill -TERM "$tracer"
+        wait "$tracer" || true
+        echo "$addr: IPv4 dumps $(tcp_dumps 02 "$trace"), IPv6 dumps $(tcp_dumps 0a "$trace")"
+        if [[ "$addr" == \[* ]]; then
+            (($(tcp_dumps 0a "$trace") > 0 && $(tcp_dumps 02 "$trace") == 0))
+        else
+            (($(tcp_dumps 02 "$trace") > 0 && $(tcp_dumps 0a "$trace") == 0))
+        fi
+        stop_hotswap
+    done
+}
+
 @test "the old generation stays until its in-flight request is answered, then goes" {
     local addr="127.0.0.1:$(free_port)"
     start_hotswap "$addr" -- --model threads

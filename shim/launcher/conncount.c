@@ -449,10 +449,18 @@ struct conn_sockets *conncount_load(bool connections)
     int key_count = listener_keys(keys, &s->listeners);
     struct key_match match = {.found = &s->conns, .keys = keys, .key_count = key_count};
     size_t *const undo[] = {&s->conns.count, &match.remotes.count, &match.clients.count, NULL};
-    if (connections && !dump_tcp(AF_INET, TCP_STATES_WITH_FD, note_tcp, &match, undo))
+    /* A family's table only where a held listener is of that family (a socket matches a key of
+     * its own family alone): each dump walks every TCP socket on the host. */
+    bool inet = false, inet6 = false;
+    for (int k = 0; k < key_count; k++) {
+        inet |= keys[k].family == AF_INET;
+        inet6 |= keys[k].family == AF_INET6;
+    }
+    if (connections && inet && !dump_tcp(AF_INET, TCP_STATES_WITH_FD, note_tcp, &match, undo))
         s->unreadable = true;
     if (connections) {
-        dump_tcp(AF_INET6, TCP_STATES_WITH_FD, note_tcp, &match, undo); /* missing without IPv6 */
+        if (inet6)
+            dump_tcp(AF_INET6, TCP_STATES_WITH_FD, note_tcp, &match, undo); /* missing without IPv6 */
         load_unix(s, keys, key_count);
         pair_tcp_peers(s, &match);
     }

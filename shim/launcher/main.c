@@ -297,6 +297,17 @@ static void answer_one(struct generation *g)
     answering = false;
 }
 
+/* Answers up to `most` of the notifications waiting on g's filter, no more than are there. */
+static void answer_pending(struct generation *g, int most)
+{
+    for (int k = 0; k < most && intercept_fd(g) >= 0; k++) {
+        struct pollfd p = {.fd = intercept_fd(g), .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+            break;
+        answer_one(g);
+    }
+}
+
 /* A long walk's turn (walkyield.h): the notifications waiting on each generation's filter are
  * answered now, not once the walk is over (a few per generation a turn: the walk goes on). */
 static void answer_waiting(void *context)
@@ -304,24 +315,22 @@ static void answer_waiting(void *context)
     const struct launcher *l = context;
     if (answering)
         return;
-    for (int i = 0; i < l->gen_count; i++) {
-        struct generation *g = l->gens[i];
-        for (int k = 0; k < 8 && intercept_fd(g) >= 0; k++) {
-            struct pollfd p = {.fd = intercept_fd(g), .events = POLLIN};
-            if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
-                break;
-            answer_one(g);
-        }
-    }
+    for (int i = 0; i < l->gen_count; i++)
+        answer_pending(l->gens[i], 8);
 }
 
-/* A notification to answer; or, once every process of the filter has gone, nothing more. */
+/* Notifications to answer: every one waiting, not one a turn (a stop-the-world collection
+ * signals each thread of a Go program, and each waits in its trapped return until answered; at
+ * one a turn, they waited a turn's slow work each, seconds in all). Or, once every process of
+ * the filter has gone, nothing more. */
 static void notify_ready(struct generation *g, short revents)
 {
-    if (revents & POLLIN)
+    if (revents & POLLIN) {
         answer_one(g);
-    else if (revents & (POLLHUP | POLLERR | POLLNVAL))
+        answer_pending(g, 64); /* bounded: a flood on one filter leaves the rest their turn */
+    } else if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
         intercept_close(g);
+    }
 }
 
 /* The poll set: the signalfd, the control socket and its clients, each generation's channel, and
