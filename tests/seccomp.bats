@@ -4,7 +4,6 @@
 # (tests/fixtures/go-server/main.go) is built here with Debian's golang-go, static
 # (CGO_ENABLED=0) and with cgo (dynamic, still bypassing libc's socket calls).
 
-# tests/run: alone (the seccomp route under other suites' load: docs/faults.md, "Open")
 load helpers
 bats_require_minimum_version 1.5.0
 

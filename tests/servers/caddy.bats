@@ -3,7 +3,6 @@
 # Go's runtime makes its own socket system calls, which the preload shim never sees: the launcher
 # takes the seccomp route for it (auto), and says so.
 
-# tests/run: alone (the seccomp route under other suites' load: docs/faults.md, "Open")
 load helpers
 
 DRAIN_TIMEOUT=5

@@ -6,7 +6,6 @@
 # generation keeping the locked database open, and goes in sequence from then on. etcd's gRPC
 # gateway also connects to its own client port: the drain does not wait for that connection.
 
-# tests/run: alone (the seccomp route under other suites' load: docs/faults.md, "Open")
 load helpers
 
 ETCD_ANSWERS='{"etcdserver"'

@@ -2,7 +2,6 @@
 # prometheus-node-exporter (Debian's package, a Go program) under hotswap, in the foreground:
 # the seccomp route (auto), ten reloads under a load of scrapes of /metrics.
 
-# tests/run: alone (the seccomp route under other suites' load: docs/faults.md, "Open")
 load helpers
 
 DRAIN_TIMEOUT=5

@@ -3,7 +3,6 @@
 # the seccomp route (auto), ready at its listen, drained at a SIGURG; ten reloads under a load of
 # GET /-/healthy. Each generation opens the same TSDB directory (its lock file taken over).
 
-# tests/run: alone (the seccomp route under other suites' load: docs/faults.md, "Open")
 load helpers
 
 DRAIN_TIMEOUT=10
