@@ -168,6 +168,22 @@ stop_load() {
     echo "load: $LOAD_SUMMARY (exit $LOAD_STATUS)"
 }
 
+# reload_times N CONNS [load options...]: N reloads of the server start_hotswap started, under a
+# load of CONNS connections, the new generation answering after each; the load's summary in
+# LOAD_SUMMARY.
+reload_times() {
+    local count=$1 conns=$2; shift 2
+    start_load "$HS_ADDR" -c "$conns" "$@"
+    for ((gen = 2; gen <= count + 1; gen++)); do
+        run reload
+        [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; return 1; }
+        [ "$(generation_of "$HS_ADDR")" = "$gen" ]
+    done
+    stop_load
+    echo "# $LOAD_SUMMARY" >&3
+    [ "$LOAD_STATUS" -eq 0 ]
+}
+
 # field NAME LINE: the value of NAME=... in a summary line.
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
