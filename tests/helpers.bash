@@ -34,10 +34,21 @@ wait_until() {
 # A TCP port no socket uses, on any address. Asked of the kernel with a filter (sock_diag, by
 # ss): /proc/net/tcp writes every socket out as text, and beside a suite whose load leaves 100,000
 # sockets in TIME_WAIT each read took a fifth of a second (a test that picks 128 ports took 74 s).
+# Outside the kernel's ephemeral range: a port in it, free when picked, is any client's to take
+# (the loads beside make thousands of connections a second), and a server that binds it seconds
+# later (yaws, slow to start on a busy machine) found it in use, again at every restart.
+read -r EPHEMERAL_LOW EPHEMERAL_HIGH </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+    EPHEMERAL_LOW=32768 EPHEMERAL_HIGH=60999
+if ((EPHEMERAL_LOW - 20000 >= 4000)); then
+    PORT_FIRST=20000 PORT_COUNT=$((EPHEMERAL_LOW - 20000))
+else
+    PORT_FIRST=$((EPHEMERAL_HIGH + 1)) PORT_COUNT=$((65535 - EPHEMERAL_HIGH))
+fi
+((PORT_COUNT >= 1000)) || PORT_FIRST=20000 PORT_COUNT=30000 # a host with no room outside it
 free_port() {
     local port
     while :; do
-        port=$((20000 + RANDOM % 30000))
+        port=$((PORT_FIRST + (RANDOM * 32768 + RANDOM) % PORT_COUNT))
         if [[ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]]; then
             echo "$port"
             return
