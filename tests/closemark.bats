@@ -51,18 +51,24 @@ five_reloads_never_retrying() {
     five_reloads_never_retrying threads --quirk writev-replies --quirk chunked-replies
 }
 
-# across_reload REQUESTS: sends REQUESTS (printf format) on one connection to generation 1, reloads
-# while the first is in flight (it asks for a 2 s answer), and sets ANSWERS to all the server sent
-# until it ended the connection (CRs removed, a Content-Length's value said N: pids vary).
+# across_reload REQUESTS: sends REQUESTS (printf format) on one connection to generation 1, all but
+# the first request's last CRLF, reloads (until generation 2 is ready), and sends the rest once the kernel shows generation 1
+# drained (it let go of its listener): the first request asks for a 1 s answer, which is then in
+# flight in the drain however long a loaded machine took to reload. Sets ANSWERS to all the
+# server sent until it ended the connection (CRs removed, a Content-Length's value said N: pids
+# vary).
 across_reload() {
-    local port=${HS_ADDR##*:} conn gen1
+    local port=${HS_ADDR##*:} conn gen1 end='\r\n\r\n'
     gen1=$(sed -n 's/.*gen 1 pid \([0-9]*\) ready in.*/\1/p' "$HS_LOG")
     exec {conn}<>"/dev/tcp/127.0.0.1/$port"
     # shellcheck disable=SC2059
-    printf "$1" >&"$conn"
+    printf "${1%%"$end"*}"'\r\n' >&"$conn"
     wait_until 5 serving "$gen1" "$HS_ADDR" 1
-    run reload
+    run "$HOTSWAP" reload --control "$HS_CONTROL" --wait ready
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    wait_until 5 lets_go_of_listener "$gen1" "$HS_ADDR"
+    # shellcheck disable=SC2059
+    printf '\r\n'"${1#*"$end"}" >&"$conn"
     local status_of_read=0
     ANSWERS=$(timeout 10 cat <&"$conn" | tr -d '\r' | sed 's/^Content-Length: [0-9]*$/Content-Length: N/') ||
         status_of_read=$?
@@ -72,7 +78,7 @@ across_reload() {
     [ "$status_of_read" -eq 0 ]
 }
 
-SLOW='GET /sleep/2000 HTTP/1.1\r\nHost: t\r\n\r\n'
+SLOW='GET /sleep/1000 HTTP/1.1\r\nHost: t\r\n\r\n'
 
 # one_answer QUIRKS...: generation 1 of the threads model with those quirks answers SLOW across a
 # reload (ANSWERS).
@@ -91,7 +97,7 @@ one_answer() {
 @test "HTTP/1.0 keep-alive: the answer says Connection: close" {
     start_hotswap "127.0.0.1:$(free_port)" --drain-timeout "${DRAIN_TIMEOUT}s" -- \
         --model epoll --keep-alive --quirk http10-replies
-    across_reload 'GET /sleep/2000 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'
+    across_reload 'GET /sleep/1000 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'
     [[ "$ANSWERS" == "HTTP/1.0 200 OK"$'\n'"Content-Length: N"$'\n'"Connection: close"$'\n\n'"gen=1 "* ]]
 }
 
@@ -121,7 +127,7 @@ one_answer() {
 @test "a 100 Continue goes out untouched; the final answer's head says close" {
     start_hotswap "127.0.0.1:$(free_port)" --drain-timeout "${DRAIN_TIMEOUT}s" -- \
         --model threads --keep-alive --quirk continue-first
-    across_reload 'GET /sleep/2000 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n'
+    across_reload 'GET /sleep/1000 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n'
     [[ "$ANSWERS" == "HTTP/1.1 100 Continue"$'\n\n'"HTTP/1.1 200 OK"$'\n'"Content-Length: N"$'\n'"Connection: close"$'\n\n'"gen=1 "* ]]
 }
 
