@@ -42,8 +42,8 @@ PY
     start_hotswap "$addr" -- --model threads
     local pid
     pid=$(pid_of_answer "$addr")
-    get "$addr" /sleep/1000 >/dev/null &
-    wait_until 5 gen_row_has 1 ' 1 +preload$'     # the slow request is one open connection
+    hold_request_open "$addr"
+    wait_until 5 gen_row_has 1 ' 1 +preload$'     # the held request is one open connection
     run status_of
     echo "$output"
     [ "$status" -eq 0 ]
@@ -59,6 +59,7 @@ PY
     local reloading=$!
     wait_until 5 gen_row_has 1 '^1 +draining +[0-9]+ +1 .* 1 +preload$'
     [[ "$(row 2)" =~ ^2\ +serving\ + ]]
+    [[ "$(finish_held_request)" == *"gen=1 "* ]]
     wait "$reloading"
     run status_of
     echo "$output"
@@ -70,7 +71,7 @@ PY
 @test "status --json: one valid JSON object with the same facts" {
     local addr="127.0.0.1:$(free_port)"
     start_hotswap "$addr" -- --model prefork --workers 3
-    get "$addr" /sleep/1000 >/dev/null &
+    hold_request_open "$addr"
     wait_until 5 json_is '.generations[0].connections' 1
     local json="$BATS_TEST_TMPDIR/status.json"
     status_of --json >"$json"
@@ -91,6 +92,7 @@ PY
     [ "$(jq -r '.generations[0].pids | length' "$json")" = 4 ]   # the master and 3 workers
     [ "$(jq -r '.generations[0].ready_in_ms | type' "$json")" = number ]
     [ "$(jq -r '.generations[0].connections' "$json")" = 1 ]
+    [[ "$(finish_held_request)" == *"gen=1 "* ]]
 
     run reload
     [ "$status" -eq 0 ]
@@ -106,14 +108,25 @@ PY
     start_hotswap "$addr" -- --model threads
     local old
     old=$(pid_of_answer "$addr")
-    # far apart: a shim sends a count other than 0 at most every 20 ms, so on a busy machine two
-    # ends close together (or one close to the drain's own start) may show as one step
-    get "$addr" /sleep/1000 >/dev/null &
-    get "$addr" /sleep/2800 >/dev/null &
+    # two requests held half sent, completed one at a time once the reload shows each step: a shim
+    # sends a count other than 0 at most every 20 ms, so two ends close together (or one close to
+    # the drain's own start) could show as one step
+    local first second out="$BATS_TEST_TMPDIR/reload.out"
+    exec {first}<>"/dev/tcp/127.0.0.1/${addr##*:}" {second}<>"/dev/tcp/127.0.0.1/${addr##*:}"
+    printf 'GET / HTTP/1.0\r\n' >&"$first"
+    printf 'GET / HTTP/1.0\r\n' >&"$second"
     wait_until 5 gen_row_has 1 ' 2 +preload$'
-    run reload
+    reload >"$out" &
+    local reloading=$!
+    wait_until 10 grep -q "^gen 1 draining: 2 connections open$" "$out"
+    printf '\r\n' >&"$first"
+    wait_until 10 grep -q "^gen 1 draining: 1 connection open$" "$out"
+    printf '\r\n' >&"$second"
+    wait "$reloading"
+    exec {first}<&- {second}<&-
+    output=$(cat "$out")
+    mapfile -t lines <"$out"
     echo "$output"
-    [ "$status" -eq 0 ]
     # in this order, one line each
     local starting ready draining falling drained done
     starting=$(grep -n "^gen 2 pid [0-9]* starting (1 listener)$" <<<"$output" | cut -d: -f1)
