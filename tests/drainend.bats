@@ -73,16 +73,14 @@ drained_ms() { sed -n "s/.*hotswap: gen $1 drained .* in \([0-9]*\) ms.*/\1/p" "
     start_hotswap "$addr" -- --model threads
     local old_pid
     old_pid=$(pid_of_answer "$addr")
-    "$LOADCLIENT" --connect "$addr" --get /sleep/2000 --timeout-ms 10000 >"$BATS_TEST_TMPDIR/held" 2>&1 &
-    local held=$!
+    hold_request_open "$addr"
     wait_until 5 has_threads "$old_pid" 2   # its connection's thread is up: the request is in
     run -0 "$HOTSWAP" reload --wait ready --control "$HS_CONTROL"
     echo "$output"
     [[ "$output" == *"ok: gen 2 ready in "*" ms; gen 1 draining: its end goes to the launcher's log and hotswap status"* ]]
-    process_running "$old_pid"   # still draining: the slow request is not answered yet
+    process_running "$old_pid"   # still draining: the held request is not answered yet
     [ "$(generation_of "$addr")" = 2 ]
-    wait "$held"
-    grep -q "^gen=1 " "$BATS_TEST_TMPDIR/held"
+    [[ "$(finish_held_request)" == *"gen=1 "* ]]
     wait_until 10 grep -q "reload done: gen 2 ready in [0-9]* ms; gen 1 drained [0-9]* connections* in" "$HS_LOG"
     wait_until 5 process_gone "$old_pid"
 }

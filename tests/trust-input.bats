@@ -180,16 +180,22 @@ established() { (($(ss -Htn state established "( sport = :${1##*:} )" | wc -l) >
         "$ROOT/$BUILD/libforge-count.so" "$FIXTURE" >"$wrapper"
     chmod +x "$wrapper"
     HS_SERVER=$wrapper start_hotswap "$addr" --drain-timeout 20s -- --model prefork --workers 3
-    get "$addr" /sleep/1500 >"$BATS_TEST_TMPDIR/one" &
-    local one=$!
-    get "$addr" /sleep/1500 >"$BATS_TEST_TMPDIR/two" &
-    local two=$!
+    # two requests held half sent, completed once the drain has begun
+    local one two
+    exec {one}<>"/dev/tcp/127.0.0.1/${addr##*:}" {two}<>"/dev/tcp/127.0.0.1/${addr##*:}"
+    printf 'GET / HTTP/1.0\r\n' >&"$one"
+    printf 'GET / HTTP/1.0\r\n' >&"$two"
     wait_until 5 established "$addr" 2
-    run -0 reload
-    wait "$one"
-    wait "$two"
-    grep -q "^gen=1 " "$BATS_TEST_TMPDIR/one"
-    grep -q "^gen=1 " "$BATS_TEST_TMPDIR/two"
+    reload >"$BATS_TEST_TMPDIR/reload.out" &
+    local reloading=$!
+    wait_until 10 grep -q "gen 1 pid [0-9]* draining" "$HS_LOG"
+    printf '\r\n' >&"$one"
+    printf '\r\n' >&"$two"
+    [[ "$(timeout 10 cat <&"$one")" == *"gen=1 "* ]]
+    [[ "$(timeout 10 cat <&"$two")" == *"gen=1 "* ]]
+    exec {one}<&- {two}<&-
+    wait "$reloading"
+    output=$(cat "$BATS_TEST_TMPDIR/reload.out")
     [[ "$output" =~ "gen 1 drained 2 connections in "[0-9]+" ms" ]]   # the kernel's count, not the lie
     [ "$(grep -c "more than a process can hold" "$HS_LOG")" = 1 ]
     grep -q "gen 1 pid [0-9]*: reported 4611686018427387904 connections and 4611686018427387904 datagrams, more than a process can hold (2147483647): not believed, the kernel's count decides its drain" "$HS_LOG"
