@@ -334,3 +334,20 @@ sets_holding_none() { process_running "$1" && (($(epoll_sets_holding "$1" "$2") 
     grep -q "gen 1 drained 1 connection in" "$BATS_TEST_TMPDIR/reload.out"
     refute grep -q "the kernel shows\|the kernel wins\|cutting\|at the drain timeout" "$HS_LOG"
 }
+
+@test "an event loop that changes its listener's epoll events after each wait (libuv) goes on through the drain; each old generation stops cleanly" {
+    local addr="127.0.0.1:$(free_port)"
+    start_hotswap "$addr" -- --model epoll --keep-alive --quirk reregister-listener
+    start_load "$addr" --keep-alive -c 8
+    local gen
+    for gen in 2 3 4; do
+        run reload
+        [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; return 1; }
+    done
+    wait_until 10 grep -q "gen 3 pid [0-9]* killed by signal 15" "$HS_LOG"
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    [[ ",$(field gens "$LOAD_SUMMARY")," == *",4,"* ]]
+    refute grep -q "aborting\|Aborted" "$HS_LOG"
+    [ "$(grep -c "gen [123] pid [0-9]* killed by signal 15 (Terminated)" "$HS_LOG")" -eq 3 ]
+}

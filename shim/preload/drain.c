@@ -96,6 +96,17 @@ void drain_note_epoll(int epfd, int fd, const struct epoll_event *event)
                  NULL);
 }
 
+void drain_note_epoll_change(int epfd, int fd, const struct epoll_event *event)
+{
+    if (!event)
+        return;
+    for (struct epoll_chunk *c = &epoll_regs; c; c = atomic_load(&c->next))
+        for (int i = 0; i < EPOLL_CHUNK_REGS; i++)
+            if (atomic_load(&c->regs[i].epfd_plus_one) == epfd + 1 && atomic_load(&c->regs[i].fd) == fd &&
+                atomic_load(&c->regs[i].left))
+                c->regs[i].event = *event;
+}
+
 void drain_forget_epoll(int epfd, int fd)
 {
     for (struct epoll_chunk *c = &epoll_regs; c; c = atomic_load(&c->next))

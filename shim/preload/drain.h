@@ -12,6 +12,9 @@ void drain_init(void);
 /* `fd` (a listener) was added to epoll set `epfd`: a drain must take it out again. */
 void drain_note_epoll(int epfd, int fd, const struct epoll_event *event);
 void drain_forget_epoll(int epfd, int fd);
+/* The server changed drained `fd`'s events in `epfd` (the drain had taken it out): a re-arm puts
+ * it back with these. */
+void drain_note_epoll_change(int epfd, int fd, const struct epoll_event *event);
 
 /* Brackets a real accept() on a listener: drain_wake_register, and counts the connection it may
  * be taking (fdtable_accept_begin). */

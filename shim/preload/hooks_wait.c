@@ -35,10 +35,13 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
     int rc; /* --ready notify: a listener joins the set once the server said READY=1 */
     if (kind != FD_LISTENER || !gate_defer_epoll(epfd, op, fd, event, &rc))
         rc = real.epoll_ctl(epfd, op, fd, event);
-    /* The drain took a listener out of the server's epoll sets; the server's own removal later
-     * must not fail for it (lighttpd logs "event_del failed"). */
-    if (rc < 0 && errno == ENOENT && op == EPOLL_CTL_DEL &&
+    /* The drain took a listener out of the server's epoll sets; the server's own removal or
+     * change of it later must not fail for it (lighttpd logs "event_del failed"; libuv aborts the
+     * process on a failed EPOLL_CTL_MOD, which it makes whenever it restarts a watcher). */
+    if (rc < 0 && errno == ENOENT && (op == EPOLL_CTL_DEL || op == EPOLL_CTL_MOD) &&
         (kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING || kind == FD_DGRAM_DRAINED)) {
+        if (op == EPOLL_CTL_MOD)
+            drain_note_epoll_change(epfd, fd, event);
         errno = 0;
         return 0;
     }
