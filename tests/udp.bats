@@ -107,3 +107,29 @@ udp_reloads_under_load() {
     grep -q "^gen=1 .*id=slow one" "$reply"
     [[ "$output" == *"gen 1 drained 1 datagram in"* ]]
 }
+
+@test "UDP, --ready notify: a warming generation receives no datagram until READY=1; no warming answer" {
+    local model
+    for model in blocking epoll; do
+        local addr="udp:127.0.0.1:$(free_port)"
+        UDP_HS_OPTS=(--ready notify)
+        start_udp "$addr" --model "$model" --warm-ms 1000
+        start_load "$addr" --timeout-ms 30000
+        local gen
+        for gen in 2 3; do
+            run reload
+            [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; return 1; }
+            grep -q "gen $gen pid [0-9]* ready in [0-9]* ms (READY=1 from pid [0-9]*)" "$HS_LOG"
+        done
+        stop_load
+        echo "model $model: $LOAD_SUMMARY"
+        [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+        [[ "$(field gens "$LOAD_SUMMARY")" == *2,3 ]]
+        # generation 1 warms up alone (the start waits for its answer); no later one took any
+        local pid
+        for pid in $(sed -n 's/.*: gen [23] pid \([0-9]*\) starting .*/\1/p' "$HS_LOG"); do
+            refute grep "pid $pid: a datagram came while warming up" "$HS_LOG"
+        done
+        stop_hotswap
+    done
+}

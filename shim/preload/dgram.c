@@ -10,6 +10,7 @@
 #include "acceptwait.h"
 #include "countreport.h"
 #include "fdtable.h"
+#include "gate.h"
 #include "mode.h"
 #include "nonblock.h"
 #include "real.h"
@@ -68,6 +69,14 @@ enum fd_kind dgram_settle(int fd, bool receives)
  * between its receive and its reply. One datagram in 3,957 went unanswered so (issue 14). */
 ssize_t dgram_receive(int fd, int flags, receive_fn receive, void *ctx, bool returns_count)
 {
+    if (gate_closed()) { /* --ready notify, before READY=1: the old generation's datagrams */
+        if ((flags & MSG_DONTWAIT) || nonblock_wanted(fd)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (gate_wait_open() < 0)
+            return -1;
+    }
     int slot = drain_wake_register(); /* so a drain can wake this thread out of its wait */
     ssize_t got;
     for (;;) {

@@ -65,7 +65,7 @@ void gate_init(void)
     atomic_store(&gate, (int)fd);
 }
 
-/* The listeners' epoll entries, made now in this process (another process of the generation
+/* The listeners' (and datagram sockets') epoll entries, made now in this process (another process of the generation
  * sharing the set may have made them already: EEXIST, harmless). */
 static void open_here(void)
 {
@@ -73,7 +73,7 @@ static void open_here(void)
         int epfd = atomic_load(&deferred[i].epfd_plus_one) - 1;
         if (epfd < 0)
             continue;
-        if (fd_kind(deferred[i].fd) == FD_LISTENER)
+        if (fd_awaits_clients(fd_kind(deferred[i].fd)))
             real.epoll_ctl(epfd, EPOLL_CTL_ADD, deferred[i].fd, &deferred[i].event);
         atomic_store(&deferred[i].epfd_plus_one, 0);
     }

@@ -1,8 +1,9 @@
 /* gate.h: --ready notify, the shim's side. Until the server has said READY=1 (to the launcher,
- * through NOTIFY_SOCKET), its listeners take no connection, so the generation before it serves
- * alone. The launcher opens the gate by making readable an eventfd the whole generation shares
- * (HOTSWAP_READY_GATE); until then a listener is out of every wait and every epoll set, and
- * accept() on it waits (a blocking listener) or says EAGAIN. Without the variable the gate is
+ * through NOTIFY_SOCKET), its listeners take no connection and its datagram sockets no datagram,
+ * so the generation before it serves alone (a DNS server would answer SERVFAIL before its zones
+ * are loaded). The launcher opens the gate by making readable an eventfd the whole generation
+ * shares (HOTSWAP_READY_GATE); until then a listener or datagram socket is out of every wait and
+ * every epoll set, and accept() or a receive on it waits (blocking) or says EAGAIN. Without the variable the gate is
  * open from the start and every function here costs one load. */
 #ifndef HOTSWAP_GATE_H
 #define HOTSWAP_GATE_H

@@ -32,8 +32,8 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
     enum fd_kind kind = fd_kind_claiming(fd);
     if (kind == FD_DGRAM_BOUND && op == EPOLL_CTL_ADD && event && (event->events & EPOLLIN))
         kind = dgram_settle(fd, true);
-    int rc; /* --ready notify: a listener joins the set once the server said READY=1 */
-    if (kind != FD_LISTENER || !gate_defer_epoll(epfd, op, fd, event, &rc))
+    int rc; /* --ready notify: a listener or datagram socket joins the set once the server said READY=1 */
+    if (!fd_awaits_clients(kind) || !gate_defer_epoll(epfd, op, fd, event, &rc))
         rc = real.epoll_ctl(epfd, op, fd, event);
     /* The drain took a listener out of the server's epoll sets; the server's own removal or
      * change of it later must not fail for it (lighttpd logs "event_del failed"; libuv aborts the
@@ -205,7 +205,7 @@ static int poll_once(void *args, const struct timespec *timeout)
 static bool has_listener(const struct pollfd *fds, nfds_t count)
 {
     for (nfds_t i = 0; i < count; i++)
-        if (fds[i].fd >= 0 && (fds[i].events & POLLIN) && fd_kind(fds[i].fd) == FD_LISTENER)
+        if (fds[i].fd >= 0 && (fds[i].events & POLLIN) && fd_awaits_clients(fd_kind(fds[i].fd)))
             return true;
     return false;
 }
@@ -217,7 +217,7 @@ static int poll_gated(struct pollfd *fds, nfds_t count, const struct timespec *t
     struct pollfd hidden[count + 1];
     for (nfds_t i = 0; i < count; i++) {
         hidden[i] = fds[i];
-        if (fds[i].fd >= 0 && (fd_kind(fds[i].fd) == FD_LISTENER || fd_kind(fds[i].fd) == FD_DGRAM_DRAINED))
+        if (fds[i].fd >= 0 && (fd_awaits_clients(fd_kind(fds[i].fd)) || fd_kind(fds[i].fd) == FD_DGRAM_DRAINED))
             hidden[i].fd = ~fds[i].fd;
     }
     hidden[count] = (struct pollfd){.fd = gate_fd(), .events = POLLIN};
@@ -341,7 +341,7 @@ static int select_gated(struct select_args *a, const struct timespec *timeout)
     fd_set reads = *a->readfds, writes, excepts;
     bool any = false;
     for (int fd = 0; fd < a->nfds && fd < FD_SETSIZE; fd++)
-        if (FD_ISSET(fd, a->readfds) && fd_kind(fd) == FD_LISTENER) {
+        if (FD_ISSET(fd, a->readfds) && fd_awaits_clients(fd_kind(fd))) {
             FD_CLR(fd, a->readfds);
             any = true;
         }
