@@ -99,6 +99,23 @@ switched_once() {
     refute grep -q "cannot run beside" "$HS_LOG"
 }
 
+@test "a file made for many processes (an LMDB environment's locks) is no evidence: generations overlap, 0 failed" {
+    # each generation tries the exclusive lock twice, then takes a shared one beside the old one's,
+    # and starts for 200 ms with it held (longer than the launcher waits before it judges)
+    local addr="127.0.0.1:$(free_port)" file="$BATS_TEST_TMPDIR/lock.mdb"
+    HS_SERVER=$LOCK_SERVER start_hotswap "$addr" -- --lock "$file" --lock-mode shared --start-ms 200
+    start_load "$addr"
+    local gen
+    for gen in 2 3 4 5 6; do
+        run reload
+        [ "$status" -eq 0 ] || { echo "reload to gen $gen: $output"; return 1; }
+        [[ "$output" == *"ok: gen $gen ready in"* ]]
+    done
+    stop_load
+    [ "$(field failed "$LOAD_SUMMARY")" = 0 ]
+    refute grep -q "cannot run beside\|could not lock" "$HS_LOG"
+}
+
 @test "a pid-file checker: switched to sequence on kill(pid, 0) evidence, 10 reloads under load" {
     local addr="127.0.0.1:$(free_port)" pidfile="$BATS_TEST_TMPDIR/server.pid"
     HS_SERVER=$LOCK_SERVER start_hotswap "$addr" -- --pid-file "$pidfile"

@@ -13,14 +13,20 @@
 #include <unistd.h>
 
 #include "generation.h"
+#include "log.h"
 
 #define FACTS_MAX 32
+/* Failed calls count as retries only this long after the first: a process that shares the file
+ * takes its shared lock a moment after its failed exclusive ones, and a busy machine may run the
+ * launcher's look in between. A retrier's second try comes later than this (50 ms for bbolt). */
+#define SHARE_GRACE_MS 40
 
 struct lock_fact {
     int gen;
     pid_t pid;
     uint64_t dev, ino;
     int failures;
+    int64_t first_ms; /* the first failed call's time (now_ms) */
 };
 
 struct pid_fact {
@@ -54,7 +60,8 @@ void evidence_note_lock_failed(int gen, pid_t pid, uint64_t dev, uint64_t ino)
             return;
         }
     }
-    lock_facts[lock_next] = (struct lock_fact){.gen = gen, .pid = pid, .dev = dev, .ino = ino, .failures = 1};
+    lock_facts[lock_next] =
+        (struct lock_fact){.gen = gen, .pid = pid, .dev = dev, .ino = ino, .failures = 1, .first_ms = now_ms()};
     lock_next = (lock_next + 1) % FACTS_MAX;
 }
 
@@ -228,11 +235,21 @@ static bool describe_holder(struct generation *next, struct generation *old, uin
     return true;
 }
 
+/* A process of `next` holds a lock on dev:ino: after its failed calls it took the lock the file's
+ * own protocol gives a second user (LMDB: exclusive if it can, shared if not, as every process
+ * of a multi-process database does), so it shares the file with `old`, it does not wait for it. */
+static bool shares_lock(struct generation *next, uint64_t dev, uint64_t ino)
+{
+    uint64_t found = 0;
+    return holder_in(next, dev, ino, &found) > 0;
+}
+
 bool evidence_lock_held(struct generation *next, struct generation *old, int failures, char *why, size_t size)
 {
     for (int i = 0; i < FACTS_MAX; i++) {
         const struct lock_fact *f = &lock_facts[i];
         if (f->gen == next->number && f->failures >= failures && f->ino &&
+            (failures <= 1 || now_ms() - f->first_ms >= SHARE_GRACE_MS) && !shares_lock(next, f->dev, f->ino) &&
             describe_holder(next, old, f->dev, f->ino, "could not lock", why, size))
             return true;
     }
