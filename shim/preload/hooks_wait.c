@@ -13,6 +13,7 @@
 #include "acceptwait.h"
 #include "dgram.h"
 #include "drain.h"
+#include "drainstate.h"
 #include "export.h"
 #include "gate.h"
 #include "fdtable.h"
@@ -37,9 +38,11 @@ HS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         rc = real.epoll_ctl(epfd, op, fd, event);
     /* The drain took a listener out of the server's epoll sets; the server's own removal or
      * change of it later must not fail for it (lighttpd logs "event_del failed"; libuv aborts the
-     * process on a failed EPOLL_CTL_MOD, which it makes whenever it restarts a watcher). */
+     * process on a failed EPOLL_CTL_MOD, which it makes whenever it restarts a watcher). Also
+     * while the drain is at it on another thread: out of the sets, not yet marked drained. */
     if (rc < 0 && errno == ENOENT && (op == EPOLL_CTL_DEL || op == EPOLL_CTL_MOD) &&
-        (kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING || kind == FD_DGRAM_DRAINED)) {
+        (kind == FD_DUMMY || kind == FD_DUMMY_BLOCKING || kind == FD_DGRAM_DRAINED ||
+         (fd_awaits_clients(kind) && drain_begun()))) {
         if (op == EPOLL_CTL_MOD)
             drain_note_epoll_change(epfd, fd, event);
         errno = 0;
